@@ -1,0 +1,1 @@
+"""accounts_service: balances, and the two-phase-commit participant."""

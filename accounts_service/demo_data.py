@@ -1,0 +1,33 @@
+"""The demo accounts, with the fixed ids existing clients and scripts use. Seeding is idempotent."""
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts_service import db, service
+
+ALICE = UUID("550e8400-e29b-41d4-a716-446655440001")
+BOB = UUID("550e8400-e29b-41d4-a716-446655440002")
+CAROL = UUID("550e8400-e29b-41d4-a716-446655440003")
+
+DEMO_ACCOUNTS = (
+    (UUID("660e8400-e29b-41d4-a716-446655440001"), ALICE, Decimal("1000")),
+    (UUID("660e8400-e29b-41d4-a716-446655440002"), ALICE, Decimal("500")),
+    (UUID("660e8400-e29b-41d4-a716-446655440003"), BOB, Decimal("750")),
+    (UUID("660e8400-e29b-41d4-a716-446655440004"), BOB, Decimal("250")),
+    (UUID("660e8400-e29b-41d4-a716-446655440005"), CAROL, Decimal("1500")),
+)
+
+
+async def seed(engine: AsyncEngine) -> int:
+    """Open each demo account that does not exist yet; how many were opened."""
+    opened = 0
+    for account_id, customer_id, balance in DEMO_ACCOUNTS:
+        async with engine.connect() as connection:
+            exists = await db.select_account(connection, account_id) is not None
+        if not exists:
+            await service.open_account(engine, customer_id, balance, account_id=account_id)
+            opened += 1
+    return opened

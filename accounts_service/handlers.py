@@ -1,0 +1,167 @@
+"""Thin HTTP handlers: parse, call one use case, answer JSON."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from accounts_service import participant, service
+from accounts_service.domain import Change
+from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, SETTINGS_KEY
+from shared.auth import STAFF_ROLES, Principal, require_role
+from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
+from shared.http_client import PeerUnavailableError
+from shared.money import parse_money, parse_signed_money
+from shared.web import ok, page_params, parse_uuid, path_uuid, read_json_object, require_field
+
+MAX_CHANGES_PER_PREPARE = 16
+READERS = ("customer", *STAFF_ROLES, "service")
+
+
+def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
+    app.router.add_get("/accounts/customer/{customer_id}", customer_accounts)
+    app.router.add_post("/accounts", open_account)
+    app.router.add_get("/accounts/{account_id}", get_account)
+    app.router.add_get("/accounts/{account_id}/effective-balance", effective_balance)
+    app.router.add_get("/accounts/{account_id}/ledger", ledger)
+    app.router.add_patch("/accounts/{account_id}/balance", adjust_balance)
+    if demo_endpoints:
+        app.router.add_post("/accounts/{account_id}/unsafe-withdraw", unsafe_withdraw)
+    app.router.add_post("/2pc/prepare", prepare)
+    app.router.add_post("/2pc/commit", commit)
+    app.router.add_post("/2pc/abort", abort)
+    app.router.add_get("/2pc/status/{account_id}", lock_status)
+    app.router.add_get("/2pc/status/{account_id}/{transaction_id}", transfer_status)
+
+
+async def _readable_account(request: web.Request) -> dict[str, Any]:
+    """The account in the path, if the caller may read it (owner, staff, service)."""
+    principal = require_role(request, *READERS)
+    row = await service.get_account(request.app[ENGINE_KEY], path_uuid(request, "account_id"))
+    _check_owner(principal, row["customer_id"])
+    return row
+
+
+def _check_owner(principal: Principal, customer_id: UUID) -> None:
+    if principal.role == "customer" and principal.customer_id != customer_id:
+        raise ForbiddenError("not your account")
+
+
+async def get_account(request: web.Request) -> web.Response:
+    return ok(service.account_view(await _readable_account(request)))
+
+
+async def effective_balance(request: web.Request) -> web.Response:
+    return ok(service.effective_view(await _readable_account(request)))
+
+
+async def ledger(request: web.Request) -> web.Response:
+    row = await _readable_account(request)
+    limit, offset = page_params(request)
+    return ok(await service.ledger(request.app[ENGINE_KEY], row["account_id"], limit, offset))
+
+
+async def customer_accounts(request: web.Request) -> web.Response:
+    principal = require_role(request, *READERS)
+    customer_id = path_uuid(request, "customer_id")
+    _check_owner(principal, customer_id)
+    rows = await service.customer_accounts(request.app[ENGINE_KEY], customer_id)
+    return ok([service.account_view(row) for row in rows])
+
+
+async def open_account(request: web.Request) -> web.Response:
+    require_role(request, *STAFF_ROLES)
+    body = await read_json_object(request)
+    customer_id = parse_uuid(require_field(body, "customer_id"), field="customer_id")
+    initial_balance = parse_money(body.get("initial_balance", 0), field="initial_balance", allow_zero=True)
+    await _require_customer(request.app, customer_id)
+    row = await service.open_account(request.app[ENGINE_KEY], customer_id, initial_balance)
+    return ok(service.account_view(row), status=201, message="account created")
+
+
+async def _require_customer(app: web.Application, customer_id: UUID) -> None:
+    try:
+        answer = await app[CUSTOMERS_KEY].get(f"/customers/{customer_id}/exists")
+    except PeerUnavailableError:
+        raise ServiceUnavailableError("customer service unavailable") from None
+    if answer.status != 200 or not answer.body.get("data", {}).get("exists"):
+        raise NotFoundError("customer not found", details={"customer_id": str(customer_id)})
+
+
+async def adjust_balance(request: web.Request) -> web.Response:
+    principal = require_role(request, "admin")
+    body = await read_json_object(request)
+    balance = parse_money(require_field(body, "balance"), field="balance", allow_zero=True)
+    row = await service.adjust_balance(request.app[ENGINE_KEY], path_uuid(request, "account_id"), balance,
+                                       reason=f"admin adjustment by {principal.subject}")
+    return ok(service.account_view(row), message="balance updated")
+
+
+async def unsafe_withdraw(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    body = await read_json_object(request)
+    amount = parse_money(require_field(body, "amount"), field="amount")
+    row = await service.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
+                                        pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s)
+    return ok(service.account_view(row), message="UNSAFE withdrawal (demo: no locking)")
+
+
+def _parse_changes(body: dict[str, Any]) -> list[Change]:
+    """`changes: [{account_id, change}]`, or the single-leg form `account_id, amount` (signed)."""
+    if "changes" in body:
+        items = body["changes"]
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_CHANGES_PER_PREPARE:
+            raise ValidationError(f"changes must be a list of 1 to {MAX_CHANGES_PER_PREPARE} items")
+        if not all(isinstance(item, dict) for item in items):
+            raise ValidationError("each change must be an object")
+    else:
+        items = [{"account_id": require_field(body, "account_id"), "change": require_field(body, "amount")}]
+    changes = [Change(parse_uuid(require_field(item, "account_id"), field="account_id"),
+                      parse_signed_money(require_field(item, "change"), field="change")) for item in items]
+    if len({change.account_id for change in changes}) != len(changes):
+        raise ValidationError("one change per account")
+    return changes
+
+
+async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
+    require_role(request, "service")
+    body = await read_json_object(request)
+    return parse_uuid(require_field(body, "transaction_id"), field="transaction_id"), body
+
+
+async def prepare(request: web.Request) -> web.Response:
+    transaction_id, body = await _protocol_message(request)
+    vote = await participant.prepare(request.app[ENGINE_KEY], transaction_id, _parse_changes(body),
+                                     busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s)
+    return ok({"transaction_id": transaction_id, "vote": "yes" if vote.yes else "no",
+               "reason": vote.reason.value if vote.reason else None})
+
+
+async def commit(request: web.Request) -> web.Response:
+    transaction_id, _body = await _protocol_message(request)
+    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id)
+    return ok({"transaction_id": transaction_id, "state": "committed", "legs": rows})
+
+
+async def abort(request: web.Request) -> web.Response:
+    transaction_id, body = await _protocol_message(request)
+    changes = _parse_changes(body) if ("changes" in body or "account_id" in body) else []
+    rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes)
+    return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
+
+
+async def lock_status(request: web.Request) -> web.Response:
+    require_role(request, "service", *STAFF_ROLES)
+    row = await service.get_account(request.app[ENGINE_KEY], path_uuid(request, "account_id"))
+    return ok({key: row[key] for key in ("account_id", "transaction_lock", "pending_change", "locked_at")})
+
+
+async def transfer_status(request: web.Request) -> web.Response:
+    require_role(request, "service", *STAFF_ROLES)
+    account_id = path_uuid(request, "account_id")
+    rows = await participant.transfer_state(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
+    leg = next((row for row in rows if row["account_id"] == account_id), None)
+    if leg is None:
+        raise NotFoundError("no record of this transfer for this account")
+    return ok(leg)

@@ -1,0 +1,122 @@
+"""The two-phase-commit participant: prepare, commit, abort. Idempotent and order-proof (PROTOCOL.md).
+
+Each use case is one local transaction. A prepared change is held on the account row
+(transaction_lock, pending_change) and recorded in the participant log, so a repeat of any message
+finds its earlier answer there.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts_service import db
+from accounts_service.domain import (VOTE_YES, Change, ParticipantState, Vote, VoteReason, in_global_order,
+                                     refusal_reason, vote_from_log)
+from shared.errors import ConflictError
+
+log = structlog.get_logger()
+
+DEFAULT_PREPARE_BUSY_WAIT_S = 2.0
+BUSY_RETRY_FIRST_S = 0.002
+BUSY_RETRY_MAX_S = 0.05
+
+
+class _Refused(Exception):
+    """Rolls the prepare transaction back: one leg could not be locked."""
+
+    def __init__(self, reason: VoteReason) -> None:
+        self.reason = reason
+
+
+async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
+                  busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S) -> Vote:
+    """Vote on a transfer's changes here; on a busy account, retry until busy_wait_s has passed.
+
+    A NO vote leaves a tombstone, so this participant never votes YES on that transfer later.
+    """
+    ordered = in_global_order(changes)
+    deadline = time.monotonic() + busy_wait_s
+    pause_s = BUSY_RETRY_FIRST_S
+    while True:
+        vote = await _prepare_once(engine, transaction_id, ordered)
+        if vote.reason is not VoteReason.ACCOUNT_BUSY or time.monotonic() + pause_s > deadline:
+            break
+        await asyncio.sleep(pause_s * random.uniform(0.5, 1.5))
+        pause_s = min(pause_s * 2, BUSY_RETRY_MAX_S)
+    if not vote.yes and vote.reason is not VoteReason.ALREADY_ABORTED:
+        await _leave_tombstones(engine, transaction_id, ordered, vote.reason)
+    log.info("participant_voted", transaction_id=str(transaction_id),
+             details={"vote": "yes" if vote.yes else "no", "reason": vote.reason and vote.reason.value,
+                      "accounts": [str(change.account_id) for change in ordered]})
+    return vote
+
+
+async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change]) -> Vote:
+    try:
+        async with engine.begin() as connection:
+            states = await db.select_log_states(connection, transaction_id, [c.account_id for c in ordered])
+            earlier_vote = vote_from_log(states, ordered)
+            if earlier_vote is not None:
+                return earlier_vote
+            for change in ordered:
+                if not await db.lock_for_transfer(connection, transaction_id, change):
+                    exists, locked = await db.select_lock_state(connection, change.account_id)
+                    raise _Refused(refusal_reason(exists=exists, locked=locked))
+                await db.insert_prepared(connection, transaction_id, change)
+    except _Refused as refusal:
+        return Vote(yes=False, reason=refusal.reason)
+    return VOTE_YES
+
+
+async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change],
+                            reason: VoteReason) -> None:
+    async with engine.begin() as connection:
+        for change in ordered:
+            await db.insert_tombstone(connection, transaction_id, change, reason.value)
+
+
+async def commit(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, Any]]:
+    """Apply every prepared change of this transfer. A repeat is a no-op; a commit after an abort is refused."""
+    async with engine.begin() as connection:
+        for account_id, change in await db.mark_decided(connection, transaction_id, ParticipantState.COMMITTED):
+            balance = await db.apply_commit(connection, transaction_id, account_id)
+            assert balance is not None, "a prepared change holds its account's lock until decided"
+            assert balance >= 0, "a committed balance is never negative"
+            log.info("participant_committed", transaction_id=str(transaction_id),
+                     details={"account_id": str(account_id), "change": str(change), "balance": str(balance)})
+        rows = await db.select_transfer_log(connection, transaction_id)
+    if not rows:
+        raise ConflictError("no prepared record of this transfer here",
+                            details={"transaction_id": str(transaction_id)})
+    if any(row["state"] == ParticipantState.ABORTED for row in rows):
+        raise ConflictError("transfer was aborted here; it cannot commit",
+                            details={"transaction_id": str(transaction_id)})
+    return rows
+
+
+async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]) -> list[dict[str, Any]]:
+    """Release every prepared change and leave tombstones, also for legs whose prepare never arrived."""
+    async with engine.begin() as connection:
+        for account_id, _change in await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED):
+            released = await db.release_lock(connection, transaction_id, account_id)
+            assert released, "a prepared change holds its account's lock until decided"
+            log.info("participant_aborted", transaction_id=str(transaction_id),
+                     details={"account_id": str(account_id)})
+        for change in changes:
+            await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
+        rows = await db.select_transfer_log(connection, transaction_id)
+    if any(row["state"] == ParticipantState.COMMITTED for row in rows):
+        raise ConflictError("transfer was committed here; it cannot abort",
+                            details={"transaction_id": str(transaction_id)})
+    return rows
+
+
+async def transfer_state(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        return await db.select_transfer_log(connection, transaction_id)

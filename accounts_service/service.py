@@ -1,0 +1,98 @@
+"""Account use cases: open, read, list, admin adjustment, and the deliberately racy demo withdrawal."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts_service import db
+from accounts_service.domain import LedgerKind
+from shared.errors import AccountLockedError, ConflictError, InsufficientFundsError, NotFoundError
+
+log = structlog.get_logger()
+
+
+def account_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The public JSON shape of an account."""
+    return {key: row[key] for key in ("account_id", "customer_id", "balance", "transaction_lock", "pending_change",
+                                      "created_at", "updated_at")}
+
+
+def effective_view(row: dict[str, Any]) -> dict[str, Any]:
+    """Balance after every pending debit: what the customer can spend now."""
+    pending = row["pending_change"] or Decimal(0)
+    effective = row["balance"] + min(pending, Decimal(0))
+    assert effective >= 0, "a prepared debit never exceeds the balance"
+    return {"account_id": row["account_id"], "balance": row["balance"], "pending_change": row["pending_change"],
+            "effective_balance": effective, "transaction_lock": row["transaction_lock"]}
+
+
+async def open_account(engine: AsyncEngine, customer_id: UUID, initial_balance: Decimal,
+                       account_id: UUID | None = None) -> dict[str, Any]:
+    """A new account; its opening balance is the first row of its ledger."""
+    account_id = account_id or uuid.uuid4()
+    async with engine.begin() as connection:
+        row = await db.insert_account(connection, account_id, customer_id, initial_balance)
+        await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
+                                   change=initial_balance, kind=LedgerKind.OPENING)
+    log.info("account_opened", details={"account_id": str(account_id), "customer_id": str(customer_id)})
+    return row
+
+
+async def get_account(engine: AsyncEngine, account_id: UUID) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        row = await db.select_account(connection, account_id)
+    if row is None:
+        raise NotFoundError("account not found", details={"account_id": str(account_id)})
+    return row
+
+
+async def customer_accounts(engine: AsyncEngine, customer_id: UUID) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        return await db.select_customer_accounts(connection, customer_id)
+
+
+async def ledger(engine: AsyncEngine, account_id: UUID, limit: int, offset: int) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        return await db.select_ledger(connection, account_id, limit, offset)
+
+
+async def adjust_balance(engine: AsyncEngine, account_id: UUID, new_balance: Decimal, *,
+                         reason: str) -> dict[str, Any]:
+    """Set a balance (admin); the difference is written to the ledger. Refused while a transfer holds the row."""
+    async with engine.begin() as connection:
+        row = await db.select_account(connection, account_id, for_update=True)
+        if row is None:
+            raise NotFoundError("account not found", details={"account_id": str(account_id)})
+        if row["transaction_lock"] is not None:
+            raise AccountLockedError("account is locked by a transfer in progress",
+                                     details={"transaction_lock": str(row["transaction_lock"])})
+        change = new_balance - row["balance"]
+        updated = await db.set_balance(connection, account_id, new_balance)
+        if change != 0:
+            await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
+                                       change=change, kind=LedgerKind.ADJUSTMENT, reason=reason)
+    log.info("balance_adjusted", details={"account_id": str(account_id), "change": str(change)})
+    return updated
+
+
+async def unsafe_withdraw(engine: AsyncEngine, account_id: UUID, amount: Decimal, *, pause_s: float) -> dict[str, Any]:
+    """DEMO ONLY: read, pause, write back, with no lock held: two concurrent calls lose an update."""
+    row = await get_account(engine, account_id)
+    if row["balance"] < amount:
+        raise InsufficientFundsError("insufficient funds", details={"balance": row["balance"]})
+    await asyncio.sleep(pause_s)
+    try:
+        async with engine.begin() as connection:
+            updated = await db.set_balance(connection, account_id, row["balance"] - amount)
+            await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
+                                       change=-amount, kind=LedgerKind.UNSAFE_WITHDRAWAL)
+    except IntegrityError:
+        raise ConflictError("balance changed under a prepared transfer") from None
+    return updated

@@ -1,0 +1,46 @@
+"""accounts_service settings, read from the environment in main()."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from accounts_service.participant import DEFAULT_PREPARE_BUSY_WAIT_S
+from shared.database import DEFAULT_POOL_SIZE
+from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
+from shared.settings import (DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str)
+
+DEFAULT_PORT = 3002
+DEFAULT_UNSAFE_WITHDRAW_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    customer_service_url: str = "http://127.0.0.1:3001"
+    transactions_service_url: str = "http://127.0.0.1:3003"
+    log_dir: str = DEFAULT_LOG_DIR
+    demo_endpoints: bool = False
+    prepare_busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S
+    unsafe_withdraw_pause_s: float = DEFAULT_UNSAFE_WITHDRAW_PAUSE_S
+    db_pool_size: int = DEFAULT_POOL_SIZE
+    http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            database_url=env_str(environ, "DATABASE_URL"),
+            host=env_str(environ, "HOST", "127.0.0.1"),
+            port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
+            jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+            customer_service_url=env_str(environ, "CUSTOMER_SERVICE_URL", cls.customer_service_url),
+            transactions_service_url=env_str(environ, "TRANSACTIONS_SERVICE_URL", cls.transactions_service_url),
+            log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            demo_endpoints=env_bool(environ, "DEMO_ENDPOINTS", False),
+            prepare_busy_wait_s=env_seconds(environ, "PREPARE_BUSY_WAIT_S", DEFAULT_PREPARE_BUSY_WAIT_S),
+            unsafe_withdraw_pause_s=env_seconds(environ, "UNSAFE_WITHDRAW_PAUSE_S", DEFAULT_UNSAFE_WITHDRAW_PAUSE_S),
+            db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
+        )

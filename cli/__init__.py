@@ -1,0 +1,1 @@
+"""banking-cli: the commands, the interactive shell, the demos and the one-command local run."""

@@ -1,0 +1,1 @@
+"""customer_service: customers, their logins, and the tokens every service trusts."""

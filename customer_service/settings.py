@@ -1,0 +1,40 @@
+"""customer_service settings, read from the environment in main()."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from customer_service.passwords import DEFAULT_ARGON2_MEMORY_KIB, DEFAULT_ARGON2_TIME_COST, MIN_ARGON2_MEMORY_KIB
+from shared.auth import DEFAULT_USER_TOKEN_TTL_S
+from shared.database import DEFAULT_POOL_SIZE
+from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_int, env_str
+
+DEFAULT_PORT = 3001
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    log_dir: str = DEFAULT_LOG_DIR
+    token_ttl_s: int = DEFAULT_USER_TOKEN_TTL_S
+    db_pool_size: int = DEFAULT_POOL_SIZE
+    argon2_time_cost: int = DEFAULT_ARGON2_TIME_COST
+    argon2_memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            database_url=env_str(environ, "DATABASE_URL"),
+            host=env_str(environ, "HOST", "127.0.0.1"),
+            port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
+            jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+            log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            token_ttl_s=env_int(environ, "TOKEN_TTL_S", DEFAULT_USER_TOKEN_TTL_S, minimum=1),
+            db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            argon2_time_cost=env_int(environ, "ARGON2_TIME_COST", DEFAULT_ARGON2_TIME_COST, minimum=1),
+            argon2_memory_kib=env_int(environ, "ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB,
+                                      minimum=MIN_ARGON2_MEMORY_KIB),
+        )

@@ -1,0 +1,1 @@
+"""What every service needs: settings, errors, money, JSON, auth, logging, web glue, HTTP client, database."""

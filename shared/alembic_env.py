@@ -1,0 +1,30 @@
+"""The body of every service's migrations/env.py: run its history online, on asyncpg."""
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def run_migrations() -> None:
+    if context.is_offline_mode():
+        context.configure(url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online())
+
+
+async def _run_online() -> None:
+    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync)
+    await engine.dispose()
+
+
+def _run_sync(connection) -> None:
+    context.configure(connection=connection, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,77 @@
+"""One keep-alive HTTP session per peer service, calling it with a short-lived service token."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from shared import jsonio
+from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, issue_token
+
+DEFAULT_HTTP_TIMEOUT_S = 5.0
+DEFAULT_CONNECTIONS_PER_PEER = 100
+# Re-mint the service token this long before it expires, so no call carries a dying token.
+TOKEN_REFRESH_MARGIN_S = 60
+
+
+class PeerUnavailableError(Exception):
+    """The peer did not answer: refused, reset, timed out, or an unreadable answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class ServiceClient:
+    """Calls to one peer service. Create inside a cleanup_ctx; close() on shutdown."""
+
+    def __init__(self, base_url: str, *, jwt_secret: str, caller: str,
+                 timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
+                 connections: int = DEFAULT_CONNECTIONS_PER_PEER) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._jwt_secret = jwt_secret
+        self._caller = caller
+        self._timeout_s = timeout_s
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=30),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        )
+        self._token = ""
+        self._token_renew_at = 0.0
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    def _authorization(self) -> str:
+        now = time.monotonic()
+        if now >= self._token_renew_at:
+            self._token, _ = issue_token(self._jwt_secret, role="service", subject=self._caller,
+                                         ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S)
+            self._token_renew_at = now + DEFAULT_SERVICE_TOKEN_TTL_S - TOKEN_REFRESH_MARGIN_S
+        return f"Bearer {self._token}"
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                      timeout_s: float | None = None, headers: dict[str, str] | None = None) -> PeerResponse:
+        all_headers = {"Authorization": self._authorization(), **(headers or {})}
+        data = None
+        if body is not None:
+            data = jsonio.dumps(body)
+            all_headers["Content-Type"] = "application/json"
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        try:
+            async with self._session.request(method, self.base_url + path, data=data, headers=all_headers,
+                                             timeout=timeout) as response:
+                text = await response.text()
+                return PeerResponse(response.status, jsonio.loads(text) if text else {})
+        except (aiohttp.ClientError, TimeoutError, jsonio.JsonInputError) as error:
+            raise PeerUnavailableError(f"{method} {path}: {type(error).__name__}: {error}") from None
+
+    async def get(self, path: str, **kwargs: Any) -> PeerResponse:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> PeerResponse:
+        return await self.request("POST", path, body, **kwargs)

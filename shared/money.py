@@ -1,0 +1,56 @@
+"""Money is a Decimal with at most four places, parsed strictly and written exactly."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shared.errors import ValidationError
+
+MONEY_PLACES = 4
+# NUMERIC(19,4) holds 15 integer digits; a transfer far below that keeps sums in range.
+DEFAULT_MAX_AMOUNT = Decimal("1000000000")
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+
+
+def parse_money(value: Any, *, field: str, allow_zero: bool = False,
+                max_amount: Decimal = DEFAULT_MAX_AMOUNT) -> Decimal:
+    """A JSON number (already a Decimal or int) or a numeric string -> Decimal, or ValidationError."""
+    amount = _to_decimal(value, field)
+    if not amount.is_finite():
+        raise ValidationError(f"{field} must be a finite number", details={"field": field})
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValidationError(f"{field} must be {'zero or ' if allow_zero else ''}positive", details={"field": field})
+    if amount > max_amount:
+        raise ValidationError(f"{field} must be at most {max_amount}", details={"field": field})
+    if amount != amount.quantize(MONEY_QUANTUM):
+        raise ValidationError(f"{field} has more than {MONEY_PLACES} decimal places", details={"field": field})
+    return amount
+
+
+def _to_decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(f"{field} must be a number", details={"field": field})
+    if isinstance(value, (Decimal, int)):
+        return Decimal(value)
+    if isinstance(value, str) and 0 < len(value.strip()) <= 40:
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            pass
+    raise ValidationError(f"{field} must be a number", details={"field": field})
+
+
+def money_text(amount: Decimal) -> str:
+    """Exact decimal text with at least two places: 1000 -> '1000.00', 0.1234 -> '0.1234'."""
+    assert isinstance(amount, Decimal), "money must be a Decimal"
+    text = format(amount.normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def parse_signed_money(value: Any, *, field: str, max_amount: Decimal = DEFAULT_MAX_AMOUNT) -> Decimal:
+    """A non-zero signed amount (a participant's change), with the same rules as parse_money."""
+    amount = _to_decimal(value, field)
+    if amount.is_finite() and amount < 0:
+        return -parse_money(-amount, field=field, max_amount=max_amount)
+    return parse_money(amount, field=field, max_amount=max_amount)

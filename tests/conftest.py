@@ -1,0 +1,72 @@
+"""The test run's own throwaway PostgreSQL cluster, databases at migration head, and tokens."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from cli.local_postgres import LocalPostgres, free_port
+from shared.auth import issue_token
+from shared.database import migrate
+
+TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    cluster = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(), durable=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+
+
+def make_database(postgres: LocalPostgres, service_package: str) -> str:
+    """A new database at this service's migration head; its URL."""
+    name = f"{service_package.split('_')[0]}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(postgres.create_database(name))
+    url = postgres.url(name)
+    migrate(ROOT / service_package / "migrations", url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def accounts_db_url(postgres: LocalPostgres) -> str:
+    return make_database(postgres, "accounts_service")
+
+
+@pytest.fixture(scope="session")
+def customers_db_url(postgres: LocalPostgres) -> str:
+    return make_database(postgres, "customer_service")
+
+
+@pytest.fixture(scope="session")
+def transactions_db_url(postgres: LocalPostgres) -> str:
+    return make_database(postgres, "transactions_service")
+
+
+def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str = TEST_JWT_SECRET, ttl_s: int = 3600) -> str:
+    return issue_token(secret, role=role, customer_id=customer_id, ttl_s=ttl_s)[0]
+
+
+def bearer(role: str, customer_id: uuid.UUID | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role, customer_id)}"}
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[TestClient]:
+    """An app on a free port with its cleanup_ctx run, and a client for it."""
+    client = TestClient(TestServer(app, port=free_port()))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -1,0 +1,1 @@
+"""transactions_service: the two-phase-commit coordinator for transfers."""

@@ -1,0 +1,147 @@
+"""The transfer, as PROTOCOL.md orders it: accept and log, prepare, decide by compare-and-set, complete.
+
+The coordinator log is written before every step that matters: the `preparing` row before any
+prepare is sent (so recovery knows to abort it), the decision before any participant hears it (the
+commit point), and `completed` only after every participant acknowledged.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.errors import ConflictError, IdempotencyKeyReusedError
+from transactions_service import db
+from transactions_service.domain import Event, Transfer, TransferRequest
+from transactions_service.participants import Participants, plan
+from transactions_service.protocol import Decision, EventType, TransferStatus, Vote, decide
+
+log = structlog.get_logger()
+
+DEFAULT_IDEMPOTENT_WAIT_S = 10.0
+IDEMPOTENT_POLL_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked for the transfer: the token's subject, and its customer when a customer asked."""
+    subject: str
+    customer_id: UUID | None
+
+
+@dataclass
+class Coordinator:
+    engine: AsyncEngine
+    participants: Participants
+    idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
+
+    async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
+        """Run one transfer to its decision; a repeat with the same Idempotency-Key answers the first one."""
+        transfer = await self._accept(request, caller, idempotency_key)
+        if transfer is None:
+            return await self._replay(request, caller, idempotency_key)
+        structlog.contextvars.bind_contextvars(transaction_id=str(transfer.transaction_id))
+        decision, events = await self._prepare_all(transfer)
+        transfer = await self.record_decision(transfer.transaction_id, decision, events)
+        return await self.complete(transfer)
+
+    async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
+        transaction_id = uuid.uuid4()
+        steps = plan(request.legs)
+        events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
+        events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
+                   for participant, legs in steps]
+        async with self.engine.begin() as connection:
+            transfer = await db.insert_transfer(connection, transaction_id, request, idempotency_key=idempotency_key,
+                                                requested_by=caller.subject,
+                                                requested_by_customer_id=caller.customer_id)
+            if transfer is not None:
+                await db.insert_events(connection, transaction_id, events)
+        if transfer is not None:
+            log.info("transfer_accepted", transaction_id=str(transaction_id),
+                     details={"amount": str(request.amount), "source": str(request.source_account_id),
+                              "destination": str(request.destination_account_id)})
+        return transfer
+
+    async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
+        """Prepare each participant in global order, stopping at the first NO (the outcome is then known)."""
+        steps = plan(transfer.legs)
+        votes: list[Vote] = []
+        events: list[Event] = []
+        for participant, legs in steps:
+            vote, elapsed_ms = await self.participants.prepare(participant, transfer.transaction_id, legs)
+            votes.append(vote)
+            events.append(Event(EventType.VOTE, participant, {
+                "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
+                "reason": vote.reason.value if vote.reason else None, "latency_ms": elapsed_ms}))
+            if not vote.yes:
+                break
+        return decide(votes, planned_participants=len(steps)), events
+
+    async def record_decision(self, transaction_id: UUID, decision: Decision, events: list[Event]) -> Transfer:
+        """The commit point. If another decision was stored first (recovery, a replica), follow that one."""
+        async with self.engine.begin() as connection:
+            transfer = await db.decide(connection, transaction_id, decision)
+            if transfer is not None:
+                events = [*events, Event(EventType.DECISION, details={
+                    "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
+                await db.insert_events(connection, transaction_id, events)
+        if transfer is None:
+            async with self.engine.connect() as connection:
+                transfer = await db.select_transfer(connection, transaction_id)
+            assert transfer is not None, "a decided transfer exists"
+            assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
+            log.warning("decision_lost_race", transaction_id=str(transaction_id),
+                        details={"ours": decision.status.value, "stored": transfer.status.value})
+        log.info("transfer_decided", transaction_id=str(transaction_id),
+                 details={"status": transfer.status.value, "reason": transfer.reason and transfer.reason.value})
+        return transfer
+
+    async def complete(self, transfer: Transfer) -> Transfer:
+        """Send the decision to every participant of the transfer; mark it completed when all acknowledged."""
+        assert transfer.status is not TransferStatus.PREPARING, "complete follows a decision"
+        steps = plan(transfer.legs)
+        started = time.perf_counter()
+        failures = await asyncio.gather(*(
+            self.participants.send_decision(participant, transfer.transaction_id, transfer.status, legs)
+            for participant, legs in steps))
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        events = [Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value})
+                  for participant, _legs in steps]
+        events += [Event(EventType.ACKNOWLEDGED if failure is None else EventType.ACK_FAILED, participant,
+                         {"latency_ms": elapsed_ms} if failure is None else {"error": failure})
+                   for (participant, _legs), failure in zip(steps, failures, strict=True)]
+        all_acknowledged = all(failure is None for failure in failures)
+        async with self.engine.begin() as connection:
+            completed = await db.mark_completed(connection, transfer.transaction_id) if all_acknowledged else None
+            if completed is not None:
+                events.append(Event(EventType.COMPLETED))
+            await db.insert_events(connection, transfer.transaction_id, events)
+        if not all_acknowledged:
+            log.warning("transfer_incomplete", transaction_id=str(transfer.transaction_id),
+                        details={"failures": [failure for failure in failures if failure]})
+        return completed or transfer
+
+    async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
+        """The first transfer made with this key, once it is decided; 422 if the key named another request."""
+        assert idempotency_key is not None, "only a keyed request can collide"
+        deadline = time.monotonic() + self.idempotent_wait_s
+        while True:
+            async with self.engine.connect() as connection:
+                first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
+            assert first is not None, "the key's transfer exists once the insert conflicted"
+            if first.request_fingerprint != request.fingerprint(caller.subject):
+                raise IdempotencyKeyReusedError("Idempotency-Key already used for a different transfer",
+                                                details={"transaction_id": str(first.transaction_id)})
+            if first.status is not TransferStatus.PREPARING:
+                return first
+            if time.monotonic() > deadline:
+                raise ConflictError("the first request with this Idempotency-Key is still in progress",
+                                    details={"transaction_id": str(first.transaction_id)})
+            await asyncio.sleep(IDEMPOTENT_POLL_S)
+

@@ -1,0 +1,132 @@
+"""Queries on the coordinator log. Every state change is a compare-and-set on the stored status."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared import jsonio
+from transactions_service.domain import Event, Transfer, TransferRequest
+from transactions_service.protocol import Decision, TransferStatus
+
+TRANSFER_COLUMNS = ("transaction_id, source_account_id, destination_account_id, amount, status, reason, "
+                    "idempotency_key, request_fingerprint, requested_by, requested_by_customer_id, "
+                    "created_at, updated_at, decided_at, completed_at")
+
+_INSERT_TRANSFER = text(f"""
+    INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
+                              idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
+    VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
+            :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
+    ON CONFLICT (requested_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING {TRANSFER_COLUMNS}""")
+_SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
+_SELECT_BY_IDEMPOTENCY_KEY = text(f"""
+    SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
+# The commit point: exactly one decision wins; a loser reads the stored one.
+_DECIDE = text(f"""
+    UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now()
+    WHERE transaction_id = :transaction_id AND status = 'preparing'
+    RETURNING {TRANSFER_COLUMNS}""")
+_MARK_COMPLETED = text(f"""
+    UPDATE transactions SET completed_at = now(), updated_at = now()
+    WHERE transaction_id = :transaction_id AND status <> 'preparing' AND completed_at IS NULL
+    RETURNING {TRANSFER_COLUMNS}""")
+_INSERT_EVENT = text("""
+    INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
+    VALUES (:transaction_id, :event_type, :participant, CAST(:details AS JSONB), :occurred_at)""")
+_SELECT_EVENTS = text("""
+    SELECT event_id, event_type, participant, details, occurred_at, recorded_at FROM transaction_events
+    WHERE transaction_id = :transaction_id ORDER BY occurred_at, event_id""")
+_SELECT_ACCOUNT_HISTORY = text(f"""
+    SELECT {TRANSFER_COLUMNS} FROM transactions
+    WHERE source_account_id = :account_id OR destination_account_id = :account_id
+    ORDER BY created_at DESC, transaction_id LIMIT :limit OFFSET :offset""")
+_SELECT_BY_STATUS = text(f"""
+    SELECT {TRANSFER_COLUMNS} FROM transactions WHERE status = :status
+    ORDER BY created_at DESC, transaction_id LIMIT :limit OFFSET :offset""")
+_SELECT_UNFINISHED = text(f"""
+    SELECT {TRANSFER_COLUMNS} FROM transactions WHERE completed_at IS NULL AND created_at < :before
+    ORDER BY created_at LIMIT :limit""")
+_SELECT_STATS = text("""
+    SELECT status, count(*) AS transfers, count(*) FILTER (WHERE completed_at IS NULL) AS unfinished,
+           COALESCE(sum(amount), 0) AS amount
+    FROM transactions GROUP BY status""")
+
+
+def _transfer(row: Any) -> Transfer | None:
+    return Transfer.from_row(dict(row._mapping)) if row is not None else None
+
+
+async def insert_transfer(connection: AsyncConnection, transaction_id: UUID, request: TransferRequest, *,
+                          idempotency_key: str | None, requested_by: str, requested_by_customer_id: UUID | None
+                          ) -> Transfer | None:
+    """The new transfer, or None when this caller already used this Idempotency-Key."""
+    result = await connection.execute(_INSERT_TRANSFER, {
+        "transaction_id": transaction_id, "source_account_id": request.source_account_id,
+        "destination_account_id": request.destination_account_id, "amount": request.amount,
+        "idempotency_key": idempotency_key, "request_fingerprint": request.fingerprint(requested_by),
+        "requested_by": requested_by, "requested_by_customer_id": requested_by_customer_id})
+    return _transfer(result.first())
+
+
+async def select_transfer(connection: AsyncConnection, transaction_id: UUID) -> Transfer | None:
+    return _transfer((await connection.execute(_SELECT_TRANSFER, {"transaction_id": transaction_id})).first())
+
+
+async def select_by_idempotency_key(connection: AsyncConnection, requested_by: str, key: str) -> Transfer | None:
+    result = await connection.execute(_SELECT_BY_IDEMPOTENCY_KEY, {"requested_by": requested_by, "key": key})
+    return _transfer(result.first())
+
+
+async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision) -> Transfer | None:
+    """Compare-and-set preparing -> decision; None when another decision was stored first."""
+    result = await connection.execute(_DECIDE, {
+        "transaction_id": transaction_id, "status": decision.status.value,
+        "reason": decision.reason.value if decision.reason else None})
+    return _transfer(result.first())
+
+
+async def mark_completed(connection: AsyncConnection, transaction_id: UUID) -> Transfer | None:
+    return _transfer((await connection.execute(_MARK_COMPLETED, {"transaction_id": transaction_id})).first())
+
+
+async def insert_events(connection: AsyncConnection, transaction_id: UUID, events: list[Event]) -> None:
+    if events:
+        await connection.execute(_INSERT_EVENT, [{
+            "transaction_id": transaction_id, "event_type": event.event_type.value, "participant": event.participant,
+            "details": jsonio.dumps(event.details), "occurred_at": event.occurred_at} for event in events])
+
+
+async def select_events(connection: AsyncConnection, transaction_id: UUID) -> list[dict[str, Any]]:
+    result = await connection.execute(_SELECT_EVENTS, {"transaction_id": transaction_id})
+    return [dict(row._mapping) for row in result]
+
+
+async def select_account_history(connection: AsyncConnection, account_id: UUID, limit: int, offset: int
+                                 ) -> list[Transfer]:
+    result = await connection.execute(_SELECT_ACCOUNT_HISTORY, {"account_id": account_id, "limit": limit,
+                                                                "offset": offset})
+    return [_transfer(row) for row in result]
+
+
+async def select_by_status(connection: AsyncConnection, status: TransferStatus, limit: int, offset: int
+                           ) -> list[Transfer]:
+    result = await connection.execute(_SELECT_BY_STATUS, {"status": status.value, "limit": limit, "offset": offset})
+    return [_transfer(row) for row in result]
+
+
+async def select_unfinished(connection: AsyncConnection, before: datetime, limit: int) -> list[Transfer]:
+    result = await connection.execute(_SELECT_UNFINISHED, {"before": before, "limit": limit})
+    return [_transfer(row) for row in result]
+
+
+async def select_stats(connection: AsyncConnection) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in await connection.execute(_SELECT_STATS)]
+
+
+async def ping(connection: AsyncConnection) -> None:
+    await connection.execute(text("SELECT 1"))

@@ -1,0 +1,106 @@
+"""Transfers as the coordinator sees them: the request, the stored transfer, its legs. No I/O."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from transactions_service.protocol import AbortReason, EventType, TransferStatus
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    source_account_id: UUID
+    destination_account_id: UUID
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        assert self.source_account_id != self.destination_account_id, "a transfer moves money between two accounts"
+        assert self.amount > 0, "a transfer moves a positive amount"
+
+    def fingerprint(self, requested_by: str) -> str:
+        """Identifies the request's meaning, so one Idempotency-Key cannot be reused for another transfer."""
+        text = f"{requested_by}|{self.source_account_id}|{self.destination_account_id}|{self.amount.normalize()}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def legs(self) -> tuple[Leg, Leg]:
+        return legs_of(self.source_account_id, self.destination_account_id, self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One account's signed change within a transfer."""
+    account_id: UUID
+    change: Decimal
+
+
+def legs_of(source_account_id: UUID, destination_account_id: UUID, amount: Decimal) -> tuple[Leg, Leg]:
+    legs = (Leg(source_account_id, -amount), Leg(destination_account_id, amount))
+    assert sum(leg.change for leg in legs) == 0, "a transfer creates and destroys no money"
+    return legs
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    transaction_id: UUID
+    source_account_id: UUID
+    destination_account_id: UUID
+    amount: Decimal
+    status: TransferStatus
+    reason: AbortReason | None
+    idempotency_key: str | None
+    request_fingerprint: str
+    requested_by: str
+    requested_by_customer_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Transfer:
+        """Check the log twice: what recovery reads back must satisfy what was written."""
+        transfer = cls(**{**row, "status": TransferStatus(row["status"]),
+                          "reason": AbortReason(row["reason"]) if row["reason"] else None})
+        assert transfer.amount > 0, "a logged transfer has a positive amount"
+        assert (transfer.status is TransferStatus.PREPARING) == (transfer.decided_at is None), "decided_at marks a decision"
+        assert (transfer.status is TransferStatus.ABORTED) == (transfer.reason is not None), "only aborts have reasons"
+        return transfer
+
+    @property
+    def legs(self) -> tuple[Leg, Leg]:
+        return legs_of(self.source_account_id, self.destination_account_id, self.amount)
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+    def view(self) -> dict[str, Any]:
+        """The public JSON shape of a transfer."""
+        return {
+            "transaction_id": self.transaction_id,
+            "status": self.status.value,
+            "reason": self.reason.value if self.reason else None,
+            "source_account_id": self.source_account_id,
+            "destination_account_id": self.destination_account_id,
+            "amount": self.amount,
+            "completed": self.completed,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "decided_at": self.decided_at,
+            "completed_at": self.completed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_type: EventType
+    participant: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,126 @@
+"""Thin HTTP handlers: parse, call one use case, answer JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from shared.auth import STAFF_ROLES, require_role
+from shared.errors import TransferAbortedError, ValidationError
+from shared.money import parse_money
+from shared.web import ok, page_params, parse_uuid, path_uuid, query_int, read_json_object, require_field
+from transactions_service import access, service
+from transactions_service.coordinator import Caller
+from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest
+from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY
+from transactions_service.protocol import ERROR_CODE_BY_REASON, TransferStatus
+
+MOVERS = ("customer", *STAFF_ROLES)
+READERS = ("customer", *STAFF_ROLES, "service")
+MAX_PENDING_AGE_MINUTES = 60 * 24 * 365
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/transfers", create_transfer)
+    app.router.add_get("/transfers/status/{transaction_id}", transfer_status)
+    app.router.add_get("/transfers/history/{account_id}", account_history)
+    app.router.add_get("/transactions/account/{account_id}", account_history)
+    app.router.add_get("/transactions/status/{status}", transfers_by_status)
+    app.router.add_get("/transactions/monitoring/pending", pending_transfers)
+    app.router.add_get("/transactions/monitoring/stats", transfer_stats)
+    app.router.add_get("/transactions/{transaction_id}", transaction_with_events)
+    app.router.add_get("/transactions/{transaction_id}/outcome", transfer_outcome)
+
+
+def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:
+    source = parse_uuid(require_field(body, "source_account_id"), field="source_account_id")
+    destination = parse_uuid(require_field(body, "destination_account_id"), field="destination_account_id")
+    amount = parse_money(require_field(body, "amount"), field="amount")
+    if source == destination:
+        raise ValidationError("source and destination must be different accounts")
+    return TransferRequest(source, destination, amount)
+
+
+def idempotency_key_of(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters")
+    return key
+
+
+def transfer_answer(transfer: Transfer) -> web.Response:
+    """200 with the transfer when committed; 409 with the abort reason as the error code otherwise."""
+    if transfer.status is TransferStatus.ABORTED:
+        assert transfer.reason is not None, "an abort has a reason"
+        raise TransferAbortedError(f"transfer aborted: {transfer.reason.value}", details=transfer.view(),
+                                   code=ERROR_CODE_BY_REASON[transfer.reason])
+    return ok(transfer.view(), message=f"transfer {transfer.status.value}")
+
+
+async def create_transfer(request: web.Request) -> web.Response:
+    principal = require_role(request, *MOVERS)
+    transfer_request = parse_transfer_request(await read_json_object(request))
+    key = idempotency_key_of(request)
+    await access.require_account_owner(request.app, principal, transfer_request.source_account_id)
+    transfer = await request.app[COORDINATOR_KEY].transfer(
+        transfer_request, Caller(principal.subject, principal.customer_id), key)
+    return transfer_answer(transfer)
+
+
+async def _readable_transfer(request: web.Request) -> Transfer:
+    principal = require_role(request, *READERS)
+    transfer = await service.get_transfer(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
+    await access.require_transfer_reader(request.app, principal, transfer)
+    return transfer
+
+
+async def transfer_status(request: web.Request) -> web.Response:
+    return ok((await _readable_transfer(request)).view())
+
+
+async def transaction_with_events(request: web.Request) -> web.Response:
+    transfer = await _readable_transfer(request)
+    events = await service.events_of(request.app[ENGINE_KEY], transfer.transaction_id)
+    return ok({**transfer.view(), "events": events})
+
+
+async def transfer_outcome(request: web.Request) -> web.Response:
+    """For a participant in doubt: the stored decision (404 means no record: presume abort)."""
+    require_role(request, "service", *STAFF_ROLES)
+    transfer = await service.get_transfer(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
+    return ok({"transaction_id": transfer.transaction_id, "status": transfer.status.value,
+               "completed": transfer.completed})
+
+
+async def account_history(request: web.Request) -> web.Response:
+    principal = require_role(request, *READERS)
+    account_id = path_uuid(request, "account_id")
+    limit, offset = page_params(request)
+    await access.require_account_owner(request.app, principal, account_id)
+    transfers = await service.account_history(request.app[ENGINE_KEY], account_id, limit, offset)
+    return ok([transfer.view() for transfer in transfers])
+
+
+async def transfers_by_status(request: web.Request) -> web.Response:
+    require_role(request, *STAFF_ROLES)
+    try:
+        status = TransferStatus(request.match_info["status"])
+    except ValueError:
+        raise ValidationError(f"status must be one of {[s.value for s in TransferStatus]}") from None
+    limit, offset = page_params(request)
+    transfers = await service.by_status(request.app[ENGINE_KEY], status, limit, offset)
+    return ok([transfer.view() for transfer in transfers])
+
+
+async def pending_transfers(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    minutes = query_int(request, "olderThanMinutes", default=5, maximum=MAX_PENDING_AGE_MINUTES)
+    transfers = await service.unfinished_older_than(request.app[ENGINE_KEY], minutes)
+    return ok([transfer.view() for transfer in transfers])
+
+
+async def transfer_stats(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    return ok(await service.stats(request.app[ENGINE_KEY]))

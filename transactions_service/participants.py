@@ -1,0 +1,94 @@
+"""The participants as the coordinator sees them: which one holds an account, and the messages sent to it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+
+from shared.http_client import PeerUnavailableError, ServiceClient
+from transactions_service.domain import Leg
+from transactions_service.protocol import AbortReason, TransferStatus, Vote
+
+log = structlog.get_logger()
+
+ACCOUNTS_PARTICIPANT = "accounts"
+DEFAULT_PREPARE_TIMEOUT_S = 5.0
+DEFAULT_DECISION_TIMEOUT_S = 5.0
+
+
+def participant_for(account_id: UUID) -> str:
+    """The one place that routes an account to the participant holding it.
+
+    Today one accounts_service holds every account; sharding accounts over several instances changes
+    only this function (and the clients it names).
+    """
+    return ACCOUNTS_PARTICIPANT
+
+
+def plan(legs: tuple[Leg, ...]) -> list[tuple[str, list[Leg]]]:
+    """Legs grouped by participant, in global account-id order, so prepares never wait in a cycle."""
+    groups: dict[str, list[Leg]] = {}
+    for leg in sorted(legs, key=lambda leg: leg.account_id):
+        groups.setdefault(participant_for(leg.account_id), []).append(leg)
+    return list(groups.items())
+
+
+def _changes(legs: list[Leg]) -> list[dict]:
+    return [{"account_id": str(leg.account_id), "change": leg.change} for leg in legs]
+
+
+@dataclass
+class Participants:
+    clients: dict[str, ServiceClient]
+    prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
+    decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
+
+    async def prepare(self, participant: str, transaction_id: UUID, legs: list[Leg]) -> tuple[Vote, int]:
+        """Ask one participant to prepare its legs; the vote and how long it took (ms)."""
+        started = time.perf_counter()
+        try:
+            answer = await self.clients[participant].post(
+                "/2pc/prepare", {"transaction_id": str(transaction_id), "changes": _changes(legs)},
+                timeout_s=self.prepare_timeout_s)
+        except PeerUnavailableError as error:
+            log.warning("prepare_unanswered", transaction_id=str(transaction_id), participant=participant,
+                        details={"error": str(error)})
+            reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
+            return Vote(participant, answered=False, reason=reason), _elapsed_ms(started)
+        return _vote_from_answer(participant, answer.status, answer.body), _elapsed_ms(started)
+
+    async def send_decision(self, participant: str, transaction_id: UUID, status: TransferStatus,
+                            legs: list[Leg]) -> str | None:
+        """Send commit or abort; None when acknowledged, else why not."""
+        assert status is not TransferStatus.PREPARING, "only a decision is sent"
+        path = "/2pc/commit" if status is TransferStatus.COMMITTED else "/2pc/abort"
+        try:
+            answer = await self.clients[participant].post(
+                path, {"transaction_id": str(transaction_id), "changes": _changes(legs)},
+                timeout_s=self.decision_timeout_s)
+        except PeerUnavailableError as error:
+            return str(error)
+        if answer.status != 200:
+            log.error("decision_refused", transaction_id=str(transaction_id), participant=participant,
+                      details={"status": answer.status, "body": answer.body})
+            return f"HTTP {answer.status}: {answer.body.get('error', {}).get('code')}"
+        return None
+
+
+def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    if status == 200 and data.get("vote") == "yes":
+        return Vote(participant, answered=True, yes=True)
+    if status == 200 and data.get("vote") == "no":
+        try:
+            reason = AbortReason(data.get("reason"))
+        except ValueError:
+            reason = AbortReason.PARTICIPANT_ERROR
+        return Vote(participant, answered=True, reason=reason)
+    return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

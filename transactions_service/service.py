@@ -1,0 +1,56 @@
+"""Read use cases over the coordinator log: one transfer with its events, histories, monitoring."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.errors import NotFoundError
+from transactions_service import db
+from transactions_service.domain import Transfer
+from transactions_service.protocol import TransferStatus
+
+MONITORING_BATCH_MAX = 500
+
+
+async def get_transfer(engine: AsyncEngine, transaction_id: UUID) -> Transfer:
+    async with engine.connect() as connection:
+        transfer = await db.select_transfer(connection, transaction_id)
+    if transfer is None:
+        raise NotFoundError("transaction not found", details={"transaction_id": str(transaction_id)})
+    return transfer
+
+
+async def events_of(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        return await db.select_events(connection, transaction_id)
+
+
+async def account_history(engine: AsyncEngine, account_id: UUID, limit: int, offset: int) -> list[Transfer]:
+    async with engine.connect() as connection:
+        return await db.select_account_history(connection, account_id, limit, offset)
+
+
+async def by_status(engine: AsyncEngine, status: TransferStatus, limit: int, offset: int) -> list[Transfer]:
+    async with engine.connect() as connection:
+        return await db.select_by_status(connection, status, limit, offset)
+
+
+async def unfinished_older_than(engine: AsyncEngine, minutes: int) -> list[Transfer]:
+    before = datetime.now(UTC) - timedelta(minutes=minutes)
+    async with engine.connect() as connection:
+        return await db.select_unfinished(connection, before, MONITORING_BATCH_MAX)
+
+
+async def stats(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        rows = await db.select_stats(connection)
+    by_status = {status.value: {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus}
+    for row in rows:
+        by_status[row["status"]] = {"transfers": row["transfers"], "unfinished": row["unfinished"],
+                                    "amount": row["amount"]}
+    return {"by_status": by_status, "total": sum(item["transfers"] for item in by_status.values()),
+            "unfinished": sum(item["unfinished"] for item in by_status.values())}

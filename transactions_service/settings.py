@@ -1,0 +1,44 @@
+"""transactions_service settings, read from the environment in main()."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.database import DEFAULT_POOL_SIZE
+from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
+from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_int, env_seconds, env_str
+from transactions_service.coordinator import DEFAULT_IDEMPOTENT_WAIT_S
+from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
+
+DEFAULT_PORT = 3003
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    accounts_service_url: str = "http://127.0.0.1:3002"
+    log_dir: str = DEFAULT_LOG_DIR
+    prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
+    decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
+    idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
+    http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
+    db_pool_size: int = DEFAULT_POOL_SIZE
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            database_url=env_str(environ, "DATABASE_URL"),
+            host=env_str(environ, "HOST", "127.0.0.1"),
+            port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
+            jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+            accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
+            log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            prepare_timeout_s=env_seconds(environ, "PREPARE_TIMEOUT_S", DEFAULT_PREPARE_TIMEOUT_S),
+            decision_timeout_s=env_seconds(environ, "DECISION_TIMEOUT_S", DEFAULT_DECISION_TIMEOUT_S),
+            idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),
+            http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
+            db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+        )
