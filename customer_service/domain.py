@@ -25,7 +25,7 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-PHONE_PATTERN = re.compile(r"\+?[0-9][0-9 ().-]*")
+PHONE_PATTERN = re.compile(r"\+?[0-9(][0-9 ().-]*")
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]+")
 
 CONTACT_FIELDS = frozenset({"email", "phone"})

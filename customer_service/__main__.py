@@ -1,0 +1,47 @@
+"""python -m customer_service [serve|migrate|seed-demo]: settings from the environment."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from customer_service.app import SERVICE_NAME, create_app
+from customer_service.settings import Settings
+from shared.database import create_engine, migrate
+from shared.log import configure_logging
+from shared.settings import process_environ
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
+    settings = Settings.from_environ(process_environ())
+    configure_logging(SERVICE_NAME, "customers.log", log_dir=settings.log_dir)
+    if command == "migrate":
+        migrate(MIGRATIONS_DIR, settings.database_url)
+    elif command == "seed-demo":
+        asyncio.run(_seed(settings))
+    elif command == "serve":
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
+                    print=None, shutdown_timeout=5)
+    else:
+        raise SystemExit(f"usage: python -m customer_service [serve|migrate|seed-demo], not {command!r}")
+
+
+async def _seed(settings: Settings) -> None:
+    from customer_service import demo_data
+    from customer_service.passwords import Passwords
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    try:
+        await demo_data.seed(engine, passwords)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Thin HTTP handlers: parse, call one use case, answer JSON."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from customer_service import domain, service
+from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY
+from shared.auth import STAFF_ROLES, principal_of, require_owner_or_staff, require_role
+from shared.errors import ForbiddenError
+from shared.web import ok, page_params, parse_uuid, path_uuid, read_json_object
+
+READERS = ("customer", *STAFF_ROLES, "service")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/auth/login", login)
+    app.router.add_get("/customers", list_customers)
+    app.router.add_post("/customers", create_customer)
+    # Before /customers/{customer_id} so "search" is never read as an id.
+    app.router.add_get("/customers/search/email", find_by_email)
+    app.router.add_get("/customers/{customer_id}", get_customer)
+    app.router.add_patch("/customers/{customer_id}", update_customer)
+    app.router.add_delete("/customers/{customer_id}", delete_customer)
+    app.router.add_get("/customers/{customer_id}/exists", customer_exists)
+
+
+async def login(request: web.Request) -> web.Response:
+    credentials = domain.parse_credentials(await read_json_object(request))
+    settings = request.app[SETTINGS_KEY]
+    answer = await service.login(request.app[ENGINE_KEY], request.app[PASSWORDS_KEY], credentials,
+                                 jwt_secret=settings.jwt_secret, token_ttl_s=settings.token_ttl_s)
+    return ok(answer, message="logged in")
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    principal = require_role(request, *READERS)
+    customer_id = path_uuid(request, "customer_id")
+    # Checked before the lookup, so another customer's id answers 403 whether or not it exists.
+    if principal.role == "customer" and principal.customer_id != customer_id:
+        raise ForbiddenError("not your customer record")
+    return ok(service.customer_view(await service.get_customer(request.app[ENGINE_KEY], customer_id)))
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    require_role(request, *STAFF_ROLES)
+    body = await read_json_object(request)
+    new_customer = domain.parse_new_customer(body, _chosen_customer_id(body))
+    row = await service.create_customer(request.app[ENGINE_KEY], request.app[PASSWORDS_KEY], new_customer)
+    return ok(service.customer_view(row), status=201, message="customer created")
+
+
+def _chosen_customer_id(body: dict[str, Any]) -> UUID:
+    """The caller may choose the id (demo data, imports); otherwise a fresh one."""
+    if body.get("customer_id") is None:
+        return uuid.uuid4()
+    return parse_uuid(body["customer_id"], field="customer_id")
+
+
+async def update_customer(request: web.Request) -> web.Response:
+    principal_of(request)  # 401 before any 400, as on every other route
+    customer_id = path_uuid(request, "customer_id")
+    require_owner_or_staff(request, customer_id)
+    changes = domain.parse_customer_changes(await read_json_object(request))
+    row = await service.update_customer(request.app[ENGINE_KEY], customer_id, changes)
+    return ok(service.customer_view(row), message="customer updated")
+
+
+async def delete_customer(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    customer_id = path_uuid(request, "customer_id")
+    await service.delete_customer(request.app[ENGINE_KEY], customer_id)
+    return ok({"customer_id": customer_id}, message="customer deleted")
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    require_role(request, *STAFF_ROLES)
+    limit, offset = page_params(request)
+    rows = await service.list_customers(request.app[ENGINE_KEY], limit, offset)
+    return ok([service.customer_view(row) for row in rows])
+
+
+async def find_by_email(request: web.Request) -> web.Response:
+    require_role(request, *STAFF_ROLES)
+    email = domain.parse_email(request.query.get("email"))
+    return ok(service.customer_view(await service.find_customer_by_email(request.app[ENGINE_KEY], email)))
+
+
+async def customer_exists(request: web.Request) -> web.Response:
+    principal_of(request)
+    customer_id = path_uuid(request, "customer_id")
+    exists = await service.customer_exists(request.app[ENGINE_KEY], customer_id)
+    return ok({"customer_id": customer_id, "exists": exists})
