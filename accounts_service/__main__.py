@@ -10,6 +10,7 @@ from aiohttp import web
 from accounts_service.app import SERVICE_NAME, create_app
 from accounts_service.settings import Settings
 from shared.database import create_engine, migrate
+from shared import failpoints
 from shared.log import configure_logging
 from shared.settings import process_environ
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
     settings = Settings.from_environ(process_environ())
     configure_logging(SERVICE_NAME, "accounts.log", log_dir=settings.log_dir)
+    failpoints.configure(process_environ())
     if command == "migrate":
         migrate(MIGRATIONS_DIR, settings.database_url)
     elif command == "seed-demo":

@@ -7,7 +7,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db, handlers
-from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, SETTINGS_KEY
+from accounts_service.keys import COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, SETTINGS_KEY
+from accounts_service.recovery import recovery_context
 from accounts_service.settings import Settings
 from shared.auth import JWT_SECRET_KEY
 from shared.database import create_engine
@@ -22,7 +23,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[JWT_SECRET_KEY] = settings.jwt_secret
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_customer_service_client)
+    app.cleanup_ctx.append(_peer_clients)
+    app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY))
     add_health_routes(app, SERVICE_NAME, _check_database)
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
     return app
@@ -36,13 +38,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _customer_service_client(app: web.Application) -> AsyncIterator[None]:
+async def _peer_clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    client = ServiceClient(settings.customer_service_url, jwt_secret=settings.jwt_secret, caller=SERVICE_NAME,
-                           timeout_s=settings.http_timeout_s)
-    app[CUSTOMERS_KEY] = client
+    customers = ServiceClient(settings.customer_service_url, jwt_secret=settings.jwt_secret, caller=SERVICE_NAME,
+                              timeout_s=settings.http_timeout_s)
+    coordinator = ServiceClient(settings.transactions_service_url, jwt_secret=settings.jwt_secret,
+                                caller=SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    app[CUSTOMERS_KEY] = customers
+    app[COORDINATOR_KEY] = coordinator
     yield
-    await client.close()
+    await customers.close()
+    await coordinator.close()
 
 
 async def _check_database(app: web.Application) -> None:

@@ -51,8 +51,18 @@ _INSERT_TOMBSTONE = text("""
     ON CONFLICT (transaction_id, account_id) DO NOTHING""")
 _MARK_DECIDED = text("""
     UPDATE participant_log SET state = :state, updated_at = now()
-    WHERE transaction_id = :transaction_id AND state = 'prepared'
+    WHERE transaction_id = :transaction_id AND account_id = ANY(:account_ids) AND state = 'prepared'
     RETURNING account_id, change""")
+_SELECT_TRANSFER_ACCOUNTS = text("SELECT account_id FROM participant_log WHERE transaction_id = :transaction_id")
+_SELECT_IN_DOUBT = text("""
+    SELECT DISTINCT transaction_lock FROM accounts
+    WHERE transaction_lock IS NOT NULL AND locked_at < now() - make_interval(secs => :in_doubt_s)
+    LIMIT :limit""")
+_PURGE_TOMBSTONES = text("""
+    DELETE FROM participant_log WHERE ctid IN (
+        SELECT ctid FROM participant_log
+        WHERE state = 'aborted' AND kind = 'transfer' AND updated_at < now() - make_interval(secs => :retention_s)
+        LIMIT :limit)""")
 _APPLY_COMMIT = text("""
     UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
                         locked_at = NULL, updated_at = now()
@@ -140,12 +150,29 @@ async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, ch
                                                  "change": change.amount, "reason": reason})
 
 
-async def mark_decided(connection: AsyncConnection, transaction_id: UUID, state: ParticipantState
-                       ) -> list[tuple[UUID, Decimal]]:
-    """Move this transfer's prepared rows to the decided state; the rows moved now."""
+async def mark_decided(connection: AsyncConnection, transaction_id: UUID, state: ParticipantState,
+                       account_ids: list[UUID]) -> list[tuple[UUID, Decimal]]:
+    """Move this transfer's prepared rows on these accounts to the decided state; the rows moved now."""
     assert state is not ParticipantState.PREPARED, "a decision is commit or abort"
-    result = await connection.execute(_MARK_DECIDED, {"transaction_id": transaction_id, "state": state.value})
+    result = await connection.execute(_MARK_DECIDED, {"transaction_id": transaction_id, "state": state.value,
+                                                      "account_ids": account_ids})
     return [(row.account_id, row.change) for row in result]
+
+
+async def select_transfer_accounts(connection: AsyncConnection, transaction_id: UUID) -> list[UUID]:
+    result = await connection.execute(_SELECT_TRANSFER_ACCOUNTS, {"transaction_id": transaction_id})
+    return [row.account_id for row in result]
+
+
+async def select_in_doubt(connection: AsyncConnection, in_doubt_s: float, limit: int) -> list[UUID]:
+    """Transfers holding a lock here for longer than in_doubt_s."""
+    result = await connection.execute(_SELECT_IN_DOUBT, {"in_doubt_s": in_doubt_s, "limit": limit})
+    return [row.transaction_lock for row in result]
+
+
+async def purge_tombstones(connection: AsyncConnection, retention_s: float, limit: int) -> int:
+    result = await connection.execute(_PURGE_TOMBSTONES, {"retention_s": retention_s, "limit": limit})
+    return result.rowcount
 
 
 async def apply_commit(connection: AsyncConnection, transaction_id: UUID, account_id: UUID) -> Decimal | None:

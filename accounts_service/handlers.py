@@ -9,6 +9,7 @@ from aiohttp import web
 from accounts_service import participant, service
 from accounts_service.domain import Change
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, SETTINGS_KEY
+from shared import failpoints
 from shared.auth import STAFF_ROLES, Principal, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
@@ -124,6 +125,10 @@ def _parse_changes(body: dict[str, Any]) -> list[Change]:
     return changes
 
 
+def _names_legs(body: dict[str, Any]) -> bool:
+    return "changes" in body or "account_id" in body
+
+
 async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
     require_role(request, "service")
     body = await read_json_object(request)
@@ -134,19 +139,22 @@ async def prepare(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     vote = await participant.prepare(request.app[ENGINE_KEY], transaction_id, _parse_changes(body),
                                      busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s)
+    await failpoints.hit("after_prepare_before_answer")
     return ok({"transaction_id": transaction_id, "vote": "yes" if vote.yes else "no",
                "reason": vote.reason.value if vote.reason else None})
 
 
 async def commit(request: web.Request) -> web.Response:
-    transaction_id, _body = await _protocol_message(request)
-    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id)
+    transaction_id, body = await _protocol_message(request)
+    account_ids = [change.account_id for change in _parse_changes(body)] if _names_legs(body) else None
+    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id, account_ids)
+    await failpoints.hit("after_local_commit_before_answer")
     return ok({"transaction_id": transaction_id, "state": "committed", "legs": rows})
 
 
 async def abort(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
-    changes = _parse_changes(body) if ("changes" in body or "account_id" in body) else []
+    changes = _parse_changes(body) if _names_legs(body) else []
     rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes)
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
 

@@ -8,3 +8,4 @@ from shared.http_client import ServiceClient
 SETTINGS_KEY = web.AppKey("settings", Settings)
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 CUSTOMERS_KEY = web.AppKey("customer_service", ServiceClient)
+COORDINATOR_KEY = web.AppKey("transactions_service", ServiceClient)

@@ -81,16 +81,22 @@ async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: 
             await db.insert_tombstone(connection, transaction_id, change, reason.value)
 
 
-async def commit(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, Any]]:
-    """Apply every prepared change of this transfer. A repeat is a no-op; a commit after an abort is refused."""
+async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UUID] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Apply this transfer's prepared changes (on the named accounts, or all of them here).
+
+    A repeat is a no-op; a commit after an abort, or of a transfer never prepared here, is refused.
+    """
     async with engine.begin() as connection:
-        for account_id, change in await db.mark_decided(connection, transaction_id, ParticipantState.COMMITTED):
+        account_ids = account_ids or await db.select_transfer_accounts(connection, transaction_id)
+        for account_id, change in await db.mark_decided(connection, transaction_id, ParticipantState.COMMITTED,
+                                                        account_ids):
             balance = await db.apply_commit(connection, transaction_id, account_id)
             assert balance is not None, "a prepared change holds its account's lock until decided"
             assert balance >= 0, "a committed balance is never negative"
             log.info("participant_committed", transaction_id=str(transaction_id),
                      details={"account_id": str(account_id), "change": str(change), "balance": str(balance)})
-        rows = await db.select_transfer_log(connection, transaction_id)
+        rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
     if not rows:
         raise ConflictError("no prepared record of this transfer here",
                             details={"transaction_id": str(transaction_id)})
@@ -101,20 +107,31 @@ async def commit(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, An
 
 
 async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]) -> list[dict[str, Any]]:
-    """Release every prepared change and leave tombstones, also for legs whose prepare never arrived."""
+    """Release prepared changes and leave tombstones, also for legs whose prepare never arrived.
+
+    With no changes named, every leg of the transfer held here is aborted (in-doubt resolution).
+    """
     async with engine.begin() as connection:
-        for account_id, _change in await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED):
+        account_ids = ([change.account_id for change in changes]
+                       or await db.select_transfer_accounts(connection, transaction_id))
+        for account_id, _change in await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED,
+                                                         account_ids):
             released = await db.release_lock(connection, transaction_id, account_id)
             assert released, "a prepared change holds its account's lock until decided"
             log.info("participant_aborted", transaction_id=str(transaction_id),
                      details={"account_id": str(account_id)})
         for change in changes:
             await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
-        rows = await db.select_transfer_log(connection, transaction_id)
+        rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
     if any(row["state"] == ParticipantState.COMMITTED for row in rows):
         raise ConflictError("transfer was committed here; it cannot abort",
                             details={"transaction_id": str(transaction_id)})
     return rows
+
+
+def _legs(rows: list[dict[str, Any]], account_ids: list[UUID]) -> list[dict[str, Any]]:
+    wanted = set(account_ids)
+    return [row for row in rows if row["account_id"] in wanted]
 
 
 async def transfer_state(engine: AsyncEngine, transaction_id: UUID) -> list[dict[str, Any]]:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accounts_service.participant import DEFAULT_PREPARE_BUSY_WAIT_S
+from accounts_service.recovery import (DEFAULT_IN_DOUBT_TIMEOUT_S, DEFAULT_RECOVERY_BATCH_MAX,
+                                       DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_TOMBSTONE_RETENTION_S,
+                                       ParticipantRecoverySettings)
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.settings import (DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str)
@@ -27,6 +30,7 @@ class Settings:
     unsafe_withdraw_pause_s: float = DEFAULT_UNSAFE_WITHDRAW_PAUSE_S
     db_pool_size: int = DEFAULT_POOL_SIZE
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
+    recovery: ParticipantRecoverySettings = field(default_factory=ParticipantRecoverySettings)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -43,4 +47,10 @@ class Settings:
             unsafe_withdraw_pause_s=env_seconds(environ, "UNSAFE_WITHDRAW_PAUSE_S", DEFAULT_UNSAFE_WITHDRAW_PAUSE_S),
             db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
+            recovery=ParticipantRecoverySettings(
+                in_doubt_timeout_s=env_seconds(environ, "IN_DOUBT_TIMEOUT_S", DEFAULT_IN_DOUBT_TIMEOUT_S),
+                interval_s=env_seconds(environ, "RECOVERY_INTERVAL_S", DEFAULT_RECOVERY_INTERVAL_S),
+                batch_max=env_int(environ, "RECOVERY_BATCH_MAX", DEFAULT_RECOVERY_BATCH_MAX, minimum=1),
+                tombstone_retention_s=env_seconds(environ, "TOMBSTONE_RETENTION_S", DEFAULT_TOMBSTONE_RETENTION_S),
+            ),
         )

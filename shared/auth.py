@@ -16,6 +16,7 @@ STAFF_ROLES = ("teller", "admin")
 DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
 DEFAULT_SERVICE_TOKEN_TTL_S = 300
 JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
+PRINCIPAL_KEY = web.RequestKey("principal", object)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +70,14 @@ def _customer_id(payload: dict) -> UUID | None:
 
 def principal_of(request: web.Request) -> Principal:
     """The verified caller, or 401. Cached on the request."""
-    if "principal" in request:
-        return request["principal"]
+    if PRINCIPAL_KEY in request:
+        return request[PRINCIPAL_KEY]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("missing bearer token")
     principal = verify_token(request.app[JWT_SECRET_KEY], token.strip())
-    request["principal"] = principal
+    request[PRINCIPAL_KEY] = principal
     return principal
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import structlog
 from aiohttp import web
+from sqlalchemy import exc as sa_exc
 
 from shared import jsonio
 from shared.errors import (ApiError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError,
@@ -42,6 +43,22 @@ def error_response(error: ApiError) -> web.Response:
     return json_response(error.to_body(), error.status)
 
 
+def _database_unavailable(error: Exception) -> bool:
+    """A database we cannot reach is an operating condition, not a bug: 503, and the client may retry."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return isinstance(error, (sa_exc.TimeoutError, OSError))
+
+
+def _unexpected_error_response(request: web.Request, error: Exception) -> web.Response:
+    if _database_unavailable(error):
+        log.error("database_unavailable", method=request.method, path=request.path,
+                  details={"error": type(error).__name__})
+        return error_response(ServiceUnavailableError("database unavailable, try again"))
+    log.exception("unhandled_error", method=request.method, path=request.path)
+    return json_response({"success": False, "error": {"code": "INTERNAL_ERROR", "message": "internal error"}}, 500)
+
+
 _HTTP_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
@@ -62,10 +79,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(http_error.status, "HTTP_ERROR")
         response = json_response({"success": False, "error": {"code": code, "message": http_error.reason}},
                                  http_error.status)
-    except Exception:
-        log.exception("unhandled_error", method=request.method, path=request.path)
-        response = json_response({"success": False, "error": {"code": "INTERNAL_ERROR",
-                                                              "message": "internal error"}}, 500)
+    except Exception as error:
+        response = _unexpected_error_response(request, error)
     response.headers["X-Request-ID"] = request_id
     return response
 

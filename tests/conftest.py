@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, settings
 from aiohttp.test_utils import TestClient, TestServer
 
 from cli.local_postgres import LocalPostgres, free_port
@@ -16,6 +17,11 @@ from shared.auth import issue_token
 from shared.database import migrate
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
+
+# A fresh clone has no .hypothesis cache: building it makes the first examples slow, and tests talk to
+# real PostgreSQL and real processes, so wall-clock deadlines would only measure this machine.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -9,13 +9,13 @@ from shared.auth import Principal
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.http_client import PeerUnavailableError
 from transactions_service.domain import Transfer
-from transactions_service.keys import ACCOUNTS_KEY
+from transactions_service.keys import COORDINATOR_KEY
 
 
 async def owner_of(app: web.Application, account_id: UUID) -> UUID | None:
     """The customer who owns the account, or None when there is no such account."""
     try:
-        answer = await app[ACCOUNTS_KEY].get(f"/accounts/{account_id}")
+        answer = await app[COORDINATOR_KEY].participants.client_for(account_id).get(f"/accounts/{account_id}")
     except PeerUnavailableError:
         raise ServiceUnavailableError("accounts service unavailable") from None
     if answer.status == 404:

@@ -15,15 +15,18 @@ from uuid import UUID
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import failpoints
 from shared.errors import ConflictError, IdempotencyKeyReusedError
 from transactions_service import db
 from transactions_service.domain import Event, Transfer, TransferRequest
-from transactions_service.participants import Participants, plan
+from transactions_service.participants import Participants
 from transactions_service.protocol import Decision, EventType, TransferStatus, Vote, decide
 
 log = structlog.get_logger()
 
 DEFAULT_IDEMPOTENT_WAIT_S = 10.0
+# How long recovery leaves a freshly decided transfer to the request that decided it.
+DEFAULT_COMPLETION_GRACE_S = 10.0
 IDEMPOTENT_POLL_S = 0.05
 
 
@@ -39,6 +42,7 @@ class Coordinator:
     engine: AsyncEngine
     participants: Participants
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
+    completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
 
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """Run one transfer to its decision; a repeat with the same Idempotency-Key answers the first one."""
@@ -46,13 +50,16 @@ class Coordinator:
         if transfer is None:
             return await self._replay(request, caller, idempotency_key)
         structlog.contextvars.bind_contextvars(transaction_id=str(transfer.transaction_id))
+        await failpoints.hit("after_accept")
         decision, events = await self._prepare_all(transfer)
+        await failpoints.hit("after_all_votes_before_decision")
         transfer = await self.record_decision(transfer.transaction_id, decision, events)
+        await failpoints.hit("after_decision_before_complete")
         return await self.complete(transfer)
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
         transaction_id = uuid.uuid4()
-        steps = plan(request.legs)
+        steps = self.participants.plan(request.legs)
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
         events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
                    for participant, legs in steps]
@@ -70,7 +77,7 @@ class Coordinator:
 
     async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
         """Prepare each participant in global order, stopping at the first NO (the outcome is then known)."""
-        steps = plan(transfer.legs)
+        steps = self.participants.plan(transfer.legs)
         votes: list[Vote] = []
         events: list[Event] = []
         for participant, legs in steps:
@@ -81,12 +88,14 @@ class Coordinator:
                 "reason": vote.reason.value if vote.reason else None, "latency_ms": elapsed_ms}))
             if not vote.yes:
                 break
+            await failpoints.hit("after_first_prepare")
         return decide(votes, planned_participants=len(steps)), events
 
     async def record_decision(self, transaction_id: UUID, decision: Decision, events: list[Event]) -> Transfer:
         """The commit point. If another decision was stored first (recovery, a replica), follow that one."""
         async with self.engine.begin() as connection:
-            transfer = await db.decide(connection, transaction_id, decision)
+            transfer = await db.decide(connection, transaction_id, decision,
+                                       completion_grace_s=self.completion_grace_s)
             if transfer is not None:
                 events = [*events, Event(EventType.DECISION, details={
                     "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
@@ -103,28 +112,33 @@ class Coordinator:
         return transfer
 
     async def complete(self, transfer: Transfer) -> Transfer:
-        """Send the decision to every participant of the transfer; mark it completed when all acknowledged."""
+        """Send the decision to every participant of the transfer; mark it completed when all acknowledged.
+
+        Participants hear the decision one after another in global order; each is told even when an
+        earlier one failed to answer, because every one that was asked to prepare must learn the outcome.
+        """
         assert transfer.status is not TransferStatus.PREPARING, "complete follows a decision"
-        steps = plan(transfer.legs)
-        started = time.perf_counter()
-        failures = await asyncio.gather(*(
-            self.participants.send_decision(participant, transfer.transaction_id, transfer.status, legs)
-            for participant, legs in steps))
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
-        events = [Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value})
-                  for participant, _legs in steps]
-        events += [Event(EventType.ACKNOWLEDGED if failure is None else EventType.ACK_FAILED, participant,
-                         {"latency_ms": elapsed_ms} if failure is None else {"error": failure})
-                   for (participant, _legs), failure in zip(steps, failures, strict=True)]
-        all_acknowledged = all(failure is None for failure in failures)
+        events: list[Event] = []
+        failures: list[str] = []
+        for index, (participant, legs) in enumerate(self.participants.plan(transfer.legs)):
+            if index:
+                await failpoints.hit("between_commits")
+            started = time.perf_counter()
+            events.append(Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value}))
+            failure = await self.participants.send_decision(participant, transfer.transaction_id, transfer.status,
+                                                            legs)
+            elapsed_ms = int((time.perf_counter() - started) * 1000)
+            events.append(Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": elapsed_ms}) if failure is None
+                          else Event(EventType.ACK_FAILED, participant, {"error": failure}))
+            failures += [failure] if failure else []
         async with self.engine.begin() as connection:
-            completed = await db.mark_completed(connection, transfer.transaction_id) if all_acknowledged else None
+            completed = None if failures else await db.mark_completed(connection, transfer.transaction_id)
             if completed is not None:
                 events.append(Event(EventType.COMPLETED))
             await db.insert_events(connection, transfer.transaction_id, events)
-        if not all_acknowledged:
+        if failures:
             log.warning("transfer_incomplete", transaction_id=str(transfer.transaction_id),
-                        details={"failures": [failure for failure in failures if failure]})
+                        details={"failures": failures})
         return completed or transfer
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:

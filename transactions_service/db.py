@@ -14,7 +14,7 @@ from transactions_service.protocol import Decision, TransferStatus
 
 TRANSFER_COLUMNS = ("transaction_id, source_account_id, destination_account_id, amount, status, reason, "
                     "idempotency_key, request_fingerprint, requested_by, requested_by_customer_id, "
-                    "created_at, updated_at, decided_at, completed_at")
+                    "created_at, updated_at, decided_at, completed_at, completion_attempts, next_attempt_at")
 
 _INSERT_TRANSFER = text(f"""
     INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
@@ -28,8 +28,31 @@ _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
 # The commit point: exactly one decision wins; a loser reads the stored one.
 _DECIDE = text(f"""
-    UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now()
+    UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now(),
+                            next_attempt_at = now() + make_interval(secs => :completion_grace_s)
     WHERE transaction_id = :transaction_id AND status = 'preparing'
+    RETURNING {TRANSFER_COLUMNS}""")
+# Presumed abort: every transfer still preparing past the deadline, a bounded batch, skipping rows
+# another coordinator replica is deciding right now.
+_ABORT_ORPHANS = text(f"""
+    UPDATE transactions SET status = 'aborted', reason = :reason, decided_at = now(), updated_at = now(),
+                            next_attempt_at = now()
+    WHERE transaction_id IN (
+        SELECT transaction_id FROM transactions
+        WHERE status = 'preparing' AND created_at < now() - make_interval(secs => :deadline_s)
+        ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+      AND status = 'preparing'
+    RETURNING {TRANSFER_COLUMNS}""")
+# Claim decided, unfinished transfers for one completion attempt: the lease (next_attempt_at) grows
+# with each attempt, bounded, so a participant that stays down is retried ever more slowly.
+_CLAIM_UNFINISHED = text(f"""
+    UPDATE transactions SET completion_attempts = completion_attempts + 1, updated_at = now(),
+        next_attempt_at = now() + make_interval(secs => LEAST(:retry_max_s,
+                                                              :retry_first_s * power(2, completion_attempts)))
+    WHERE transaction_id IN (
+        SELECT transaction_id FROM transactions
+        WHERE completed_at IS NULL AND status <> 'preparing' AND next_attempt_at <= now()
+        ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {TRANSFER_COLUMNS}""")
 _MARK_COMPLETED = text(f"""
     UPDATE transactions SET completed_at = now(), updated_at = now()
@@ -39,7 +62,8 @@ _INSERT_EVENT = text("""
     INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
     VALUES (:transaction_id, :event_type, :participant, CAST(:details AS JSONB), :occurred_at)""")
 _SELECT_EVENTS = text("""
-    SELECT event_id, event_type, participant, details, occurred_at, recorded_at FROM transaction_events
+    SELECT event_id, event_type, participant, details::text AS details, occurred_at, recorded_at
+    FROM transaction_events
     WHERE transaction_id = :transaction_id ORDER BY occurred_at, event_id""")
 _SELECT_ACCOUNT_HISTORY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions
@@ -82,12 +106,29 @@ async def select_by_idempotency_key(connection: AsyncConnection, requested_by: s
     return _transfer(result.first())
 
 
-async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision) -> Transfer | None:
-    """Compare-and-set preparing -> decision; None when another decision was stored first."""
+async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision, *,
+                 completion_grace_s: float) -> Transfer | None:
+    """Compare-and-set preparing -> decision; None when another decision was stored first.
+
+    Recovery leaves the transfer to the request that decided it for completion_grace_s.
+    """
     result = await connection.execute(_DECIDE, {
         "transaction_id": transaction_id, "status": decision.status.value,
-        "reason": decision.reason.value if decision.reason else None})
+        "reason": decision.reason.value if decision.reason else None, "completion_grace_s": completion_grace_s})
     return _transfer(result.first())
+
+
+async def abort_orphans(connection: AsyncConnection, *, deadline_s: float, reason: str, limit: int
+                        ) -> list[Transfer]:
+    result = await connection.execute(_ABORT_ORPHANS, {"deadline_s": deadline_s, "reason": reason, "limit": limit})
+    return [_transfer(row) for row in result]
+
+
+async def claim_unfinished(connection: AsyncConnection, *, retry_first_s: float, retry_max_s: float, limit: int
+                           ) -> list[Transfer]:
+    result = await connection.execute(_CLAIM_UNFINISHED, {"retry_first_s": retry_first_s,
+                                                          "retry_max_s": retry_max_s, "limit": limit})
+    return [_transfer(row) for row in result]
 
 
 async def mark_completed(connection: AsyncConnection, transaction_id: UUID) -> Transfer | None:
@@ -103,7 +144,8 @@ async def insert_events(connection: AsyncConnection, transaction_id: UUID, event
 
 async def select_events(connection: AsyncConnection, transaction_id: UUID) -> list[dict[str, Any]]:
     result = await connection.execute(_SELECT_EVENTS, {"transaction_id": transaction_id})
-    return [dict(row._mapping) for row in result]
+    # JSONB comes back as text and is parsed here, so amounts stay Decimal (the driver would make floats).
+    return [{**row._mapping, "details": jsonio.loads(row.details)} for row in result]
 
 
 async def select_account_history(connection: AsyncConnection, account_id: UUID, limit: int, offset: int

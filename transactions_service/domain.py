@@ -62,6 +62,8 @@ class Transfer:
     updated_at: datetime
     decided_at: datetime | None
     completed_at: datetime | None
+    completion_attempts: int = 0
+    next_attempt_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Transfer:

@@ -2,11 +2,9 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.http_client import ServiceClient
 from transactions_service.coordinator import Coordinator
 from transactions_service.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
-ACCOUNTS_KEY = web.AppKey("accounts_service", ServiceClient)
 COORDINATOR_KEY = web.AppKey("coordinator", Coordinator)

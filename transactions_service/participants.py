@@ -18,20 +18,27 @@ DEFAULT_PREPARE_TIMEOUT_S = 5.0
 DEFAULT_DECISION_TIMEOUT_S = 5.0
 
 
-def participant_for(account_id: UUID) -> str:
+def participant_names(shard_count: int) -> tuple[str, ...]:
+    assert shard_count >= 1, "at least one participant"
+    if shard_count == 1:
+        return (ACCOUNTS_PARTICIPANT,)
+    return tuple(f"{ACCOUNTS_PARTICIPANT}-{index}" for index in range(shard_count))
+
+
+def participant_for(account_id: UUID, names: tuple[str, ...]) -> str:
     """The one place that routes an account to the participant holding it.
 
-    Today one accounts_service holds every account; sharding accounts over several instances changes
-    only this function (and the clients it names).
+    One accounts_service holds every account by default. With several (ACCOUNTS_SHARD_URLS), an
+    account lives on shard `account_id mod N`; changing how accounts are placed changes only this.
     """
-    return ACCOUNTS_PARTICIPANT
+    return names[account_id.int % len(names)]
 
 
-def plan(legs: tuple[Leg, ...]) -> list[tuple[str, list[Leg]]]:
+def plan(legs: tuple[Leg, ...], names: tuple[str, ...]) -> list[tuple[str, list[Leg]]]:
     """Legs grouped by participant, in global account-id order, so prepares never wait in a cycle."""
     groups: dict[str, list[Leg]] = {}
     for leg in sorted(legs, key=lambda leg: leg.account_id):
-        groups.setdefault(participant_for(leg.account_id), []).append(leg)
+        groups.setdefault(participant_for(leg.account_id, names), []).append(leg)
     return list(groups.items())
 
 
@@ -44,6 +51,17 @@ class Participants:
     clients: dict[str, ServiceClient]
     prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
     decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.clients)
+
+    def plan(self, legs: tuple[Leg, ...]) -> list[tuple[str, list[Leg]]]:
+        return plan(legs, self.names)
+
+    def client_for(self, account_id: UUID) -> ServiceClient:
+        """The accounts service that holds this account (for reads such as ownership checks)."""
+        return self.clients[participant_for(account_id, self.names)]
 
     async def prepare(self, participant: str, transaction_id: UUID, legs: list[Leg]) -> tuple[Vote, int]:
         """Ask one participant to prepare its legs; the vote and how long it took (ms)."""

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_int, env_seconds, env_str
-from transactions_service.coordinator import DEFAULT_IDEMPOTENT_WAIT_S
+from transactions_service.coordinator import DEFAULT_COMPLETION_GRACE_S, DEFAULT_IDEMPOTENT_WAIT_S
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
+from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
+                                           DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
+                                           RecoverySettings)
 
 DEFAULT_PORT = 3003
 
@@ -20,12 +23,20 @@ class Settings:
     port: int = DEFAULT_PORT
     jwt_secret: str = DEFAULT_JWT_SECRET
     accounts_service_url: str = "http://127.0.0.1:3002"
+    # Several accounts_service instances (shards); empty means accounts_service_url alone.
+    accounts_shard_urls: tuple[str, ...] = ()
     log_dir: str = DEFAULT_LOG_DIR
     prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
     decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     db_pool_size: int = DEFAULT_POOL_SIZE
+    completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
+
+    @property
+    def participant_urls(self) -> tuple[str, ...]:
+        return self.accounts_shard_urls or (self.accounts_service_url,)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -41,4 +52,14 @@ class Settings:
             idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),
             http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
             db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            accounts_shard_urls=tuple(url.strip() for url in environ.get("ACCOUNTS_SHARD_URLS", "").split(",")
+                                      if url.strip()),
+            completion_grace_s=env_seconds(environ, "COMPLETION_GRACE_S", DEFAULT_COMPLETION_GRACE_S),
+            recovery=RecoverySettings(
+                interval_s=env_seconds(environ, "RECOVERY_INTERVAL_S", DEFAULT_RECOVERY_INTERVAL_S),
+                batch_max=env_int(environ, "RECOVERY_BATCH_MAX", DEFAULT_RECOVERY_BATCH_MAX, minimum=1),
+                prepare_deadline_s=env_seconds(environ, "PREPARE_DEADLINE_S", DEFAULT_PREPARE_DEADLINE_S),
+                retry_first_s=env_seconds(environ, "RECOVERY_RETRY_FIRST_S", DEFAULT_RETRY_FIRST_S),
+                retry_max_s=env_seconds(environ, "RECOVERY_RETRY_MAX_S", DEFAULT_RETRY_MAX_S),
+            ),
         )

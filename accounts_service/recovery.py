@@ -1,0 +1,95 @@
+"""Participant recovery, on its own clock: resolve in-doubt locks by asking the coordinator; purge tombstones.
+
+A participant that voted YES never decides alone. A row locked longer than the in-doubt timeout asks
+the coordinator for the outcome and applies it; no record there means abort (presumed abort, safe
+because the coordinator logs a transfer before sending any prepare). Coordinator unreachable: the
+row stays locked and is asked again next tick.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts_service import db, participant
+from shared.errors import ConflictError
+from shared.http_client import PeerUnavailableError, ServiceClient
+
+log = structlog.get_logger()
+
+DEFAULT_IN_DOUBT_TIMEOUT_S = 5.0
+DEFAULT_RECOVERY_INTERVAL_S = 1.0
+DEFAULT_RECOVERY_BATCH_MAX = 100
+DEFAULT_TOMBSTONE_RETENTION_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class ParticipantRecoverySettings:
+    in_doubt_timeout_s: float = DEFAULT_IN_DOUBT_TIMEOUT_S
+    interval_s: float = DEFAULT_RECOVERY_INTERVAL_S
+    batch_max: int = DEFAULT_RECOVERY_BATCH_MAX
+    tombstone_retention_s: float = DEFAULT_TOMBSTONE_RETENTION_S
+
+
+async def resolve_in_doubt(engine: AsyncEngine, coordinator: ServiceClient,
+                           settings: ParticipantRecoverySettings) -> int:
+    """Ask about every long-held lock; how many were resolved now."""
+    async with engine.connect() as connection:
+        in_doubt = await db.select_in_doubt(connection, settings.in_doubt_timeout_s, settings.batch_max)
+    resolved = 0
+    for transaction_id in in_doubt:
+        resolved += await _resolve(engine, coordinator, transaction_id)
+    return resolved
+
+
+async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID) -> int:
+    try:
+        answer = await coordinator.get(f"/transactions/{transaction_id}/outcome")
+    except PeerUnavailableError:
+        log.warning("in_doubt_coordinator_unreachable", transaction_id=str(transaction_id))
+        return 0
+    status = (answer.body.get("data") or {}).get("status") if answer.status == 200 else None
+    if answer.status == 404:
+        status = "aborted"
+    if status not in ("committed", "aborted"):
+        return 0  # still preparing (the coordinator will decide) or an error: ask again next tick
+    try:
+        if status == "committed":
+            await participant.commit(engine, transaction_id)
+        else:
+            await participant.abort(engine, transaction_id, [])
+    except ConflictError:
+        log.error("in_doubt_conflict", transaction_id=str(transaction_id), details={"outcome": status})
+        return 0
+    log.info("in_doubt_resolved", transaction_id=str(transaction_id),
+             details={"outcome": status, "presumed": answer.status == 404})
+    return 1
+
+
+async def purge_tombstones(engine: AsyncEngine, settings: ParticipantRecoverySettings) -> int:
+    async with engine.begin() as connection:
+        return await db.purge_tombstones(connection, settings.tombstone_retention_s, settings.batch_max)
+
+
+async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings) -> None:
+    while True:
+        try:
+            await resolve_in_doubt(engine, coordinator, settings)
+            await purge_tombstones(engine, settings)
+        except Exception:  # the loop must outlive any one failure; the next tick retries
+            log.exception("participant_recovery_failed")
+        await asyncio.sleep(settings.interval_s)
+
+
+def recovery_context(engine_key: web.AppKey, coordinator_key: web.AppKey, settings_key: web.AppKey):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run_forever(app[engine_key], app[coordinator_key], app[settings_key].recovery))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return context

@@ -1,0 +1,252 @@
+"""A hypothesis state machine over the 2PC participant: any order of protocol messages, duplicates, late
+prepares and crashes, on one pair of accounts, against a model of what a correct coordinator decided.
+
+The machine owns its event loop (created in __init__, closed in teardown) and runs each rule's coroutine on
+it; it does not use pytest-asyncio. A "crash" disposes the engine and opens a new one, so every fact the
+invariants check must come back from the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from sqlalchemy import text
+
+from accounts_service import participant
+from accounts_service.domain import Change, Vote, VoteReason
+from shared.database import create_engine
+from shared.errors import ConflictError
+from tests.integration.test_participant import account_states, open_accounts, transfer_changes
+
+OPENING_BALANCES = (Decimal(100), Decimal(60))
+BUSY_WAIT_S = 0.01
+AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(150), places=2, allow_nan=False,
+                      allow_infinity=False)
+PICK = st.integers(min_value=0, max_value=1_000)
+MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=15, deadline=None,
+                            suppress_health_check=[HealthCheck.too_slow])
+
+_LOG_STATE = text("""
+    SELECT state FROM participant_log WHERE transaction_id = :transaction_id AND account_id = :account_id""")
+
+COMMIT = "commit"
+ABORT = "abort"
+
+
+@dataclass
+class ModelTransfer:
+    """What the coordinator knows about one transfer: its legs, the first vote it got, what it decided."""
+    changes: list[Change]
+    vote: Vote | None = None
+    decision: str | None = None
+
+    @property
+    def tombstoned(self) -> bool:
+        """The participant said NO or was told abort: any later prepare must be NO."""
+        return self.decision == ABORT or (self.vote is not None and not self.vote.yes)
+
+    @property
+    def holds_locks(self) -> bool:
+        return self.vote is not None and self.vote.yes and self.decision is None
+
+
+class ParticipantMachine(RuleBasedStateMachine):
+    database_url: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        assert self.database_url, "set ParticipantMachine.database_url before running"
+        self.loop = asyncio.new_event_loop()
+        self.engine = create_engine(self.database_url, pool_size=2, max_overflow=2)
+        self.accounts: list[UUID] = self.run(open_accounts(self.engine, *OPENING_BALANCES))
+        self.balances: dict[UUID, Decimal] = dict(zip(self.accounts, OPENING_BALANCES, strict=True))
+        self.transfers: dict[UUID, ModelTransfer] = {}
+
+    def run(self, coroutine) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def teardown(self) -> None:
+        try:
+            self.run(self.engine.dispose())
+        finally:
+            self.loop.close()
+
+    # --- model helpers ---------------------------------------------------------------------------------------
+
+    def _changes(self, forward: bool, amount: Decimal) -> list[Change]:
+        source, destination = self.accounts if forward else reversed(self.accounts)
+        return transfer_changes(source, destination, amount)
+
+    def _holder(self) -> UUID | None:
+        holders = [tid for tid, transfer in self.transfers.items() if transfer.holds_locks]
+        assert len(holders) <= 1, "both accounts are in every transfer, so at most one holds them"
+        return holders[0] if holders else None
+
+    def _expected_fresh_vote(self, changes: list[Change]) -> Vote:
+        if self._holder() is not None:
+            return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
+        if any(self.balances[change.account_id] + change.amount < 0 for change in changes):
+            return Vote(yes=False, reason=VoteReason.INSUFFICIENT_FUNDS)
+        return Vote(yes=True)
+
+    def _pick(self, index: int, wanted) -> tuple[UUID, ModelTransfer]:
+        candidates = [(tid, transfer) for tid, transfer in self.transfers.items() if wanted(transfer)]
+        return candidates[index % len(candidates)]
+
+    def _any(self, wanted) -> bool:
+        return any(wanted(transfer) for transfer in self.transfers.values())
+
+    def _apply_commit(self, transfer: ModelTransfer) -> None:
+        for change in transfer.changes:
+            self.balances[change.account_id] += change.amount
+
+    # --- rules -----------------------------------------------------------------------------------------------
+
+    @rule(forward=st.booleans(), amount=AMOUNTS)
+    def prepare(self, forward: bool, amount: Decimal) -> None:
+        transaction_id = uuid.uuid4()
+        changes = self._changes(forward, amount)
+        expected = self._expected_fresh_vote(changes)
+        vote = self.run(participant.prepare(self.engine, transaction_id, changes, busy_wait_s=BUSY_WAIT_S))
+        assert vote == expected
+        self.transfers[transaction_id] = ModelTransfer(changes, vote=vote)
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.vote is not None))
+    @rule(index=PICK)
+    def duplicate_prepare(self, index: int) -> None:
+        transaction_id, transfer = self._pick(index, lambda transfer: transfer.vote is not None)
+        vote = self.run(participant.prepare(self.engine, transaction_id, transfer.changes, busy_wait_s=BUSY_WAIT_S))
+        if transfer.tombstoned:
+            assert vote == Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
+        else:
+            assert vote.yes
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.holds_locks))
+    @rule(index=PICK)
+    def commit(self, index: int) -> None:
+        # As a real coordinator: only a transfer whose prepare voted YES, and that is not aborted, commits.
+        transaction_id, transfer = self._pick(index, lambda transfer: transfer.holds_locks)
+        rows = self.run(participant.commit(self.engine, transaction_id))
+        assert {row["state"] for row in rows} == {"committed"}
+        self._apply_commit(transfer)
+        transfer.decision = COMMIT
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.decision != COMMIT))
+    @rule(index=PICK, with_changes=st.booleans())
+    def abort(self, index: int, with_changes: bool) -> None:
+        transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision != COMMIT)
+        changes = transfer.changes if with_changes else []
+        rows = self.run(participant.abort(self.engine, transaction_id, changes))
+        assert all(row["state"] == "aborted" for row in rows)
+        if transfer.vote is not None or with_changes:
+            transfer.decision = ABORT
+
+    @rule(forward=st.booleans(), amount=AMOUNTS)
+    def abort_before_prepare(self, forward: bool, amount: Decimal) -> None:
+        """The coordinator gave up (prepare deadline) before this participant ever saw the prepare."""
+        transaction_id = uuid.uuid4()
+        changes = self._changes(forward, amount)
+        rows = self.run(participant.abort(self.engine, transaction_id, changes))
+        assert {row["account_id"] for row in rows} == set(self.accounts)
+        self.transfers[transaction_id] = ModelTransfer(changes, vote=None, decision=ABORT)
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.decision == ABORT))
+    @rule(index=PICK)
+    def late_prepare_after_abort(self, index: int) -> None:
+        transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision == ABORT)
+        vote = self.run(participant.prepare(self.engine, transaction_id, transfer.changes, busy_wait_s=BUSY_WAIT_S))
+        assert vote == Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.decision is not None))
+    @rule(index=PICK)
+    def duplicate_decision(self, index: int) -> None:
+        transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision is not None)
+        if transfer.decision == COMMIT:
+            rows = self.run(participant.commit(self.engine, transaction_id))
+            assert {row["state"] for row in rows} == {"committed"}
+        else:
+            rows = self.run(participant.abort(self.engine, transaction_id, transfer.changes))
+            assert {row["state"] for row in rows} == {"aborted"}
+
+    @precondition(lambda self: self._any(lambda transfer: transfer.decision is not None or transfer.tombstoned))
+    @rule(index=PICK)
+    def contradicting_decision_is_refused(self, index: int) -> None:
+        """A commit after an abort (or a NO vote), or an abort after a commit, is refused and changes nothing."""
+        transaction_id, transfer = self._pick(
+            index, lambda transfer: transfer.decision is not None or transfer.tombstoned)
+        with pytest.raises(ConflictError):
+            if transfer.decision == COMMIT:
+                self.run(participant.abort(self.engine, transaction_id, transfer.changes))
+            else:
+                self.run(participant.commit(self.engine, transaction_id))
+
+    @rule()
+    def commit_of_an_unknown_transfer_is_refused(self) -> None:
+        with pytest.raises(ConflictError):
+            self.run(participant.commit(self.engine, uuid.uuid4()))
+
+    @rule()
+    def crash(self) -> None:
+        """The participant process dies and restarts: only what the database holds survives."""
+        self.run(self.engine.dispose())
+        self.engine = create_engine(self.database_url, pool_size=2, max_overflow=2)
+
+    # --- invariants ------------------------------------------------------------------------------------------
+
+    def _states(self) -> dict[UUID, dict[str, Any]]:
+        return self.run(account_states(self.engine, self.accounts))
+
+    @invariant()
+    def money_is_conserved(self) -> None:
+        states = self._states()
+        assert sum(state["balance"] for state in states.values()) == sum(OPENING_BALANCES)
+
+    @invariant()
+    def balances_match_the_coordinators_decisions(self) -> None:
+        states = self._states()
+        assert {account_id: state["balance"] for account_id, state in states.items()} == self.balances
+
+    @invariant()
+    def no_balance_is_negative_even_with_its_pending_change(self) -> None:
+        for state in self._states().values():
+            assert state["balance"] >= 0
+            assert state["balance"] + (state["pending_change"] or 0) >= 0
+
+    @invariant()
+    def every_balance_equals_its_committed_ledger(self) -> None:
+        for state in self._states().values():
+            assert state["balance"] == state["ledger_sum"]
+
+    @invariant()
+    def a_lock_names_a_prepared_undecided_transfer(self) -> None:
+        holder = self._holder()
+        for account_id, state in self._states().items():
+            lock = state["transaction_lock"]
+            assert lock == holder
+            if lock is None:
+                assert state["pending_change"] is None
+                continue
+            transfer = self.transfers[lock]
+            assert transfer.holds_locks
+            assert state["pending_change"] == next(change.amount for change in transfer.changes
+                                                   if change.account_id == account_id)
+            log_state = self.run(self._log_state(lock, account_id))
+            assert log_state == "prepared"
+
+    async def _log_state(self, transaction_id: UUID, account_id: UUID) -> str | None:
+        async with self.engine.connect() as connection:
+            return (await connection.execute(_LOG_STATE, {"transaction_id": transaction_id,
+                                                          "account_id": account_id})).scalar_one_or_none()
+
+
+def test_participant_state_machine(accounts_db_url: str) -> None:
+    ParticipantMachine.database_url = accounts_db_url
+    run_state_machine_as_test(ParticipantMachine, settings=MACHINE_SETTINGS)

@@ -1,0 +1,123 @@
+"""shared.auth: tokens are HS256 only, must carry exp/iat/role, and name a known role."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from shared.auth import ALGORITHM, ROLES, issue_token, verify_token
+from shared.errors import UnauthorizedError
+
+SECRET = "unit-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789ABCDEF"
+OTHER_SECRET = "another-secret-0123456789-abcdefghijklmnopq"
+
+
+def now_s() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def signed(payload: dict, *, secret: str = SECRET, algorithm: str = ALGORITHM) -> str:
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_issue_then_verify_round_trips(role):
+    customer_id = uuid.uuid4() if role == "customer" else None
+    token, expires_at = issue_token(SECRET, role=role, customer_id=customer_id, ttl_s=60)
+    principal = verify_token(SECRET, token)
+    assert principal.role == role
+    assert principal.customer_id == customer_id
+    assert principal.is_staff == (role in ("teller", "admin"))
+    assert expires_at > datetime.now(UTC)
+    assert expires_at <= datetime.now(UTC) + timedelta(seconds=61)
+
+
+def test_subject_defaults_to_customer_then_role_and_can_be_set():
+    customer_id = uuid.uuid4()
+    assert verify_token(SECRET, issue_token(SECRET, role="customer", customer_id=customer_id)[0]).subject == \
+        str(customer_id)
+    assert verify_token(SECRET, issue_token(SECRET, role="service")[0]).subject == "service"
+    assert verify_token(SECRET, issue_token(SECRET, role="service", subject="transactions")[0]).subject == \
+        "transactions"
+
+
+def test_token_carries_the_pinned_algorithm_and_claims():
+    token, _ = issue_token(SECRET, role="teller", ttl_s=120)
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert {"role", "iat", "exp", "sub", "customer_id"} <= claims.keys()
+    assert claims["exp"] - claims["iat"] == 120
+
+
+def test_expired_token_is_unauthorized():
+    issued = datetime.now(UTC) - timedelta(hours=2)
+    token, _ = issue_token(SECRET, role="customer", customer_id=uuid.uuid4(), ttl_s=60, now=issued)
+    with pytest.raises(UnauthorizedError) as caught:
+        verify_token(SECRET, token)
+    assert caught.value.message == "token expired"
+    assert caught.value.status == 401
+
+
+def test_wrong_secret_is_unauthorized():
+    token, _ = issue_token(OTHER_SECRET, role="admin")
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, token)
+
+
+def test_tampered_payload_is_unauthorized():
+    token, _ = issue_token(SECRET, role="customer", customer_id=uuid.uuid4())
+    header, payload, signature = token.split(".")
+    forged_payload = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(payload).replace(b'"customer"', b'"admin"')).decode()
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, f"{header}.{forged_payload}.{signature}")
+
+
+def test_alg_none_token_is_rejected():
+    payload = {"role": "admin", "sub": "attacker", "iat": now_s(), "exp": now_s() + 600, "customer_id": None}
+    unsigned = jwt.encode(payload, None, algorithm="none")
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, unsigned)
+    # The same token with a signature segment glued on is still not HS256.
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, unsigned + "c2lnbmF0dXJl")
+
+
+def test_other_hmac_algorithm_is_rejected_even_with_the_right_secret():
+    payload = {"role": "admin", "iat": now_s(), "exp": now_s() + 600}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload, algorithm="HS512"))
+
+
+@pytest.mark.parametrize("role", ["root", "superuser", "", None, 1, "Admin"])
+def test_unknown_role_is_rejected(role):
+    payload = {"role": role, "iat": now_s(), "exp": now_s() + 600}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload))
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "role"])
+def test_required_claims_must_be_present(missing):
+    payload = {"role": "admin", "iat": now_s(), "exp": now_s() + 600}
+    del payload[missing]
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload))
+
+
+def test_malformed_customer_id_is_rejected():
+    payload = {"role": "customer", "customer_id": "not-a-uuid", "iat": now_s(), "exp": now_s() + 600}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload))
+
+
+@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "Bearer x", "e30.e30.e30"])
+def test_garbage_is_rejected(garbage):
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, garbage)
+
+
+def test_issuing_an_unknown_role_is_a_programmer_error():
+    with pytest.raises(AssertionError):
+        issue_token(SECRET, role="root")

@@ -1,0 +1,261 @@
+"""shared.money and shared.jsonio: money is parsed strictly and written exactly; JSON is read strictly."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared import jsonio
+from shared.errors import ValidationError
+from shared.money import DEFAULT_MAX_AMOUNT, MONEY_PLACES, money_text, parse_money, parse_signed_money
+
+IN_RANGE_MONEY = st.decimals(min_value=-DEFAULT_MAX_AMOUNT, max_value=DEFAULT_MAX_AMOUNT, places=MONEY_PLACES,
+                             allow_nan=False, allow_infinity=False)
+POSITIVE_MONEY = st.decimals(min_value=Decimal("0.0001"), max_value=DEFAULT_MAX_AMOUNT, places=MONEY_PLACES,
+                             allow_nan=False, allow_infinity=False)
+
+
+# --- parse_money -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1, Decimal("1")),
+    (100, Decimal("100")),
+    (Decimal("0.0001"), Decimal("0.0001")),
+    (Decimal("12.3400"), Decimal("12.34")),
+    ("42", Decimal("42")),
+    ("  7.25 ", Decimal("7.25")),
+    ("1e3", Decimal("1000")),
+    (DEFAULT_MAX_AMOUNT, DEFAULT_MAX_AMOUNT),
+])
+def test_parse_money_accepts_ints_decimals_and_numeric_strings(value, expected):
+    amount = parse_money(value, field="amount")
+    assert isinstance(amount, Decimal)
+    assert amount == expected
+
+
+@pytest.mark.parametrize("value", [
+    True, False, None, 1.5, [], {}, object(),
+    Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), "NaN", "Infinity", "-inf",
+    -1, Decimal("-0.0001"), "-5",
+    0, Decimal("0"), "0", "0.0000",
+    Decimal("0.00001"), "1.23456", Decimal("1.00001"),
+    DEFAULT_MAX_AMOUNT + Decimal("0.0001"), DEFAULT_MAX_AMOUNT + 1, "1e10", 10**30,
+    "", "   ", "abc", "1,000", "12abc", "0x10", "1 000", "$5", "1" * 41,
+])
+def test_parse_money_rejects(value):
+    with pytest.raises(ValidationError) as caught:
+        parse_money(value, field="amount")
+    assert caught.value.details == {"field": "amount"}
+
+
+def test_parse_money_names_the_field_in_its_error():
+    with pytest.raises(ValidationError) as caught:
+        parse_money("abc", field="initial_balance")
+    assert caught.value.details == {"field": "initial_balance"}
+    assert "initial_balance" in caught.value.message
+
+
+@pytest.mark.parametrize("value", [0, Decimal("0"), "0", "0.00"])
+def test_parse_money_allows_zero_only_when_asked(value):
+    assert parse_money(value, field="balance", allow_zero=True) == 0
+    with pytest.raises(ValidationError):
+        parse_money(value, field="balance")
+
+
+def test_parse_money_allow_zero_still_rejects_negative():
+    with pytest.raises(ValidationError):
+        parse_money(Decimal("-0.0001"), field="balance", allow_zero=True)
+
+
+def test_parse_money_respects_a_custom_maximum():
+    assert parse_money(50, field="amount", max_amount=Decimal(50)) == 50
+    with pytest.raises(ValidationError):
+        parse_money(Decimal("50.0001"), field="amount", max_amount=Decimal(50))
+
+
+@given(POSITIVE_MONEY)
+def test_parse_money_accepts_every_in_range_amount_exactly(amount):
+    assert parse_money(amount, field="amount") == amount
+    assert parse_money(str(amount), field="amount") == amount
+
+
+# --- parse_signed_money ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (5, Decimal(5)), (-5, Decimal(-5)), ("-0.0001", Decimal("-0.0001")), (Decimal("-12.5"), Decimal("-12.5")),
+    (-DEFAULT_MAX_AMOUNT, -DEFAULT_MAX_AMOUNT),
+])
+def test_parse_signed_money_accepts_both_signs(value, expected):
+    assert parse_signed_money(value, field="change") == expected
+
+
+@pytest.mark.parametrize("value", [
+    0, "-0", Decimal("-0.00001"), -DEFAULT_MAX_AMOUNT - 1, DEFAULT_MAX_AMOUNT + 1,
+    Decimal("-NaN"), Decimal("-Infinity"), "-Infinity", True, None, "abc", "--5",
+])
+def test_parse_signed_money_rejects(value):
+    with pytest.raises(ValidationError):
+        parse_signed_money(value, field="change")
+
+
+@given(POSITIVE_MONEY)
+def test_parse_signed_money_is_symmetric(amount):
+    assert parse_signed_money(-amount, field="change") == -parse_signed_money(amount, field="change")
+
+
+# --- money_text ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("amount", "text"), [
+    (Decimal("1000"), "1000.00"),
+    (Decimal("1000.0000"), "1000.00"),
+    (Decimal("1E+3"), "1000.00"),
+    (Decimal("0.1234"), "0.1234"),
+    (Decimal("0.1"), "0.10"),
+    (Decimal("1.10"), "1.10"),
+    (Decimal("0"), "0.00"),
+    (Decimal("-5.5"), "-5.50"),
+    (Decimal("999999999.9999"), "999999999.9999"),
+])
+def test_money_text_is_exact_with_at_least_two_places(amount, text):
+    assert money_text(amount) == text
+
+
+def test_money_text_refuses_non_decimals():
+    with pytest.raises(AssertionError):
+        money_text(1.5)  # type: ignore[arg-type]
+
+
+@given(IN_RANGE_MONEY)
+def test_money_text_round_trips_exactly(amount):
+    text = money_text(amount)
+    whole, _, fraction = text.partition(".")
+    assert Decimal(text) == amount
+    assert len(fraction) >= 2
+    assert "e" not in text.lower()
+
+
+# --- jsonio.loads ----------------------------------------------------------------------------------------------
+
+def test_loads_reads_floats_as_decimals_and_ints_as_ints():
+    value = jsonio.loads('{"amount": 0.1, "count": 3, "nested": [1.25, 2]}')
+    assert value == {"amount": Decimal("0.1"), "count": 3, "nested": [Decimal("1.25"), 2]}
+    assert isinstance(value["amount"], Decimal)
+    assert isinstance(value["count"], int)
+
+
+def test_loads_accepts_bytes():
+    assert jsonio.loads(b'{"a": 1.5}') == {"a": Decimal("1.5")}
+
+
+@pytest.mark.parametrize("text", [
+    '{"amount": NaN}', '{"amount": Infinity}', '{"amount": -Infinity}', "NaN", "[Infinity]",
+])
+def test_loads_rejects_nan_and_infinity(text):
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1, "a": 2}', '{"x": {"b": 1, "b": 1}}', '[{"k": 1, "k": null}]'])
+def test_loads_rejects_duplicate_keys(text):
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
+
+
+@pytest.mark.parametrize("text", ["", "{", "{'a': 1}", '{"a": 1,}', "[1 2]", "nul", '{"a": 01}'])
+def test_loads_rejects_malformed_text(text):
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
+
+
+def test_loads_rejects_invalid_utf8():
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(b'{"a": "\xff\xfe\xfa"}')
+
+
+def test_loads_bounds_nesting():
+    shallow = "[" * 10 + "]" * 10
+    assert jsonio.loads(shallow) is not None
+    deep = "[" * (jsonio.MAX_NESTING_DEPTH + 5) + "]" * (jsonio.MAX_NESTING_DEPTH + 5)
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(deep)
+    deep_objects = '{"a":' * 100 + "1" + "}" * 100
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(deep_objects)
+
+
+def test_loads_turns_recursion_exhaustion_into_an_input_error():
+    very_deep = "[" * 200_000 + "]" * 200_000
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(very_deep)
+
+
+def test_loads_bounds_integer_length():
+    assert jsonio.loads("9" * 40) == int("9" * 40)
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads("9" * 41)
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads('{"amount": ' + "1" * 5000 + "}")
+
+
+def test_json_input_error_is_a_value_error():
+    assert issubclass(jsonio.JsonInputError, ValueError)
+
+
+# --- jsonio.dumps ----------------------------------------------------------------------------------------------
+
+def test_dumps_writes_decimals_as_exact_numbers():
+    text = jsonio.dumps({"amount": Decimal("0.1"), "big": Decimal("999999999.9999"), "round": Decimal("100")})
+    assert text == '{"amount":0.10,"big":999999999.9999,"round":100.00}'
+    assert json.loads(text, parse_float=Decimal) == {"amount": Decimal("0.1"), "big": Decimal("999999999.9999"),
+                                                     "round": Decimal("100")}
+
+
+def test_dumps_writes_uuid_datetime_and_date_as_strings():
+    identifier = uuid.uuid4()
+    moment = datetime(2024, 5, 17, 12, 30, 5, tzinfo=UTC)
+    text = jsonio.dumps({"id": identifier, "at": moment, "on": date(2024, 5, 17)})
+    assert json.loads(text) == {"id": str(identifier), "at": moment.isoformat(), "on": "2024-05-17"}
+
+
+def test_dumps_writes_plain_values_like_json():
+    value = {"s": "é\"x", "i": 3, "t": True, "f": False, "n": None, "l": [1, "a"], "tuple": (1, 2), 5: "key"}
+    assert json.loads(jsonio.dumps(value)) == {"s": "é\"x", "i": 3, "t": True, "f": False, "n": None,
+                                               "l": [1, "a"], "tuple": [1, 2], "5": "key"}
+
+
+def test_dumps_writes_enums_by_value():
+    from accounts_service.domain import ParticipantState
+
+    assert jsonio.dumps({"state": ParticipantState.COMMITTED}) == '{"state":"committed"}'
+
+
+@pytest.mark.parametrize("value", [1.5, {"amount": 0.1}, [1, 2.0], float("nan")])
+def test_dumps_refuses_floats(value):
+    with pytest.raises(TypeError):
+        jsonio.dumps(value)
+
+
+def test_dumps_refuses_unknown_objects():
+    with pytest.raises(TypeError):
+        jsonio.dumps({"x": object()})
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: jsonio.dumps writes Decimal NaN/Infinity as 'NaN.00'/'Infinity.00' "
+                                       "(invalid JSON) instead of refusing them like floats")
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
+def test_dumps_refuses_non_finite_decimals(value):
+    with pytest.raises((TypeError, ValueError)):
+        jsonio.dumps({"amount": value})
+
+
+@given(IN_RANGE_MONEY)
+def test_dumps_then_loads_round_trips_money_exactly(amount):
+    value = jsonio.loads(jsonio.dumps({"amount": amount, "list": [amount]}))
+    assert value["amount"] == amount
+    assert value["list"] == [amount]
+    assert isinstance(value["amount"], Decimal)

@@ -1,0 +1,268 @@
+"""The pure protocol rules: the coordinator's decide() and state table, transfer legs, the participant's votes."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from accounts_service import domain as participant_domain
+from accounts_service.domain import Change, ParticipantState, VoteReason, in_global_order, refusal_reason, \
+    vote_from_log
+from transactions_service.domain import TransferRequest, legs_of
+from transactions_service.protocol import ALLOWED_TRANSITIONS, AbortReason, Decision, TransferStatus, Vote, \
+    can_transition, decide
+
+FINAL_STATES = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
+AMOUNTS = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1000000000"), places=4,
+                      allow_nan=False, allow_infinity=False)
+UUIDS = st.uuids()
+
+
+# --- decide(votes) ---------------------------------------------------------------------------------------------
+
+def yes_vote(participant: str = "accounts") -> Vote:
+    return Vote(participant, answered=True, yes=True)
+
+
+@st.composite
+def votes_strategy(draw):
+    """A planned participant count and the votes that came back (possibly fewer: the rest never answered)."""
+    planned = draw(st.integers(min_value=1, max_value=6))
+    count = draw(st.integers(min_value=0, max_value=planned))
+    votes = []
+    for index in range(count):
+        kind = draw(st.sampled_from(["yes", "yes", "no", "silent"]))
+        name = f"participant-{index}"
+        if kind == "yes":
+            votes.append(yes_vote(name))
+        elif kind == "no":
+            votes.append(Vote(name, answered=True, yes=False, reason=draw(st.sampled_from(AbortReason))))
+        else:
+            votes.append(Vote(name, answered=False, yes=False,
+                              reason=draw(st.sampled_from([AbortReason.PREPARE_TIMEOUT,
+                                                           AbortReason.PARTICIPANT_UNAVAILABLE]))))
+    return votes, planned
+
+
+@given(votes_strategy())
+def test_decide_commits_iff_every_planned_participant_voted_yes(case):
+    votes, planned = case
+    decision = decide(votes, planned)
+    everyone_said_yes = len(votes) == planned and all(vote.yes for vote in votes)
+    assert (decision.status is TransferStatus.COMMITTED) == everyone_said_yes
+    if everyone_said_yes:
+        assert decision.reason is None
+        return
+    assert decision.status is TransferStatus.ABORTED
+    refusals = [vote for vote in votes if not vote.yes]
+    if refusals:
+        assert decision.reason is refusals[0].reason
+    else:
+        assert len(votes) < planned
+        assert decision.reason is AbortReason.PARTICIPANT_UNAVAILABLE
+
+
+@given(votes_strategy())
+def test_decide_is_pure(case):
+    votes, planned = case
+    snapshot = list(votes)
+    assert decide(votes, planned) == decide(votes, planned)
+    assert votes == snapshot
+
+
+def test_decide_examples():
+    assert decide([yes_vote("a"), yes_vote("b")], 2) == Decision(TransferStatus.COMMITTED)
+    assert decide([yes_vote("a")], 2) == Decision(TransferStatus.ABORTED, AbortReason.PARTICIPANT_UNAVAILABLE)
+    assert decide([], 1) == Decision(TransferStatus.ABORTED, AbortReason.PARTICIPANT_UNAVAILABLE)
+    no_funds = Vote("a", answered=True, yes=False, reason=AbortReason.INSUFFICIENT_FUNDS)
+    busy = Vote("b", answered=True, yes=False, reason=AbortReason.ACCOUNT_BUSY)
+    assert decide([yes_vote("c"), no_funds, busy], 3) == Decision(TransferStatus.ABORTED,
+                                                                  AbortReason.INSUFFICIENT_FUNDS)
+    silent = Vote("a", answered=False, reason=AbortReason.PREPARE_TIMEOUT)
+    assert decide([silent, yes_vote("b")], 2) == Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT)
+
+
+def test_decide_asserts_its_preconditions():
+    with pytest.raises(AssertionError):
+        decide([], 0)
+    with pytest.raises(AssertionError):
+        decide([yes_vote("a"), yes_vote("b")], 1)
+
+
+# --- states and transitions ------------------------------------------------------------------------------------
+
+def test_every_state_has_a_row_in_the_transition_table():
+    assert set(ALLOWED_TRANSITIONS) == set(TransferStatus)
+
+
+def test_final_states_have_no_exits():
+    for final in FINAL_STATES:
+        assert ALLOWED_TRANSITIONS[final] == frozenset()
+        for target in TransferStatus:
+            assert not can_transition(final, target)
+
+
+def test_preparing_goes_only_to_a_decision():
+    assert ALLOWED_TRANSITIONS[TransferStatus.PREPARING] == frozenset(FINAL_STATES)
+    assert not can_transition(TransferStatus.PREPARING, TransferStatus.PREPARING)
+    assert can_transition(TransferStatus.PREPARING, TransferStatus.COMMITTED)
+    assert can_transition(TransferStatus.PREPARING, TransferStatus.ABORTED)
+
+
+def test_no_state_can_return_to_preparing():
+    assert all(TransferStatus.PREPARING not in targets for targets in ALLOWED_TRANSITIONS.values())
+
+
+# --- Vote and Decision invariants ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arguments", [
+    {"answered": False, "yes": True},                                          # YES without an answer
+    {"answered": False, "yes": True, "reason": None},
+    {"answered": True, "yes": True, "reason": AbortReason.ACCOUNT_BUSY},       # YES with a reason
+    {"answered": True, "yes": False},                                          # NO without a reason
+    {"answered": False, "yes": False},                                         # silence without a reason
+])
+def test_inconsistent_votes_are_refused(arguments):
+    with pytest.raises(AssertionError):
+        Vote("accounts", **arguments)
+
+
+def test_consistent_votes_are_accepted():
+    assert yes_vote().yes
+    assert not Vote("a", answered=True, reason=AbortReason.INSUFFICIENT_FUNDS).yes
+    assert not Vote("a", answered=False, reason=AbortReason.PREPARE_TIMEOUT).answered
+
+
+@pytest.mark.parametrize(("status", "reason"), [
+    (TransferStatus.PREPARING, None),
+    (TransferStatus.PREPARING, AbortReason.ACCOUNT_BUSY),
+    (TransferStatus.COMMITTED, AbortReason.ACCOUNT_BUSY),
+    (TransferStatus.ABORTED, None),
+])
+def test_inconsistent_decisions_are_refused(status, reason):
+    with pytest.raises(AssertionError):
+        Decision(status, reason)
+
+
+# --- transfer legs and fingerprints ----------------------------------------------------------------------------
+
+@given(UUIDS, UUIDS, AMOUNTS)
+def test_legs_move_money_without_creating_any(source, destination, amount):
+    assume(source != destination)
+    source_leg, destination_leg = legs_of(source, destination, amount)
+    assert source_leg.account_id == source
+    assert destination_leg.account_id == destination
+    assert source_leg.change == -amount
+    assert destination_leg.change == amount
+    assert source_leg.change + destination_leg.change == 0
+    assert TransferRequest(source, destination, amount).legs == (source_leg, destination_leg)
+
+
+def test_transfer_request_asserts_its_shape():
+    account = uuid.uuid4()
+    with pytest.raises(AssertionError):
+        TransferRequest(account, account, Decimal(1))
+    with pytest.raises(AssertionError):
+        TransferRequest(account, uuid.uuid4(), Decimal(0))
+    with pytest.raises(AssertionError):
+        TransferRequest(account, uuid.uuid4(), Decimal(-1))
+
+
+@given(UUIDS, UUIDS, UUIDS, AMOUNTS, AMOUNTS, st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_fingerprint_changes_with_every_field_and_the_caller(source, destination, other, amount, other_amount,
+                                                             caller, other_caller):
+    assume(len({source, destination, other}) == 3)
+    request = TransferRequest(source, destination, amount)
+    fingerprint = request.fingerprint(caller)
+    assert fingerprint == TransferRequest(source, destination, amount).fingerprint(caller)
+    assert TransferRequest(other, destination, amount).fingerprint(caller) != fingerprint
+    assert TransferRequest(source, other, amount).fingerprint(caller) != fingerprint
+    assert TransferRequest(destination, source, amount).fingerprint(caller) != fingerprint
+    if other_amount != amount:
+        assert TransferRequest(source, destination, other_amount).fingerprint(caller) != fingerprint
+    if other_caller != caller:
+        assert request.fingerprint(other_caller) != fingerprint
+
+
+def test_fingerprint_ignores_how_the_amount_is_written():
+    source, destination = uuid.uuid4(), uuid.uuid4()
+    assert TransferRequest(source, destination, Decimal("10")).fingerprint("alice") == \
+        TransferRequest(source, destination, Decimal("10.0000")).fingerprint("alice")
+
+
+# --- the participant's votes -----------------------------------------------------------------------------------
+
+def two_changes() -> list[Change]:
+    return [Change(uuid.uuid4(), Decimal("-10")), Change(uuid.uuid4(), Decimal("10"))]
+
+
+def test_vote_from_log_with_no_record_means_prepare_now():
+    assert vote_from_log({}, two_changes()) is None
+
+
+@pytest.mark.parametrize("state", [ParticipantState.PREPARED, ParticipantState.COMMITTED])
+def test_vote_from_log_repeats_yes_when_every_leg_is_prepared_or_committed(state):
+    changes = two_changes()
+    assert vote_from_log({change.account_id: state for change in changes}, changes) == participant_domain.VOTE_YES
+
+
+def test_vote_from_log_repeats_yes_for_a_mix_of_prepared_and_committed():
+    changes = two_changes()
+    states = {changes[0].account_id: ParticipantState.PREPARED, changes[1].account_id: ParticipantState.COMMITTED}
+    assert vote_from_log(states, changes).yes
+
+
+@given(st.lists(st.sampled_from(ParticipantState), min_size=1, max_size=4))
+def test_vote_from_log_a_tombstone_anywhere_means_no_forever(states_drawn):
+    assume(ParticipantState.ABORTED in states_drawn)
+    changes = [Change(uuid.uuid4(), Decimal(index + 1)) for index in range(len(states_drawn))]
+    states = {change.account_id: state for change, state in zip(changes, states_drawn, strict=True)}
+    vote = vote_from_log(states, changes)
+    assert vote is not None
+    assert not vote.yes
+    assert vote.reason is VoteReason.ALREADY_ABORTED
+
+
+def test_vote_from_log_a_partial_record_means_prepare_now():
+    changes = two_changes()
+    assert vote_from_log({changes[0].account_id: ParticipantState.PREPARED}, changes) is None
+
+
+@pytest.mark.parametrize(("exists", "locked", "reason"), [
+    (False, False, VoteReason.ACCOUNT_NOT_FOUND),
+    (False, True, VoteReason.ACCOUNT_NOT_FOUND),
+    (True, True, VoteReason.ACCOUNT_BUSY),
+    (True, False, VoteReason.INSUFFICIENT_FUNDS),
+])
+def test_refusal_reason(exists, locked, reason):
+    assert refusal_reason(exists=exists, locked=locked) is reason
+
+
+@given(st.lists(UUIDS, min_size=1, max_size=8, unique=True), st.randoms())
+def test_in_global_order_sorts_by_account_and_keeps_every_change(account_ids, random):
+    changes = [Change(account_id, Decimal(index + 1)) for index, account_id in enumerate(account_ids)]
+    random.shuffle(changes)
+    ordered = in_global_order(changes)
+    assert [change.account_id for change in ordered] == sorted(account_ids)
+    assert sorted(ordered, key=id) == sorted(changes, key=id)
+    assert in_global_order(list(reversed(changes))) == ordered
+
+
+def test_in_global_order_refuses_two_changes_on_one_account():
+    account = uuid.uuid4()
+    with pytest.raises(AssertionError):
+        in_global_order([Change(account, Decimal(1)), Change(account, Decimal(-1))])
+
+
+def test_participant_vote_and_change_assert_their_shape():
+    with pytest.raises(AssertionError):
+        participant_domain.Vote(yes=True, reason=VoteReason.ACCOUNT_BUSY)
+    with pytest.raises(AssertionError):
+        participant_domain.Vote(yes=False)
+    with pytest.raises(AssertionError):
+        Change(uuid.uuid4(), Decimal(0))
+    with pytest.raises(AssertionError):
+        Change(uuid.uuid4(), 5)  # type: ignore[arg-type]

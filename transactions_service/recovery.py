@@ -1,0 +1,91 @@
+"""Coordinator recovery, on its own clock: presumed abort of orphans, and finishing every decided transfer.
+
+Runs once at start, then every `interval_s`, each pass bounded by `batch_max`. Several coordinator
+replicas may run it on one database: orphans are aborted by compare-and-set, and unfinished transfers
+are claimed with FOR UPDATE SKIP LOCKED plus a lease (next_attempt_at), so no transfer is decided twice
+or differently and no decision is re-sent by two replicas at once.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from transactions_service import db
+from transactions_service.coordinator import Coordinator
+from transactions_service.domain import Event
+from transactions_service.protocol import AbortReason, EventType
+
+log = structlog.get_logger()
+
+DEFAULT_RECOVERY_INTERVAL_S = 1.0
+DEFAULT_RECOVERY_BATCH_MAX = 100
+DEFAULT_PREPARE_DEADLINE_S = 10.0
+DEFAULT_RETRY_FIRST_S = 0.5
+DEFAULT_RETRY_MAX_S = 30.0
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    interval_s: float = DEFAULT_RECOVERY_INTERVAL_S
+    batch_max: int = DEFAULT_RECOVERY_BATCH_MAX
+    prepare_deadline_s: float = DEFAULT_PREPARE_DEADLINE_S
+    retry_first_s: float = DEFAULT_RETRY_FIRST_S
+    retry_max_s: float = DEFAULT_RETRY_MAX_S
+
+
+@dataclass(frozen=True)
+class RecoveryPass:
+    aborted: int
+    attempted: int
+    completed: int
+
+
+async def recover_once(coordinator: Coordinator, settings: RecoverySettings) -> RecoveryPass:
+    aborted = await _abort_orphans(coordinator, settings)
+    async with coordinator.engine.begin() as connection:
+        claimed = await db.claim_unfinished(connection, retry_first_s=settings.retry_first_s,
+                                            retry_max_s=settings.retry_max_s, limit=settings.batch_max)
+    finished = await asyncio.gather(*(coordinator.complete(transfer) for transfer in claimed))
+    result = RecoveryPass(aborted=aborted, attempted=len(claimed),
+                          completed=sum(1 for transfer in finished if transfer.completed))
+    if result.aborted or result.attempted:
+        log.info("recovery_pass", details={"presumed_aborted": result.aborted, "attempted": result.attempted,
+                                           "completed": result.completed})
+    return result
+
+
+async def _abort_orphans(coordinator: Coordinator, settings: RecoverySettings) -> int:
+    """Presumed abort: nobody is still deciding a transfer that has been preparing past the deadline."""
+    async with coordinator.engine.begin() as connection:
+        orphans = await db.abort_orphans(connection, deadline_s=settings.prepare_deadline_s,
+                                         reason=AbortReason.PREPARE_TIMEOUT.value, limit=settings.batch_max)
+        for transfer in orphans:
+            await db.insert_events(connection, transfer.transaction_id, [Event(EventType.DECISION, "recovery", {
+                "status": "aborted", "reason": AbortReason.PREPARE_TIMEOUT.value, "presumed_abort": True})])
+    for transfer in orphans:
+        log.warning("transfer_presumed_aborted", transaction_id=str(transfer.transaction_id))
+    return len(orphans)
+
+
+async def run_forever(coordinator: Coordinator, settings: RecoverySettings) -> None:
+    """A fixed tick; a failed pass (database or peer down) is logged and tried again next tick."""
+    while True:
+        try:
+            await recover_once(coordinator, settings)
+        except Exception:  # the loop must outlive any one failure; the next tick retries
+            log.exception("recovery_pass_failed")
+        await asyncio.sleep(settings.interval_s)
+
+
+def recovery_context(coordinator_key: web.AppKey, settings_key: web.AppKey):
+    """A cleanup_ctx generator: the recovery task starts with the app (its first pass at once) and stops with it."""
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run_forever(app[coordinator_key], app[settings_key].recovery))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return context
