@@ -146,8 +146,7 @@ class ParticipantMachine(RuleBasedStateMachine):
         changes = transfer.changes if with_changes else []
         rows = self.run(participant.abort(self.engine, transaction_id, changes))
         assert all(row["state"] == "aborted" for row in rows)
-        if transfer.vote is not None or with_changes:
-            transfer.decision = ABORT
+        transfer.decision = ABORT
 
     @rule(forward=st.booleans(), amount=AMOUNTS)
     def abort_before_prepare(self, forward: bool, amount: Decimal) -> None:
