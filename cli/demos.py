@@ -103,9 +103,9 @@ def _unsafe_race(bank: DemoBank) -> None:
     console.print(f"Balance now {money(state.balance)}; withdrawn {money(withdrawn)} from {money(RACE_OPENING)}; "
                   f"the ledger's rows add up to {money(state.ledger_sum)}.")
     if succeeded == 2 and state.balance == RACE_OPENING - RACE_DEBIT:
-        verdict(False, f"LOST UPDATE — both withdrawals of {money(RACE_DEBIT)} succeeded from "
-                       f"{money(RACE_OPENING)}, yet the balance shows {money(state.balance)}: "
-                       f"{money(RACE_DEBIT)} paid out that the books never recorded.", warning=True)
+        verdict(False, f"LOST UPDATE — both withdrawals of {money(RACE_DEBIT)} succeeded from {money(RACE_OPENING)} "
+                       f"and the balance shows {money(state.balance)}: one write overwrote the other, so "
+                       f"{money(RACE_DEBIT)} left the bank without the balance ever recording it.", warning=True)
     else:
         verdict(True, f"no lost update this time ({succeeded} withdrawal(s) succeeded, balance "
                       f"{money(state.balance)}): the race depends on timing; run it again.", warning=True)

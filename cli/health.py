@@ -58,14 +58,15 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
     from cli.render import console
 
     table = Table(title="Service health", title_justify="left")
-    for column in ("service", "url", "status", "database", "db latency", "latency", "problem"):
-        table.add_column(column, justify="right" if "latency" in column else "left")
+    for column in ("service", "status", "database", "db latency", "latency", "url / problem"):
+        table.add_column(column, justify="right" if "latency" in column else "left",
+                         overflow="fold" if "url" in column else "ellipsis", no_wrap="url" not in column)
     for row in rows:
         style = STATUS_STYLES[row["status"]]
         database_style = "green" if row["database"] == "up" else "red"
-        table.add_row(SERVICE_LABELS[row["service"]], row["url"], f"[{style}]{row['status']}[/]",
-                      f"[{database_style}]{row['database']}[/]", _ms(row["database_latency_ms"]),
-                      _ms(row["latency_ms"]), row["error"] or "")
+        table.add_row(row["service"], f"[{style}]{row['status']}[/]", f"[{database_style}]{row['database']}[/]",
+                      _ms(row["database_latency_ms"]), _ms(row["latency_ms"]),
+                      row["url"] if row["error"] is None else f"[red]{row['error']}[/]")
     console.print(table)
 
 

@@ -1,6 +1,7 @@
 """How answers look: rich tables for people, exact JSON (shared.jsonio) for scripts."""
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from decimal import Decimal
@@ -12,8 +13,15 @@ from rich.table import Table
 from shared import jsonio
 from shared.money import money_text
 
-console = Console(highlight=False)
-error_console = Console(stderr=True, highlight=False)
+# Rich lays out for 80 columns when stdout is not a terminal; tables of UUIDs need more in a pipe.
+PIPE_WIDTH = 160
+
+
+def _width() -> int | None:
+    return None if "COLUMNS" in os.environ or sys.stdout.isatty() else PIPE_WIDTH
+
+
+console = Console(highlight=False, width=_width())
 
 STATUS_STYLES = {"committed": "green", "aborted": "red", "preparing": "yellow"}
 
@@ -61,7 +69,7 @@ def key_value_table(title: str | None, rows: list[tuple[str, Any]]) -> Table:
 
 def accounts_table(accounts: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("account id", no_wrap=True)
+    table.add_column("account id", overflow="fold", min_width=12)
     table.add_column("balance", justify="right")
     table.add_column("pending", justify="right")
     table.add_column("opened")
@@ -84,8 +92,10 @@ def balance_table(account: dict[str, Any]) -> Table:
 
 def history_table(transfers: list[dict[str, Any]], account_id: str) -> Table:
     table = Table(title=f"Transfers of {account_id}", title_justify="left")
-    for column in ("when", "transaction id", "counterparty"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("when (UTC)", overflow="fold")
+    table.add_column("transaction id", overflow="fold", min_width=12)
+    table.add_column("", no_wrap=True)
+    table.add_column("counterparty", overflow="fold", min_width=12)
     table.add_column("amount", justify="right")
     table.add_column("status")
     for transfer in transfers:
@@ -93,8 +103,8 @@ def history_table(transfers: list[dict[str, Any]], account_id: str) -> Table:
         counterparty = transfer["destination_account_id"] if outgoing else transfer["source_account_id"]
         amount = -transfer["amount"] if outgoing else transfer["amount"]
         shown = signed_money(amount) if transfer["status"] == "committed" else f"[dim]{signed_money(amount)}[/]"
-        table.add_row(when(transfer["created_at"]), str(transfer["transaction_id"]),
-                      ("to " if outgoing else "from ") + str(counterparty), shown,
+        table.add_row(when(transfer["created_at"], "%m-%d %H:%M:%S"), str(transfer["transaction_id"]),
+                      "to" if outgoing else "from", str(counterparty), shown,
                       status_text(transfer["status"], transfer.get("reason")))
     return table
 

@@ -47,6 +47,8 @@ class LocalSystem:
     database_prefix: str = ""
     demo_endpoints: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
+    commands: dict[str, list[str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -95,7 +97,8 @@ class LocalSystem:
     def start(self, service: str, overrides: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen:
         assert service not in self.processes or self.processes[service].poll() is not None, "already running"
         output = open(self.log_dir / f"{service}.out", "ab")
-        process = subprocess.Popen([sys.executable, "-m", service], env=self.service_env(service, overrides),
+        command = self.commands.get(service, [sys.executable, "-m", service])
+        process = subprocess.Popen(command, env=self.service_env(service, overrides),
                                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         output.close()
         self.processes[service] = process

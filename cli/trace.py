@@ -10,7 +10,7 @@ import typer
 from cli.context import logged_in
 from cli.inputs import parse_id
 
-TIMELINE_WIDTH = 24
+TIMELINE_WIDTH = 16
 EVENT_MARKS = {
     "accepted": ("●", "cyan"), "prepare_sent": ("→", "blue"), "vote": ("←", "magenta"),
     "decision": ("◆", "bold"), "decision_sent": ("→", "blue"), "acknowledged": ("←", "green"),
@@ -46,6 +46,7 @@ def trace(
 
 def timeline(data: dict[str, Any]) -> list[Any]:
     """The header and the table of events, ready for rich to print."""
+    from rich import box
     from rich.table import Table
 
     from cli.render import money, status_text, when
@@ -53,20 +54,21 @@ def timeline(data: dict[str, Any]) -> list[Any]:
     events = sorted(data.get("events") or [], key=lambda event: (event["occurred_at"], event["event_id"]))
     offsets = offsets_ms(events)
     header = (f"[bold]Transfer {data['transaction_id']}[/]  {status_text(data['status'], data.get('reason'))}  "
-              f"[bold]{money(data['amount'])}[/]  {data['source_account_id']} → {data['destination_account_id']}\n"
-              f"created {when(data.get('created_at'))} UTC, "
+              f"[bold]{money(data['amount'])}[/]\n"
+              f"from {data['source_account_id']}\nto   {data['destination_account_id']}\n"
+              f"created {when(data.get('created_at'))} UTC; "
               + ("completed: every participant acknowledged" if data.get("completed") else "[yellow]not completed yet[/]"))
-    table = Table(title=f"{len(events)} protocol events", title_justify="left")
+    table = Table(title=f"{len(events)} protocol events, ms from the first", title_justify="left",
+                  box=box.SIMPLE_HEAD)
     table.add_column("+ms", justify="right", no_wrap=True)
     table.add_column("timeline", no_wrap=True)
     table.add_column("event", no_wrap=True)
-    table.add_column("participant", no_wrap=True)
     table.add_column("what happened")
     total_ms = offsets[-1] if offsets else Decimal(0)
     for event, offset in zip(events, offsets, strict=True):
         mark, style = EVENT_MARKS.get(event["event_type"], ("·", "white"))
         table.add_row(f"{offset:.1f}", _bar(offset, total_ms, mark, style), f"[{style}]{event['event_type']}[/]",
-                      event.get("participant") or "", describe(event))
+                      describe(event))
     return [header, table]
 
 
@@ -88,45 +90,41 @@ def _bar(offset: Decimal, total: Decimal, mark: str, style: str) -> str:
 
 
 def describe(event: dict[str, Any]) -> str:
-    """One line saying what the event means, from its type and details."""
+    """A short line saying what the event means, from its type and details."""
     details = dict(event.get("details") or {})
     kind = event["event_type"]
     participant = event.get("participant") or "participant"
     if kind == "accepted":
         from cli.render import money
 
-        return f"transfer of {money(details.pop('amount', None))} accepted from {details.pop('requested_by', '?')}" \
-            + _rest(details)
+        return f"{money(details.pop('amount', None))} requested by {details.pop('requested_by', '?')}" + _rest(details)
     if kind == "prepare_sent":
-        return f"prepare sent to {participant} for accounts {', '.join(details.pop('accounts', []))}" + _rest(details)
+        accounts = ", ".join("…" + str(account)[-12:] for account in details.pop("accounts", []))
+        return f"prepare → {participant}" + (f" for {accounts}" if accounts else "") + _rest(details)
     if kind == "vote":
         return _describe_vote(details, participant)
     if kind == "decision":
-        status = details.pop("status", "?")
-        reason = details.pop("reason", None)
-        verb = "COMMIT" if status == "committed" else "ABORT"
-        return f"decided {verb}" + (f" because {reason}" if reason else "") + " (the commit point)" + _rest(details)
+        status, reason = details.pop("status", "?"), details.pop("reason", None)
+        return ("[green]COMMIT[/]" if status == "committed" else f"[red]ABORT[/]: {reason}") + _rest(details)
     if kind == "decision_sent":
-        return f"{_verb(details.pop('status', '?'))} sent to {participant}" + _rest(details)
+        return f"{_verb(details.pop('status', '?'))} → {participant}" + _rest(details)
     if kind == "acknowledged":
         return f"{participant} acknowledged" + _latency(details) + _rest(details)
     if kind == "ack_failed":
-        return f"{participant} did not acknowledge: {details.pop('error', 'no answer')} (recovery retries)" \
-            + _rest(details)
+        return f"no acknowledgement from {participant}: {details.pop('error', '?')} (recovery retries)" + _rest(details)
     if kind == "completed":
-        return "every participant acknowledged: transfer completed" + _rest(details)
+        return "all participants acknowledged" + _rest(details)
     return _rest(details).strip(" ;")
 
 
 def _describe_vote(details: dict[str, Any], participant: str) -> str:
-    vote = details.pop("vote", "?")
-    reason = details.pop("reason", None)
+    vote, reason = details.pop("vote", "?"), details.pop("reason", None)
     latency = _latency(details)
     if vote == "yes":
-        return f"{participant} voted YES (prepared, accounts locked)" + latency + _rest(details)
+        return f"{participant} voted [green]YES[/]" + latency + _rest(details)
     if vote == "none":
         return f"no vote from {participant}" + (f": {reason}" if reason else "") + latency + _rest(details)
-    return f"{participant} voted NO" + (f": {reason}" if reason else "") + latency + _rest(details)
+    return f"{participant} voted [red]NO[/]" + (f": {reason}" if reason else "") + latency + _rest(details)
 
 
 def _verb(status: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,10 @@ from cli.errors import UnavailableError
 TRANSFER_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.3
 _RETRY_STATUSES = (502, 503, 504)
+SENT_MEMORY = 1000
+# Transfers this process decided, newest last: the interactive shell completes `trace` with them and does
+# not announce them again as notifications.
+sent_transaction_ids: deque[str] = deque(maxlen=SENT_MEMORY)
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,11 @@ def _worth_retrying(reply: Reply) -> bool:
 
 
 def _outcome(reply: Reply, key: str) -> TransferOutcome:
-    if reply.ok:
-        return TransferOutcome(reply.data, key)
     details = reply.error.get("details")
-    if reply.status == 409 and isinstance(details, dict) and details.get("status") == "aborted":
-        return TransferOutcome(details, key)
+    if reply.ok or (reply.status == 409 and isinstance(details, dict) and details.get("status") == "aborted"):
+        transfer = reply.data if reply.ok else details
+        sent_transaction_ids.append(str(transfer["transaction_id"]))
+        return TransferOutcome(transfer, key)
     error = error_of(reply, "transactions")
     if reply.status in _RETRY_STATUSES:
         error.hint = f"nothing is paid twice if you retry with --idempotency-key {key}"
