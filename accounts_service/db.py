@@ -58,6 +58,10 @@ _SELECT_IN_DOUBT = text("""
     SELECT DISTINCT transaction_lock FROM accounts
     WHERE transaction_lock IS NOT NULL AND locked_at < now() - make_interval(secs => :in_doubt_s)
     LIMIT :limit""")
+_COUNT_LOCKS = text("""
+    SELECT count(*) AS locked, count(*) FILTER (WHERE locked_at < now() - make_interval(secs => :in_doubt_s))
+           AS in_doubt
+    FROM accounts WHERE transaction_lock IS NOT NULL""")
 _PURGE_TOMBSTONES = text("""
     DELETE FROM participant_log WHERE ctid IN (
         SELECT ctid FROM participant_log
@@ -186,5 +190,7 @@ async def release_lock(connection: AsyncConnection, transaction_id: UUID, accoun
     return result.first() is not None
 
 
-async def ping(connection: AsyncConnection) -> None:
-    await connection.execute(text("SELECT 1"))
+async def count_locks(connection: AsyncConnection, in_doubt_s: float) -> tuple[int, int]:
+    """(rows locked by a prepared transfer, of which held past the in-doubt timeout)."""
+    row = (await connection.execute(_COUNT_LOCKS, {"in_doubt_s": in_doubt_s})).one()
+    return row.locked, row.in_doubt

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from accounts_service import participant, service
 from accounts_service.domain import Change
-from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, SETTINGS_KEY
+from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
 from shared import failpoints
 from shared.auth import STAFF_ROLES, Principal, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
@@ -139,6 +139,7 @@ async def prepare(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     vote = await participant.prepare(request.app[ENGINE_KEY], transaction_id, _parse_changes(body),
                                      busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s)
+    request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
     await failpoints.hit("after_prepare_before_answer")
     return ok({"transaction_id": transaction_id, "vote": "yes" if vote.yes else "no",
                "reason": vote.reason.value if vote.reason else None})
@@ -148,6 +149,7 @@ async def commit(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     account_ids = [change.account_id for change in _parse_changes(body)] if _names_legs(body) else None
     rows = await participant.commit(request.app[ENGINE_KEY], transaction_id, account_ids)
+    request.app[METRICS_KEY].decisions.labels("commit").inc()
     await failpoints.hit("after_local_commit_before_answer")
     return ok({"transaction_id": transaction_id, "state": "committed", "legs": rows})
 
@@ -156,6 +158,7 @@ async def abort(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     changes = _parse_changes(body) if _names_legs(body) else []
     rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes)
+    request.app[METRICS_KEY].decisions.labels("abort").inc()
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
 
 

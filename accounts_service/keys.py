@@ -1,11 +1,13 @@
 """Typed application state keys."""
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.service_app import ENGINE_KEY  # noqa: F401 - one engine key for every service
+
+from accounts_service.metrics import ParticipantMetrics
 from accounts_service.settings import Settings
 from shared.http_client import ServiceClient
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
-ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 CUSTOMERS_KEY = web.AppKey("customer_service", ServiceClient)
 COORDINATOR_KEY = web.AppKey("transactions_service", ServiceClient)
+METRICS_KEY = web.AppKey("participant_metrics", ParticipantMetrics)

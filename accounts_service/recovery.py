@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db, participant
+from accounts_service.metrics import ParticipantMetrics
 from shared.errors import ConflictError
 from shared.http_client import PeerUnavailableError, ServiceClient
 
@@ -76,19 +77,27 @@ async def purge_tombstones(engine: AsyncEngine, settings: ParticipantRecoverySet
         return await db.purge_tombstones(connection, settings.tombstone_retention_s, settings.batch_max)
 
 
-async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings) -> None:
+async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
+                      metrics: ParticipantMetrics) -> None:
     while True:
         try:
-            await resolve_in_doubt(engine, coordinator, settings)
-            await purge_tombstones(engine, settings)
+            metrics.recovery_actions.labels("in_doubt_resolved").inc(
+                await resolve_in_doubt(engine, coordinator, settings))
+            metrics.recovery_actions.labels("tombstones_purged").inc(await purge_tombstones(engine, settings))
+            async with engine.connect() as connection:
+                locked, in_doubt = await db.count_locks(connection, settings.in_doubt_timeout_s)
+            metrics.locks_held.set(locked)
+            metrics.in_doubt.set(in_doubt)
         except Exception:  # the loop must outlive any one failure; the next tick retries
             log.exception("participant_recovery_failed")
         await asyncio.sleep(settings.interval_s)
 
 
-def recovery_context(engine_key: web.AppKey, coordinator_key: web.AppKey, settings_key: web.AppKey):
+def recovery_context(engine_key: web.AppKey, coordinator_key: web.AppKey, settings_key: web.AppKey,
+                     metrics_key: web.AppKey):
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(run_forever(app[engine_key], app[coordinator_key], app[settings_key].recovery))
+        task = asyncio.create_task(run_forever(app[engine_key], app[coordinator_key], app[settings_key].recovery,
+                                               app[metrics_key]))
         yield
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

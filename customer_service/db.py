@@ -99,7 +99,3 @@ async def select_login(connection: AsyncConnection, username: str) -> dict[str, 
 
 async def username_taken(connection: AsyncConnection, username: str) -> bool:
     return bool((await connection.execute(_USERNAME_TAKEN, {"username": username})).scalar_one())
-
-
-async def ping(connection: AsyncConnection) -> None:
-    await connection.execute(text("SELECT 1"))

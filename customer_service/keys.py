@@ -1,10 +1,10 @@
 """Typed application state keys."""
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.service_app import ENGINE_KEY  # noqa: F401 - one engine key for every service
 
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
-ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 PASSWORDS_KEY = web.AppKey("passwords", Passwords)

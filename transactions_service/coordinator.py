@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import structlog
@@ -19,6 +19,7 @@ from shared import failpoints
 from shared.errors import ConflictError, IdempotencyKeyReusedError
 from transactions_service import db
 from transactions_service.domain import Event, Transfer, TransferRequest
+from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
 from transactions_service.protocol import Decision, EventType, TransferStatus, Vote, decide
 
@@ -43,6 +44,7 @@ class Coordinator:
     participants: Participants
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
+    metrics: CoordinatorMetrics = field(default_factory=CoordinatorMetrics)
 
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """Run one transfer to its decision; a repeat with the same Idempotency-Key answers the first one."""
@@ -51,11 +53,15 @@ class Coordinator:
             return await self._replay(request, caller, idempotency_key)
         structlog.contextvars.bind_contextvars(transaction_id=str(transfer.transaction_id))
         await failpoints.hit("after_accept")
-        decision, events = await self._prepare_all(transfer)
+        phases = self.metrics.phase_latency
+        with phases.labels("prepare").time():
+            decision, events = await self._prepare_all(transfer)
         await failpoints.hit("after_all_votes_before_decision")
-        transfer = await self.record_decision(transfer.transaction_id, decision, events)
+        with phases.labels("decide").time():
+            transfer = await self.record_decision(transfer.transaction_id, decision, events)
         await failpoints.hit("after_decision_before_complete")
-        return await self.complete(transfer)
+        with phases.labels("complete").time():
+            return await self.complete(transfer)
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
         transaction_id = uuid.uuid4()
@@ -100,7 +106,9 @@ class Coordinator:
                 events = [*events, Event(EventType.DECISION, details={
                     "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
                 await db.insert_events(connection, transaction_id, events)
-        if transfer is None:
+        if transfer is not None:
+            self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
+        else:
             async with self.engine.connect() as connection:
                 transfer = await db.select_transfer(connection, transaction_id)
             assert transfer is not None, "a decided transfer exists"

@@ -75,6 +75,7 @@ _SELECT_BY_STATUS = text(f"""
 _SELECT_UNFINISHED = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE completed_at IS NULL AND created_at < :before
     ORDER BY created_at LIMIT :limit""")
+_COUNT_UNFINISHED = text("SELECT count(*) FROM transactions WHERE completed_at IS NULL AND status <> 'preparing'")
 _SELECT_STATS = text("""
     SELECT status, count(*) AS transfers, count(*) FILTER (WHERE completed_at IS NULL) AS unfinished,
            COALESCE(sum(amount), 0) AS amount
@@ -170,5 +171,5 @@ async def select_stats(connection: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in await connection.execute(_SELECT_STATS)]
 
 
-async def ping(connection: AsyncConnection) -> None:
-    await connection.execute(text("SELECT 1"))
+async def count_unfinished(connection: AsyncConnection) -> int:
+    return (await connection.execute(_COUNT_UNFINISHED)).scalar_one()

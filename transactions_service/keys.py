@@ -1,10 +1,12 @@
 """Typed application state keys."""
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.service_app import ENGINE_KEY  # noqa: F401 - one engine key for every service
 
 from transactions_service.coordinator import Coordinator
+from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
-ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 COORDINATOR_KEY = web.AppKey("coordinator", Coordinator)
+METRICS_KEY = web.AppKey("coordinator_metrics", CoordinatorMetrics)

@@ -52,6 +52,12 @@ async def recover_once(coordinator: Coordinator, settings: RecoverySettings) -> 
     finished = await asyncio.gather(*(coordinator.complete(transfer) for transfer in claimed))
     result = RecoveryPass(aborted=aborted, attempted=len(claimed),
                           completed=sum(1 for transfer in finished if transfer.completed))
+    actions = coordinator.metrics.recovery_actions
+    actions.labels("presumed_abort").inc(result.aborted)
+    actions.labels("completion_attempt").inc(result.attempted)
+    actions.labels("completed").inc(result.completed)
+    async with coordinator.engine.connect() as connection:
+        coordinator.metrics.unfinished.set(await db.count_unfinished(connection))
     if result.aborted or result.attempted:
         log.info("recovery_pass", details={"presumed_aborted": result.aborted, "attempted": result.attempted,
                                            "completed": result.completed})
@@ -68,6 +74,7 @@ async def _abort_orphans(coordinator: Coordinator, settings: RecoverySettings) -
                 "status": "aborted", "reason": AbortReason.PREPARE_TIMEOUT.value, "presumed_abort": True})])
     for transfer in orphans:
         log.warning("transfer_presumed_aborted", transaction_id=str(transfer.transaction_id))
+        coordinator.metrics.transfers.labels("aborted", AbortReason.PREPARE_TIMEOUT.value).inc()
     return len(orphans)
 
 

@@ -1,0 +1,45 @@
+"""The skeleton every service app shares: middlewares, the JWT secret, the database engine as a
+cleanup_ctx resource, health routes that check it, and /metrics."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.auth import JWT_SECRET_KEY
+from shared.database import create_engine
+from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
+from shared.web import MAX_BODY_BYTES, add_health_routes, error_middleware
+
+ENGINE_KEY = web.AppKey("engine", AsyncEngine)
+
+
+def create_service_app(service_name: str, *, database_url: str, jwt_secret: str, db_pool_size: int
+                       ) -> web.Application:
+    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[JWT_SECRET_KEY] = jwt_secret
+    app.cleanup_ctx.append(_engine_context(database_url, db_pool_size))
+    add_health_routes(app, service_name, _check_database)
+    install_metrics(app, lambda: app[ENGINE_KEY].sync_engine.pool.checkedout() if ENGINE_KEY in app else 0)
+    return app
+
+
+def registry_of(app: web.Application) -> CollectorRegistry:
+    return app[REGISTRY_KEY]
+
+
+def _engine_context(database_url: str, pool_size: int):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(database_url, pool_size=pool_size)
+        app[ENGINE_KEY] = engine
+        yield
+        await engine.dispose()
+    return context
+
+
+async def _check_database(app: web.Application) -> None:
+    async with app[ENGINE_KEY].connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,47 @@
+"""The demos run against the real services, end with correct verdicts and exit 0, and can run again."""
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.e2e
+
+
+def test_race_condition_shows_the_lost_update_then_exactly_one_transfer(cli: Cli) -> None:
+    result = cli("demo", "race-condition")
+
+    assert result.exit_code == 0, result.output
+    assert "VERDICT: ⚠ LOST UPDATE" in result.stdout
+    assert "VERDICT: ✓ CORRECT — exactly one transfer committed" in result.stdout
+    assert result.stdout.count("committed (") == 1
+    assert "All two-phase-commit verdicts hold." in result.stdout
+
+
+def test_race_condition_runs_again_on_fresh_accounts(cli: Cli) -> None:
+    assert cli("demo", "race-condition").exit_code == 0
+
+
+def test_concurrent_ends_with_correct_verdicts(cli: Cli) -> None:
+    result = cli("demo", "concurrent", "--transfers", "100", "--seed", "1")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("VERDICT: ✓ CORRECT") == 2
+    assert "VERDICT: ⚠" in result.stdout  # the mixed run: what the unsafe endpoint does to the books
+    assert "the 2PC-only account is exact" in result.stdout
+    assert "100/100" in result.stdout
+    assert "money total: opening 6000.00, expected 6000.00, actual 6000.00" in result.stdout
+    assert "All two-phase-commit verdicts hold." in result.stdout
+
+
+def test_concurrent_wants_at_least_a_hundred_transfers(cli: Cli) -> None:
+    result = cli("demo", "concurrent", "--transfers", "5")
+
+    assert result.exit_code == 2
+
+
+def test_demos_with_a_service_down_stop_at_once(cli: Cli, closed_url: str) -> None:
+    result = cli("demo", "race-condition", TRANSACTIONS_SERVICE_URL=closed_url)
+
+    assert result.exit_code == 6
+    assert "the demo needs every service: transactions is unreachable" in result.stderr
