@@ -38,13 +38,18 @@ _LOCK_FOR_TRANSFER = text("""
                         updated_at = now()
     WHERE account_id = :account_id AND transaction_lock IS NULL AND balance + :change >= 0
     RETURNING account_id""")
-_SELECT_LOCK_STATE = text("SELECT transaction_lock FROM accounts WHERE account_id = :account_id")
+_SELECT_LOCK_STATE = text("SELECT transaction_lock, balance FROM accounts WHERE account_id = :account_id")
 _SELECT_LOG_STATES = text("""
     SELECT account_id, state FROM participant_log
     WHERE transaction_id = :transaction_id AND account_id = ANY(:account_ids)""")
 _SELECT_TRANSFER_LOG = text("""
     SELECT transaction_id, account_id, state, change, kind, reason, created_at, updated_at FROM participant_log
     WHERE transaction_id = :transaction_id ORDER BY account_id""")
+_INSERT_PREPARED = text("""
+    INSERT INTO participant_log (transaction_id, account_id, state, change, kind)
+    VALUES (:transaction_id, :account_id, 'prepared', :change, 'transfer')
+    ON CONFLICT (transaction_id, account_id) DO NOTHING
+    RETURNING account_id""")
 _INSERT_TOMBSTONE = text("""
     INSERT INTO participant_log (transaction_id, account_id, state, change, kind, reason)
     VALUES (:transaction_id, :account_id, 'aborted', :change, 'transfer', :reason)
@@ -124,10 +129,9 @@ async def lock_for_transfer(connection: AsyncConnection, transaction_id: UUID, c
     return result.first() is not None
 
 
-async def select_lock_state(connection: AsyncConnection, account_id: UUID) -> tuple[bool, bool]:
-    """(exists, locked) for one account."""
-    row = (await connection.execute(_SELECT_LOCK_STATE, {"account_id": account_id})).first()
-    return (row is not None, row is not None and row.transaction_lock is not None)
+async def select_lock_state(connection: AsyncConnection, account_id: UUID) -> dict[str, Any] | None:
+    """The account's lock and balance, or None when there is no such account."""
+    return _row((await connection.execute(_SELECT_LOCK_STATE, {"account_id": account_id})).first())
 
 
 async def select_log_states(connection: AsyncConnection, transaction_id: UUID, account_ids: list[UUID]
@@ -142,11 +146,11 @@ async def select_transfer_log(connection: AsyncConnection, transaction_id: UUID)
     return [dict(row._mapping) for row in result]
 
 
-async def insert_prepared(connection: AsyncConnection, transaction_id: UUID, change: Change) -> None:
-    await connection.execute(_INSERT_LEDGER_ROW, {
-        "transaction_id": transaction_id, "account_id": change.account_id,
-        "state": ParticipantState.PREPARED.value, "change": change.amount, "kind": LedgerKind.TRANSFER.value,
-        "reason": None})
+async def insert_prepared(connection: AsyncConnection, transaction_id: UUID, change: Change) -> bool:
+    """Record the prepared leg; False when a tombstone for it was committed meanwhile (an abort won the race)."""
+    result = await connection.execute(_INSERT_PREPARED, {
+        "transaction_id": transaction_id, "account_id": change.account_id, "change": change.amount})
+    return result.first() is not None
 
 
 async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, change: Change, reason: str) -> None:

@@ -62,11 +62,15 @@ def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Change]) -
     return None
 
 
-def refusal_reason(*, exists: bool, locked: bool) -> VoteReason:
-    """Why a conditional lock of one account failed (it matched no row)."""
+def refusal_reason(*, exists: bool, locked: bool, affordable: bool = False) -> VoteReason:
+    """Why a conditional lock of one account failed (it matched no row).
+
+    Read after the failed lock, the row may have been released meanwhile: unlocked and affordable
+    then means it was busy a moment ago, which is worth another try, not insufficient funds.
+    """
     if not exists:
         return VoteReason.ACCOUNT_NOT_FOUND
-    if locked:
+    if locked or affordable:
         return VoteReason.ACCOUNT_BUSY
     return VoteReason.INSUFFICIENT_FUNDS
 

@@ -66,12 +66,20 @@ async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list
                 return earlier_vote
             for change in ordered:
                 if not await db.lock_for_transfer(connection, transaction_id, change):
-                    exists, locked = await db.select_lock_state(connection, change.account_id)
-                    raise _Refused(refusal_reason(exists=exists, locked=locked))
-                await db.insert_prepared(connection, transaction_id, change)
+                    raise _Refused(await _why_refused(connection, change))
+                if not await db.insert_prepared(connection, transaction_id, change):
+                    raise _Refused(VoteReason.ALREADY_ABORTED)
     except _Refused as refusal:
         return Vote(yes=False, reason=refusal.reason)
     return VOTE_YES
+
+
+async def _why_refused(connection, change: Change) -> VoteReason:
+    state = await db.select_lock_state(connection, change.account_id)
+    if state is None:
+        return refusal_reason(exists=False, locked=False)
+    return refusal_reason(exists=True, locked=state["transaction_lock"] is not None,
+                          affordable=state["balance"] + change.amount >= 0)
 
 
 async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change],
@@ -111,8 +119,14 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]
 
     With no changes named, every leg of the transfer held here is aborted (in-doubt resolution).
     """
+    ordered = in_global_order(changes)
     async with engine.begin() as connection:
-        account_ids = ([change.account_id for change in changes]
+        # Tombstones first: inserting one waits for a prepare of the same leg that is still in flight,
+        # so the release below (a new snapshot) sees that prepare if it committed, and a prepare that
+        # comes later finds the tombstone and votes NO.
+        for change in ordered:
+            await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
+        account_ids = ([change.account_id for change in ordered]
                        or await db.select_transfer_accounts(connection, transaction_id))
         for account_id, _change in await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED,
                                                          account_ids):
@@ -120,8 +134,6 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]
             assert released, "a prepared change holds its account's lock until decided"
             log.info("participant_aborted", transaction_id=str(transaction_id),
                      details={"account_id": str(account_id)})
-        for change in changes:
-            await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
         rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
     if any(row["state"] == ParticipantState.COMMITTED for row in rows):
         raise ConflictError("transfer was committed here; it cannot abort",

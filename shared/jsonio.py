@@ -88,6 +88,8 @@ def _write(value: Any, parts: list[str]) -> None:
 
 def _scalar(value: Any) -> str:
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError(f"{value} is not a JSON number")
         return money_text(value)
     if isinstance(value, float):
         # Never produced by our code; refuse rather than write an inexact number.

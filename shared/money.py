@@ -1,7 +1,8 @@
 """Money is a Decimal with at most four places, parsed strictly and written exactly."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from shared.errors import ValidationError
@@ -10,6 +11,8 @@ MONEY_PLACES = 4
 # NUMERIC(19,4) holds 15 integer digits; a transfer far below that keeps sums in range.
 DEFAULT_MAX_AMOUNT = Decimal("1000000000")
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+# Plain ASCII decimal text (an exponent allowed): no underscores, other scripts' digits, NaN or Infinity.
+NUMERIC_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", re.ASCII)
 
 
 def parse_money(value: Any, *, field: str, allow_zero: bool = False,
@@ -32,11 +35,8 @@ def _to_decimal(value: Any, field: str) -> Decimal:
         raise ValidationError(f"{field} must be a number", details={"field": field})
     if isinstance(value, (Decimal, int)):
         return Decimal(value)
-    if isinstance(value, str) and 0 < len(value.strip()) <= 40:
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            pass
+    if isinstance(value, str) and len(value) <= 40 and NUMERIC_TEXT.fullmatch(value.strip()):
+        return Decimal(value.strip())
     raise ValidationError(f"{field} must be a number", details={"field": field})
 
 

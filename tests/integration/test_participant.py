@@ -354,8 +354,6 @@ async def test_abort_after_commit_is_a_conflict_and_changes_nothing(engine):
 
 # --- races between the protocol messages of one transfer ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: participant.prepare raises IntegrityError (duplicate participant_log "
-                                       "key) instead of voting NO when an abort's tombstone lands while it runs")
 async def test_prepare_that_loses_a_race_with_abort_votes_no(engine, accounts_db_url):
     source, destination = await open_accounts(engine, 100, 50)
     first, _second = sorted([source, destination])
@@ -379,9 +377,6 @@ async def test_prepare_that_loses_a_race_with_abort_votes_no(engine, accounts_db
     assert vote.reason is VoteReason.ALREADY_ABORTED
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an abort that arrives while the prepare's transaction is open "
-                                       "answers OK but the prepare then commits, leaving both accounts locked "
-                                       "by an aborted transfer (nothing ever releases them)")
 async def test_abort_racing_an_open_prepare_never_leaves_locks_behind(engine, accounts_db_url):
     source, destination = await open_accounts(engine, 100, 50)
     ordered = sorted([source, destination])

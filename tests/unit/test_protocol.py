@@ -266,3 +266,9 @@ def test_participant_vote_and_change_assert_their_shape():
         Change(uuid.uuid4(), Decimal(0))
     with pytest.raises(AssertionError):
         Change(uuid.uuid4(), 5)  # type: ignore[arg-type]
+
+
+def test_a_row_released_between_the_lock_and_the_diagnosis_is_busy_not_poor():
+    """The failed conditional lock saw it locked; by the diagnostic read it was free and affordable."""
+    assert refusal_reason(exists=True, locked=False, affordable=True) is VoteReason.ACCOUNT_BUSY
+    assert refusal_reason(exists=True, locked=False, affordable=False) is VoteReason.INSUFFICIENT_FUNDS
