@@ -8,12 +8,12 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import dockerfile
 import yaml
 
 from tests.deploy import kustomize
@@ -99,21 +99,30 @@ def env_example() -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-def dockerfile_stages() -> list[list[tuple[str, str]]]:
-    """The Dockerfile as stages of (INSTRUCTION, arguments), continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
-    stages: list[list[tuple[str, str]]] = [[]]
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        instruction, _, arguments = line.strip().partition(" ")
-        if instruction.upper() == "FROM":
+def dockerfile_stages() -> list[list[dockerfile.Command]]:
+    """The Dockerfile's build stages, each a list of instructions, parsed by BuildKit's own parser."""
+    stages: list[list[dockerfile.Command]] = []
+    for instruction in dockerfile.parse_file(str(DOCKERFILE)):
+        if instruction.cmd == "FROM":
             stages.append([])
-        stages[-1].append((instruction.upper(), arguments.strip()))
-    return stages[1:]
+        if stages:  # ARGs before the first FROM belong to no stage
+            stages[-1].append(instruction)
+    return stages
 
 
-def dockerfile_environment(stage: list[tuple[str, str]]) -> dict[str, str]:
-    """The ENV settings of one stage (KEY=value form)."""
-    return dict(word.split("=", 1) for instruction, arguments in stage if instruction == "ENV"
-                for word in shlex.split(arguments))
+def dockerfile_global_arguments() -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults (what `${PYTHON_IMAGE}` means)."""
+    arguments: dict[str, str] = {}
+    for instruction in dockerfile.parse_file(str(DOCKERFILE)):
+        if instruction.cmd == "FROM":
+            break
+        if instruction.cmd == "ARG":
+            name, _, default = instruction.value[0].partition("=")
+            arguments[name] = default
+    return arguments
+
+
+def dockerfile_environment(stage: list[dockerfile.Command]) -> dict[str, str]:
+    """The ENV settings of one stage."""
+    return {name: value for instruction in stage if instruction.cmd == "ENV"
+            for name, value in zip(instruction.value[::2], instruction.value[1::2])}

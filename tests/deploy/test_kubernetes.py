@@ -1,0 +1,175 @@
+"""deploy/k8s, built as kustomize builds it, against the Kubernetes JSON schemas (kubernetes-validate), offline."""
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy import kustomize
+from tests.deploy.manifests import K8S_BUILDS, K8S_DIR, kubernetes, uses_image
+
+# The oldest Kubernetes these manifests claim (every API they use is GA there) and the newest bundled.
+KUBERNETES_VERSIONS = ("1.28", kubernetes_validate.latest_version())
+SERVICES = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003}
+DATABASES = ("customers", "accounts", "transactions")
+INGRESS_ROUTES = {"/customers": "customer-service", "/auth": "customer-service", "/accounts": "accounts-service",
+                  "/transfers": "transactions-service", "/transactions": "transactions-service"}
+KUBECTL_TIMEOUT_S = 60
+
+
+def by_kind(resources: list[dict], kind: str) -> dict[str, dict]:
+    return {resource["metadata"]["name"]: resource for resource in resources if resource["kind"] == kind}
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_is_valid_against_the_kubernetes_schemas(build: str, version: str) -> None:
+    """Strict schemas: a misspelt or unknown field fails too, not only a wrong type."""
+    resources = kubernetes(build)
+    assert resources
+    for resource in resources:
+        kubernetes_validate.validate(resource, version, strict=True)
+
+
+@pytest.mark.parametrize("break_it", [
+    lambda deployment: deployment["spec"]["template"]["spec"]["containers"][0].update(livenessprobe={}),
+    lambda deployment: deployment["spec"].update(replicas="two"),
+    lambda deployment: deployment["spec"].pop("selector"),
+], ids=["misspelt field", "wrong type", "missing required field"])
+def test_the_schema_check_catches_a_broken_manifest(break_it) -> None:
+    deployment = copy.deepcopy(by_kind(kubernetes("base"), "Deployment")["transactions-service"])
+    break_it(deployment)
+
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) not installed")
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_the_renderer_builds_what_kubectl_kustomize_builds(build: str) -> None:
+    result = subprocess.run(["kubectl", "kustomize", str(K8S_BUILDS[build])], capture_output=True, text=True,
+                            timeout=KUBECTL_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    theirs = [document for document in yaml.safe_load_all(result.stdout) if document]
+
+    def key(resource: dict) -> tuple[str, str]:
+        return resource["kind"], resource["metadata"]["name"]
+
+    assert sorted(kubernetes(build), key=key) == sorted(theirs, key=key)
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_each_service_runs_two_replicas_with_probes_and_resources(build: str) -> None:
+    deployments = by_kind(kubernetes(build), "Deployment")
+    assert set(deployments) == set(SERVICES)
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 2, name
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/ping"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["ports"] == [{"name": "http", "containerPort": SERVICES[name]}]
+        assert set(container["resources"]) == {"requests", "limits"}
+        for bound in ("requests", "limits"):
+            assert set(container["resources"][bound]) == {"cpu", "memory"}, f"{name} {bound}"
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_every_container_is_bounded_and_runs_the_image_as_non_root(build: str) -> None:
+    for resource in kubernetes(build):
+        for container in kustomize.containers(resource):
+            assert set(container["resources"]["limits"]) == {"cpu", "memory"}, resource["metadata"]["name"]
+            if uses_image(container["image"]):
+                pod = resource["spec"]["template"]["spec"]
+                assert pod["securityContext"]["runAsNonRoot"] is True
+                assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_each_service_selects_its_own_serving_pods_only(build: str) -> None:
+    """Not a migration Job's pod, which shares the service's name but listens on nothing."""
+    resources = kubernetes(build)
+    deployments, services = by_kind(resources, "Deployment"), by_kind(resources, "Service")
+    pods = [resource["spec"]["template"]["metadata"]["labels"] for resource in resources
+            if resource["kind"] in kustomize.POD_TEMPLATE_KINDS]
+    for name, port in SERVICES.items():
+        selector = services[name]["spec"]["selector"]
+        selected = [labels for labels in pods if selector.items() <= labels.items()]
+        assert selected == [deployments[name]["spec"]["template"]["metadata"]["labels"]]
+        assert services[name]["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http"}]
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_the_ingress_routes_banking_local_to_the_right_services(build: str) -> None:
+    [ingress] = by_kind(kubernetes(build), "Ingress").values()
+    [rule] = ingress["spec"]["rules"]
+    routes = {path["path"]: path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
+
+    assert rule["host"] == "banking.local"
+    assert routes == INGRESS_ROUTES
+    assert {path["pathType"] for path in rule["http"]["paths"]} == {"Prefix"}
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_every_secret_and_config_reference_resolves(build: str) -> None:
+    resources = kubernetes(build)
+    secrets, config_maps = by_kind(resources, "Secret"), by_kind(resources, "ConfigMap")
+    for resource in resources:
+        for container in kustomize.containers(resource):
+            for variable in container.get("env", []):
+                reference = variable.get("valueFrom", {})
+                if "secretKeyRef" in reference:
+                    secret = secrets[reference["secretKeyRef"]["name"]]
+                    assert reference["secretKeyRef"]["key"] in secret["stringData"], variable["name"]
+                if "configMapKeyRef" in reference:
+                    config = config_maps[reference["configMapKeyRef"]["name"]]
+                    assert reference["configMapKeyRef"]["key"] in config["data"], variable["name"]
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in config_maps
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_one_migration_job_per_database(build: str) -> None:
+    jobs = by_kind(kubernetes(build), "Job")
+
+    assert set(jobs) == {f"{database}-migrate" for database in DATABASES}
+    for job in jobs.values():
+        steps = [container["args"] for container in kustomize.containers(job)]
+        assert steps[0] == ["migrate"], "the migration runs first"
+        assert steps == ([["migrate"]] if build == "base" else [["migrate"], ["seed-demo"]])
+
+
+def test_postgres_runs_in_the_cluster_in_the_local_overlay_only() -> None:
+    assert by_kind(kubernetes("base"), "StatefulSet") == {}
+    statefulsets = by_kind(kubernetes("local"), "StatefulSet")
+    assert set(statefulsets) == {f"{database}-db" for database in DATABASES}
+    for statefulset in statefulsets.values():
+        [container] = statefulset["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "postgres:15"
+        assert statefulset["spec"]["volumeClaimTemplates"]
+
+
+def test_the_local_overlay_points_each_service_at_its_own_database() -> None:
+    resources = kubernetes("local")
+    urls = by_kind(resources, "Secret")["banking-secrets"]["stringData"]
+    for database in DATABASES:
+        assert f"@{database}-db:5432/{database}" in urls[f"{database.upper()}_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("build", sorted(K8S_BUILDS))
+def test_the_services_listen_on_all_interfaces_with_demo_endpoints_off(build: str) -> None:
+    config = by_kind(kubernetes(build), "ConfigMap")["banking-config"]["data"]
+    assert config["HOST"] == "0.0.0.0"
+    assert config["DEMO_ENDPOINTS"] == "false"
+
+
+def test_the_replicated_services_say_why_two_replicas_are_safe() -> None:
+    coordinator = (K8S_DIR / "base" / "transactions-service.yaml").read_text(encoding="utf-8")
+    participant = (K8S_DIR / "base" / "accounts-service.yaml").read_text(encoding="utf-8")
+    for reason in ("compare-and-set", "FOR UPDATE SKIP LOCKED", "lease"):
+        assert reason in coordinator
+    assert "idempotent" in participant
