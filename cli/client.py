@@ -22,7 +22,7 @@ SERVICE_LABELS = {"customer": "customer service", "accounts": "accounts service"
                   "transactions": "transactions service"}
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 USER_AGENT = "banking-cli"
-_HINT_BY_STATUS = {401: "run: banking-cli login", 403: "this login may not do that"}
+_HINT_BY_STATUS = {401: "run: banking-cli login"}
 
 
 @dataclass(frozen=True)

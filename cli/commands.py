@@ -46,7 +46,10 @@ def profile(customer: str = CUSTOMER_OPTION, as_json: bool = JSON_OPTION) -> Non
     """
     context = logged_in()
     data = context.client.get("customer", f"/customers/{context.customer_id(customer)}")
-    print_json(data) if as_json else console.print(profile_table(data))
+    if as_json:
+        print_json(data)
+    else:
+        console.print(profile_table(data))
 
 
 def accounts(customer: str = CUSTOMER_OPTION, as_json: bool = JSON_OPTION) -> None:
@@ -79,7 +82,10 @@ def balance(
     """
     account_id = parse_id(account)
     data = logged_in().client.get("accounts", f"/accounts/{account_id}/effective-balance")
-    print_json(data) if as_json else console.print(balance_table(data))
+    if as_json:
+        print_json(data)
+    else:
+        console.print(balance_table(data))
 
 
 def transfer(
@@ -173,4 +179,7 @@ def transaction(
     """
     parsed = parse_id(transaction_id, name="transaction id")
     data = logged_in().client.get("transactions", f"/transfers/status/{parsed}")
-    print_json(data) if as_json else console.print(transfer_table(data))
+    if as_json:
+        print_json(data)
+    else:
+        console.print(transfer_table(data))

@@ -8,7 +8,7 @@ from cli.client import Client
 from cli.config import Config, load_config, token_path
 from cli.errors import InputError
 from cli.inputs import parse_id
-from cli.session import Session, load_session, require_session
+from cli.session import Session, require_session
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,3 @@ def logged_in() -> LoggedIn:
     config = load_config()
     session = require_session(token_path(config))
     return LoggedIn(config, session, Client(config, session.token))
-
-
-def anonymous() -> Client:
-    return Client(load_config())
-
-
-def saved_session() -> Session | None:
-    """The saved session if any (expired or not); for commands that work either way."""
-    return load_session(token_path(load_config()))

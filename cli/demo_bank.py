@@ -18,7 +18,7 @@ from uuid import UUID
 
 from cli.client import Client, Reply
 from cli.config import Config
-from cli.errors import CliError, UnavailableError
+from cli.errors import AuthError, CliError, UnavailableError
 from cli.tokens import DEMO_IDENTITIES, DemoIdentity
 from cli.transfers import TransferOutcome, send_transfer
 
@@ -68,6 +68,14 @@ class DemoBank:
         self.clients = {identity.username: Client(config, self._token(identity, use_logins))
                         for identity in DEMO_IDENTITIES}
         self.owner_of: dict[UUID, str] = {}
+
+    def check_tokens(self) -> None:
+        """Fail in one clear line when the services do not accept the minted tokens (another JWT_SECRET)."""
+        try:
+            self.clients["admin"].get("transactions", "/transactions/monitoring/stats")
+        except AuthError:
+            raise AuthError("the services refused the demo's admin token minted from JWT_SECRET",
+                            hint="set JWT_SECRET to the services' secret, or pass --login") from None
 
     def _token(self, identity: DemoIdentity, use_logins: bool) -> str:
         if use_logins:
@@ -154,6 +162,14 @@ def run_pool(calls: list[Callable[[], Result]], concurrency: int,
             if on_done is not None:
                 on_done(future.result())
         return [future.result() for future in futures]
+
+
+def require_demo_endpoint(reply: Reply) -> None:
+    """The racy withdrawal exists only when the accounts service runs with DEMO_ENDPOINTS=true (the demo's
+    account exists, so a 404 means the route does not)."""
+    if reply.status in (404, 405):
+        raise CliError("the accounts service does not serve the unsafe demo endpoint",
+                       hint="start it with DEMO_ENDPOINTS=true, as banking-cli up does")
 
 
 def check_services(config: Config) -> None:

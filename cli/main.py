@@ -1,7 +1,8 @@
 """banking-cli: the entry point that gathers every command.
 
-Every failure ends as one line on stderr and an exit code that means something (cli.errors); the
-modules behind the commands are imported by the commands, so starting the CLI stays fast.
+Every failure ends as one line on stderr and an exit code that means something (cli.errors). Heavy
+modules (shared.auth and aiohttp, the shell, rich's progress bar) are imported only by the commands
+that need them, so starting the CLI stays fast.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typer.core import TyperGroup
 
 from cli import auth_commands, commands
 from cli.demos import demo_app
-from cli.errors import EXIT_OTHER, CliError
+from cli.errors import EXIT_OTHER, EXIT_USAGE, CliError
 from cli.health import health
 from cli.tokens import tokens
 from cli.trace import trace
@@ -36,7 +37,13 @@ class BankingGroup(TyperGroup):
         except CliError as error:
             report_error(error)
             raise typer.Exit(error.exit_code) from None
-        except (typer.TyperException, typer.Exit, typer.Abort):
+        except typer.TyperException as error:  # a usage error: one line too, with where to find help
+            if error.exit_code != EXIT_USAGE or not error.format_message():  # no message: help was shown
+                raise
+            command_path = getattr(getattr(error, "ctx", None), "command_path", None) or "banking-cli"
+            report_error(CliError(error.format_message(), hint=f"see: {command_path} --help"))
+            raise typer.Exit(EXIT_USAGE) from None
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as error:  # a bug: say so in one line, show the traceback only on request
             if os.environ.get(DEBUG_VARIABLE):

@@ -33,9 +33,12 @@ class TransferWatcher:
         self.baselined: set[str] = set()
         self.paused_by: str | None = None
         self._stop = threading.Event()
+        self._poll_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="transfer-watcher", daemon=True)
 
     def start(self) -> None:
+        """Learn what is already there before the first prompt, then poll on the thread."""
+        self.poll_now()
         self._thread.start()
 
     def stop(self) -> None:
@@ -43,13 +46,18 @@ class TransferWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
+            self.poll_now()
+
+    def poll_now(self) -> None:
+        """One round, announcing what is new; safe from any thread (one round at a time)."""
+        with self._poll_lock:
             try:
                 notices = self.poll_once()
             except CliError as error:
                 if self.paused_by is None:
                     self.announce(f"[yellow]notifications paused: {error.message}[/]")
                 self.paused_by = error.message
-                continue
+                return
             if self.paused_by is not None:
                 self.paused_by = None
                 self.announce("[green]notifications resumed[/]")

@@ -10,46 +10,44 @@ from __future__ import annotations
 import shlex
 import sys
 import threading
-from pathlib import Path
-from typing import Any
 
 import typer
 
 from cli.client import Client
 from cli.config import load_config, token_path
 from cli.errors import CliError
+from cli.line_editor import LineEditor
 from cli.notifications import TransferWatcher
 from cli.render import console
-from cli.session import load_session
+from cli.session import Session, load_session
+from cli.shell_completion import candidates
 from cli.transfers import sent_transaction_ids
 
-SHELL_WORDS = ("menu", "help", "quit", "exit")
 REFUSED_INSIDE = {"interactive": "you are already in the interactive shell",
                   "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C"}
-ACCOUNT_OPTIONS = frozenset({"-a", "--account", "-f", "--from", "-t", "--to"})
-TRANSACTION_OPTIONS = frozenset({"-i", "--id"})
 SESSION_CHANGERS = frozenset({"login", "logout"})
-HISTORY_LENGTH = 1000
-HISTORY_FILE_NAME = "shell_history"
 SECRET_OPTIONS = frozenset({"-p", "--password"})
+HISTORY_FILE_NAME = "shell_history"
+# The watcher re-reads the user's accounts this often (in polls), to notice accounts opened meanwhile.
+ACCOUNT_REFRESH_POLLS = 10
 
 
 class Shell:
     def __init__(self, app: typer.Typer, poll_s: float) -> None:
         self.group = typer.main.get_command(app)
         self.account_ids: list[str] = []
-        self.lock = threading.Lock()
+        self.accounts_token: str | None = None  # the token the account list was read with
+        self.polls_since_refresh = 0
+        self.lock = threading.Lock()  # guards the prompt state below, shared with the watcher's thread
         self.waiting_at_prompt = False
         self.prompt = ""
         self.held_notices: list[str] = []
         self.watcher = TransferWatcher(self.watched, self.announce, poll_s)
-        self.readline: Any = _readline()
-
-    # --- the loop -------------------------------------------------------------------------------------------
+        history_file = token_path(load_config()).parent / HISTORY_FILE_NAME
+        self.editor = LineEditor(history_file, self.complete)
 
     def run(self) -> None:
-        history_file = token_path(load_config()).expanduser().parent / HISTORY_FILE_NAME
-        self._setup_readline(history_file)
+        self.editor.start()
         self._banner()
         self.refresh_accounts()
         self.watcher.start()
@@ -58,7 +56,7 @@ class Shell:
                 pass
         finally:
             self.watcher.stop()
-            self._save_history(history_file)
+            self.editor.save()
 
     def _read_and_run(self) -> bool:
         """One prompt and one command; False when the user leaves."""
@@ -80,17 +78,18 @@ class Shell:
         return self.execute(line)
 
     def execute(self, line: str) -> bool:
+        """Run one line; False when it asks to leave."""
         try:
             words = shlex.split(line)
         except ValueError as error:
             console.print(f"[red]error: {error}[/]")
             return True
+        if SECRET_OPTIONS & set(words):
+            self.editor.forget_last_line()
         if not words:
             return True
         if words[0] in ("quit", "exit"):
             return False
-        if SECRET_OPTIONS & set(words):
-            self._forget_last_line()
         if words[0] == "menu":
             from cli.shell_menu import run_menu
 
@@ -110,7 +109,7 @@ class Shell:
         """Run one CLI command in-process, exactly as `banking-cli ARGS` would; its exit code."""
         try:
             result = self.group.main(args=args, prog_name="banking-cli", standalone_mode=False)
-        except typer.TyperException as error:  # a usage error: show it the way the CLI does
+        except typer.TyperException as error:  # what the CLI's group leaves to typer (e.g. bad global options)
             from typer import rich_utils
 
             rich_utils.rich_format_error(error)
@@ -120,11 +119,16 @@ class Shell:
             result = 1
         if args and args[0] in SESSION_CHANGERS:
             self.refresh_accounts()
+            self.watcher.poll_now()  # learn the new login's accounts now, so nothing after this is missed
         return result if isinstance(result, int) else 0
 
-    # --- session and accounts -------------------------------------------------------------------------------
+    def complete(self, words_before: list[str], text: str) -> list[str]:
+        return candidates(self.group, words_before, text, account_ids=self.account_ids,
+                          transaction_ids=list(reversed(sent_transaction_ids)))
 
-    def _session(self):
+    # --- the session and its accounts, for completion and notifications --------------------------------------
+
+    def session(self) -> Session | None:
         try:
             session = load_session(token_path(load_config()))
         except CliError:
@@ -132,12 +136,14 @@ class Shell:
         return None if session is None or session.expired else session
 
     def _prompt_text(self) -> str:
-        session = self._session()
+        session = self.session()
         return f"banking {session.username}> " if session else "banking (not logged in)> "
 
     def refresh_accounts(self) -> None:
-        """Learn the logged-in customer's account ids, for completion and notifications."""
-        session = self._session()
+        """Learn the logged-in customer's account ids (none for staff, or when the service is down)."""
+        session = self.session()
+        self.accounts_token = session.token if session else None
+        self.polls_since_refresh = 0
         ids: list[str] = []
         if session is not None and session.customer_id:
             try:
@@ -148,7 +154,13 @@ class Shell:
         self.account_ids = ids
 
     def watched(self) -> tuple[Client | None, list[str]]:
-        session = self._session()
+        """For the watcher: a client and the accounts to poll, re-read when the login changed (here or in
+        another terminal) and every ACCOUNT_REFRESH_POLLS polls."""
+        session = self.session()
+        self.polls_since_refresh += 1
+        if (session.token if session else None) != self.accounts_token \
+                or self.polls_since_refresh >= ACCOUNT_REFRESH_POLLS:
+            self.refresh_accounts()
         if session is None or not session.customer_id or not self.account_ids:
             return None, []
         return Client(load_config(), session.token), list(self.account_ids)
@@ -161,10 +173,9 @@ class Shell:
             if not self.waiting_at_prompt:
                 self.held_notices.append(message)
                 return
-            typed = self.readline.get_line_buffer() if self.readline else ""
             sys.stdout.write("\r\x1b[2K")
             console.print(message)
-            sys.stdout.write(self.prompt + typed)
+            sys.stdout.write(self.prompt + self.editor.typed())
             sys.stdout.flush()
 
     def _show_held_notices(self) -> None:
@@ -173,85 +184,18 @@ class Shell:
         for notice in notices:
             console.print(notice)
 
-    # --- readline: history and completion -------------------------------------------------------------------
-
-    def _setup_readline(self, history_file: Path) -> None:
-        if self.readline is None:
-            return
-        self.readline.set_completer_delims(" \t\n")
-        self.readline.set_completer(self.complete)
-        self.readline.parse_and_bind("tab: complete")
-        self.readline.set_history_length(HISTORY_LENGTH)
-        try:
-            self.readline.read_history_file(history_file)
-        except OSError:
-            pass
-
-    def _save_history(self, history_file: Path) -> None:
-        if self.readline is None:
-            return
-        try:
-            history_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            history_file.touch(mode=0o600)
-            self.readline.write_history_file(history_file)
-        except OSError:
-            pass
-
-    def _forget_last_line(self) -> None:
-        """Keep typed passwords out of the history file."""
-        if self.readline is not None and self.readline.get_current_history_length() > 0:
-            self.readline.remove_history_item(self.readline.get_current_history_length() - 1)
-
-    def complete(self, text: str, state: int) -> str | None:
-        if state == 0:
-            line = self.readline.get_line_buffer()
-            self._matches = self.candidates(line[:self.readline.get_begidx()].split(), text)
-        return self._matches[state] if state < len(self._matches) else None
-
-    def candidates(self, words_before: list[str], text: str) -> list[str]:
-        """What may come next after `words_before`, starting with `text`."""
-        names = sorted([*self.group.commands, *SHELL_WORDS])
-        if not words_before or words_before == ["help"]:
-            options = names
-        elif words_before[0] == "demo" and len(words_before) == 1:
-            options = sorted(self.group.commands["demo"].commands)
-        elif words_before[-1] in ACCOUNT_OPTIONS:
-            options = self.account_ids
-        elif words_before[-1] in TRANSACTION_OPTIONS or (words_before == ["trace"] and not text.startswith("-")):
-            options = list(reversed(sent_transaction_ids))
-        else:
-            options = self._option_names(words_before)
-        return [option + " " for option in options if option.startswith(text)]
-
-    def _option_names(self, words_before: list[str]) -> list[str]:
-        command = self.group.commands.get(words_before[0])
-        if command is not None and words_before[0] == "demo" and len(words_before) > 1:
-            command = command.commands.get(words_before[1])
-        if command is None:
-            return []
-        return sorted(name for parameter in command.params
-                      for name in (*parameter.opts, *parameter.secondary_opts) if name.startswith("-"))
-
     def _banner(self) -> None:
-        session = self._session()
+        session = self.session()
         who = (f"logged in as [bold]{session.username}[/] ({session.role})" if session
                else "not logged in: type [bold]login[/]")
         console.print(f"[bold]banking-cli interactive[/] — {who}.")
         console.print("New here? Type [bold]menu[/]. [bold]help[/] lists the commands, Tab completes them and your "
                       "account ids, [bold]quit[/] or Ctrl-D leaves.")
-        if self.readline is None:
+        console.print(f"[dim]Transfers touching your accounts are announced here (checked every "
+                      f"{self.watcher.poll_s:g} s).[/]")
+        if not self.editor.available:
             console.print("[dim](no readline on this system: no history or completion)[/]")
 
 
-def _readline() -> Any:
-    try:
-        import readline
-    except ImportError:
-        return None
-    return readline
-
-
 def run_shell(app: typer.Typer, *, poll_s: float) -> None:
-    if not sys.stdin.isatty():
-        console.print("[dim]stdin is not a terminal: reading commands line by line[/]")
     Shell(app, poll_s).run()

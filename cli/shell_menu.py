@@ -52,7 +52,7 @@ def run_menu(shell: Shell) -> None:
     for number, item in enumerate(MENU, 1):
         console.print(f"  [bold cyan]{number:>2}[/]  {item.label}  [dim]({' '.join(item.command)})[/]")
     try:
-        item = MENU[_choose("choose a number (Enter to go back): ", len(MENU)) - 1]
+        item = MENU[_choose(shell, "choose a number (Enter to go back): ", len(MENU)) - 1]
         args = list(item.command)
         for question in item.questions:
             answer = _ask(shell, question)
@@ -60,12 +60,21 @@ def run_menu(shell: Shell) -> None:
     except Cancelled:
         return
     console.print(f"[dim]→ banking-cli {shlex.join(args)}[/]")
+    shell.editor.remember(shlex.join(args))
     shell.run_command(args)
 
 
-def _choose(prompt: str, count: int) -> int:
+def _input(shell: Shell, prompt: str) -> str:
+    """A menu answer, kept out of the command history (the command it builds goes there instead)."""
+    answer = input(prompt).strip()
+    if answer:
+        shell.editor.forget_last_line()
+    return answer
+
+
+def _choose(shell: Shell, prompt: str, count: int) -> int:
     while True:
-        answer = input(prompt).strip()
+        answer = _input(shell, prompt)
         if not answer:
             raise Cancelled
         if answer.isdigit() and 1 <= int(answer) <= count:
@@ -79,7 +88,7 @@ def _ask(shell: Shell, question: Question) -> str:
     for number, choice in enumerate(choices, 1):
         console.print(f"    [cyan]{number}[/]  {choice}")
     hint = " (a number above, or paste one)" if choices else ""
-    answer = input(f"  {question.prompt}{hint}: ").strip()
+    answer = _input(shell, f"  {question.prompt}{hint}: ")
     if not answer:
         raise Cancelled
     if choices and answer.isdigit() and 1 <= int(answer) <= len(choices):

@@ -53,11 +53,12 @@ def timeline(data: dict[str, Any]) -> list[Any]:
 
     events = sorted(data.get("events") or [], key=lambda event: (event["occurred_at"], event["event_id"]))
     offsets = offsets_ms(events)
+    completion = "completed: every participant acknowledged" if data.get("completed") \
+        else "[yellow]not completed yet: the decision still has to reach every participant[/]"
     header = (f"[bold]Transfer {data['transaction_id']}[/]  {status_text(data['status'], data.get('reason'))}  "
               f"[bold]{money(data['amount'])}[/]\n"
               f"from {data['source_account_id']}\nto   {data['destination_account_id']}\n"
-              f"created {when(data.get('created_at'))} UTC; "
-              + ("completed: every participant acknowledged" if data.get("completed") else "[yellow]not completed yet[/]"))
+              f"created {when(data.get('created_at'))} UTC; {completion}")
     table = Table(title=f"{len(events)} protocol events, ms from the first", title_justify="left",
                   box=box.SIMPLE_HEAD)
     table.add_column("+ms", justify="right", no_wrap=True)

@@ -45,3 +45,10 @@ def test_demos_with_a_service_down_stop_at_once(cli: Cli, closed_url: str) -> No
 
     assert result.exit_code == 6
     assert "the demo needs every service: transactions is unreachable" in result.stderr
+
+
+def test_demos_with_a_secret_the_services_do_not_share_say_so(cli: Cli) -> None:
+    result = cli("demo", "concurrent", JWT_SECRET="not-the-services-secret-0123456789")
+
+    assert result.exit_code == 3
+    assert "set JWT_SECRET to the services' secret, or pass --login" in result.stderr

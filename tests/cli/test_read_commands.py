@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cli.errors import EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE
+from cli.main import app
 from shared import jsonio
 from tests.cli.conftest import ALICE, ALICE_MAIN, BOB, BOB_MAIN, Cli
 
@@ -110,7 +111,8 @@ def test_history_lists_transfers_both_ways(cli: Cli) -> None:
     assert table.exit_code == 0, table.output
     assert "-30.00" in table.stdout and "committed" in table.stdout
     assert "aborted (insufficient_funds)" in table.stdout
-    assert [(row["amount"], row["status"]) for row in rows] == [(Decimal("500"), "aborted"), (Decimal("30"), "committed")]
+    assert [(row["amount"], row["status"]) for row in rows] == [(Decimal("500"), "aborted"),
+                                                                (Decimal("30"), "committed")]
 
 
 def test_transaction_shows_one_transfer(cli: Cli) -> None:
@@ -186,3 +188,16 @@ def test_a_bad_config_file_is_a_usage_error(cli: Cli, tmp_path) -> None:
 
     assert result.exit_code == EXIT_USAGE
     assert "unknown key(s) acounts_service_url" in result.stderr
+
+
+def test_shell_completion_offers_commands_and_the_users_own_account_ids(cli: Cli) -> None:
+    cli.log_in_as("alice", customer_id=ALICE)
+
+    def complete(words: str) -> list[str]:
+        env = {**cli.env, "_BANKING_CLI_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(len(words.split()) - 1)}
+        result = cli.runner.invoke(app, [], env=env, prog_name="banking-cli")
+        return result.stdout.split()
+
+    assert {"transfer", "transaction", "trace"} <= set(complete("banking-cli tra"))
+    assert complete(f"banking-cli balance -a {ALICE_MAIN[:30]}") == [ALICE_MAIN, ALICE_MAIN[:-1] + "2"]

@@ -164,3 +164,10 @@ def test_parse_amount_is_exact(text: str, amount: str) -> None:
 def test_parse_amount_refuses(text: str) -> None:
     with pytest.raises(InputError):
         parse_amount(text)
+
+
+def test_a_missing_option_is_one_line_saying_where_help_is(cli: Cli) -> None:
+    result = cli("transfer", "-f", "660e8400-e29b-41d4-a716-446655440001", "-a", "1")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == "error: Missing option '--to' / '-t'. (see: banking-cli transfer --help)\n"
