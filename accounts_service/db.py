@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accounts_service.domain import Change, LedgerKind, ParticipantState
 
+# SQLSTATEs our statements raise through participant_assert() (migration 0002).
+RACE_LOST = "PB001"          # a prepare lost a race with an abort's tombstone: vote NO
+INVARIANT_BROKEN = "PB500"   # a prepared leg without its lock: a bug, never expected
+
 ACCOUNT_COLUMNS = ("account_id, customer_id, balance, transaction_lock, pending_change, locked_at, "
                    "created_at, updated_at")
 
@@ -32,24 +36,72 @@ _SELECT_LEDGER = text("""
     WHERE account_id = :account_id AND state = 'committed'
     ORDER BY updated_at DESC, transaction_id LIMIT :limit OFFSET :offset""")
 
-# The prepare: check and lock in one statement, never check-then-lock.
-_LOCK_FOR_TRANSFER = text("""
-    UPDATE accounts SET transaction_lock = :transaction_id, pending_change = :change, locked_at = now(),
-                        updated_at = now()
-    WHERE account_id = :account_id AND transaction_lock IS NULL AND balance + :change >= 0
-    RETURNING account_id""")
-_SELECT_LOCK_STATE = text("SELECT transaction_lock, balance FROM accounts WHERE account_id = :account_id")
-_SELECT_LOG_STATES = text("""
-    SELECT account_id, state FROM participant_log
-    WHERE transaction_id = :transaction_id AND account_id = ANY(:account_ids)""")
+# The prepare, one statement (atomic on its own): lock the rows in account-id order (so two prepares
+# never wait on each other in a cycle), read their latest versions, and only if this transfer is new
+# here and every leg can be locked, lock them all and log them `prepared`. The rows it returns (one per
+# leg) say why not otherwise. If an abort's tombstone was committed after this statement's snapshot,
+# logging conflicts and the whole statement aborts itself (PB001).
+PREPARE_LEGS = text("""
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:account_ids AS UUID[]), CAST(:changes AS NUMERIC[])) AS leg(account_id, change)),
+    current AS (
+        SELECT account_id, balance, transaction_lock FROM accounts
+        WHERE account_id = ANY(CAST(:account_ids AS UUID[])) ORDER BY account_id FOR UPDATE),
+    earlier AS (
+        SELECT account_id, state FROM participant_log
+        WHERE transaction_id = :transaction_id AND account_id = ANY(CAST(:account_ids AS UUID[]))),
+    lockable AS (
+        SELECT NOT EXISTS (SELECT 1 FROM earlier)
+               AND (SELECT count(*) FROM current JOIN wanted USING (account_id)
+                    WHERE transaction_lock IS NULL AND balance + change >= 0) = cardinality(CAST(:account_ids AS UUID[]))
+               AS all_legs),
+    locked AS (
+        UPDATE accounts SET transaction_lock = :transaction_id, pending_change = wanted.change, locked_at = now(),
+                            updated_at = now()
+        FROM wanted, lockable
+        WHERE accounts.account_id = wanted.account_id AND lockable.all_legs
+        RETURNING accounts.account_id),
+    logged AS (
+        INSERT INTO participant_log (transaction_id, account_id, state, change, kind)
+        SELECT :transaction_id, wanted.account_id, 'prepared', wanted.change, 'transfer'
+        FROM wanted JOIN locked USING (account_id)
+        ON CONFLICT (transaction_id, account_id) DO NOTHING
+        RETURNING account_id)
+    SELECT wanted.account_id, current.account_id IS NOT NULL AS account_exists, current.balance,
+           current.transaction_lock, earlier.state AS earlier_state,
+           (SELECT count(*) FROM locked) AS locked_legs,
+           participant_assert((SELECT count(*) FROM logged) = (SELECT count(*) FROM locked), 'PB001',
+                              'prepare lost a race with an abort') AS logged_all
+    FROM wanted LEFT JOIN current USING (account_id) LEFT JOIN earlier USING (account_id)
+    ORDER BY wanted.account_id""")
+# The commit, one statement: mark the named legs committed, apply their pending changes and release
+# their locks. A prepared leg whose account does not hold this transfer's lock would be a broken
+# invariant: the statement aborts itself (PB500) and nothing is applied.
+COMMIT_LEGS = text("""
+    WITH decided AS (
+        UPDATE participant_log SET state = 'committed', updated_at = now()
+        WHERE transaction_id = :transaction_id AND state = 'prepared'
+          AND (CAST(:account_ids AS UUID[]) IS NULL OR account_id = ANY(CAST(:account_ids AS UUID[])))
+        RETURNING account_id, updated_at),
+    applied AS (
+        UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
+                            locked_at = NULL, updated_at = now()
+        FROM decided
+        WHERE accounts.account_id = decided.account_id AND accounts.transaction_lock = :transaction_id
+        RETURNING accounts.account_id, accounts.balance)
+    SELECT log.transaction_id, log.account_id,
+           CASE WHEN decided.account_id IS NULL THEN log.state ELSE 'committed' END AS state,
+           log.change, log.kind, log.reason, log.created_at, COALESCE(decided.updated_at, log.updated_at) AS updated_at,
+           applied.balance AS balance_after,
+           participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied), 'PB500',
+                               'a prepared change had lost its account lock') AS applied_all
+    FROM participant_log AS log LEFT JOIN decided USING (account_id) LEFT JOIN applied USING (account_id)
+    WHERE log.transaction_id = :transaction_id
+      AND (CAST(:account_ids AS UUID[]) IS NULL OR log.account_id = ANY(CAST(:account_ids AS UUID[])))
+    ORDER BY log.account_id""")
 _SELECT_TRANSFER_LOG = text("""
     SELECT transaction_id, account_id, state, change, kind, reason, created_at, updated_at FROM participant_log
     WHERE transaction_id = :transaction_id ORDER BY account_id""")
-_INSERT_PREPARED = text("""
-    INSERT INTO participant_log (transaction_id, account_id, state, change, kind)
-    VALUES (:transaction_id, :account_id, 'prepared', :change, 'transfer')
-    ON CONFLICT (transaction_id, account_id) DO NOTHING
-    RETURNING account_id""")
 _INSERT_TOMBSTONE = text("""
     INSERT INTO participant_log (transaction_id, account_id, state, change, kind, reason)
     VALUES (:transaction_id, :account_id, 'aborted', :change, 'transfer', :reason)
@@ -72,11 +124,6 @@ _PURGE_TOMBSTONES = text("""
         SELECT ctid FROM participant_log
         WHERE state = 'aborted' AND kind = 'transfer' AND updated_at < now() - make_interval(secs => :retention_s)
         LIMIT :limit)""")
-_APPLY_COMMIT = text("""
-    UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
-                        locked_at = NULL, updated_at = now()
-    WHERE account_id = :account_id AND transaction_lock = :transaction_id
-    RETURNING balance""")
 _RELEASE_LOCK = text("""
     UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, locked_at = NULL, updated_at = now()
     WHERE account_id = :account_id AND transaction_lock = :transaction_id
@@ -123,34 +170,23 @@ async def select_ledger(connection: AsyncConnection, account_id: UUID, limit: in
     return [dict(row._mapping) for row in result]
 
 
-async def lock_for_transfer(connection: AsyncConnection, transaction_id: UUID, change: Change) -> bool:
-    result = await connection.execute(_LOCK_FOR_TRANSFER, {
-        "transaction_id": transaction_id, "account_id": change.account_id, "change": change.amount})
-    return result.first() is not None
+async def prepare_legs(connection: AsyncConnection, transaction_id: UUID, ordered: list[Change]
+                       ) -> list[dict[str, Any]]:
+    result = await connection.execute(PREPARE_LEGS, {
+        "transaction_id": transaction_id, "account_ids": [change.account_id for change in ordered],
+        "changes": [change.amount for change in ordered]})
+    return [dict(row._mapping) for row in result]
 
 
-async def select_lock_state(connection: AsyncConnection, account_id: UUID) -> dict[str, Any] | None:
-    """The account's lock and balance, or None when there is no such account."""
-    return _row((await connection.execute(_SELECT_LOCK_STATE, {"account_id": account_id})).first())
-
-
-async def select_log_states(connection: AsyncConnection, transaction_id: UUID, account_ids: list[UUID]
-                            ) -> dict[UUID, ParticipantState]:
-    result = await connection.execute(_SELECT_LOG_STATES, {"transaction_id": transaction_id,
-                                                           "account_ids": account_ids})
-    return {row.account_id: ParticipantState(row.state) for row in result}
+async def commit_legs(connection: AsyncConnection, transaction_id: UUID, account_ids: list[UUID] | None
+                      ) -> list[dict[str, Any]]:
+    result = await connection.execute(COMMIT_LEGS, {"transaction_id": transaction_id, "account_ids": account_ids})
+    return [dict(row._mapping) for row in result]
 
 
 async def select_transfer_log(connection: AsyncConnection, transaction_id: UUID) -> list[dict[str, Any]]:
     result = await connection.execute(_SELECT_TRANSFER_LOG, {"transaction_id": transaction_id})
     return [dict(row._mapping) for row in result]
-
-
-async def insert_prepared(connection: AsyncConnection, transaction_id: UUID, change: Change) -> bool:
-    """Record the prepared leg; False when a tombstone for it was committed meanwhile (an abort won the race)."""
-    result = await connection.execute(_INSERT_PREPARED, {
-        "transaction_id": transaction_id, "account_id": change.account_id, "change": change.amount})
-    return result.first() is not None
 
 
 async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, change: Change, reason: str) -> None:
@@ -181,12 +217,6 @@ async def select_in_doubt(connection: AsyncConnection, in_doubt_s: float, limit:
 async def purge_tombstones(connection: AsyncConnection, retention_s: float, limit: int) -> int:
     result = await connection.execute(_PURGE_TOMBSTONES, {"retention_s": retention_s, "limit": limit})
     return result.rowcount
-
-
-async def apply_commit(connection: AsyncConnection, transaction_id: UUID, account_id: UUID) -> Decimal | None:
-    row = (await connection.execute(_APPLY_COMMIT, {"transaction_id": transaction_id,
-                                                    "account_id": account_id})).first()
-    return row.balance if row is not None else None
 
 
 async def release_lock(connection: AsyncConnection, transaction_id: UUID, account_id: UUID) -> bool:

@@ -62,17 +62,33 @@ def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Change]) -
     return None
 
 
-def refusal_reason(*, exists: bool, locked: bool, affordable: bool = False) -> VoteReason:
-    """Why a conditional lock of one account failed (it matched no row).
+@dataclass(frozen=True, slots=True)
+class LegState:
+    """One leg as the prepare statement saw it: the account's latest row (locked), and any earlier log state."""
+    change: Change
+    account_exists: bool
+    balance: Decimal | None
+    locked_by: UUID | None
+    earlier_state: ParticipantState | None
 
-    Read after the failed lock, the row may have been released meanwhile: unlocked and affordable
-    then means it was busy a moment ago, which is worth another try, not insufficient funds.
-    """
-    if not exists:
-        return VoteReason.ACCOUNT_NOT_FOUND
-    if locked or affordable:
-        return VoteReason.ACCOUNT_BUSY
-    return VoteReason.INSUFFICIENT_FUNDS
+
+def prepare_vote(legs: list[LegState], locked_legs: int) -> Vote:
+    """The vote, from what the one prepare statement saw and did (it locks all legs or none)."""
+    assert locked_legs in (0, len(legs)), "a prepare locks every leg or none"
+    earlier = {leg.change.account_id: leg.earlier_state for leg in legs if leg.earlier_state is not None}
+    earlier_vote = vote_from_log(earlier, [leg.change for leg in legs]) if earlier else None
+    if earlier_vote is not None:
+        return earlier_vote
+    if locked_legs == len(legs):
+        return VOTE_YES
+    for leg in legs:
+        if not leg.account_exists:
+            return Vote(yes=False, reason=VoteReason.ACCOUNT_NOT_FOUND)
+    for leg in legs:
+        if leg.locked_by is not None:
+            return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
+    assert any(leg.balance + leg.change.amount < 0 for leg in legs), "an unlocked, affordable leg would be locked"
+    return Vote(yes=False, reason=VoteReason.INSUFFICIENT_FUNDS)
 
 
 def in_global_order(changes: list[Change]) -> list[Change]:

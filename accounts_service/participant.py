@@ -1,8 +1,8 @@
 """The two-phase-commit participant: prepare, commit, abort. Idempotent and order-proof (PROTOCOL.md).
 
-Each use case is one local transaction. A prepared change is held on the account row
-(transaction_lock, pending_change) and recorded in the participant log, so a repeat of any message
-finds its earlier answer there.
+Prepare and commit are each one statement (atomic by itself, one round trip); abort is one local
+transaction. A prepared change is held on the account row (transaction_lock, pending_change) and
+recorded in the participant log, so a repeat of any message finds its earlier answer there.
 """
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
-from accounts_service.domain import (VOTE_YES, Change, ParticipantState, Vote, VoteReason, in_global_order,
-                                     refusal_reason, vote_from_log)
+from accounts_service.domain import (Change, LegState, ParticipantState, Vote, VoteReason, in_global_order,
+                                     prepare_vote)
+from shared.database import autocommit, sqlstate_of
 from shared.errors import ConflictError
 
 log = structlog.get_logger()
@@ -25,13 +27,6 @@ log = structlog.get_logger()
 DEFAULT_PREPARE_BUSY_WAIT_S = 2.0
 BUSY_RETRY_FIRST_S = 0.002
 BUSY_RETRY_MAX_S = 0.05
-
-
-class _Refused(Exception):
-    """Rolls the prepare transaction back: one leg could not be locked."""
-
-    def __init__(self, reason: VoteReason) -> None:
-        self.reason = reason
 
 
 async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
@@ -58,28 +53,18 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Chang
 
 
 async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change]) -> Vote:
+    """One prepare statement (atomic by itself, so no explicit transaction): the vote it implies."""
     try:
-        async with engine.begin() as connection:
-            states = await db.select_log_states(connection, transaction_id, [c.account_id for c in ordered])
-            earlier_vote = vote_from_log(states, ordered)
-            if earlier_vote is not None:
-                return earlier_vote
-            for change in ordered:
-                if not await db.lock_for_transfer(connection, transaction_id, change):
-                    raise _Refused(await _why_refused(connection, change))
-                if not await db.insert_prepared(connection, transaction_id, change):
-                    raise _Refused(VoteReason.ALREADY_ABORTED)
-    except _Refused as refusal:
-        return Vote(yes=False, reason=refusal.reason)
-    return VOTE_YES
-
-
-async def _why_refused(connection, change: Change) -> VoteReason:
-    state = await db.select_lock_state(connection, change.account_id)
-    if state is None:
-        return refusal_reason(exists=False, locked=False)
-    return refusal_reason(exists=True, locked=state["transaction_lock"] is not None,
-                          affordable=state["balance"] + change.amount >= 0)
+        async with autocommit(engine).connect() as connection:
+            rows = await db.prepare_legs(connection, transaction_id, ordered)
+    except DBAPIError as error:
+        if sqlstate_of(error) != db.RACE_LOST:
+            raise
+        return Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
+    legs = [LegState(change, row["account_exists"], row["balance"], row["transaction_lock"],
+                     ParticipantState(row["earlier_state"]) if row["earlier_state"] else None)
+            for change, row in zip(ordered, rows, strict=True)]
+    return prepare_vote(legs, rows[0]["locked_legs"])
 
 
 async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change],
@@ -91,27 +76,26 @@ async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: 
 
 async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UUID] | None = None
                  ) -> list[dict[str, Any]]:
-    """Apply this transfer's prepared changes (on the named accounts, or all of them here).
+    """Apply this transfer's prepared changes (on the named accounts, or all of them here): one statement.
 
     A repeat is a no-op; a commit after an abort, or of a transfer never prepared here, is refused.
     """
-    async with engine.begin() as connection:
-        account_ids = account_ids or await db.select_transfer_accounts(connection, transaction_id)
-        for account_id, change in await db.mark_decided(connection, transaction_id, ParticipantState.COMMITTED,
-                                                        account_ids):
-            balance = await db.apply_commit(connection, transaction_id, account_id)
-            assert balance is not None, "a prepared change holds its account's lock until decided"
-            assert balance >= 0, "a committed balance is never negative"
+    async with autocommit(engine).connect() as connection:
+        rows = await db.commit_legs(connection, transaction_id, account_ids)
+    for row in rows:
+        if row["balance_after"] is not None:
+            assert row["balance_after"] >= 0, "a committed balance is never negative"
             log.info("participant_committed", transaction_id=str(transaction_id),
-                     details={"account_id": str(account_id), "change": str(change), "balance": str(balance)})
-        rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
+                     details={"account_id": str(row["account_id"]), "change": str(row["change"]),
+                              "balance": str(row["balance_after"])})
     if not rows:
         raise ConflictError("no prepared record of this transfer here",
                             details={"transaction_id": str(transaction_id)})
     if any(row["state"] == ParticipantState.ABORTED for row in rows):
         raise ConflictError("transfer was aborted here; it cannot commit",
                             details={"transaction_id": str(transaction_id)})
-    return rows
+    return [{key: value for key, value in row.items() if key not in ("balance_after", "applied_all")}
+            for row in rows]
 
 
 async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]) -> list[dict[str, Any]]:

@@ -5,12 +5,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from customer_service.app import SERVICE_NAME, create_app
 from customer_service.settings import Settings
 from shared.database import create_engine, migrate
 from shared.log import configure_logging
+from shared.service_app import run_service
 from shared.settings import process_environ
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -25,8 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "seed-demo":
         asyncio.run(_seed(settings))
     elif command == "serve":
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
-                    print=None, shutdown_timeout=5)
+        run_service(create_app(settings), settings.host, settings.port)
     else:
         raise SystemExit(f"usage: python -m customer_service [serve|migrate|seed-demo], not {command!r}")
 

@@ -1,6 +1,7 @@
 """Bearer JWTs: HS256 with JWT_SECRET, payload {customer_id, role, iat, exp}; algorithm pinned, exp required."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -15,6 +16,7 @@ ROLES = frozenset({"customer", "teller", "admin", "service"})
 STAFF_ROLES = ("teller", "admin")
 DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
 DEFAULT_SERVICE_TOKEN_TTL_S = 300
+VERIFIED_CACHE_MAX = 10_000
 JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
 PRINCIPAL_KEY = web.RequestKey("principal", object)
 
@@ -28,6 +30,9 @@ class Principal:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+
+_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
 
 
 def issue_token(secret: str, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
@@ -46,6 +51,18 @@ def issue_token(secret: str, *, role: str, customer_id: UUID | None = None, subj
 
 
 def verify_token(secret: str, token: str) -> Principal:
+    """The token's principal; a token verified before is answered from a small cache until it expires."""
+    cached = _verified.get((secret, token))
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
+    principal, expires_at = _verify(secret, token)
+    if len(_verified) >= VERIFIED_CACHE_MAX:
+        _verified.clear()  # bounded: a flood of distinct tokens costs verification, never memory
+    _verified[(secret, token)] = (principal, expires_at)
+    return principal
+
+
+def _verify(secret: str, token: str) -> tuple[Principal, float]:
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "role"]})
     except jwt.ExpiredSignatureError:
@@ -55,7 +72,8 @@ def verify_token(secret: str, token: str) -> Principal:
     role = payload.get("role")
     if role not in ROLES:
         raise UnauthorizedError("invalid token role")
-    return Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
+    principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
+    return principal, float(payload["exp"])
 
 
 def _customer_id(payload: dict) -> UUID | None:

@@ -43,3 +43,13 @@ def _engine_context(database_url: str, pool_size: int):
 async def _check_database(app: web.Application) -> None:
     async with app[ENGINE_KEY].connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def run_service(app: web.Application, host: str, port: int) -> None:
+    """Serve until SIGINT/SIGTERM, on uvloop where it is installed (it is on Linux and macOS)."""
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = None
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5, loop=loop)

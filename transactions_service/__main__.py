@@ -5,13 +5,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from transactions_service.app import SERVICE_NAME, create_app
 from transactions_service.settings import Settings
 from shared.database import create_engine, migrate
 from shared import failpoints
 from shared.log import configure_logging
+from shared.service_app import run_service
 from shared.settings import process_environ
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,8 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "seed-demo":
         asyncio.run(_seed(settings))
     elif command == "serve":
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
-                    print=None, shutdown_timeout=5)
+        run_service(create_app(settings), settings.host, settings.port)
     else:
         raise SystemExit(f"usage: python -m transactions_service [serve|migrate|seed-demo], not {command!r}")
 

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import failpoints
+from shared.database import autocommit
 from shared.errors import ConflictError, IdempotencyKeyReusedError
 from transactions_service import db
 from transactions_service.domain import Event, Transfer, TransferRequest
@@ -46,6 +47,10 @@ class Coordinator:
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
     metrics: CoordinatorMetrics = field(default_factory=CoordinatorMetrics)
 
+    def __post_init__(self) -> None:
+        # Every write of the happy path is one statement, so it needs no explicit transaction.
+        self.statements = autocommit(self.engine)
+
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """Run one transfer to its decision; a repeat with the same Idempotency-Key answers the first one."""
         transfer = await self._accept(request, caller, idempotency_key)
@@ -69,12 +74,10 @@ class Coordinator:
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
         events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
                    for participant, legs in steps]
-        async with self.engine.begin() as connection:
-            transfer = await db.insert_transfer(connection, transaction_id, request, idempotency_key=idempotency_key,
-                                                requested_by=caller.subject,
+        async with self.statements.connect() as connection:
+            transfer = await db.insert_transfer(connection, transaction_id, request, events,
+                                                idempotency_key=idempotency_key, requested_by=caller.subject,
                                                 requested_by_customer_id=caller.customer_id)
-            if transfer is not None:
-                await db.insert_events(connection, transaction_id, events)
         if transfer is not None:
             log.info("transfer_accepted", transaction_id=str(transaction_id),
                      details={"amount": str(request.amount), "source": str(request.source_account_id),
@@ -99,17 +102,15 @@ class Coordinator:
 
     async def record_decision(self, transaction_id: UUID, decision: Decision, events: list[Event]) -> Transfer:
         """The commit point. If another decision was stored first (recovery, a replica), follow that one."""
-        async with self.engine.begin() as connection:
-            transfer = await db.decide(connection, transaction_id, decision,
+        events = [*events, Event(EventType.DECISION, details={
+            "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
+        async with self.statements.connect() as connection:
+            transfer = await db.decide(connection, transaction_id, decision, events,
                                        completion_grace_s=self.completion_grace_s)
-            if transfer is not None:
-                events = [*events, Event(EventType.DECISION, details={
-                    "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
-                await db.insert_events(connection, transaction_id, events)
         if transfer is not None:
             self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
         else:
-            async with self.engine.connect() as connection:
+            async with self.statements.connect() as connection:
                 transfer = await db.select_transfer(connection, transaction_id)
             assert transfer is not None, "a decided transfer exists"
             assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
@@ -139,11 +140,10 @@ class Coordinator:
             events.append(Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": elapsed_ms}) if failure is None
                           else Event(EventType.ACK_FAILED, participant, {"error": failure}))
             failures += [failure] if failure else []
-        async with self.engine.begin() as connection:
-            completed = None if failures else await db.mark_completed(connection, transfer.transaction_id)
-            if completed is not None:
-                events.append(Event(EventType.COMPLETED))
-            await db.insert_events(connection, transfer.transaction_id, events)
+        events.append(Event(EventType.COMPLETED))  # logged only if the transfer is completed now
+        async with self.statements.connect() as connection:
+            completed = await db.record_completion(connection, transfer.transaction_id, events,
+                                                   all_acknowledged=not failures)
         if failures:
             log.warning("transfer_incomplete", transaction_id=str(transfer.transaction_id),
                         details={"failures": failures})
@@ -154,7 +154,7 @@ class Coordinator:
         assert idempotency_key is not None, "only a keyed request can collide"
         deadline = time.monotonic() + self.idempotent_wait_s
         while True:
-            async with self.engine.connect() as connection:
+            async with self.statements.connect() as connection:
                 first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
             assert first is not None, "the key's transfer exists once the insert conflicted"
             if first.request_fingerprint != request.fingerprint(caller.subject):

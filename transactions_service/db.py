@@ -16,22 +16,37 @@ TRANSFER_COLUMNS = ("transaction_id, source_account_id, destination_account_id, 
                     "idempotency_key, request_fingerprint, requested_by, requested_by_customer_id, "
                     "created_at, updated_at, decided_at, completed_at, completion_attempts, next_attempt_at")
 
+# Each state change and the events it logs are one statement: atomic on its own, one round trip.
+# `changed` holds the row the change touched (none when a compare-and-set lost); its events are
+# logged only with it, except the events of a completion attempt, which are logged either way.
+_LOG_EVENTS = f"""
+    , logged AS (
+        INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
+        SELECT CAST(:transaction_id AS UUID), event.event_type, event.participant, CAST(event.details AS JSONB),
+               event.occurred_at
+        FROM unnest(CAST(:event_types AS TEXT[]), CAST(:event_participants AS TEXT[]),
+                    CAST(:event_details AS TEXT[]), CAST(:event_times AS TIMESTAMPTZ[]))
+             AS event(event_type, participant, details, occurred_at)
+        WHERE EXISTS (SELECT 1 FROM changed) OR (:log_unchanged AND event.event_type <> 'completed'))
+    SELECT {TRANSFER_COLUMNS} FROM changed"""
 _INSERT_TRANSFER = text(f"""
-    INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
-                              idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
-    VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
-            :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
-    ON CONFLICT (requested_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING {TRANSFER_COLUMNS}""")
+    WITH changed AS (
+        INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
+                                  idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
+        VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
+                :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
+        ON CONFLICT (requested_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
 _SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
 _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
 # The commit point: exactly one decision wins; a loser reads the stored one.
 _DECIDE = text(f"""
-    UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now(),
-                            next_attempt_at = now() + make_interval(secs => :completion_grace_s)
-    WHERE transaction_id = :transaction_id AND status = 'preparing'
-    RETURNING {TRANSFER_COLUMNS}""")
+    WITH changed AS (
+        UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now(),
+                                next_attempt_at = now() + make_interval(secs => :completion_grace_s)
+        WHERE transaction_id = :transaction_id AND status = 'preparing'
+        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
 # Presumed abort: every transfer still preparing past the deadline, a bounded batch, skipping rows
 # another coordinator replica is deciding right now.
 _ABORT_ORPHANS = text(f"""
@@ -55,9 +70,11 @@ _CLAIM_UNFINISHED = text(f"""
         ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {TRANSFER_COLUMNS}""")
 _MARK_COMPLETED = text(f"""
-    UPDATE transactions SET completed_at = now(), updated_at = now()
-    WHERE transaction_id = :transaction_id AND status <> 'preparing' AND completed_at IS NULL
-    RETURNING {TRANSFER_COLUMNS}""")
+    WITH changed AS (
+        UPDATE transactions SET completed_at = now(), updated_at = now()
+        WHERE transaction_id = :transaction_id AND status <> 'preparing' AND completed_at IS NULL
+          AND :all_acknowledged
+        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
 _INSERT_EVENT = text("""
     INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
     VALUES (:transaction_id, :event_type, :participant, CAST(:details AS JSONB), :occurred_at)""")
@@ -86,12 +103,20 @@ def _transfer(row: Any) -> Transfer | None:
     return Transfer.from_row(dict(row._mapping)) if row is not None else None
 
 
-async def insert_transfer(connection: AsyncConnection, transaction_id: UUID, request: TransferRequest, *,
-                          idempotency_key: str | None, requested_by: str, requested_by_customer_id: UUID | None
-                          ) -> Transfer | None:
-    """The new transfer, or None when this caller already used this Idempotency-Key."""
+def _event_params(transaction_id: UUID, events: list[Event], *, log_unchanged: bool = False) -> dict[str, Any]:
+    return {"transaction_id": transaction_id, "log_unchanged": log_unchanged,
+            "event_types": [event.event_type.value for event in events],
+            "event_participants": [event.participant for event in events],
+            "event_details": [jsonio.dumps(event.details) for event in events],
+            "event_times": [event.occurred_at for event in events]}
+
+
+async def insert_transfer(connection: AsyncConnection, transaction_id: UUID, request: TransferRequest,
+                          events: list[Event], *, idempotency_key: str | None, requested_by: str,
+                          requested_by_customer_id: UUID | None) -> Transfer | None:
+    """The new transfer with its first events, or None when this caller already used this Idempotency-Key."""
     result = await connection.execute(_INSERT_TRANSFER, {
-        "transaction_id": transaction_id, "source_account_id": request.source_account_id,
+        **_event_params(transaction_id, events), "source_account_id": request.source_account_id,
         "destination_account_id": request.destination_account_id, "amount": request.amount,
         "idempotency_key": idempotency_key, "request_fingerprint": request.fingerprint(requested_by),
         "requested_by": requested_by, "requested_by_customer_id": requested_by_customer_id})
@@ -107,14 +132,14 @@ async def select_by_idempotency_key(connection: AsyncConnection, requested_by: s
     return _transfer(result.first())
 
 
-async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision, *,
+async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision, events: list[Event], *,
                  completion_grace_s: float) -> Transfer | None:
-    """Compare-and-set preparing -> decision; None when another decision was stored first.
+    """Compare-and-set preparing -> decision, logging its events; None when another decision was stored first.
 
     Recovery leaves the transfer to the request that decided it for completion_grace_s.
     """
     result = await connection.execute(_DECIDE, {
-        "transaction_id": transaction_id, "status": decision.status.value,
+        **_event_params(transaction_id, events), "status": decision.status.value,
         "reason": decision.reason.value if decision.reason else None, "completion_grace_s": completion_grace_s})
     return _transfer(result.first())
 
@@ -132,8 +157,15 @@ async def claim_unfinished(connection: AsyncConnection, *, retry_first_s: float,
     return [_transfer(row) for row in result]
 
 
-async def mark_completed(connection: AsyncConnection, transaction_id: UUID) -> Transfer | None:
-    return _transfer((await connection.execute(_MARK_COMPLETED, {"transaction_id": transaction_id})).first())
+async def record_completion(connection: AsyncConnection, transaction_id: UUID, events: list[Event], *,
+                            all_acknowledged: bool) -> Transfer | None:
+    """Log a completion attempt's events; when every participant acknowledged, mark the transfer completed.
+
+    The completed transfer, or None when it was not completed now.
+    """
+    result = await connection.execute(_MARK_COMPLETED, {
+        **_event_params(transaction_id, events, log_unchanged=True), "all_acknowledged": all_acknowledged})
+    return _transfer(result.first())
 
 
 async def insert_events(connection: AsyncConnection, transaction_id: UUID, events: list[Event]) -> None:

@@ -9,8 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from accounts_service import domain as participant_domain
-from accounts_service.domain import Change, ParticipantState, VoteReason, in_global_order, refusal_reason, \
-    vote_from_log
+from accounts_service.domain import Change, ParticipantState, VoteReason, in_global_order, vote_from_log
 from transactions_service.domain import TransferRequest, legs_of
 from transactions_service.protocol import ALLOWED_TRANSITIONS, AbortReason, Decision, TransferStatus, Vote, \
     can_transition, decide
@@ -231,14 +230,32 @@ def test_vote_from_log_a_partial_record_means_prepare_now():
     assert vote_from_log({changes[0].account_id: ParticipantState.PREPARED}, changes) is None
 
 
-@pytest.mark.parametrize(("exists", "locked", "reason"), [
-    (False, False, VoteReason.ACCOUNT_NOT_FOUND),
-    (False, True, VoteReason.ACCOUNT_NOT_FOUND),
-    (True, True, VoteReason.ACCOUNT_BUSY),
-    (True, False, VoteReason.INSUFFICIENT_FUNDS),
+def _leg(change: Decimal, *, exists=True, balance=Decimal(100), locked_by=None, earlier=None):
+    return participant_domain.LegState(Change(uuid.uuid4(), change), exists, balance if exists else None,
+                                       locked_by, earlier)
+
+
+@pytest.mark.parametrize("legs,locked,reason", [
+    ([_leg(Decimal(-10)), _leg(Decimal(10))], 2, None),
+    ([_leg(Decimal(-10)), _leg(Decimal(10), exists=False)], 0, VoteReason.ACCOUNT_NOT_FOUND),
+    ([_leg(Decimal(-10), locked_by=uuid.uuid4()), _leg(Decimal(10))], 0, VoteReason.ACCOUNT_BUSY),
+    ([_leg(Decimal(-500)), _leg(Decimal(500))], 0, VoteReason.INSUFFICIENT_FUNDS),
+    # missing beats busy beats poor: the most permanent reason is the one reported
+    ([_leg(Decimal(-500), locked_by=uuid.uuid4()), _leg(Decimal(500), exists=False)], 0,
+     VoteReason.ACCOUNT_NOT_FOUND),
+    ([_leg(Decimal(-10), earlier=ParticipantState.PREPARED), _leg(Decimal(10), earlier=ParticipantState.PREPARED)],
+     0, None),
+    ([_leg(Decimal(-10), earlier=ParticipantState.ABORTED), _leg(Decimal(10))], 0, VoteReason.ALREADY_ABORTED),
 ])
-def test_refusal_reason(exists, locked, reason):
-    assert refusal_reason(exists=exists, locked=locked) is reason
+def test_prepare_vote(legs, locked, reason):
+    vote = participant_domain.prepare_vote(legs, locked)
+    assert vote.reason is reason
+    assert vote.yes == (reason is None)
+
+
+def test_prepare_vote_refuses_a_partial_lock():
+    with pytest.raises(AssertionError):
+        participant_domain.prepare_vote([_leg(Decimal(-10)), _leg(Decimal(10))], 1)
 
 
 @given(st.lists(UUIDS, min_size=1, max_size=8, unique=True), st.randoms())
@@ -266,9 +283,3 @@ def test_participant_vote_and_change_assert_their_shape():
         Change(uuid.uuid4(), Decimal(0))
     with pytest.raises(AssertionError):
         Change(uuid.uuid4(), 5)  # type: ignore[arg-type]
-
-
-def test_a_row_released_between_the_lock_and_the_diagnosis_is_busy_not_poor():
-    """The failed conditional lock saw it locked; by the diagnostic read it was free and affordable."""
-    assert refusal_reason(exists=True, locked=False, affordable=True) is VoteReason.ACCOUNT_BUSY
-    assert refusal_reason(exists=True, locked=False, affordable=False) is VoteReason.INSUFFICIENT_FUNDS
