@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from accounts_service import handlers
-from accounts_service.keys import COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
+from accounts_service.keys import (COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY,
+                                   SETTINGS_KEY)
+from accounts_service.participant import ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
 from accounts_service.recovery import recovery_context
 from accounts_service.settings import Settings
@@ -21,8 +23,9 @@ def create_app(settings: Settings) -> web.Application:
                              db_pool_size=settings.db_pool_size)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = ParticipantMetrics(registry_of(app))
+    app[RELEASE_SIGNALS_KEY] = ReleaseSignals()
     app.cleanup_ctx.append(_peer_clients)
-    app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY))
+    app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY))
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
     return app
 

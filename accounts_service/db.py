@@ -74,8 +74,9 @@ PREPARE_LEGS = text("""
                               'prepare lost a race with an abort') AS logged_all
     FROM wanted LEFT JOIN current USING (account_id) LEFT JOIN earlier USING (account_id)
     ORDER BY wanted.account_id""")
-# The commit, one statement: mark the named legs committed, apply their pending changes and release
-# their locks. A prepared leg whose account does not hold this transfer's lock would be a broken
+# The commit, one statement: mark the named legs committed, then, taking the account rows in
+# account-id order like every prepare does (any other order can deadlock with a prepare), apply their
+# pending changes and release their locks. A prepared leg whose account does not hold this transfer's lock would be a broken
 # invariant: the statement aborts itself (PB500) and nothing is applied.
 COMMIT_LEGS = text("""
     WITH decided AS (
@@ -83,11 +84,14 @@ COMMIT_LEGS = text("""
         WHERE transaction_id = :transaction_id AND state = 'prepared'
           AND (CAST(:account_ids AS UUID[]) IS NULL OR account_id = ANY(CAST(:account_ids AS UUID[])))
         RETURNING account_id, updated_at),
+    ordered AS (
+        SELECT account_id FROM accounts WHERE account_id IN (SELECT account_id FROM decided)
+        ORDER BY account_id FOR UPDATE),
     applied AS (
         UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
                             locked_at = NULL, updated_at = now()
-        FROM decided
-        WHERE accounts.account_id = decided.account_id AND accounts.transaction_lock = :transaction_id
+        FROM ordered
+        WHERE accounts.account_id = ordered.account_id AND accounts.transaction_lock = :transaction_id
         RETURNING accounts.account_id, accounts.balance)
     SELECT log.transaction_id, log.account_id,
            CASE WHEN decided.account_id IS NULL THEN log.state ELSE 'committed' END AS state,

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from accounts_service import participant, service
 from accounts_service.domain import Change
-from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
+from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
 from shared.auth import STAFF_ROLES, Principal, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
@@ -138,7 +138,8 @@ async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]
 async def prepare(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     vote = await participant.prepare(request.app[ENGINE_KEY], transaction_id, _parse_changes(body),
-                                     busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s)
+                                     busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
+                                     signals=request.app[RELEASE_SIGNALS_KEY])
     request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
     await failpoints.hit("after_prepare_before_answer")
     return ok({"transaction_id": transaction_id, "vote": "yes" if vote.yes else "no",
@@ -148,7 +149,8 @@ async def prepare(request: web.Request) -> web.Response:
 async def commit(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     account_ids = [change.account_id for change in _parse_changes(body)] if _names_legs(body) else None
-    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id, account_ids)
+    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id, account_ids,
+                                    signals=request.app[RELEASE_SIGNALS_KEY])
     request.app[METRICS_KEY].decisions.labels("commit").inc()
     await failpoints.hit("after_local_commit_before_answer")
     return ok({"transaction_id": transaction_id, "state": "committed", "legs": rows})
@@ -157,7 +159,8 @@ async def commit(request: web.Request) -> web.Response:
 async def abort(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     changes = _parse_changes(body) if _names_legs(body) else []
-    rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes)
+    rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes,
+                                   signals=request.app[RELEASE_SIGNALS_KEY])
     request.app[METRICS_KEY].decisions.labels("abort").inc()
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
 

@@ -25,25 +25,60 @@ from shared.errors import ConflictError
 log = structlog.get_logger()
 
 DEFAULT_PREPARE_BUSY_WAIT_S = 2.0
-BUSY_RETRY_FIRST_S = 0.002
-BUSY_RETRY_MAX_S = 0.05
+# A busy prepare waits for this process to release the account, or this long at most (a release by
+# another replica is only seen by trying again). Retrying sooner would contend for the very rows
+# the holder's commit needs.
+BUSY_RETRY_S = 0.05
+
+
+class ReleaseSignals:
+    """Wakes prepares waiting on a busy account the moment this process releases it.
+
+    A release by another participant replica is not seen here; the waiter's bounded pause covers it.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[UUID, set[asyncio.Event]] = {}
+
+    async def wait(self, account_ids: list[UUID], timeout_s: float) -> None:
+        event = asyncio.Event()
+        for account_id in account_ids:
+            self._waiting.setdefault(account_id, set()).add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            for account_id in account_ids:
+                waiters = self._waiting.get(account_id)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiting[account_id]
+
+    def released(self, account_ids: list[UUID]) -> None:
+        for account_id in account_ids:
+            for event in self._waiting.pop(account_id, ()):
+                event.set()
+
+
+NO_SIGNALS = ReleaseSignals()
 
 
 async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
-                  busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S) -> Vote:
+                  busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S, signals: ReleaseSignals = NO_SIGNALS) -> Vote:
     """Vote on a transfer's changes here; on a busy account, retry until busy_wait_s has passed.
 
     A NO vote leaves a tombstone, so this participant never votes YES on that transfer later.
     """
     ordered = in_global_order(changes)
     deadline = time.monotonic() + busy_wait_s
-    pause_s = BUSY_RETRY_FIRST_S
     while True:
         vote = await _prepare_once(engine, transaction_id, ordered)
-        if vote.reason is not VoteReason.ACCOUNT_BUSY or time.monotonic() + pause_s > deadline:
+        if vote.reason is not VoteReason.ACCOUNT_BUSY or time.monotonic() >= deadline:
             break
-        await asyncio.sleep(pause_s * random.uniform(0.5, 1.5))
-        pause_s = min(pause_s * 2, BUSY_RETRY_MAX_S)
+        pause_s = min(BUSY_RETRY_S * random.uniform(0.5, 1.5), deadline - time.monotonic())
+        await signals.wait([change.account_id for change in ordered], max(pause_s, 0.0))
     if not vote.yes and vote.reason is not VoteReason.ALREADY_ABORTED:
         await _leave_tombstones(engine, transaction_id, ordered, vote.reason)
     log.info("participant_voted", transaction_id=str(transaction_id),
@@ -74,14 +109,15 @@ async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: 
             await db.insert_tombstone(connection, transaction_id, change, reason.value)
 
 
-async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UUID] | None = None
-                 ) -> list[dict[str, Any]]:
+async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UUID] | None = None, *,
+                 signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
     """Apply this transfer's prepared changes (on the named accounts, or all of them here): one statement.
 
     A repeat is a no-op; a commit after an abort, or of a transfer never prepared here, is refused.
     """
     async with autocommit(engine).connect() as connection:
         rows = await db.commit_legs(connection, transaction_id, account_ids)
+    signals.released([row["account_id"] for row in rows if row["balance_after"] is not None])
     for row in rows:
         if row["balance_after"] is not None:
             assert row["balance_after"] >= 0, "a committed balance is never negative"
@@ -98,7 +134,8 @@ async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UU
             for row in rows]
 
 
-async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]) -> list[dict[str, Any]]:
+async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
+                signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
     """Release prepared changes and leave tombstones, also for legs whose prepare never arrived.
 
     With no changes named, every leg of the transfer held here is aborted (in-doubt resolution).
@@ -112,13 +149,14 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]
             await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
         account_ids = ([change.account_id for change in ordered]
                        or await db.select_transfer_accounts(connection, transaction_id))
-        for account_id, _change in await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED,
-                                                         account_ids):
+        decided = await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED, account_ids)
+        for account_id, _change in sorted(decided):  # account rows in account-id order, as everywhere
             released = await db.release_lock(connection, transaction_id, account_id)
             assert released, "a prepared change holds its account's lock until decided"
             log.info("participant_aborted", transaction_id=str(transaction_id),
                      details={"account_id": str(account_id)})
         rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
+    signals.released([account_id for account_id, _change in decided])
     if any(row["state"] == ParticipantState.COMMITTED for row in rows):
         raise ConflictError("transfer was committed here; it cannot abort",
                             details={"transaction_id": str(transaction_id)})

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db, participant
+from accounts_service.participant import NO_SIGNALS, ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
 from shared.errors import ConflictError
 from shared.http_client import PeerUnavailableError, ServiceClient
@@ -37,18 +38,19 @@ class ParticipantRecoverySettings:
     tombstone_retention_s: float = DEFAULT_TOMBSTONE_RETENTION_S
 
 
-async def resolve_in_doubt(engine: AsyncEngine, coordinator: ServiceClient,
-                           settings: ParticipantRecoverySettings) -> int:
+async def resolve_in_doubt(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
+                           signals: ReleaseSignals = NO_SIGNALS) -> int:
     """Ask about every long-held lock; how many were resolved now."""
     async with engine.connect() as connection:
         in_doubt = await db.select_in_doubt(connection, settings.in_doubt_timeout_s, settings.batch_max)
     resolved = 0
     for transaction_id in in_doubt:
-        resolved += await _resolve(engine, coordinator, transaction_id)
+        resolved += await _resolve(engine, coordinator, transaction_id, signals)
     return resolved
 
 
-async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID) -> int:
+async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID,
+                   signals: ReleaseSignals) -> int:
     try:
         answer = await coordinator.get(f"/transactions/{transaction_id}/outcome")
     except PeerUnavailableError:
@@ -61,9 +63,9 @@ async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_
         return 0  # still preparing (the coordinator will decide) or an error: ask again next tick
     try:
         if status == "committed":
-            await participant.commit(engine, transaction_id)
+            await participant.commit(engine, transaction_id, signals=signals)
         else:
-            await participant.abort(engine, transaction_id, [])
+            await participant.abort(engine, transaction_id, [], signals=signals)
     except ConflictError:
         log.error("in_doubt_conflict", transaction_id=str(transaction_id), details={"outcome": status})
         return 0
@@ -78,11 +80,11 @@ async def purge_tombstones(engine: AsyncEngine, settings: ParticipantRecoverySet
 
 
 async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
-                      metrics: ParticipantMetrics) -> None:
+                      metrics: ParticipantMetrics, signals: ReleaseSignals) -> None:
     while True:
         try:
             metrics.recovery_actions.labels("in_doubt_resolved").inc(
-                await resolve_in_doubt(engine, coordinator, settings))
+                await resolve_in_doubt(engine, coordinator, settings, signals))
             metrics.recovery_actions.labels("tombstones_purged").inc(await purge_tombstones(engine, settings))
             async with engine.connect() as connection:
                 locked, in_doubt = await db.count_locks(connection, settings.in_doubt_timeout_s)
@@ -94,10 +96,10 @@ async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings:
 
 
 def recovery_context(engine_key: web.AppKey, coordinator_key: web.AppKey, settings_key: web.AppKey,
-                     metrics_key: web.AppKey):
+                     metrics_key: web.AppKey, signals_key: web.AppKey):
     async def context(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(run_forever(app[engine_key], app[coordinator_key], app[settings_key].recovery,
-                                               app[metrics_key]))
+                                               app[metrics_key], app[signals_key]))
         yield
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -26,6 +26,9 @@ from shared.auth import issue_token
 SETUP_CONCURRENCY = 32
 BENCH_CUSTOMER = uuid.UUID("550e8400-e29b-41d4-a716-446655440001")
 CLIENT_TIMEOUT_S = 30.0
+# After a run, how long recovery may take to finish transfers whose completion failed, before the
+# audit counts what is still locked.
+AUDIT_SETTLE_S = 30.0
 
 SendTransfer = Callable[[int, int, Decimal], Awaitable[str]]
 
@@ -121,14 +124,22 @@ class SystemTarget:
         return reason if status == 409 and reason else f"error_{status}"
 
     async def audit(self, workload: Workload) -> tuple[bool, int]:
-        """(money conserved over the workload's accounts, accounts still locked)."""
-        async def read(index: int) -> dict:
-            status, body = await self._call("GET", "accounts", f"/accounts/{self.account_ids[index]}")
-            assert status == 200, body
-            return body["data"]
-        rows = await _bounded(read, len(self.account_ids))
+        """(money conserved over the workload's accounts, accounts still locked), once recovery has had
+        AUDIT_SETTLE_S to finish transfers whose completion failed during the run."""
+        settle_until = time.monotonic() + AUDIT_SETTLE_S
+        while True:
+            rows = await _bounded(self._read_account, len(self.account_ids))
+            locked = sum(1 for row in rows if row["transaction_lock"] is not None)
+            if not locked or time.monotonic() > settle_until:
+                break
+            await asyncio.sleep(0.5)
         total = sum((row["balance"] for row in rows), Decimal(0))
-        return total == workload.total_money, sum(1 for row in rows if row["transaction_lock"] is not None)
+        return total == workload.total_money, locked
+
+    async def _read_account(self, index: int) -> dict:
+        status, body = await self._call("GET", "accounts", f"/accounts/{self.account_ids[index]}")
+        assert status == 200, body
+        return body["data"]
 
 
 async def _bounded(work: Callable[[int], Awaitable], count: int) -> list:
@@ -152,7 +163,6 @@ async def run_system(urls: dict[str, str], jwt_secret: str, workload: Workload, 
                              seed=seed, on_tick=on_tick, target="2pc")
         if cpu_probe:
             result.cpu_seconds = _cpu_delta(cpu_before, cpu_probe())
-        await asyncio.sleep(0.5)  # let in-flight completions land before the audit
         result.money_conserved, result.locks_left = await target.audit(workload)
     return result
 
