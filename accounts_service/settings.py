@@ -10,7 +10,7 @@ from accounts_service.recovery import (DEFAULT_IN_DOUBT_TIMEOUT_S, DEFAULT_RECOV
                                        ParticipantRecoverySettings)
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import (DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str)
+from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str
 
 DEFAULT_PORT = 3002
 DEFAULT_UNSAFE_WITHDRAW_PAUSE_S = 0.2
@@ -25,6 +25,7 @@ class Settings:
     customer_service_url: str = "http://127.0.0.1:3001"
     transactions_service_url: str = "http://127.0.0.1:3003"
     log_dir: str = DEFAULT_LOG_DIR
+    log_console: bool = False  # also log to stderr when not a terminal (containers)
     demo_endpoints: bool = False
     prepare_busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S
     unsafe_withdraw_pause_s: float = DEFAULT_UNSAFE_WITHDRAW_PAUSE_S
@@ -42,6 +43,7 @@ class Settings:
             customer_service_url=env_str(environ, "CUSTOMER_SERVICE_URL", cls.customer_service_url),
             transactions_service_url=env_str(environ, "TRANSACTIONS_SERVICE_URL", cls.transactions_service_url),
             log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            log_console=env_bool(environ, "LOG_CONSOLE", False),
             demo_endpoints=env_bool(environ, "DEMO_ENDPOINTS", False),
             prepare_busy_wait_s=env_seconds(environ, "PREPARE_BUSY_WAIT_S", DEFAULT_PREPARE_BUSY_WAIT_S),
             unsafe_withdraw_pause_s=env_seconds(environ, "UNSAFE_WITHDRAW_PAUSE_S", DEFAULT_UNSAFE_WITHDRAW_PAUSE_S),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from customer_service.passwords import DEFAULT_ARGON2_MEMORY_KIB, DEFAULT_ARGON2_TIME_COST, MIN_ARGON2_MEMORY_KIB
 from shared.auth import DEFAULT_USER_TOKEN_TTL_S
 from shared.database import DEFAULT_POOL_SIZE
-from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_int, env_str
+from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_str
 
 DEFAULT_PORT = 3001
 
@@ -19,6 +19,7 @@ class Settings:
     port: int = DEFAULT_PORT
     jwt_secret: str = DEFAULT_JWT_SECRET
     log_dir: str = DEFAULT_LOG_DIR
+    log_console: bool = False  # also log to stderr when not a terminal (containers)
     token_ttl_s: int = DEFAULT_USER_TOKEN_TTL_S
     db_pool_size: int = DEFAULT_POOL_SIZE
     argon2_time_cost: int = DEFAULT_ARGON2_TIME_COST
@@ -32,6 +33,7 @@ class Settings:
             port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
             jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
             log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            log_console=env_bool(environ, "LOG_CONSOLE", False),
             token_ttl_s=env_int(environ, "TOKEN_TTL_S", DEFAULT_USER_TOKEN_TTL_S, minimum=1),
             db_pool_size=env_int(environ, "DB_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             argon2_time_cost=env_int(environ, "ARGON2_TIME_COST", DEFAULT_ARGON2_TIME_COST, minimum=1),

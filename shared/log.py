@@ -6,7 +6,6 @@ details. Context bound with structlog.contextvars (request_id, transaction_id) f
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -19,9 +18,9 @@ QUIET_LOGGERS = ("aiohttp.access", "asyncio", "sqlalchemy.engine")
 
 def configure_logging(service_name: str, log_file_name: str, *, log_dir: str | Path,
                       level: str = LOG_LEVEL_DEFAULT, console: bool | None = None) -> None:
-    """console=None: log to stderr too only when it is a terminal or LOG_CONSOLE=true (as in a container)."""
+    """console=None: log to stderr too only when it is a terminal (the files already hold every line)."""
     if console is None:
-        console = sys.stderr.isatty() or os.environ.get("LOG_CONSOLE", "").lower() in ("1", "true", "yes")
+        console = sys.stderr.isatty()
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     shared_processors = [

@@ -19,7 +19,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def main(argv: list[str] | None = None) -> None:
     command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
     settings = Settings.from_environ(process_environ())
-    configure_logging(SERVICE_NAME, "transactions.log", log_dir=settings.log_dir)
+    configure_logging(SERVICE_NAME, "transactions.log", log_dir=settings.log_dir,
+                      console=True if settings.log_console else None)
     failpoints.configure(process_environ())
     if command == "migrate":
         migrate(MIGRATIONS_DIR, settings.database_url)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_int, env_seconds, env_str
+from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str
 from transactions_service.coordinator import DEFAULT_COMPLETION_GRACE_S, DEFAULT_IDEMPOTENT_WAIT_S
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
 from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
@@ -26,6 +26,7 @@ class Settings:
     # Several accounts_service instances (shards); empty means accounts_service_url alone.
     accounts_shard_urls: tuple[str, ...] = ()
     log_dir: str = DEFAULT_LOG_DIR
+    log_console: bool = False  # also log to stderr when not a terminal (containers)
     prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
     decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
@@ -47,6 +48,7 @@ class Settings:
             jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
             accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
             log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+            log_console=env_bool(environ, "LOG_CONSOLE", False),
             prepare_timeout_s=env_seconds(environ, "PREPARE_TIMEOUT_S", DEFAULT_PREPARE_TIMEOUT_S),
             decision_timeout_s=env_seconds(environ, "DECISION_TIMEOUT_S", DEFAULT_DECISION_TIMEOUT_S),
             idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),
