@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,7 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from cli.bench_workloads import WORKLOADS
 
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
-console = Console()
+# Off a terminal (a pipe, CI) rich would squeeze the tables into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def bench(
@@ -122,7 +124,9 @@ def _urls_from_environ() -> dict[str, str]:
 
 
 def _ports(urls: dict[str, str], database_url: str | None) -> dict[str, int]:
-    ports = {f"{name}_service": urlparse(url).port for name, url in urls.items()}
+    process_of = {"customers": "customer_service", "accounts": "accounts_service",
+                  "transactions": "transactions_service"}
+    ports = {process_of[name]: urlparse(url).port for name, url in urls.items()}
     if database_url:
         ports["postgres"] = urlparse(database_url).port or 5432
     return ports

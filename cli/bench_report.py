@@ -47,19 +47,32 @@ def ratios(results: list[RunResult]) -> dict[str, Decimal]:
 def print_table(console: Console, results: list[RunResult]) -> None:
     table = Table(title="Committed transfers per second: 2PC over HTTP vs one local transaction")
     for column in ("workload", "target", "committed/s", "aborted/s by reason", "errors", "p50 ms", "p95 ms",
-                   "p99 ms", "max ms", "money ok", "locks left", "CPU s"):
-        table.add_column(column, justify="right" if column.endswith(("/s", "ms", "s")) else "left")
+                   "p99 ms", "max ms", "money ok", "locks left"):
+        table.add_column(column, justify="right" if column.endswith(("/s", "ms", "left")) else "left")
     for result in results:
         summary = run_summary(result)
         aborted = ", ".join(f"{reason} {rate}" for reason, rate in summary["aborted_per_s_by_reason"].items()) or "-"
         errors = ", ".join(f"{reason} {count}" for reason, count in summary["errors"].items()) or "-"
-        cpu = ", ".join(f"{name} {value}" for name, value in summary["cpu_seconds"].items()) or "-"
         table.add_row(result.workload, result.target, str(summary["committed_per_s"]), aborted, errors,
                       *(str(summary["latency_ms"][name]) for name, _ in PERCENTILES),
-                      "yes" if result.money_conserved else "NO", str(result.locks_left), cpu)
+                      "yes" if result.money_conserved else "NO", str(result.locks_left))
     console.print(table)
+    _print_cpu(console, results)
     for workload, ratio in ratios(results).items():
         console.print(f"[bold]{workload}[/]: 2PC reaches {ratio} of the single-database baseline")
+
+
+def _print_cpu(console: Console, results: list[RunResult]) -> None:
+    processes = sorted({name for result in results for name in result.cpu_seconds})
+    if not processes:
+        return
+    table = Table(title="CPU seconds used during each measured run (warm-up included)")
+    for column in ("workload", "target", *processes):
+        table.add_column(column, justify="left" if column in ("workload", "target") else "right")
+    for result in results:
+        table.add_row(result.workload, result.target,
+                      *(f"{result.cpu_seconds.get(name, 0.0):.2f}" for name in processes))
+    console.print(table)
 
 
 def write_json(path: Path, results: list[RunResult], settings: dict) -> None:
