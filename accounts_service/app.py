@@ -5,37 +5,46 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from accounts_service import handlers
+from accounts_service import api_schema, handlers
 from accounts_service.keys import (COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY,
                                    SETTINGS_KEY)
 from accounts_service.participant import ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
 from accounts_service.recovery import recovery_context
 from accounts_service.settings import Settings
+from shared.auth import (ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME,
+                         load_token_keys)
 from shared.http_client import ServiceClient
+from shared.openapi import install_openapi
 from shared.service_app import create_service_app, registry_of
 
-SERVICE_NAME = "accounts-service"
+SERVICE_NAME = ACCOUNTS_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
+    token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
+                                 public_key_file=settings.jwt_public_key_file,
+                                 service_token_secret=settings.service_token_secret)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
-                             db_pool_size=settings.db_pool_size)
+                             db_pool_size=settings.db_pool_size, token_keys=token_keys,
+                             cors_allowed_origins=settings.cors_allowed_origins)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = ParticipantMetrics(registry_of(app))
     app[RELEASE_SIGNALS_KEY] = ReleaseSignals()
     app.cleanup_ctx.append(_peer_clients)
     app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY))
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
+    install_openapi(app, api_schema.openapi_document(demo_endpoints=settings.demo_endpoints))
     return app
 
 
 async def _peer_clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    customers = ServiceClient(settings.customer_service_url, jwt_secret=settings.jwt_secret, caller=SERVICE_NAME,
-                              timeout_s=settings.http_timeout_s)
-    coordinator = ServiceClient(settings.transactions_service_url, jwt_secret=settings.jwt_secret,
-                                caller=SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    keys = app[TOKEN_KEYS_KEY]
+    customers = ServiceClient(settings.customer_service_url, jwt_secret=keys, caller=SERVICE_NAME,
+                              audience=CUSTOMER_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    coordinator = ServiceClient(settings.transactions_service_url, jwt_secret=keys, caller=SERVICE_NAME,
+                                audience=TRANSACTIONS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
     app[CUSTOMERS_KEY] = customers
     app[COORDINATOR_KEY] = coordinator
     yield

@@ -14,7 +14,8 @@ from shared.auth import STAFF_ROLES, Principal, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
-from shared.web import ok, page_params, parse_uuid, path_uuid, read_json_object, require_field
+from shared.openapi import validated_body
+from shared.web import ok, page_params, parse_uuid, path_uuid, require_field
 
 MAX_CHANGES_PER_PREPARE = 16
 READERS = ("customer", *STAFF_ROLES, "service")
@@ -73,7 +74,7 @@ async def customer_accounts(request: web.Request) -> web.Response:
 
 async def open_account(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
-    body = await read_json_object(request)
+    body = await validated_body(request)
     customer_id = parse_uuid(require_field(body, "customer_id"), field="customer_id")
     initial_balance = parse_money(body.get("initial_balance", 0), field="initial_balance", allow_zero=True)
     await _require_customer(request.app, customer_id)
@@ -92,7 +93,7 @@ async def _require_customer(app: web.Application, customer_id: UUID) -> None:
 
 async def adjust_balance(request: web.Request) -> web.Response:
     principal = require_role(request, "admin")
-    body = await read_json_object(request)
+    body = await validated_body(request)
     balance = parse_money(require_field(body, "balance"), field="balance", allow_zero=True)
     row = await service.adjust_balance(request.app[ENGINE_KEY], path_uuid(request, "account_id"), balance,
                                        reason=f"admin adjustment by {principal.subject}")
@@ -101,7 +102,7 @@ async def adjust_balance(request: web.Request) -> web.Response:
 
 async def unsafe_withdraw(request: web.Request) -> web.Response:
     require_role(request, "admin")
-    body = await read_json_object(request)
+    body = await validated_body(request)
     amount = parse_money(require_field(body, "amount"), field="amount")
     row = await service.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
                                         pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s)
@@ -131,7 +132,7 @@ def _names_legs(body: dict[str, Any]) -> bool:
 
 async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
     require_role(request, "service")
-    body = await read_json_object(request)
+    body = await validated_body(request)
     return parse_uuid(require_field(body, "transaction_id"), field="transaction_id"), body
 
 

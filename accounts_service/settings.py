@@ -10,7 +10,8 @@ from accounts_service.recovery import (DEFAULT_IN_DOUBT_TIMEOUT_S, DEFAULT_RECOV
                                        ParticipantRecoverySettings)
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str
+from shared.settings import (DEFAULT_JWT_ALGORITHM, DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, JWT_ALGORITHMS,
+                             env_bool, env_choice, env_int, env_origins, env_seconds, env_str)
 
 DEFAULT_PORT = 3002
 DEFAULT_UNSAFE_WITHDRAW_PAUSE_S = 0.2
@@ -22,6 +23,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: str = DEFAULT_JWT_ALGORITHM  # HS256 | EdDSA (user tokens)
+    jwt_public_key_file: str = ""  # EdDSA: the public key every service verifies user tokens with
+    service_token_secret: str = ""  # EdDSA: the HS256 key of service-to-service tokens
+    cors_allowed_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     customer_service_url: str = "http://127.0.0.1:3001"
     transactions_service_url: str = "http://127.0.0.1:3003"
     log_dir: str = DEFAULT_LOG_DIR
@@ -40,6 +45,10 @@ class Settings:
             host=env_str(environ, "HOST", "127.0.0.1"),
             port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
             jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+            jwt_algorithm=env_choice(environ, "JWT_ALGORITHM", DEFAULT_JWT_ALGORITHM, JWT_ALGORITHMS),
+            jwt_public_key_file=environ.get("JWT_PUBLIC_KEY_FILE", ""),
+            service_token_secret=environ.get("SERVICE_TOKEN_SECRET", ""),
+            cors_allowed_origins=env_origins(environ, "CORS_ALLOWED_ORIGINS"),
             customer_service_url=env_str(environ, "CUSTOMER_SERVICE_URL", cls.customer_service_url),
             transactions_service_url=env_str(environ, "TRANSACTIONS_SERVICE_URL", cls.transactions_service_url),
             log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),

@@ -3,19 +3,31 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from customer_service import handlers
-from customer_service.keys import PASSWORDS_KEY, SETTINGS_KEY
+from customer_service import api_schema, handlers
+from customer_service.keys import PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
+from customer_service.throttle import LoginThrottle
+from shared.auth import CUSTOMER_SERVICE_NAME, load_token_keys
+from shared.openapi import install_openapi
 from shared.service_app import create_service_app
 
-SERVICE_NAME = "customer-service"
+SERVICE_NAME = CUSTOMER_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
+    token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
+                                 public_key_file=settings.jwt_public_key_file,
+                                 private_key_file=settings.jwt_private_key_file,
+                                 service_token_secret=settings.service_token_secret)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
-                             db_pool_size=settings.db_pool_size)
+                             db_pool_size=settings.db_pool_size, token_keys=token_keys,
+                             cors_allowed_origins=settings.cors_allowed_origins)
     app[SETTINGS_KEY] = settings
+    app[THROTTLE_KEY] = LoginThrottle(failures_max=settings.login_failures_max,
+                                      address_failures_max=settings.login_address_failures_max,
+                                      window_s=settings.login_window_s)
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     handlers.add_routes(app)
+    install_openapi(app, api_schema.openapi_document())
     return app

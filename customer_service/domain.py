@@ -137,6 +137,8 @@ def parse_text(value: Any, name: str, max_length: int) -> str:
         raise ValidationError(f"{name} is required", details={"field": name})
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{name} must be a non-empty string", details={"field": name})
+    if "\x00" in value:  # PostgreSQL text cannot hold it; query strings reach here without jsonio's check
+        raise ValidationError(f"{name} must not contain the NUL character", details={"field": name})
     if len(value.strip()) > max_length:
         raise ValidationError(f"{name} must be at most {max_length} characters", details={"field": name})
     return value.strip()

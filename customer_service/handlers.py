@@ -8,10 +8,11 @@ from uuid import UUID
 from aiohttp import web
 
 from customer_service import domain, service
-from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY
-from shared.auth import STAFF_ROLES, principal_of, require_owner_or_staff, require_role
+from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
+from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
 from shared.errors import ForbiddenError
-from shared.web import ok, page_params, parse_uuid, path_uuid, read_json_object
+from shared.openapi import validated_body
+from shared.web import ok, page_params, parse_uuid, path_uuid
 
 READERS = ("customer", *STAFF_ROLES, "service")
 
@@ -29,10 +30,12 @@ def add_routes(app: web.Application) -> None:
 
 
 async def login(request: web.Request) -> web.Response:
-    credentials = domain.parse_credentials(await read_json_object(request))
-    settings = request.app[SETTINGS_KEY]
-    answer = await service.login(request.app[ENGINE_KEY], request.app[PASSWORDS_KEY], credentials,
-                                 jwt_secret=settings.jwt_secret, token_ttl_s=settings.token_ttl_s)
+    credentials = domain.parse_credentials(await validated_body(request))
+    app = request.app
+    # The peer address as the socket saw it: a forwarded-for header is the client's to forge.
+    answer = await service.login(app[ENGINE_KEY], app[PASSWORDS_KEY], credentials,
+                                 jwt_secret=app[TOKEN_KEYS_KEY], token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
+                                 throttle=app[THROTTLE_KEY], address=request.remote or "unknown")
     return ok(answer, message="logged in")
 
 
@@ -47,7 +50,7 @@ async def get_customer(request: web.Request) -> web.Response:
 
 async def create_customer(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
-    body = await read_json_object(request)
+    body = await validated_body(request)
     new_customer = domain.parse_new_customer(body, _chosen_customer_id(body))
     row = await service.create_customer(request.app[ENGINE_KEY], request.app[PASSWORDS_KEY], new_customer)
     return ok(service.customer_view(row), status=201, message="customer created")
@@ -64,7 +67,7 @@ async def update_customer(request: web.Request) -> web.Response:
     principal_of(request)  # 401 before any 400, as on every other route
     customer_id = path_uuid(request, "customer_id")
     require_owner_or_staff(request, customer_id)
-    changes = domain.parse_customer_changes(await read_json_object(request))
+    changes = domain.parse_customer_changes(await validated_body(request))
     row = await service.update_customer(request.app[ENGINE_KEY], customer_id, changes)
     return ok(service.customer_view(row), message="customer updated")
 

@@ -5,6 +5,8 @@ from shared.service_app import ENGINE_KEY  # noqa: F401 - one engine key for eve
 
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
+from customer_service.throttle import LoginThrottle
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 PASSWORDS_KEY = web.AppKey("passwords", Passwords)
+THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)

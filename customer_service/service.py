@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from customer_service import db
 from customer_service.domain import Credentials, CustomerChanges, Login, NewCustomer, user_role
 from customer_service.passwords import Passwords
-from shared.auth import issue_token
+from customer_service.throttle import LoginThrottle
+from shared.auth import TokenKeys, issue_token
 from shared.errors import ConflictError, NotFoundError, UnauthorizedError
 
 log = structlog.get_logger()
@@ -130,16 +131,25 @@ async def delete_customer(engine: AsyncEngine, customer_id: UUID) -> None:
     log.info("customer_deleted", details={"customer_id": str(customer_id)})
 
 
-async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credentials, *, jwt_secret: str,
-                token_ttl_s: int) -> dict[str, Any]:
-    """Check a username and password; a token for that login, or 401 with the same answer whatever failed."""
+async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credentials, *,
+                jwt_secret: str | TokenKeys, token_ttl_s: int, throttle: LoginThrottle | None = None,
+                address: str = "unknown") -> dict[str, Any]:
+    """Check a username and password; a token for that login, or 401 with the same answer whatever failed.
+
+    With a throttle: 429 while the username or the address has too many recent failures (known or not)."""
+    if throttle is not None:
+        throttle.check(credentials.username, address)
     async with engine.connect() as connection:
         row = await db.select_login(connection, credentials.username)
     # Always verify, even with no such user (against a dummy hash), so timing does not reveal the usernames.
     matched = await passwords.verify(row["password_hash"] if row is not None else None, credentials.password)
     if not matched:
         log.info("login_failed", details={"username": credentials.username, "known_user": row is not None})
+        if throttle is not None:
+            throttle.failed(credentials.username, address)
         raise UnauthorizedError(LOGIN_FAILED_MESSAGE)
+    if throttle is not None:
+        throttle.succeeded(credentials.username)
     role = user_role(row["role"], row["customer_id"])
     token, expires_at = issue_token(jwt_secret, role=role.value, customer_id=row["customer_id"],
                                     subject=row["username"], ttl_s=token_ttl_s)

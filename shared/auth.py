@@ -1,9 +1,20 @@
-"""Bearer JWTs: HS256 with JWT_SECRET, payload {customer_id, role, iat, exp}; algorithm pinned, exp required."""
+"""Bearer JWTs, payload {customer_id, role, sub, iat, exp}; algorithm pinned per key, exp required.
+
+Two signing modes for user tokens (JWT_ALGORITHM):
+- HS256 (the default, kept for compatibility): every service signs and verifies with JWT_SECRET.
+- EdDSA: only customer_service holds the Ed25519 private key and mints user tokens; the others verify
+  with the public key, so a compromised accounts service cannot mint an admin token.
+Service-to-service tokens are always HS256 with the service secret (JWT_SECRET in HS256 mode,
+SERVICE_TOKEN_SECRET in EdDSA mode, shared only between the services), carry `aud` = the called
+service's name and live minutes; a receiving service takes a role=service token only with its own
+audience, and in EdDSA mode an HS256 token is taken only as a service token.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import jwt
@@ -12,13 +23,69 @@ from aiohttp import web
 from shared.errors import ForbiddenError, UnauthorizedError
 
 ALGORITHM = "HS256"
+ASYMMETRIC_ALGORITHM = "EdDSA"
+ALGORITHMS = (ALGORITHM, ASYMMETRIC_ALGORITHM)
 ROLES = frozenset({"customer", "teller", "admin", "service"})
 STAFF_ROLES = ("teller", "admin")
 DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
-DEFAULT_SERVICE_TOKEN_TTL_S = 300
+DEFAULT_SERVICE_TOKEN_TTL_S = 120
 VERIFIED_CACHE_MAX = 10_000
 JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
 PRINCIPAL_KEY = web.RequestKey("principal", object)
+# Each service's name: the audience of the service tokens sent to it.
+CUSTOMER_SERVICE_NAME = "customer-service"
+ACCOUNTS_SERVICE_NAME = "accounts-service"
+TRANSACTIONS_SERVICE_NAME = "transactions-service"
+SERVICE_NAMES = (CUSTOMER_SERVICE_NAME, ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME)
+
+
+class KeyConfigurationError(ValueError):
+    """The token keys given to a service do not fit its JWT_ALGORITHM."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """What one service signs and verifies tokens with. `secret` alone is the HS256 mode."""
+    secret: str
+    algorithm: str = ALGORITHM
+    private_key_pem: str = ""  # EdDSA: customer_service only
+    public_key_pem: str = ""   # EdDSA: every service
+    service_secret: str = ""   # HS256 key of service tokens; empty means `secret`
+
+    def __post_init__(self) -> None:
+        assert self.algorithm in ALGORITHMS, f"unknown JWT algorithm {self.algorithm}"
+
+    @property
+    def service_key(self) -> str:
+        return self.service_secret or self.secret
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.algorithm == ASYMMETRIC_ALGORITHM
+
+
+TOKEN_KEYS_KEY = web.AppKey("token_keys", TokenKeys)
+AUDIENCE_KEY = web.AppKey("token_audience", str)
+
+
+def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", private_key_file: str = "",
+                    service_token_secret: str = "") -> TokenKeys:
+    """The keys a service's settings name, read from their files (in create_app, never at import)."""
+    if algorithm not in ALGORITHMS:
+        raise KeyConfigurationError(f"JWT_ALGORITHM must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == ALGORITHM:
+        return TokenKeys(secret=secret)  # one shared secret signs everything, as before
+    if not public_key_file:
+        raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs JWT_PUBLIC_KEY_FILE")
+    if not service_token_secret:
+        raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs SERVICE_TOKEN_SECRET for service-to-service tokens")
+    private_key = Path(private_key_file).read_text() if private_key_file else ""
+    return TokenKeys(secret=secret, algorithm=algorithm, private_key_pem=private_key,
+                     public_key_pem=Path(public_key_file).read_text(), service_secret=service_token_secret)
+
+
+def _keys(keys: str | TokenKeys) -> TokenKeys:
+    return keys if isinstance(keys, TokenKeys) else TokenKeys(secret=keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +99,15 @@ class Principal:
         return self.role in STAFF_ROLES
 
 
-_verified: dict[tuple[str, str], tuple[Principal, float]] = {}
+_verified: dict[tuple[TokenKeys, str | None, str], tuple[Principal, float]] = {}
 
 
-def issue_token(secret: str, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
-                ttl_s: int = DEFAULT_USER_TOKEN_TTL_S, now: datetime | None = None) -> tuple[str, datetime]:
+def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
+                ttl_s: int = DEFAULT_USER_TOKEN_TTL_S, now: datetime | None = None,
+                audience: str | list[str] | None = None) -> tuple[str, datetime]:
+    """A signed token: a service token with the service secret, a user token with the mode's user key."""
     assert role in ROLES, f"unknown role {role}"
+    keys = _keys(keys)
     issued_at = now or datetime.now(UTC)
     expires_at = issued_at + timedelta(seconds=ttl_s)
     payload = {
@@ -47,24 +117,44 @@ def issue_token(secret: str, *, role: str, customer_id: UUID | None = None, subj
         "iat": int(issued_at.timestamp()),
         "exp": int(expires_at.timestamp()),
     }
-    return jwt.encode(payload, secret, algorithm=ALGORITHM), expires_at
+    if audience is not None:
+        payload["aud"] = audience
+    if role == "service" or not keys.asymmetric:
+        return jwt.encode(payload, keys.service_key if role == "service" else keys.secret, algorithm=ALGORITHM), \
+            expires_at
+    if not keys.private_key_pem:
+        raise KeyConfigurationError("only the holder of the private key (customer_service) mints user tokens")
+    return jwt.encode(payload, keys.private_key_pem, algorithm=ASYMMETRIC_ALGORITHM), expires_at
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    """The token's principal; a token verified before is answered from a small cache until it expires."""
-    cached = _verified.get((secret, token))
+def verify_token(keys: str | TokenKeys, token: str, *, audience: str | None = None) -> Principal:
+    """The token's principal; a token verified before is answered from a small cache until it expires.
+
+    With `audience` (a service's own name), a role=service token must name it in `aud`."""
+    keys = _keys(keys)
+    cache_key = (keys, audience, token)
+    cached = _verified.get(cache_key)
     if cached is not None and cached[1] > time.time():
         return cached[0]
-    principal, expires_at = _verify(secret, token)
+    principal, expires_at = _verify(keys, token, audience)
     if len(_verified) >= VERIFIED_CACHE_MAX:
         _verified.clear()  # bounded: a flood of distinct tokens costs verification, never memory
-    _verified[(secret, token)] = (principal, expires_at)
+    _verified[cache_key] = (principal, expires_at)
     return principal
 
 
-def _verify(secret: str, token: str) -> tuple[Principal, float]:
+def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principal, float]:
     try:
-        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "role"]})
+        algorithm = jwt.get_unverified_header(token).get("alg")
+        # The header only picks which of our own keys to try; each key is pinned to one algorithm.
+        if algorithm == ASYMMETRIC_ALGORITHM and keys.asymmetric:
+            key = keys.public_key_pem
+        elif algorithm == ALGORITHM:
+            key = keys.service_key if keys.asymmetric else keys.secret
+        else:
+            raise jwt.InvalidAlgorithmError("algorithm not accepted")
+        payload = jwt.decode(token, key, algorithms=[algorithm],
+                             options={"require": ["exp", "iat", "role"], "verify_aud": False})
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("token expired") from None
     except jwt.PyJWTError:
@@ -72,8 +162,19 @@ def _verify(secret: str, token: str) -> tuple[Principal, float]:
     role = payload.get("role")
     if role not in ROLES:
         raise UnauthorizedError("invalid token role")
+    if keys.asymmetric and algorithm == ALGORITHM and role != "service":
+        raise UnauthorizedError("invalid token")  # the service secret never vouches for a user
+    if role == "service" and audience is not None and not _names_audience(payload.get("aud"), audience):
+        raise UnauthorizedError("service token not meant for this service")
     principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
     return principal, float(payload["exp"])
+
+
+def _names_audience(claim: object, audience: str) -> bool:
+    """`aud` is one name or a list of names (RFC 7519 4.1.3)."""
+    if isinstance(claim, str):
+        return claim == audience
+    return isinstance(claim, list) and audience in claim
 
 
 def _customer_id(payload: dict) -> UUID | None:
@@ -94,7 +195,9 @@ def principal_of(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("missing bearer token")
-    principal = verify_token(request.app[JWT_SECRET_KEY], token.strip())
+    app = request.app
+    keys = app[TOKEN_KEYS_KEY] if TOKEN_KEYS_KEY in app else TokenKeys(secret=app[JWT_SECRET_KEY])
+    principal = verify_token(keys, token.strip(), audience=app.get(AUDIENCE_KEY))
     request[PRINCIPAL_KEY] = principal
     return principal
 

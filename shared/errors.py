@@ -23,10 +23,12 @@ class ApiError(Exception):
     status = 500
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})  # sent with the answer, e.g. Retry-After on a 429
         if code is not None:
             self.code = code
 

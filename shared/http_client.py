@@ -8,12 +8,12 @@ from typing import Any
 import aiohttp
 
 from shared import jsonio
-from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, issue_token
+from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, TokenKeys, issue_token
 
 DEFAULT_HTTP_TIMEOUT_S = 5.0
 DEFAULT_CONNECTIONS_PER_PEER = 100
 # Re-mint the service token this long before it expires, so no call carries a dying token.
-TOKEN_REFRESH_MARGIN_S = 60
+TOKEN_REFRESH_MARGIN_S = 30
 
 
 class PeerUnavailableError(Exception):
@@ -29,12 +29,14 @@ class PeerResponse:
 class ServiceClient:
     """Calls to one peer service. Create inside a cleanup_ctx; close() on shutdown."""
 
-    def __init__(self, base_url: str, *, jwt_secret: str, caller: str,
+    def __init__(self, base_url: str, *, jwt_secret: str | TokenKeys, caller: str, audience: str,
                  timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
                  connections: int = DEFAULT_CONNECTIONS_PER_PEER) -> None:
+        """`audience` is the called service's name: its token is good there and nowhere else."""
         self.base_url = base_url.rstrip("/")
         self._jwt_secret = jwt_secret
         self._caller = caller
+        self._audience = audience
         self._timeout_s = timeout_s
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=30),
@@ -50,7 +52,7 @@ class ServiceClient:
         now = time.monotonic()
         if now >= self._token_renew_at:
             self._token, _ = issue_token(self._jwt_secret, role="service", subject=self._caller,
-                                         ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S)
+                                         audience=self._audience, ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S)
             self._token_renew_at = now + DEFAULT_SERVICE_TOKEN_TTL_S - TOKEN_REFRESH_MARGIN_S
         return f"Bearer {self._token}"
 

@@ -26,7 +26,26 @@ def loads(text: str | bytes) -> Any:
         raise JsonInputError(f"malformed JSON: {error}") from None
     if _depth(value) > MAX_NESTING_DEPTH:
         raise JsonInputError("JSON nested too deeply")
+    _check_text(value)
     return value
+
+
+def _check_text(value: Any) -> None:
+    """Every string (and key) must be storable: PostgreSQL text holds no NUL, UTF-8 no unpaired surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise JsonInputError("text must not contain the NUL character (\\u0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonInputError("text must not contain unpaired surrogates") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
 
 
 def _parse_int(text: str) -> int:

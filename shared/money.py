@@ -52,5 +52,6 @@ def parse_signed_money(value: Any, *, field: str, max_amount: Decimal = DEFAULT_
     """A non-zero signed amount (a participant's change), with the same rules as parse_money."""
     amount = _to_decimal(value, field)
     if amount.is_finite() and amount < 0:
-        return -parse_money(-amount, field=field, max_amount=max_amount)
+        # copy_negate is exact; unary minus rounds in the context and overflows on exponents like -1e99999999.
+        return parse_money(amount.copy_negate(), field=field, max_amount=max_amount).copy_negate()
     return parse_money(amount, field=field, max_amount=max_amount)

@@ -1,5 +1,5 @@
-"""The skeleton every service app shares: middlewares, the JWT secret, the database engine as a
-cleanup_ctx resource, health routes that check it, and /metrics."""
+"""The skeleton every service app shares: middlewares, the token keys, security headers and CORS, the
+database engine as a cleanup_ctx resource, health routes that check it, and /metrics."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -9,18 +9,25 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import JWT_SECRET_KEY
+from shared.auth import AUDIENCE_KEY, JWT_SECRET_KEY, TOKEN_KEYS_KEY, TokenKeys
 from shared.database import create_engine
 from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
+from shared.security import cors_preflight_middleware, install_security
 from shared.web import MAX_BODY_BYTES, add_health_routes, error_middleware
 
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 
 
-def create_service_app(service_name: str, *, database_url: str, jwt_secret: str, db_pool_size: int
+def create_service_app(service_name: str, *, database_url: str, jwt_secret: str, db_pool_size: int,
+                       token_keys: TokenKeys | None = None, cors_allowed_origins: tuple[str, ...] = ()
                        ) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    """`token_keys` defaults to HS256 with `jwt_secret`; service tokens must name `service_name` as audience."""
+    app = web.Application(middlewares=[metrics_middleware, error_middleware, cors_preflight_middleware],
+                          client_max_size=MAX_BODY_BYTES)
     app[JWT_SECRET_KEY] = jwt_secret
+    app[TOKEN_KEYS_KEY] = token_keys or TokenKeys(secret=jwt_secret)
+    app[AUDIENCE_KEY] = service_name
+    install_security(app, cors_allowed_origins)
     app.cleanup_ctx.append(_engine_context(database_url, db_pool_size))
     add_health_routes(app, service_name, _check_database)
     install_metrics(app, lambda: app[ENGINE_KEY].sync_engine.pool.checkedout() if ENGINE_KEY in app else 0)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEFAULT_LOG_DIR = "logs"
+DEFAULT_JWT_ALGORITHM = "HS256"
+JWT_ALGORITHMS = ("HS256", "EdDSA")
 
 
 class SettingsError(ValueError):
@@ -55,3 +57,18 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 def process_environ() -> Mapping[str, str]:
     return os.environ
+
+
+def env_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(environ, name, default)
+    if value not in choices:
+        raise SettingsError(f"setting {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def env_origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated origins (scheme://host[:port]); empty means none. A wildcard is refused."""
+    origins = tuple(origin.strip().rstrip("/") for origin in environ.get(name, "").split(",") if origin.strip())
+    if "*" in origins:
+        raise SettingsError(f"setting {name} lists origins: a wildcard with bearer tokens invites any site in")
+    return origins

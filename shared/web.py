@@ -1,6 +1,7 @@
 """aiohttp glue every service shares: the error middleware, JSON in/out, path and query parsing, health routes."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ log = structlog.get_logger()
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_LIMIT = 500
 DEFAULT_PAGE_LIMIT = 50
+QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HealthCheck = Callable[[web.Application], Awaitable[None]]
@@ -40,7 +42,9 @@ def ok(data: Any, *, status: int = 200, message: str | None = None) -> web.Respo
 
 
 def error_response(error: ApiError) -> web.Response:
-    return json_response(error.to_body(), error.status)
+    response = json_response(error.to_body(), error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 def _database_unavailable(error: Exception) -> bool:
@@ -135,12 +139,12 @@ def require_text(body: dict[str, Any], name: str, *, max_length: int = 200) -> s
 def query_int(request: web.Request, name: str, *, default: int, minimum: int = 0,
               maximum: int = MAX_PAGE_LIMIT) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", details={"field": name}) from None
+    # Plain ASCII digits only: int() would also take "", " 5", "1_000" and other scripts' digits.
+    if not QUERY_INTEGER.fullmatch(raw):
+        raise ValidationError(f"{name} must be an integer", details={"field": name})
+    value = int(raw)
     if not minimum <= value <= maximum:
         raise ValidationError(f"{name} must be between {minimum} and {maximum}", details={"field": name})
     return value

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from aiohttp.test_utils import TestClient, TestServer
 
 from cli.local_postgres import LocalPostgres, free_port
-from shared.auth import issue_token
+from shared.auth import SERVICE_NAMES, issue_token
 from shared.database import migrate
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
@@ -60,7 +60,9 @@ def transactions_db_url(postgres: LocalPostgres) -> str:
 
 
 def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str = TEST_JWT_SECRET, ttl_s: int = 3600) -> str:
-    return issue_token(secret, role=role, customer_id=customer_id, ttl_s=ttl_s)[0]
+    """A test token; a service token names every service as its audience, so it works against any of them."""
+    audience = list(SERVICE_NAMES) if role == "service" else None
+    return issue_token(secret, role=role, customer_id=customer_id, ttl_s=ttl_s, audience=audience)[0]
 
 
 def bearer(role: str, customer_id: uuid.UUID | None = None) -> dict[str, str]:

@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from shared.auth import ACCOUNTS_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME, load_token_keys
 from shared.http_client import ServiceClient
+from shared.openapi import install_openapi
 from shared.service_app import create_service_app, registry_of
-from transactions_service import handlers
+from transactions_service import api_schema, handlers
 from transactions_service.coordinator import Coordinator
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
 from transactions_service.metrics import CoordinatorMetrics
@@ -15,24 +17,29 @@ from transactions_service.participants import Participants, participant_names
 from transactions_service.recovery import recovery_context
 from transactions_service.settings import Settings
 
-SERVICE_NAME = "transactions-service"
+SERVICE_NAME = TRANSACTIONS_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
+    token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
+                                 public_key_file=settings.jwt_public_key_file,
+                                 service_token_secret=settings.service_token_secret)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
-                             db_pool_size=settings.db_pool_size)
+                             db_pool_size=settings.db_pool_size, token_keys=token_keys,
+                             cors_allowed_origins=settings.cors_allowed_origins)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
     handlers.add_routes(app)
+    install_openapi(app, api_schema.openapi_document())
     return app
 
 
 async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    clients = {name: ServiceClient(url, jwt_secret=settings.jwt_secret, caller=SERVICE_NAME,
-                                   timeout_s=settings.http_timeout_s)
+    clients = {name: ServiceClient(url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
+                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
                for name, url in zip(participant_names(len(settings.participant_urls)), settings.participant_urls,
                                     strict=True)}
     participants = Participants(clients, prepare_timeout_s=settings.prepare_timeout_s,

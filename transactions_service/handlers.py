@@ -8,7 +8,8 @@ from aiohttp import web
 from shared.auth import STAFF_ROLES, require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
-from shared.web import ok, page_params, parse_uuid, path_uuid, query_int, read_json_object, require_field
+from shared.openapi import validated_body
+from shared.web import ok, page_params, parse_uuid, path_uuid, query_int, require_field
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
 from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest
@@ -61,7 +62,7 @@ def transfer_answer(transfer: Transfer) -> web.Response:
 
 async def create_transfer(request: web.Request) -> web.Response:
     principal = require_role(request, *MOVERS)
-    transfer_request = parse_transfer_request(await read_json_object(request))
+    transfer_request = parse_transfer_request(await validated_body(request))
     key = idempotency_key_of(request)
     await access.require_account_owner(request.app, principal, transfer_request.source_account_id)
     transfer = await request.app[COORDINATOR_KEY].transfer(

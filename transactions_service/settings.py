@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from shared.database import DEFAULT_POOL_SIZE
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, env_bool, env_int, env_seconds, env_str
+from shared.settings import (DEFAULT_JWT_ALGORITHM, DEFAULT_JWT_SECRET, DEFAULT_LOG_DIR, JWT_ALGORITHMS,
+                             env_bool, env_choice, env_int, env_origins, env_seconds, env_str)
 from transactions_service.coordinator import DEFAULT_COMPLETION_GRACE_S, DEFAULT_IDEMPOTENT_WAIT_S
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
 from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
@@ -22,6 +23,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: str = DEFAULT_JWT_ALGORITHM  # HS256 | EdDSA (user tokens)
+    jwt_public_key_file: str = ""  # EdDSA: the public key every service verifies user tokens with
+    service_token_secret: str = ""  # EdDSA: the HS256 key of service-to-service tokens
+    cors_allowed_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     accounts_service_url: str = "http://127.0.0.1:3002"
     # Several accounts_service instances (shards); empty means accounts_service_url alone.
     accounts_shard_urls: tuple[str, ...] = ()
@@ -46,6 +51,10 @@ class Settings:
             host=env_str(environ, "HOST", "127.0.0.1"),
             port=env_int(environ, "PORT", DEFAULT_PORT, minimum=1),
             jwt_secret=env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+            jwt_algorithm=env_choice(environ, "JWT_ALGORITHM", DEFAULT_JWT_ALGORITHM, JWT_ALGORITHMS),
+            jwt_public_key_file=environ.get("JWT_PUBLIC_KEY_FILE", ""),
+            service_token_secret=environ.get("SERVICE_TOKEN_SECRET", ""),
+            cors_allowed_origins=env_origins(environ, "CORS_ALLOWED_ORIGINS"),
             accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
             log_dir=env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
             log_console=env_bool(environ, "LOG_CONSOLE", False),

@@ -11,7 +11,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_checker_under_process_kills_finds_no_violation() -> None:
-    report = await run_check(CheckOptions(seconds=8, clients=6, accounts=6, kill_every_s=1.5, seed=7))
+    # Kills every ~1 s with a 1 s outage: two or more fit in 10 s even when a restart is slow under load.
+    report = await run_check(CheckOptions(seconds=10, clients=6, accounts=6, kill_every_s=1.0, seed=7))
 
     summary = report.as_dict()
     assert summary["violations"] == []
