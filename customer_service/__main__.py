@@ -1,45 +1,28 @@
 """python -m customer_service [serve|migrate|seed-demo]: settings from the environment."""
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
+from customer_service import demo_data
 from customer_service.app import SERVICE_NAME, create_app
+from customer_service.passwords import Passwords
 from customer_service.settings import Settings
-from shared.database import create_engine, migrate
-from shared.log import configure_logging
-from shared.service_app import run_service
-from shared.settings import process_environ
+from shared.service_main import ServiceCommands, run
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+def _seed(engine, settings: Settings):
+    passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    return demo_data.seed(engine, passwords)
+
+
+COMMANDS = ServiceCommands(
+    package="customer_service", service_name=SERVICE_NAME, log_file="customers.log",
+    settings_from_environ=Settings.from_environ, create_app=create_app, seed=_seed,
+    migrations_dir=Path(__file__).parent / "migrations")
 
 
 def main(argv: list[str] | None = None) -> None:
-    command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
-    settings = Settings.from_environ(process_environ())
-    configure_logging(SERVICE_NAME, "customers.log", log_dir=settings.log_dir,
-                      console=True if settings.log_console else None)
-    if command == "migrate":
-        migrate(MIGRATIONS_DIR, settings.database_url)
-    elif command == "seed-demo":
-        asyncio.run(_seed(settings))
-    elif command == "serve":
-        run_service(create_app(settings), settings.host, settings.port)
-    else:
-        raise SystemExit(f"usage: python -m customer_service [serve|migrate|seed-demo], not {command!r}")
-
-
-async def _seed(settings: Settings) -> None:
-    from customer_service import demo_data
-    from customer_service.passwords import Passwords
-
-    engine = create_engine(settings.database_url, pool_size=1)
-    passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
-    try:
-        await demo_data.seed(engine, passwords)
-    finally:
-        await engine.dispose()
+    run(COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -1,45 +1,21 @@
 """python -m transactions_service [serve|migrate|seed-demo]: settings from the environment."""
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
+from shared.service_main import ServiceCommands, run
+from transactions_service import demo_data
 from transactions_service.app import SERVICE_NAME, create_app
 from transactions_service.settings import Settings
-from shared.database import create_engine, migrate
-from shared import failpoints
-from shared.log import configure_logging
-from shared.service_app import run_service
-from shared.settings import process_environ
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+COMMANDS = ServiceCommands(
+    package="transactions_service", service_name=SERVICE_NAME, log_file="transactions.log",
+    settings_from_environ=Settings.from_environ, create_app=create_app,
+    seed=lambda engine, _settings: demo_data.seed(engine), migrations_dir=Path(__file__).parent / "migrations")
 
 
 def main(argv: list[str] | None = None) -> None:
-    command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
-    settings = Settings.from_environ(process_environ())
-    configure_logging(SERVICE_NAME, "transactions.log", log_dir=settings.log_dir,
-                      console=True if settings.log_console else None)
-    failpoints.configure(process_environ())
-    if command == "migrate":
-        migrate(MIGRATIONS_DIR, settings.database_url)
-    elif command == "seed-demo":
-        asyncio.run(_seed(settings))
-    elif command == "serve":
-        run_service(create_app(settings), settings.host, settings.port)
-    else:
-        raise SystemExit(f"usage: python -m transactions_service [serve|migrate|seed-demo], not {command!r}")
-
-
-async def _seed(settings: Settings) -> None:
-    from transactions_service import demo_data
-
-    engine = create_engine(settings.database_url, pool_size=1)
-    try:
-        await demo_data.seed(engine)
-    finally:
-        await engine.dispose()
+    run(COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""The one command line of every service: python -m <service> [serve|migrate|seed-demo].
+
+Settings come from the environment; logging and failpoints are set up once, here, before anything runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import failpoints
+from shared.database import create_engine, migrate
+from shared.log import configure_logging
+from shared.service_app import run_service
+from shared.settings import process_environ
+
+COMMANDS = ("serve", "migrate", "seed-demo")
+
+
+@dataclass(frozen=True)
+class ServiceCommands:
+    """What differs between the services' command lines."""
+    package: str
+    service_name: str
+    log_file: str
+    settings_from_environ: Callable[[Mapping[str, str]], Any]
+    create_app: Callable[[Any], web.Application]
+    seed: Callable[[AsyncEngine, Any], Awaitable[Any]]  # (engine, settings): idempotent demo data
+    migrations_dir: Path
+
+
+def run(service: ServiceCommands, argv: list[str] | None = None) -> None:
+    command = (argv if argv is not None else sys.argv[1:] or ["serve"])[0]
+    if command not in COMMANDS:
+        raise SystemExit(f"usage: python -m {service.package} [{'|'.join(COMMANDS)}], not {command!r}")
+    environ = process_environ()
+    settings = service.settings_from_environ(environ)
+    configure_logging(service.service_name, service.log_file, log_dir=settings.log_dir,
+                      console=True if settings.log_console else None)
+    failpoints.configure(environ)
+    if command == "migrate":
+        migrate(service.migrations_dir, settings.database_url)
+    elif command == "seed-demo":
+        asyncio.run(_seed(service, settings))
+    else:
+        run_service(service.create_app(settings), settings.host, settings.port)
+
+
+async def _seed(service: ServiceCommands, settings: Any) -> None:
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await service.seed(engine, settings)
+    finally:
+        await engine.dispose()
