@@ -8,9 +8,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-# Held open, never churned: a new PostgreSQL connection costs a process fork and a handshake. Sized for
-# the default client concurrency (16) plus the recovery loop; overflow covers bursts.
-DEFAULT_POOL_SIZE = 20
+from shared.settings import DEFAULT_SERVICE_POOL_SIZE
+
+DEFAULT_POOL_SIZE = DEFAULT_SERVICE_POOL_SIZE
 DEFAULT_POOL_MAX_OVERFLOW = 10
 DEFAULT_POOL_TIMEOUT_S = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000

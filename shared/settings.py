@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEFAULT_LOG_DIR = "logs"
 DEFAULT_JWT_ALGORITHM = "HS256"
 JWT_ALGORITHMS = ("HS256", "EdDSA")
+# Held open, never churned: a new PostgreSQL connection costs a process fork and a handshake. Sized for
+# the default client concurrency (16) plus the recovery loop; overflow covers bursts.
+DEFAULT_SERVICE_POOL_SIZE = 20
 
 
 class SettingsError(ValueError):
@@ -72,3 +77,36 @@ def env_origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
     if "*" in origins:
         raise SettingsError(f"setting {name} lists origins: a wildcard with bearer tokens invites any site in")
     return origins
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The settings every service has; each service's Settings adds its own (and its default PORT)."""
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: str = DEFAULT_JWT_ALGORITHM  # HS256 | EdDSA (user tokens)
+    jwt_public_key_file: str = ""  # EdDSA: the public key every service verifies user tokens with
+    service_token_secret: str = ""  # EdDSA: the HS256 key of service-to-service tokens
+    cors_allowed_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
+    log_dir: str = DEFAULT_LOG_DIR
+    log_console: bool = False  # also log to stderr when not a terminal (containers)
+    db_pool_size: int = DEFAULT_SERVICE_POOL_SIZE
+
+
+def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dict[str, Any]:
+    """The ServiceSettings fields, read from the environment, for a service's from_environ."""
+    return {
+        "database_url": env_str(environ, "DATABASE_URL"),
+        "host": env_str(environ, "HOST", "127.0.0.1"),
+        "port": env_int(environ, "PORT", default_port, minimum=1),
+        "jwt_secret": env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+        "jwt_algorithm": env_choice(environ, "JWT_ALGORITHM", DEFAULT_JWT_ALGORITHM, JWT_ALGORITHMS),
+        "jwt_public_key_file": environ.get("JWT_PUBLIC_KEY_FILE", ""),
+        "service_token_secret": environ.get("SERVICE_TOKEN_SECRET", ""),
+        "cors_allowed_origins": env_origins(environ, "CORS_ALLOWED_ORIGINS"),
+        "log_dir": env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
+        "log_console": env_bool(environ, "LOG_CONSOLE", False),
+        "db_pool_size": env_int(environ, "DB_POOL_SIZE", DEFAULT_SERVICE_POOL_SIZE, minimum=1),
+    }
