@@ -61,31 +61,20 @@ async def test_participant_down_during_complete_is_finished_when_it_returns(
     await restart(fault_system, "transactions_service")
 
 
-async def test_coordinator_database_connections_killed_mid_transfer(fault_api: Api, fault_system: LocalSystem) -> None:
+@pytest.mark.parametrize("service", ["transactions_service", "accounts_service"])
+async def test_database_connections_killed_mid_transfer(fault_api: Api, fault_system: LocalSystem,
+                                                        service: str) -> None:
+    """The coordinator stalls with both legs prepared while one service's database connections die."""
     source, destination = await _accounts(fault_api)
     await restart(fault_system, "transactions_service", {"FAILPOINTS": "after_all_votes_before_decision=stall:1.5"})
 
     pending = asyncio.create_task(fault_api.transfer(source, destination, 10))
     await asyncio.sleep(0.7)
-    await _terminate_backends(fault_system, "transactions_service")
+    await _terminate_backends(fault_system, service)
     answer = await pending
 
     assert answer.status in (200, 409, 503), answer.body
     assert answer.status != 500
-    await _assert_settled(fault_system, (source, destination))
-    await restart(fault_system, "transactions_service")
-
-
-async def test_participant_database_connections_killed_mid_transfer(fault_api: Api, fault_system: LocalSystem) -> None:
-    source, destination = await _accounts(fault_api)
-    await restart(fault_system, "transactions_service", {"FAILPOINTS": "after_all_votes_before_decision=stall:1.5"})
-
-    pending = asyncio.create_task(fault_api.transfer(source, destination, 10))
-    await asyncio.sleep(0.7)
-    await _terminate_backends(fault_system, "accounts_service")
-    answer = await pending
-
-    assert answer.status in (200, 409, 503), answer.body
     await _assert_settled(fault_system, (source, destination))
     await restart(fault_system, "transactions_service")
 
