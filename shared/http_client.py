@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 
 from shared import jsonio
 from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, TokenKeys, issue_token
@@ -14,6 +15,8 @@ DEFAULT_HTTP_TIMEOUT_S = 5.0
 DEFAULT_CONNECTIONS_PER_PEER = 100
 # Re-mint the service token this long before it expires, so no call carries a dying token.
 TOKEN_REFRESH_MARGIN_S = 30
+# The caller's request id travels with every peer call, so one request's lines join across the services' logs.
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class PeerUnavailableError(Exception):
@@ -59,6 +62,9 @@ class ServiceClient:
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                       timeout_s: float | None = None, headers: dict[str, str] | None = None) -> PeerResponse:
         all_headers = {"Authorization": self._authorization(), **(headers or {})}
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            all_headers.setdefault(REQUEST_ID_HEADER, request_id)
         data = None
         if body is not None:
             data = jsonio.dumps(body)

@@ -23,6 +23,8 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_LIMIT = 500
 DEFAULT_PAGE_LIMIT = 50
 QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+# A caller's X-Request-ID is kept when it is short and plain (it goes into every log line); else we make one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HealthCheck = Callable[[web.Application], Awaitable[None]]
@@ -70,7 +72,9 @@ _HTTP_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 4
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place errors become HTTP: typed ApiErrors keep their status; anything else is a logged 500."""
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID", "")
+    if not REQUEST_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
