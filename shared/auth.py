@@ -30,7 +30,6 @@ STAFF_ROLES = ("teller", "admin")
 DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
 DEFAULT_SERVICE_TOKEN_TTL_S = 120
 VERIFIED_CACHE_MAX = 10_000
-JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
 PRINCIPAL_KEY = web.RequestKey("principal", object)
 # Each service's name: the audience of the service tokens sent to it.
 CUSTOMER_SERVICE_NAME = "customer-service"
@@ -196,8 +195,7 @@ def principal_of(request: web.Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("missing bearer token")
     app = request.app
-    keys = app[TOKEN_KEYS_KEY] if TOKEN_KEYS_KEY in app else TokenKeys(secret=app[JWT_SECRET_KEY])
-    principal = verify_token(keys, token.strip(), audience=app.get(AUDIENCE_KEY))
+    principal = verify_token(app[TOKEN_KEYS_KEY], token.strip(), audience=app[AUDIENCE_KEY])
     request[PRINCIPAL_KEY] = principal
     return principal
 

@@ -29,14 +29,6 @@ CORS_MAX_AGE_S = 600
 CORS_ORIGINS_KEY = web.AppKey("cors_allowed_origins", frozenset)
 
 
-def parse_origins(raw: str) -> tuple[str, ...]:
-    """CORS_ALLOWED_ORIGINS: comma-separated origins (scheme://host[:port]); empty means no CORS at all."""
-    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
-    if "*" in origins:
-        raise ValueError("CORS_ALLOWED_ORIGINS lists origins: a wildcard with bearer tokens invites any site in")
-    return origins
-
-
 def install_security(app: web.Application, cors_allowed_origins: Iterable[str]) -> None:
     """Security headers on every answer; CORS headers, and preflight answers, for the allowed origins only."""
     allowed = frozenset(cors_allowed_origins)

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import AUDIENCE_KEY, JWT_SECRET_KEY, TOKEN_KEYS_KEY, TokenKeys
+from shared.auth import AUDIENCE_KEY, TOKEN_KEYS_KEY, TokenKeys
 from shared.database import create_engine
 from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
 from shared.security import cors_preflight_middleware, install_security
@@ -24,7 +24,6 @@ def create_service_app(service_name: str, *, database_url: str, jwt_secret: str,
     """`token_keys` defaults to HS256 with `jwt_secret`; service tokens must name `service_name` as audience."""
     app = web.Application(middlewares=[metrics_middleware, error_middleware, cors_preflight_middleware],
                           client_max_size=MAX_BODY_BYTES)
-    app[JWT_SECRET_KEY] = jwt_secret
     app[TOKEN_KEYS_KEY] = token_keys or TokenKeys(secret=jwt_secret)
     app[AUDIENCE_KEY] = service_name
     install_security(app, cors_allowed_origins)

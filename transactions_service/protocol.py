@@ -67,7 +67,7 @@ class Decision:
     reason: AbortReason | None = None
 
     def __post_init__(self) -> None:
-        assert self.status is not TransferStatus.PREPARING, "a decision is commit or abort"
+        assert can_transition(TransferStatus.PREPARING, self.status), "a decision is commit or abort"
         assert (self.status is TransferStatus.ABORTED) == (self.reason is not None), "only an abort has a reason"
 
 
