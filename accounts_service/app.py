@@ -12,10 +12,10 @@ from accounts_service.participant import ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
 from accounts_service.recovery import recovery_context
 from accounts_service.settings import Settings
-from shared.auth import (ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME,
-                         load_token_keys)
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
-from shared.openapi import install_openapi
+from shared.api_docs import install_openapi
 from shared.service_app import create_service_app, registry_of
 
 SERVICE_NAME = ACCOUNTS_SERVICE_NAME

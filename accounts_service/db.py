@@ -1,7 +1,6 @@
 """Queries on the accounts database: accounts rows and the participant log. Every function takes a connection."""
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID

@@ -6,16 +6,18 @@ from uuid import UUID
 
 from aiohttp import web
 
-from accounts_service import participant, service
+from accounts_service import participant, service, unsafe_demo
 from accounts_service.domain import Change
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
-from shared.auth import STAFF_ROLES, Principal, require_role
+from shared.auth import Principal, STAFF_ROLES
+from shared.callers import require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
-from shared.openapi import validated_body
-from shared.web import ok, page_params, parse_uuid, path_uuid, require_field
+from shared.body_validation import validated_body
+from shared.params import page_params, parse_uuid, path_uuid, require_field
+from shared.web import ok
 
 MAX_CHANGES_PER_PREPARE = 16
 READERS = ("customer", *STAFF_ROLES, "service")
@@ -104,7 +106,7 @@ async def unsafe_withdraw(request: web.Request) -> web.Response:
     require_role(request, "admin")
     body = await validated_body(request)
     amount = parse_money(require_field(body, "amount"), field="amount")
-    row = await service.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
+    row = await unsafe_demo.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
                                         pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s)
     return ok(service.account_view(row), message="UNSAFE withdrawal (demo: no locking)")
 

@@ -1,19 +1,17 @@
-"""Account use cases: open, read, list, admin adjustment, and the deliberately racy demo withdrawal."""
+"""Account use cases: open, read, list, and the admin adjustment (the racy demo withdrawal is in unsafe_demo.py)."""
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
 from accounts_service.domain import LedgerKind
-from shared.errors import AccountLockedError, ConflictError, InsufficientFundsError, NotFoundError
+from shared.errors import AccountLockedError, NotFoundError
 
 log = structlog.get_logger()
 
@@ -82,17 +80,3 @@ async def adjust_balance(engine: AsyncEngine, account_id: UUID, new_balance: Dec
     return updated
 
 
-async def unsafe_withdraw(engine: AsyncEngine, account_id: UUID, amount: Decimal, *, pause_s: float) -> dict[str, Any]:
-    """DEMO ONLY: read, pause, write back, with no lock held: two concurrent calls lose an update."""
-    row = await get_account(engine, account_id)
-    if row["balance"] < amount:
-        raise InsufficientFundsError("insufficient funds", details={"balance": row["balance"]})
-    await asyncio.sleep(pause_s)
-    try:
-        async with engine.begin() as connection:
-            updated = await db.set_balance(connection, account_id, row["balance"] - amount)
-            await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
-                                       change=-amount, kind=LedgerKind.UNSAFE_WITHDRAWAL)
-    except IntegrityError:
-        raise ConflictError("balance changed under a prepared transfer") from None
-    return updated

@@ -9,7 +9,7 @@ from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
 from shared.auth import CUSTOMER_SERVICE_NAME, load_token_keys
-from shared.openapi import install_openapi
+from shared.api_docs import install_openapi
 from shared.service_app import create_service_app
 
 SERVICE_NAME = CUSTOMER_SERVICE_NAME

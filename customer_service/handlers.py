@@ -9,10 +9,12 @@ from aiohttp import web
 
 from customer_service import domain, service
 from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
-from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
+from shared.auth import STAFF_ROLES
+from shared.callers import TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
 from shared.errors import ForbiddenError
-from shared.openapi import validated_body
-from shared.web import ok, page_params, parse_uuid, path_uuid
+from shared.body_validation import validated_body
+from shared.params import page_params, parse_uuid, path_uuid
+from shared.web import ok
 
 READERS = ("customer", *STAFF_ROLES, "service")
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from uuid import UUID
 
 import jwt
-from aiohttp import web
 
-from shared.errors import ForbiddenError, UnauthorizedError
+from shared.errors import UnauthorizedError
 
 ALGORITHM = "HS256"
 ASYMMETRIC_ALGORITHM = "EdDSA"
@@ -30,7 +29,6 @@ STAFF_ROLES = ("teller", "admin")
 DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
 DEFAULT_SERVICE_TOKEN_TTL_S = 120
 VERIFIED_CACHE_MAX = 10_000
-PRINCIPAL_KEY = web.RequestKey("principal", object)
 # Each service's name: the audience of the service tokens sent to it.
 CUSTOMER_SERVICE_NAME = "customer-service"
 ACCOUNTS_SERVICE_NAME = "accounts-service"
@@ -61,10 +59,6 @@ class TokenKeys:
     @property
     def asymmetric(self) -> bool:
         return self.algorithm == ASYMMETRIC_ALGORITHM
-
-
-TOKEN_KEYS_KEY = web.AppKey("token_keys", TokenKeys)
-AUDIENCE_KEY = web.AppKey("token_audience", str)
 
 
 def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", private_key_file: str = "",
@@ -185,31 +179,4 @@ def _customer_id(payload: dict) -> UUID | None:
     except ValueError:
         raise UnauthorizedError("invalid token subject") from None
 
-
-def principal_of(request: web.Request) -> Principal:
-    """The verified caller, or 401. Cached on the request."""
-    if PRINCIPAL_KEY in request:
-        return request[PRINCIPAL_KEY]
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthorizedError("missing bearer token")
-    app = request.app
-    principal = verify_token(app[TOKEN_KEYS_KEY], token.strip(), audience=app[AUDIENCE_KEY])
-    request[PRINCIPAL_KEY] = principal
-    return principal
-
-
-def require_role(request: web.Request, *roles: str) -> Principal:
-    principal = principal_of(request)
-    if principal.role not in roles:
-        raise ForbiddenError(f"role {principal.role} may not do this")
-    return principal
-
-
-def require_owner_or_staff(request: web.Request, customer_id: UUID) -> Principal:
-    principal = require_role(request, "customer", *STAFF_ROLES)
-    if principal.role == "customer" and principal.customer_id != customer_id:
-        raise ForbiddenError("not your resource")
-    return principal
 

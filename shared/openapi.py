@@ -1,33 +1,23 @@
-"""OpenAPI 3.1 building blocks, GET /openapi.json and /docs, and request bodies validated against the document.
+"""OpenAPI 3.1 building blocks: schemas, parameters, operations, and the document every service assembles.
 
-Each service writes its document as Python data (its api_schema.py) from the blocks here; the same
-document is served and used to validate request bodies, so what a client reads is what the server checks.
+Each service writes its document as Python data (its api_schema.py) from the blocks here; shared/api_docs.py
+serves it and shared/body_validation.py checks request bodies against it.
 """
 from __future__ import annotations
 
-import html
-from decimal import Decimal
 from typing import Any
 
-import jsonschema
-from aiohttp import web
-
-from shared import jsonio
-from shared.errors import ValidationError
 from shared.money import DEFAULT_MAX_AMOUNT
-from shared.web import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, json_response, read_json_object
+from shared.params import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"
-OPENAPI_KEY = web.AppKey("openapi_document", dict)
-BODY_VALIDATORS_KEY = web.AppKey("openapi_body_validators", dict)
 JSON = "application/json"
 TEXT = "text/plain"
 # aiohttp's HTTP parser answers a request line or headers over 8190 bytes itself, before any route or middleware.
 PARSER_REJECTION = "a request line or header too large for the HTTP parser: plain text, not the envelope"
 
-# ---- schemas -------------------------------------------------------------------------------------------
 
 UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
 NULLABLE_UUID: dict[str, Any] = {"type": ["string", "null"], "format": "uuid"}
@@ -79,7 +69,6 @@ def success(data: dict[str, Any]) -> dict[str, Any]:
                required=("success", "data"), closed=True)
 
 
-# ---- parameters and operations -------------------------------------------------------------------------
 
 BEARER_SCHEME = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 ERROR_DESCRIPTIONS = {400: "invalid input (VALIDATION_ERROR)", 401: "missing or invalid token",
@@ -154,103 +143,3 @@ def document(title: str, description: str, paths: dict[str, Any]) -> dict[str, A
             "info": {"title": title, "version": "1.0.0", "description": description},
             "paths": {**paths, **common_paths()},
             "components": {"securitySchemes": BEARER_SCHEME}}
-
-
-# ---- serving and validating ----------------------------------------------------------------------------
-
-def _is_number(checker: Any, instance: Any) -> bool:
-    """JSON numbers arrive as Decimal or int (shared/jsonio.py); a bool is not a number."""
-    return isinstance(instance, (int, Decimal)) and not isinstance(instance, bool)
-
-
-_TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number)
-BodyValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER)
-_FORMATS = jsonschema.FormatChecker(formats=("uuid",))
-
-
-def body_validators(openapi_document: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    """(METHOD, path template) -> a validator for its JSON request body, compiled once."""
-    validators = {}
-    for path, item in openapi_document["paths"].items():
-        for method, spec in item.items():
-            schema = spec.get("requestBody", {}).get("content", {}).get(JSON, {}).get("schema")
-            if schema is not None:
-                BodyValidator.check_schema(schema)
-                validators[(method.upper(), path)] = BodyValidator(schema, format_checker=_FORMATS)
-    return validators
-
-
-def install_openapi(app: web.Application, openapi_document: dict[str, Any]) -> None:
-    """Serve the document at GET /openapi.json and an HTML page at GET /docs; keep its body validators."""
-    app[OPENAPI_KEY] = openapi_document
-    app[BODY_VALIDATORS_KEY] = body_validators(openapi_document)
-    app.router.add_get(OPENAPI_PATH, _serve_document)
-    app.router.add_get(DOCS_PATH, _serve_docs)
-
-
-async def validated_body(request: web.Request) -> dict[str, Any]:
-    """The JSON body, checked against the document's requestBody schema for this route before any parsing."""
-    body = await read_json_object(request)
-    route_path = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
-    validator = request.app[BODY_VALIDATORS_KEY].get((request.method, route_path))
-    assert validator is not None, f"no requestBody schema for {request.method} {route_path}"
-    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
-    if error is not None:
-        field, message = describe(error)
-        # details.field is the leaf name, as the handlers' own checks give it ("email", not "contact_info.email").
-        raise ValidationError(message, details={"field": field.rpartition(".")[2]})
-    return body
-
-
-def describe(error: jsonschema.ValidationError) -> tuple[str, str]:
-    """The failing field and a short message that never echoes the value (it may be a password, or 64 KiB)."""
-    path = [str(part) for part in error.absolute_path]
-    rule, expected = error.validator, error.validator_value
-    if rule == "required":
-        missing = next(name for name in expected if name not in error.instance)
-        field = ".".join([*path, missing])
-        return field, f"{field} is required"
-    field = ".".join(path) or "body"
-    if rule == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return field, f"unknown fields: {', '.join(unknown)}"[:200]
-    if rule in ("type", "enum", "const", "format", "minimum", "maximum", "exclusiveMinimum", "minLength",
-                "maxLength", "minItems", "maxItems", "pattern"):
-        return field, f"{field} fails {rule} {jsonio.dumps(expected)}"
-    return field, f"{field} fails {rule}"
-
-
-async def _serve_document(request: web.Request) -> web.Response:
-    return json_response(request.app[OPENAPI_KEY])
-
-
-async def _serve_docs(request: web.Request) -> web.Response:
-    return web.Response(text=docs_html(request.app[OPENAPI_KEY]), content_type="text/html")
-
-
-def docs_html(openapi_document: dict[str, Any]) -> str:
-    """A self-contained page (no scripts, no CDN): one row per operation, its schemas as JSON."""
-    info = openapi_document["info"]
-    rows = []
-    for path, item in openapi_document["paths"].items():
-        for method, spec in item.items():
-            body = spec.get("requestBody", {}).get("content", {}).get(JSON, {}).get("schema")
-            auth = "bearer" if spec.get("security") else "none"
-            responses = ", ".join(spec["responses"])
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(spec.get('summary', ''))}</td><td>{auth}</td><td>{responses}</td>"
-                        f"<td>{_schema_block(body)}</td></tr>")
-    return ("<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(info['title'])}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px;"
-            "vertical-align:top}table{border-collapse:collapse}pre{margin:0;font-size:12px}</style></head><body>"
-            f"<h1>{html.escape(info['title'])} {html.escape(info['version'])}</h1>"
-            f"<p>{html.escape(info.get('description', ''))} The machine-readable document is "
-            f"<a href='{OPENAPI_PATH}'>{OPENAPI_PATH}</a>.</p>"
-            "<table><tr><th>method</th><th>path</th><th>summary</th><th>auth</th><th>statuses</th>"
-            f"<th>request body</th></tr>{''.join(rows)}</table></body></html>")
-
-
-def _schema_block(schema: dict[str, Any] | None) -> str:
-    return "" if schema is None else f"<pre>{html.escape(jsonio.dumps(schema))}</pre>"
-

@@ -9,11 +9,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import AUDIENCE_KEY, TOKEN_KEYS_KEY, TokenKeys
+from shared.auth import TokenKeys
+from shared.callers import AUDIENCE_KEY, TOKEN_KEYS_KEY
 from shared.database import create_engine
 from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
 from shared.security import cors_preflight_middleware, install_security
-from shared.web import MAX_BODY_BYTES, add_health_routes, error_middleware
+from shared.health import add_health_routes
+from shared.params import MAX_BODY_BYTES
+from shared.web import error_middleware
 
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 

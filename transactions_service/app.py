@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from shared.auth import ACCOUNTS_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.auth import ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
-from shared.openapi import install_openapi
+from shared.api_docs import install_openapi
 from shared.service_app import create_service_app, registry_of
 from transactions_service import api_schema, handlers
 from transactions_service.coordinator import Coordinator

@@ -5,11 +5,13 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.auth import STAFF_ROLES, require_role
+from shared.auth import STAFF_ROLES
+from shared.callers import require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
-from shared.openapi import validated_body
-from shared.web import ok, page_params, parse_uuid, path_uuid, query_int, require_field
+from shared.body_validation import validated_body
+from shared.params import page_params, parse_uuid, path_uuid, query_int, require_field
+from shared.web import ok
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
 from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest

@@ -13,7 +13,7 @@ from customer_service.app import create_app
 from customer_service.settings import Settings
 from shared.money import DEFAULT_MAX_AMOUNT
 from shared.security import SECURITY_HEADERS
-from shared.web import MAX_BODY_BYTES
+from shared.params import MAX_BODY_BYTES
 from tests.conftest import TEST_JWT_SECRET, serve, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api
 

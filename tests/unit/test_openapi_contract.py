@@ -13,7 +13,9 @@ from accounts_service.settings import Settings as AccountsSettings
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
 from shared import jsonio
-from shared.openapi import OPENAPI_KEY, BodyValidator, body_validators, docs_html, money_input
+from shared.api_docs import OPENAPI_KEY, docs_html
+from shared.body_validation import BodyValidator, body_validators
+from shared.openapi import money_input
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
 from tests.conftest import TEST_JWT_SECRET

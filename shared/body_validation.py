@@ -1,0 +1,72 @@
+"""Request bodies validated against the service's OpenAPI document, compiled once, before any handler parses them.
+
+What a client reads in /openapi.json is what the server checks.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from shared import jsonio
+from shared.errors import ValidationError
+from shared.openapi import JSON
+from shared.params import read_json_object
+
+BODY_VALIDATORS_KEY = web.AppKey("openapi_body_validators", dict)
+
+
+def _is_number(checker: Any, instance: Any) -> bool:
+    """JSON numbers arrive as Decimal or int (shared/jsonio.py); a bool is not a number."""
+    return isinstance(instance, (int, Decimal)) and not isinstance(instance, bool)
+
+
+_TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number)
+BodyValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER)
+_FORMATS = jsonschema.FormatChecker(formats=("uuid",))
+
+
+def body_validators(openapi_document: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """(METHOD, path template) -> a validator for its JSON request body, compiled once."""
+    validators = {}
+    for path, item in openapi_document["paths"].items():
+        for method, spec in item.items():
+            schema = spec.get("requestBody", {}).get("content", {}).get(JSON, {}).get("schema")
+            if schema is not None:
+                BodyValidator.check_schema(schema)
+                validators[(method.upper(), path)] = BodyValidator(schema, format_checker=_FORMATS)
+    return validators
+
+
+async def validated_body(request: web.Request) -> dict[str, Any]:
+    """The JSON body, checked against the document's requestBody schema for this route before any parsing."""
+    body = await read_json_object(request)
+    route_path = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
+    validator = request.app[BODY_VALIDATORS_KEY].get((request.method, route_path))
+    assert validator is not None, f"no requestBody schema for {request.method} {route_path}"
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is not None:
+        field, message = describe(error)
+        # details.field is the leaf name, as the handlers' own checks give it ("email", not "contact_info.email").
+        raise ValidationError(message, details={"field": field.rpartition(".")[2]})
+    return body
+
+
+def describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """The failing field and a short message that never echoes the value (it may be a password, or 64 KiB)."""
+    path = [str(part) for part in error.absolute_path]
+    rule, expected = error.validator, error.validator_value
+    if rule == "required":
+        missing = next(name for name in expected if name not in error.instance)
+        field = ".".join([*path, missing])
+        return field, f"{field} is required"
+    field = ".".join(path) or "body"
+    if rule == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return field, f"unknown fields: {', '.join(unknown)}"[:200]
+    if rule in ("type", "enum", "const", "format", "minimum", "maximum", "exclusiveMinimum", "minLength",
+                "maxLength", "minItems", "maxItems", "pattern"):
+        return field, f"{field} fails {rule} {jsonio.dumps(expected)}"
+    return field, f"{field} fails {rule}"
