@@ -11,12 +11,12 @@ from uuid import UUID
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.client import Client
-from cli.config import load_config
-from cli.local_postgres import free_port
+from cli.core.client import Client
+from cli.core.config import load_config
+from harness.local_postgres import free_port
 from cli.main import app
-from cli.session import save_session
-from cli.system import LocalSystem
+from cli.core.session import save_session
+from harness.system import LocalSystem
 from tests.conftest import TEST_JWT_SECRET, token
 from tests.e2e.conftest import ALICE, BOB, system  # noqa: F401  (the session's running services)
 

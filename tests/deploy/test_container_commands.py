@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from accounts_service.settings import Settings as AccountsSettings
-from cli.config import ENV_BY_KEY as CLI_SETTINGS
-from cli.local_postgres import LocalPostgres, free_port
+from cli.core.config import ENV_BY_KEY as CLI_SETTINGS
+from harness.local_postgres import LocalPostgres, free_port
 from customer_service.settings import Settings as CustomerSettings
 from tests.conftest import TEST_JWT_SECRET
 from tests.deploy.manifests import (ContainerCommand, compose, compose_commands, dockerfile_environment,

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from cli.local_postgres import LocalPostgres, free_port
-from cli.system import SERVICES, LocalSystem
+from harness.local_postgres import LocalPostgres, free_port
+from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from tests.conftest import TEST_JWT_SECRET, token
 

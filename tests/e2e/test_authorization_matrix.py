@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from accounts_service.app import create_app as create_accounts_app
 from accounts_service.settings import Settings as AccountsSettings
-from cli.system import LocalSystem
+from harness.system import LocalSystem
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
 from shared.auth import SERVICE_NAMES, issue_token

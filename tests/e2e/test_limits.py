@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
-from cli.system import SERVICES, LocalSystem
+from harness.system import SERVICES, LocalSystem
 from customer_service.app import create_app
 from customer_service.settings import Settings
 from shared.money import DEFAULT_MAX_AMOUNT

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from cli.errors import InputError
+from cli.core.errors import InputError
 
 DEFAULT_CONFIG_FILE = Path("~/.config/banking-cli/config.toml")
 DEFAULT_TOKEN_FILE = Path("~/.banking-cli/token")

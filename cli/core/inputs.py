@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 from uuid import UUID
 
-from cli.errors import InputError
+from cli.core.errors import InputError
 from shared.money import DEFAULT_MAX_AMOUNT, MONEY_PLACES, MONEY_QUANTUM
 
 AMOUNT_PATTERN = re.compile(r"\d+(\.\d+)?|\.\d+")

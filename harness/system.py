@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli.local_postgres import LocalPostgres
+from harness.local_postgres import LocalPostgres
 
 HEALTH_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10

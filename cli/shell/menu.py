@@ -5,11 +5,11 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cli.render import console
-from cli.transfers import sent_transaction_ids
+from cli.core.render import console
+from cli.core.transfers import sent_transaction_ids
 
 if TYPE_CHECKING:
-    from cli.shell import Shell
+    from cli.shell.interactive import Shell
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from uuid import UUID
 
 import typer
 
-from cli.client import Client
-from cli.context import logged_in
-from cli.errors import CliError, InputError, RefusedError
-from cli.inputs import parse_amount, parse_id
-from cli.render import (accounts_table, balance_table, console, history_table, key_value_table, money, print_json,
+from cli.core.client import Client
+from cli.core.context import logged_in
+from cli.core.errors import CliError, InputError, RefusedError
+from cli.core.inputs import parse_amount, parse_id
+from cli.core.render import (accounts_table, balance_table, console, history_table, key_value_table, money, print_json,
                         profile_table, status_text, transfer_table)
-from cli.transfers import TransferOutcome, send_transfer
+from cli.core.transfers import TransferOutcome, send_transfer
 
 DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 500

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.local_postgres import LocalPostgres
-from cli.system import SERVICES, LocalSystem
+from harness.local_postgres import LocalPostgres
+from harness.system import SERVICES, LocalSystem
 from shared.settings import DEFAULT_JWT_SECRET
 
 DEFAULT_DATA_DIR = Path(".data")

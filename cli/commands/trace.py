@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from cli.context import logged_in
-from cli.inputs import parse_id
+from cli.core.context import logged_in
+from cli.core.inputs import parse_id
 
 TIMELINE_WIDTH = 16
 EVENT_MARKS = {
@@ -34,11 +34,11 @@ def trace(
     parsed = parse_id(transaction_id, name="transaction id")
     data = logged_in().client.get("transactions", f"/transactions/{parsed}")
     if as_json:
-        from cli.render import print_json
+        from cli.core.render import print_json
 
         print_json(data)
         return
-    from cli.render import console
+    from cli.core.render import console
 
     for renderable in timeline(data):
         console.print(renderable)
@@ -49,7 +49,7 @@ def timeline(data: dict[str, Any]) -> list[Any]:
     from rich import box
     from rich.table import Table
 
-    from cli.render import money, status_text, when
+    from cli.core.render import money, status_text, when
 
     events = sorted(data.get("events") or [], key=lambda event: (event["occurred_at"], event["event_id"]))
     offsets = offsets_ms(events)
@@ -96,7 +96,7 @@ def describe(event: dict[str, Any]) -> str:
     kind = event["event_type"]
     participant = event.get("participant") or "participant"
     if kind == "accepted":
-        from cli.render import money
+        from cli.core.render import money
 
         return f"{money(details.pop('amount', None))} requested by {details.pop('requested_by', '?')}" + _rest(details)
     if kind == "prepare_sent":

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from cli.client import Client
-from cli.config import Config, load_config, token_path
-from cli.errors import InputError
-from cli.inputs import parse_id
-from cli.session import Session, require_session
+from cli.core.client import Client
+from cli.core.config import Config, load_config, token_path
+from cli.core.errors import InputError
+from cli.core.inputs import parse_id
+from cli.core.session import Session, require_session
 
 
 @dataclass(frozen=True)

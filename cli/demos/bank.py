@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from cli.client import Client, Reply
-from cli.config import Config
-from cli.errors import AuthError, CliError, UnavailableError
-from cli.tokens import DEMO_IDENTITIES, DemoIdentity
-from cli.transfers import TransferOutcome, send_transfer
+from cli.core.client import Client, Reply
+from cli.core.config import Config
+from cli.core.errors import AuthError, CliError, UnavailableError
+from cli.core.tokens import DEMO_IDENTITIES, DemoIdentity
+from cli.core.transfers import TransferOutcome, send_transfer
 
 DEMO_PASSWORDS = {"alice": "alice123", "bob": "bob123", "carol": "carol123", "teller": "teller123",
                   "admin": "admin123"}
@@ -83,7 +83,7 @@ class DemoBank:
                                             {"username": identity.username,
                                              "password": DEMO_PASSWORDS[identity.username]})
             return data["token"]
-        from cli.tokens import mint
+        from cli.core.tokens import mint
 
         return mint(self.config, identity, DEMO_TOKEN_TTL_S)[0]
 
@@ -174,7 +174,7 @@ def require_demo_endpoint(reply: Reply) -> None:
 
 def check_services(config: Config) -> None:
     """Fail fast, in one line, when a service the demo needs is not there."""
-    from cli.health import check_service
+    from cli.commands.health import check_service
 
     client = Client(config)
     for service in ("customer", "accounts", "transactions"):

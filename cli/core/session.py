@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.errors import AuthError
+from cli.core.errors import AuthError
 
 TOKEN_FILE_MODE = 0o600
 TOKEN_DIR_MODE = 0o700

@@ -27,7 +27,7 @@ def check(
 
     Example: banking-cli check --seconds 60 --kill-every 3
     """
-    from cli.bank_check import CheckOptions, run_check
+    from harness.bank_check import CheckOptions, run_check
     from shared import jsonio
 
     options = CheckOptions(seconds=seconds, clients=clients, accounts=accounts, kill_every_s=kill_every,

@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from cli.client import Client, Reply, error_of
-from cli.errors import UnavailableError
+from cli.core.client import Client, Reply, error_of
+from cli.core.errors import UnavailableError
 
 TRANSFER_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.3

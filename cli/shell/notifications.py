@@ -10,10 +10,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from cli.client import Client
-from cli.errors import CliError
-from cli.render import money
-from cli.transfers import sent_transaction_ids
+from cli.core.client import Client
+from cli.core.errors import CliError
+from cli.core.render import money
+from cli.core.transfers import sent_transaction_ids
 
 HISTORY_WINDOW = 20
 MAX_ACCOUNTS_WATCHED = 50

@@ -10,12 +10,12 @@ import random
 
 import typer
 
-from cli.config import load_config
-from cli.demo_bank import DemoBank, check_services
-from cli.demo_concurrent import customers_run, high_concurrency_run, mixed_run
-from cli.demo_race import two_phase_race, unsafe_race
-from cli.errors import CliError
-from cli.render import console
+from cli.core.config import load_config
+from cli.demos.bank import DemoBank, check_services
+from cli.demos.concurrent import customers_run, high_concurrency_run, mixed_run
+from cli.demos.race import two_phase_race, unsafe_race
+from cli.core.errors import CliError
+from cli.core.render import console
 
 demo_app = typer.Typer(help="Live demonstrations: lost updates without 2PC, exact books with it.",
                        no_args_is_help=True)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.bench_workloads import WORKLOADS
+from cli.bench.workloads import WORKLOADS
 
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
 # Off a terminal (a pipe, CI) rich would squeeze the tables into 80 columns.
@@ -49,7 +49,7 @@ def bench(
         name, accounts, WORKLOADS[name].opening_balance, WORKLOADS[name].overdraft_share) for name in names]
     results = asyncio.run(_run_all(chosen, clients=clients, seconds=seconds, warmup_s=warmup, start=start,
                                    baseline_url=None if no_baseline else baseline_url, seed=seed))
-    from cli.bench_report import print_table, write_chart, write_json
+    from cli.bench.report import print_table, write_chart, write_json
 
     print_table(console, results)
     write_json(out, results, {"clients": clients, "seconds": str(seconds), "warmup_s": str(warmup), "seed": seed,
@@ -69,8 +69,8 @@ async def _run_all(workloads, *, clients, seconds, warmup_s, start, baseline_url
         return await _measure(workloads, urls, os.environ.get("JWT_SECRET") or _default_secret(), clients=clients,
                               seconds=seconds, warmup_s=warmup_s, baseline_url=baseline_url, seed=seed,
                               ports=_ports(urls, baseline_url))
-    from cli.local_postgres import LocalPostgres, free_port
-    from cli.system import SERVICES, LocalSystem
+    from harness.local_postgres import LocalPostgres, free_port
+    from harness.system import SERVICES, LocalSystem
 
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     postgres = LocalPostgres(folder / "pg", free_port())
@@ -94,8 +94,8 @@ async def _run_all(workloads, *, clients, seconds, warmup_s, start, baseline_url
 
 
 async def _measure(workloads, urls, jwt_secret, *, clients, seconds, warmup_s, baseline_url, seed, ports):
-    from cli.bench import run_baseline, run_system
-    from cli.bench_report import cpu_probe
+    from cli.bench.driver import run_baseline, run_system
+    from cli.bench.report import cpu_probe
 
     probe = cpu_probe(ports)
     results = []

@@ -18,8 +18,8 @@ from decimal import Decimal
 import aiohttp
 import asyncpg
 
-from cli.bench_baseline import Baseline, baseline_transfer
-from cli.bench_workloads import Workload
+from harness.bench_baseline import Baseline, baseline_transfer
+from cli.bench.workloads import Workload
 from shared import jsonio
 from shared.auth import issue_token
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
-from cli.client import SERVICE_LABELS, Client
-from cli.config import load_config
-from cli.errors import CliError, UnavailableError
+from cli.core.client import SERVICE_LABELS, Client
+from cli.core.config import load_config
+from cli.core.errors import CliError, UnavailableError
 
 SERVICES = ("customer", "accounts", "transactions")
 STATUS_STYLES = {"healthy": "green", "unhealthy": "yellow", "unreachable": "red"}
@@ -41,7 +41,7 @@ def health(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
     with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
         rows = list(pool.map(lambda service: check_service(client, service), SERVICES))
     if as_json:
-        from cli.render import print_json
+        from cli.core.render import print_json
 
         print_json(rows)
     else:
@@ -55,7 +55,7 @@ def health(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from cli.render import console
+    from cli.core.render import console
 
     table = Table(title="Service health", title_justify="left")
     for column in ("service", "status", "database", "db latency", "latency", "url / problem"):

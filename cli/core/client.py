@@ -2,7 +2,7 @@
 
 Built on urllib so a command starts fast, and thread-safe (nothing shared between calls) so the demos
 can fire requests from many threads. A service that cannot be reached becomes an UnavailableError, an
-error answer becomes the CliError its status means (cli.errors); nothing else escapes.
+error answer becomes the CliError its status means (cli.core.errors); nothing else escapes.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from cli.config import Config
-from cli.errors import CliError, UnavailableError, error_for_status
+from cli.core.config import Config
+from cli.core.errors import CliError, UnavailableError, error_for_status
 from shared import jsonio
 
 SERVICE_LABELS = {"customer": "customer service", "accounts": "accounts service",

@@ -2,7 +2,7 @@
 account ids, a menu for newcomers, the CLI's own commands, and live notifications of transfers.
 
 Each line runs through the same typer app as the command line, so the shell can never drift from it.
-Notifications come from a polling thread (cli.notifications); they print at once while the prompt
+Notifications come from a polling thread (cli.shell.notifications); they print at once while the prompt
 waits, and are held back while a command runs so they never cut into its output.
 """
 from __future__ import annotations
@@ -13,15 +13,15 @@ import threading
 
 import typer
 
-from cli.client import Client
-from cli.config import load_config, token_path
-from cli.errors import CliError
-from cli.line_editor import LineEditor
-from cli.notifications import TransferWatcher
-from cli.render import console
-from cli.session import Session, load_session
-from cli.shell_completion import candidates
-from cli.transfers import sent_transaction_ids
+from cli.core.client import Client
+from cli.core.config import load_config, token_path
+from cli.core.errors import CliError
+from cli.shell.line_editor import LineEditor
+from cli.shell.notifications import TransferWatcher
+from cli.core.render import console
+from cli.core.session import Session, load_session
+from cli.shell.completion import candidates
+from cli.core.transfers import sent_transaction_ids
 
 REFUSED_INSIDE = {"interactive": "you are already in the interactive shell",
                   "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C"}
@@ -91,7 +91,7 @@ class Shell:
         if words[0] in ("quit", "exit"):
             return False
         if words[0] == "menu":
-            from cli.shell_menu import run_menu
+            from cli.shell.menu import run_menu
 
             run_menu(self)
         elif words[0] == "help":

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import typer
 
-from cli.client import Client
-from cli.config import load_config, token_path
-from cli.errors import AuthError, CliError
-from cli.render import console, key_value_table, print_json, when
-from cli.session import Session, clear_session, require_session, save_session
+from cli.core.client import Client
+from cli.core.config import load_config, token_path
+from cli.core.errors import AuthError, CliError
+from cli.core.render import console, key_value_table, print_json, when
+from cli.core.session import Session, clear_session, require_session, save_session
 
 MAX_USERNAME_LENGTH = 100
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import aiohttp
 
-from cli.invariants import InvariantReport, check_invariants
-from cli.local_postgres import LocalPostgres, free_port
-from cli.system import SERVICES, LocalSystem
+from harness.invariants import InvariantReport, check_invariants
+from harness.local_postgres import LocalPostgres, free_port
+from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from shared.auth import issue_token
 

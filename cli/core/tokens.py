@@ -7,8 +7,8 @@ from uuid import UUID
 
 import typer
 
-from cli.config import DEFAULT_JWT_SECRET, Config, load_config
-from cli.errors import InputError
+from cli.core.config import DEFAULT_JWT_SECRET, Config, load_config
+from cli.core.errors import InputError
 
 DEFAULT_TOKEN_TTL_S = 3600
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
@@ -69,7 +69,7 @@ def tokens(
     chosen = [identity_named(name) for name in who] if who else list(DEMO_IDENTITIES)
     minted = [(identity, *mint(config, identity, ttl_s)) for identity in chosen]
     if as_json:
-        from cli.render import print_json
+        from cli.core.render import print_json
 
         print_json([{"username": identity.username, "role": identity.role, "customer_id": identity.customer_id,
                      "token": token, "expires_at": expires_at} for identity, token, expires_at in minted])
@@ -78,7 +78,7 @@ def tokens(
 
 
 def _print_tokens(config: Config, minted: list[tuple[DemoIdentity, str, datetime]]) -> None:
-    from cli.render import console
+    from cli.core.render import console
 
     secret_note = "the default development JWT_SECRET" if config.jwt_secret == DEFAULT_JWT_SECRET else "JWT_SECRET"
     console.print(f"[bold]Demo tokens[/] signed with {secret_note}, valid until "
