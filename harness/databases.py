@@ -1,6 +1,7 @@
-"""The three databases of a configured system, for scripts/setup-databases and scripts/seed-data.
+"""The three databases of a configured system: created directly, migrated and seeded by each service's own command.
 
-Each service owns its database; its URL comes from the environment:
+Used by scripts/setup-databases and scripts/seed-data. Each service owns its database; its URL comes
+from the environment:
 
     CUSTOMERS_DATABASE_URL      default  $POSTGRES_URL/customers
     ACCOUNTS_DATABASE_URL       default  $POSTGRES_URL/accounts

@@ -1,4 +1,4 @@
-"""PROTOCOL.md's invariants, checked by reading the accounts and transactions databases directly.
+"""The auditor: PROTOCOL.md's invariants, read straight from the accounts and transactions databases, not the API.
 
 Used by the test suite after concurrent runs and by the bank checker after faults. Each check
 returns human-readable violations; an empty list means the invariant holds.

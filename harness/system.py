@@ -1,4 +1,4 @@
-"""A whole local system: one PostgreSQL cluster, three databases, three service processes.
+"""A whole local system, started as processes: one PostgreSQL cluster, three databases, three service processes.
 
 `banking-cli up`, the end-to-end tests and the benchmark all start the system through this module.
 It talks to the services the way a deployment does: as separate processes configured by environment

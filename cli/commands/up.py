@@ -10,14 +10,17 @@ import shutil
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.local_postgres import LocalPostgres
-from harness.system import SERVICES, LocalSystem
 from shared.settings import DEFAULT_JWT_SECRET
+
+if TYPE_CHECKING:
+    from harness.local_postgres import LocalPostgres
+    from harness.system import LocalSystem
 
 DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_POSTGRES_PORT = 55432
@@ -44,6 +47,10 @@ def up(
 
     Example: banking-cli up --reset
     """
+    # harness starts processes; imported here so that ordinary commands never load it.
+    from harness.local_postgres import LocalPostgres
+    from harness.system import LocalSystem
+
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
     postgres = LocalPostgres(data_dir / "postgres", postgres_port, log_file=data_dir / "postgres.log")
@@ -78,6 +85,8 @@ def _wait_until_stopped(system: LocalSystem, stop: threading.Event) -> None:
 
 
 def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
+    from harness.system import SERVICES
+
     services = Table(title="Banking system is up", show_lines=False)
     for column in ("service", "url", "database"):
         services.add_column(column)

@@ -16,12 +16,13 @@ import typer
 from cli.core.client import Client
 from cli.core.config import load_config, token_path
 from cli.core.errors import CliError
-from cli.shell.line_editor import LineEditor
-from cli.shell.notifications import TransferWatcher
 from cli.core.render import console
 from cli.core.session import Session, load_session
-from cli.shell.completion import candidates
 from cli.core.transfers import sent_transaction_ids
+from cli.shell.completion import candidates
+from cli.shell.line_editor import LineEditor
+from cli.shell.menu import run_menu
+from cli.shell.notifications import TransferWatcher
 
 REFUSED_INSIDE = {"interactive": "you are already in the interactive shell",
                   "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C"}
@@ -91,8 +92,6 @@ class Shell:
         if words[0] in ("quit", "exit"):
             return False
         if words[0] == "menu":
-            from cli.shell.menu import run_menu
-
             run_menu(self)
         elif words[0] == "help":
             self.run_command([*words[1:], "--help"])

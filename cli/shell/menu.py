@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cli.core.render import console
 from cli.core.transfers import sent_transaction_ids
+from cli.shell.line_editor import LineEditor
 
-if TYPE_CHECKING:
-    from cli.shell.interactive import Shell
+
+class Shell(Protocol):
+    """What the menu needs of the shell (cli.shell.interactive.Shell), named here so the menu never imports it."""
+
+    editor: LineEditor
+    account_ids: list[str]
+
+    def run_command(self, args: list[str]) -> int: ...
 
 
 @dataclass(frozen=True)
