@@ -13,14 +13,14 @@ from typer.core import TyperGroup
 
 from cli.commands import auth as auth_commands
 from cli.commands import everyday as commands
-from cli.commands.check import check
 from cli.commands.bench import bench
-from cli.demos.app import demo_app
-from cli.core.errors import EXIT_OTHER, EXIT_USAGE, CliError
+from cli.commands.check import check
 from cli.commands.health import health
-from cli.core.tokens import tokens
+from cli.commands.tokens import tokens
 from cli.commands.trace import trace
 from cli.commands.up import up
+from cli.core.errors import EXIT_OTHER, EXIT_USAGE, CliError
+from cli.demos.app import demo_app
 
 DEBUG_VARIABLE = "BANKING_CLI_DEBUG"
 

@@ -1,4 +1,4 @@
-"""The bank checker: a Jepsen-style workload under random process kills, then every invariant.
+"""The bank checker: it starts, SIGKILLs and restarts its own services under a Jepsen-style workload, then audits.
 
 Many concurrent clients move money between a fixed set of accounts and read balances for a bounded
 time, while a nemesis SIGKILLs and restarts service processes at random. Then everything is brought
@@ -26,8 +26,9 @@ from harness.local_postgres import LocalPostgres, free_port
 from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from shared.auth import issue_token
+from shared.demo_ids import ALICE
 
-DEMO_CUSTOMER = uuid.UUID("550e8400-e29b-41d4-a716-446655440001")
+DEMO_CUSTOMER = ALICE
 OPENING_BALANCE = Decimal("1000")
 QUIESCE_TIMEOUT_S = 60.0
 CLIENT_TIMEOUT_S = 10.0

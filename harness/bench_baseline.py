@@ -1,10 +1,17 @@
-"""The physical reference: the same transfer mix, one local transaction per transfer, one database, asyncpg."""
+"""The bench's baseline, written straight into one database: the same transfer mix, one local transaction each.
+
+It reads and writes PostgreSQL directly (asyncpg, no service in between) on purpose: it measures what one
+database can do, the ceiling the 2PC system is compared with. cli.bench.driver drives it like the system.
+"""
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
 
 import asyncpg
+
+from cli.bench.driver import RunResult, cpu_delta, drive
+from cli.bench.workloads import Workload
 
 BASELINE_TABLE = "bench_baseline_accounts"
 
@@ -59,3 +66,22 @@ async def baseline_transfer(baseline: Baseline, source: int, destination: int, a
         return await baseline.transfer(source, destination, amount)
     except _Insufficient:
         return "insufficient_funds"
+
+
+async def run_baseline(database_url: str, workload: Workload, *, clients: int, seconds: float, warmup_s: float,
+                       seed: int, on_tick=None, cpu_probe=None) -> RunResult:
+    pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
+    try:
+        baseline = Baseline(pool)
+        await baseline.create_accounts(workload.accounts, workload.opening_balance)
+        cpu_before = cpu_probe() if cpu_probe else {}
+        result = await drive(lambda s, d, a: baseline_transfer(baseline, s, d, a), workload, clients=clients,
+                             seconds=seconds, warmup_s=warmup_s, seed=seed, on_tick=on_tick, target="baseline")
+        if cpu_probe:
+            result.cpu_seconds = cpu_delta(cpu_before, cpu_probe())
+        result.money_conserved = await baseline.total() == workload.total_money
+        result.locks_left = 0
+        await baseline.drop()
+    finally:
+        await pool.close()
+    return result

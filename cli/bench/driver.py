@@ -2,29 +2,28 @@
 
 For each workload: open the workload's own accounts (never the demo data), drive C concurrent clients
 for T seconds after an uncounted warm-up, check that money was conserved and nothing is left locked,
-then run the same transfer mix as one local asyncpg transaction per transfer against one database.
+over HTTP only. The same transfer mix against one database (the baseline) runs in harness.bench_baseline,
+which drives it with this module's `drive`.
 """
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import aiohttp
-import asyncpg
 
-from harness.bench_baseline import Baseline, baseline_transfer
 from cli.bench.workloads import Workload
 from shared import jsonio
+from shared.demo_ids import ALICE
 from shared.auth import issue_token
 
 SETUP_CONCURRENCY = 32
-BENCH_CUSTOMER = uuid.UUID("550e8400-e29b-41d4-a716-446655440001")
+BENCH_CUSTOMER = ALICE
 CLIENT_TIMEOUT_S = 30.0
 # After a run, how long recovery may take to finish transfers whose completion failed, before the
 # audit counts what is still locked.
@@ -162,29 +161,10 @@ async def run_system(urls: dict[str, str], jwt_secret: str, workload: Workload, 
         result = await drive(target.transfer, workload, clients=clients, seconds=seconds, warmup_s=warmup_s,
                              seed=seed, on_tick=on_tick, target="2pc")
         if cpu_probe:
-            result.cpu_seconds = _cpu_delta(cpu_before, cpu_probe())
+            result.cpu_seconds = cpu_delta(cpu_before, cpu_probe())
         result.money_conserved, result.locks_left = await target.audit(workload)
     return result
 
 
-async def run_baseline(database_url: str, workload: Workload, *, clients: int, seconds: float, warmup_s: float,
-                       seed: int, on_tick=None, cpu_probe=None) -> RunResult:
-    pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
-    try:
-        baseline = Baseline(pool)
-        await baseline.create_accounts(workload.accounts, workload.opening_balance)
-        cpu_before = cpu_probe() if cpu_probe else {}
-        result = await drive(lambda s, d, a: baseline_transfer(baseline, s, d, a), workload, clients=clients,
-                             seconds=seconds, warmup_s=warmup_s, seed=seed, on_tick=on_tick, target="baseline")
-        if cpu_probe:
-            result.cpu_seconds = _cpu_delta(cpu_before, cpu_probe())
-        result.money_conserved = await baseline.total() == workload.total_money
-        result.locks_left = 0
-        await baseline.drop()
-    finally:
-        await pool.close()
-    return result
-
-
-def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}

@@ -94,8 +94,9 @@ async def _run_all(workloads, *, clients, seconds, warmup_s, start, baseline_url
 
 
 async def _measure(workloads, urls, jwt_secret, *, clients, seconds, warmup_s, baseline_url, seed, ports):
-    from cli.bench.driver import run_baseline, run_system
+    from cli.bench.driver import run_system
     from cli.bench.report import cpu_probe
+    from harness.bench_baseline import run_baseline  # reads one database directly: only for this command
 
     probe = cpu_probe(ports)
     results = []

@@ -19,15 +19,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cli.core.errors import InputError
+# The services' own default (shared.settings imports only the standard library, so this stays cheap).
+from shared.settings import DEFAULT_JWT_SECRET
 
 DEFAULT_CONFIG_FILE = Path("~/.config/banking-cli/config.toml")
 DEFAULT_TOKEN_FILE = Path("~/.banking-cli/token")
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 300.0
 CONFIG_FILE_VARIABLE = "BANKING_CLI_CONFIG"
-# The same default the services use (shared.settings.DEFAULT_JWT_SECRET), repeated so that reading the
-# config never imports the services' settings module.
-DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 
 ENV_BY_KEY = {
     "customer_service_url": "CUSTOMER_SERVICE_URL",

@@ -6,10 +6,11 @@ from decimal import Decimal
 from uuid import UUID
 
 from cli.core.errors import InputError
+from shared.demo_ids import ALICE_MAIN
 from shared.money import DEFAULT_MAX_AMOUNT, MONEY_PLACES, MONEY_QUANTUM
 
 AMOUNT_PATTERN = re.compile(r"\d+(\.\d+)?|\.\d+")
-EXAMPLE_ID = "660e8400-e29b-41d4-a716-446655440001"
+EXAMPLE_ID = str(ALICE_MAIN)
 MAX_AMOUNT_TEXT_LENGTH = 40
 
 

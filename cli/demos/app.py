@@ -11,11 +11,11 @@ import random
 import typer
 
 from cli.core.config import load_config
+from cli.core.errors import CliError
+from cli.core.render import console
 from cli.demos.bank import DemoBank, check_services
 from cli.demos.concurrent import customers_run, high_concurrency_run, mixed_run
 from cli.demos.race import two_phase_race, unsafe_race
-from cli.core.errors import CliError
-from cli.core.render import console
 
 demo_app = typer.Typer(help="Live demonstrations: lost updates without 2PC, exact books with it.",
                        no_args_is_help=True)

@@ -7,9 +7,9 @@ from collections import Counter
 from decimal import Decimal
 from uuid import UUID
 
+from cli.core.render import console, money
 from cli.demos.bank import Attempt, DemoBank, fire_together, require_demo_endpoint, run_pool
 from cli.demos.verdicts import CORRECT, UNSAFE, WRONG, Book, print_books, verdict
-from cli.core.render import console, money
 
 CUSTOMER_RUN_TRANSFERS = 30
 MIXED_PAIRS = 10

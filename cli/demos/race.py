@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from cli.core.render import console, money
 from cli.demos.bank import DemoBank, fire_together, require_demo_endpoint
 from cli.demos.verdicts import CORRECT, UNSAFE, WRONG, Book, print_books, verdict
-from cli.core.render import console, money
 
 RACE_OPENING = Decimal("150")
 RACE_DEBIT = Decimal("100")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cli.demos.bank import AccountState
 from cli.core.render import console, money
+from cli.demos.bank import AccountState
 
 CORRECT, WRONG, UNSAFE = "correct", "wrong", "unsafe"
 VERDICT_STYLES = {CORRECT: ("green", "✓"), WRONG: ("red", "✗"), UNSAFE: ("yellow", "⚠")}
