@@ -1,17 +1,12 @@
 """The demo customers and logins, with the fixed ids existing clients and scripts use. Seeding is idempotent."""
 from __future__ import annotations
 
-from uuid import UUID
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from customer_service import db, service
 from customer_service.domain import ContactInfo, Login, NewCustomer, Role
 from customer_service.passwords import Passwords
-
-ALICE = UUID("550e8400-e29b-41d4-a716-446655440001")
-BOB = UUID("550e8400-e29b-41d4-a716-446655440002")
-CAROL = UUID("550e8400-e29b-41d4-a716-446655440003")
+from shared.demo_ids import ALICE, BOB, CAROL
 
 DEMO_CUSTOMERS = (
     NewCustomer(ALICE, "Alice Johnson", "12 Harbour Street, Bristol BS1 4RW",
