@@ -1,7 +1,7 @@
 """banking-cli: the entry point that gathers every command.
 
 Every failure ends as one line on stderr and an exit code that means something (cli.core.errors). Heavy
-modules (shared.auth and aiohttp, the shell, rich's progress bar, harness) are imported only by the commands
+modules (PyJWT, aiohttp, the shell, rich's progress bar, harness) are imported only by the commands
 that need them, so starting the CLI stays fast.
 """
 from __future__ import annotations

@@ -30,7 +30,7 @@ DEMO_IDENTITIES = (
 
 def mint(config: Config, identity: DemoIdentity, ttl_s: int = DEFAULT_TOKEN_TTL_S) -> tuple[str, datetime]:
     """A token the services accept when they share this JWT_SECRET."""
-    from shared.auth import issue_token  # imports aiohttp: only when a token is really needed
+    from shared.auth import issue_token  # PyJWT loads cryptography (~75 ms): only when a token is needed
 
     return issue_token(config.jwt_secret, role=identity.role, customer_id=identity.customer_id,
                        subject=identity.username, ttl_s=ttl_s)
