@@ -29,10 +29,11 @@ ATTEMPT = {"type": "integer", "minimum": 1}
 TRANSFER_ANSWER = {**TRANSFER, "properties": {**TRANSFER["properties"], "retry_attempt": ATTEMPT,
                                               "total_attempts": ATTEMPT},
                    "required": [*TRANSFER["required"], "retry_attempt", "total_attempts"]}
-# The 409 of an aborted transfer: our error envelope, plus the original's `data` and top-level `message`.
-ABORTED_ANSWER = {**ERROR_ENVELOPE, "properties": {**ERROR_ENVELOPE["properties"], "data": TRANSFER_ANSWER,
-                                                    "message": {"type": "string"}},
-                  "required": [*ERROR_ENVELOPE["required"], "data", "message"]}
+# The 409 of an aborted transfer: our error envelope, plus the original's `data`, `message` and `details`.
+ABORTED_ANSWER = {**ERROR_ENVELOPE, "properties": {
+    **ERROR_ENVELOPE["properties"], "data": TRANSFER_ANSWER, "message": {"type": "string"},
+    "details": obj({"reason": {"enum": [reason.value for reason in AbortReason]}})},
+    "required": [*ERROR_ENVELOPE["required"], "data", "message", "details"]}
 OUTCOME = obj({"transaction_id": UUID_SCHEMA, "status": {"enum": STATUSES}, "completed": {"type": "boolean"}})
 STATUS_COUNTS = obj({"transfers": {"type": "integer"}, "unfinished": {"type": "integer"}, "amount": MONEY})
 STATS = obj({"total": {"type": "integer"}, "by_status": obj({status: {"type": "integer"} for status in STATUSES}),

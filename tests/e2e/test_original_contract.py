@@ -216,6 +216,7 @@ async def test_a_transfer_answers_the_original_fields(api: Api) -> None:
     assert overdraft.data["status"] == "aborted" and overdraft.data["transaction_id"]
     assert (overdraft.data["retry_attempt"], overdraft.data["total_attempts"]) == (1, 1)
     assert isinstance(overdraft.body["message"], str)
+    assert overdraft.body["details"] == {"reason": "insufficient_funds"}  # bankingClient prints it
 
 
 async def test_a_customer_still_cannot_move_another_customers_money(api: Api) -> None:
