@@ -5,7 +5,7 @@ from typing import Any
 
 from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
-from shared.openapi import (MONEY, NULLABLE_MONEY, NULLABLE_TIMESTAMP, NULLABLE_UUID, PAGE_PARAMETERS, TIMESTAMP,
+from shared.openapi import (JSON, MONEY, NULLABLE_MONEY, NULLABLE_TIMESTAMP, NULLABLE_UUID, PAGE_PARAMETERS, TIMESTAMP,
                             UUID_SCHEMA, array_of, document, money_input, obj, operation, path_uuid_parameter)
 
 ACCOUNTS = ("accounts",)
@@ -15,7 +15,10 @@ ACCOUNT = obj({"account_id": UUID_SCHEMA, "customer_id": UUID_SCHEMA, "balance":
                "transaction_lock": NULLABLE_UUID, "pending_change": NULLABLE_MONEY,
                "created_at": TIMESTAMP, "updated_at": TIMESTAMP})
 EFFECTIVE_BALANCE = obj({"account_id": UUID_SCHEMA, "balance": MONEY, "pending_change": NULLABLE_MONEY,
-                         "effective_balance": MONEY, "transaction_lock": NULLABLE_UUID})
+                         "effective_balance": MONEY, "transaction_lock": NULLABLE_UUID, "current_balance": MONEY,
+                         "is_locked": {"type": "boolean"}, "transaction_id": UUID_SCHEMA},
+                        required=("account_id", "balance", "pending_change", "effective_balance",
+                                  "transaction_lock", "current_balance", "is_locked"))
 LEDGER_ENTRY = obj({"transaction_id": UUID_SCHEMA, "account_id": UUID_SCHEMA, "change": MONEY,
                     "kind": {"type": "string"}, "created_at": TIMESTAMP, "updated_at": TIMESTAMP})
 LEG = obj({"transaction_id": UUID_SCHEMA, "account_id": UUID_SCHEMA, "state": {"type": "string"}},
@@ -73,7 +76,10 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
             parameters=ACCOUNT_ID + [path_uuid_parameter("transaction_id")], tags=PROTOCOL)},
     }
     if demo_endpoints:
-        paths["/accounts/{account_id}/unsafe-withdraw"] = {"post": operation(
-            "DEMO ONLY: a racy withdrawal without locking (admin)", ACCOUNT, body=WITHDRAW, parameters=ACCOUNT_ID,
-            errors=(400, 401, 403, 404, 409), tags=ACCOUNTS)}
+        withdraw = operation("DEMO ONLY: a racy withdrawal without locking (admin)", ACCOUNT, body=WITHDRAW,
+                             parameters=ACCOUNT_ID, errors=(400, 401, 403, 404, 409), tags=ACCOUNTS)
+        answer = withdraw["responses"]["200"]["content"][JSON]["schema"]  # plus the original's top-level warning
+        answer["properties"]["warning"] = {"type": "string"}
+        answer["required"].append("warning")
+        paths["/accounts/{account_id}/unsafe-withdraw"] = {"post": withdraw}
     return document("accounts-service", "Balances, the ledger, and the two-phase-commit participant.", paths)

@@ -17,9 +17,11 @@ from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
 from shared.body_validation import validated_body
 from shared.params import page_params, parse_uuid, path_uuid, require_field
-from shared.web import ok
+from shared.web import json_response, ok
 
 MAX_CHANGES_PER_PREPARE = 16
+UNSAFE_WITHDRAW_WARNING = ("this endpoint is intentionally racy (read, pause, write; no lock): "
+                           "concurrent withdrawals lose updates. Transfers use two-phase commit.")
 READERS = ("customer", *STAFF_ROLES, "service")
 
 
@@ -108,7 +110,9 @@ async def unsafe_withdraw(request: web.Request) -> web.Response:
     amount = parse_money(require_field(body, "amount"), field="amount")
     row = await unsafe_demo.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
                                         pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s)
-    return ok(service.account_view(row), message="UNSAFE withdrawal (demo: no locking)")
+    # The original's answer: `warning` at the top level, beside data and message; its demo scripts print it.
+    return json_response({"success": True, "data": service.account_view(row),
+                          "message": "UNSAFE withdrawal (demo: no locking)", "warning": UNSAFE_WITHDRAW_WARNING})
 
 
 def _parse_changes(body: dict[str, Any]) -> list[Change]:

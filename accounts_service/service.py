@@ -27,8 +27,11 @@ def effective_view(row: dict[str, Any]) -> dict[str, Any]:
     pending = row["pending_change"] or Decimal(0)
     effective = row["balance"] + min(pending, Decimal(0))
     assert effective >= 0, "a prepared debit never exceeds the balance"
-    return {"account_id": row["account_id"], "balance": row["balance"], "pending_change": row["pending_change"],
-            "effective_balance": effective, "transaction_lock": row["transaction_lock"]}
+    view = {"account_id": row["account_id"], "balance": row["balance"], "pending_change": row["pending_change"],
+            "effective_balance": effective, "transaction_lock": row["transaction_lock"],
+            # The original system's names for the same facts; its transaction_id is there only when locked.
+            "current_balance": row["balance"], "is_locked": row["transaction_lock"] is not None}
+    return {**view, "transaction_id": row["transaction_lock"]} if view["is_locked"] else view
 
 
 async def open_account(engine: AsyncEngine, customer_id: UUID, initial_balance: Decimal,

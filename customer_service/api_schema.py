@@ -29,6 +29,8 @@ def _contact_info(*, nullable: bool = False) -> dict[str, Any]:
 CONTACT_VIEW = obj({"email": {"type": "string"}, "phone": {"type": "string"}}, required=("email",))
 CUSTOMER = obj({"customer_id": UUID_SCHEMA, "name": {"type": "string"}, "address": {"type": "string"},
                 "contact_info": CONTACT_VIEW, "created_at": TIMESTAMP, "updated_at": TIMESTAMP})
+CUSTOMER_PAGE = obj({"customers": array_of(CUSTOMER), "pagination": obj({
+    "limit": {"type": "integer"}, "offset": {"type": "integer"}, "count": {"type": "integer"}})})
 
 CREDENTIALS = obj({"username": _text(domain.MAX_USERNAME_LENGTH),
                    "password": _text(domain.MAX_PASSWORD_LENGTH)}, closed=True)
@@ -56,8 +58,8 @@ def openapi_document() -> dict[str, Any]:
         "/auth/login": {"post": operation("log in: a bearer token", LOGIN_ANSWER, body=CREDENTIALS, public=True,
                                           errors=(400, 401, 429), tags=("auth",))},
         "/customers": {
-            "get": operation("list customers (teller, admin)", array_of(CUSTOMER), parameters=PAGE_PARAMETERS,
-                             tags=TAGS),
+            "get": operation("list customers, oldest first (teller, admin)", CUSTOMER_PAGE,
+                             parameters=PAGE_PARAMETERS, tags=TAGS),
             "post": operation("create a customer, optionally with its login (teller, admin)", CUSTOMER,
                               status=201, body=NEW_CUSTOMER, errors=(400, 401, 403, 409), tags=TAGS)},
         "/customers/search/email": {"get": operation("find a customer by email (teller, admin)", CUSTOMER,

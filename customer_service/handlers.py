@@ -85,7 +85,9 @@ async def list_customers(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
     limit, offset = page_params(request)
     rows = await service.list_customers(request.app[ENGINE_KEY], limit, offset)
-    return ok([service.customer_view(row) for row in rows])
+    # The original system's shape, which its clients page through.
+    return ok({"customers": [service.customer_view(row) for row in rows],
+               "pagination": {"limit": limit, "offset": offset, "count": len(rows)}})
 
 
 async def find_by_email(request: web.Request) -> web.Response:

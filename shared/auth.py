@@ -159,8 +159,8 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         raise UnauthorizedError("invalid token")  # the service secret never vouches for a user
     if role == "service" and audience is not None and not _names_audience(payload.get("aud"), audience):
         raise UnauthorizedError("service token not meant for this service")
-    principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
-    return principal, float(payload["exp"])
+    customer_id, subject = _identity(payload, role, accept_staff_names=not keys.asymmetric)
+    return Principal(role=role, customer_id=customer_id, subject=subject), float(payload["exp"])
 
 
 def _names_audience(claim: object, audience: str) -> bool:
@@ -170,13 +170,22 @@ def _names_audience(claim: object, audience: str) -> bool:
     return isinstance(claim, list) and audience in claim
 
 
-def _customer_id(payload: dict) -> UUID | None:
+def _identity(payload: dict, role: str, *, accept_staff_names: bool) -> tuple[UUID | None, str]:
+    """The token's customer id and subject. A customer's `customer_id` must be a UUID.
+
+    The original system's clients mint HS256 `{customer_id, role}` tokens (no `sub`) whose staff ids
+    are names such as "admin-001": in HS256 mode such a name is the staff caller's subject, with no
+    customer id. EdDSA tokens come only from our customer_service, so there a non-UUID is refused.
+    """
     raw = payload.get("customer_id")
+    subject = payload.get("sub")
     if raw is None:
-        return None
+        return None, str(subject or role)
     try:
-        return UUID(str(raw))
+        return UUID(str(raw)), str(subject or raw)
     except ValueError:
+        if role in STAFF_ROLES and accept_staff_names and isinstance(raw, str) and raw.strip():
+            return None, str(subject or raw)
         raise UnauthorizedError("invalid token subject") from None
 
 

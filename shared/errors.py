@@ -69,7 +69,18 @@ class AccountLockedError(ConflictError):
 
 
 class TransferAbortedError(ConflictError):
-    """A transfer the protocol aborted; `code` is the reason in upper case (INSUFFICIENT_FUNDS, ...)."""
+    """A transfer the protocol aborted; `code` is the reason in upper case (INSUFFICIENT_FUNDS, ...).
+
+    The transfer is `error.details`, and also `data` beside a top-level `message` and `details` (the
+    reason): the original system's 409 answer had that shape, and its clients print it."""
+
+    def __init__(self, message: str, *, transfer: dict[str, Any], code: str) -> None:
+        super().__init__(message, details=transfer, code=code)
+        self.transfer = transfer
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "data": self.transfer, "message": self.message,
+                "details": {"reason": self.transfer.get("reason")}}
 
 
 class PayloadTooLargeError(ApiError):

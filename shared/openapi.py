@@ -121,14 +121,21 @@ def plain_operation(summary: str, content_type: str) -> dict[str, Any]:
             "responses": {"200": {"description": summary, "content": {content_type: {"schema": {"type": "string"}}}}}}
 
 
-HEALTH = obj({"status": {"const": "healthy"}, "service": {"type": "string"}, "database": {"const": "up"},
+# /health: the original system's fields (status, service, timestamp, database.connected, uptime in ms) and ours.
+_PROBE = {"service": {"type": "string"}, "timestamp": TIMESTAMP, "uptime": {"type": "integer", "minimum": 0}}
+HEALTH = obj({"status": {"const": "healthy"}, **_PROBE,
+              "database": obj({"connected": {"const": True}, "latency_ms": {"type": "number"}}),
               "database_latency_ms": {"type": "number"}})
+UNHEALTHY = {**ERROR_ENVELOPE, "properties": {**ERROR_ENVELOPE["properties"], "data": obj({
+    "status": {"const": "unhealthy"}, **_PROBE,
+    "database": obj({"connected": {"const": False}, "error": {"type": "string"}})})}}
 
 
 def common_paths() -> dict[str, Any]:
     """The routes every service serves: health, metrics, and this document."""
     health = operation("health, with a database check (503 when it is down)", HEALTH, errors=(), public=True,
                        tags=("operations",))
+    health["responses"]["503"]["content"] = {JSON: {"schema": UNHEALTHY}}
     ping = operation("process alive", obj({"status": {"const": "ok"}, "service": {"type": "string"}}),
                      errors=(), public=True, tags=("operations",))
     openapi = {"summary": "this OpenAPI document", "security": [], "tags": ["operations"],

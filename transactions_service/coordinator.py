@@ -52,7 +52,7 @@ class Coordinator:
         self.statements = autocommit(self.engine)
 
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
-        """Run one transfer to its decision; a repeat with the same Idempotency-Key answers the first one."""
+        """Run one transfer to its decision; a repeat (same body transaction_id or key) answers the first one."""
         transfer = await self._accept(request, caller, idempotency_key)
         if transfer is None:
             return await self._replay(request, caller, idempotency_key)
@@ -69,7 +69,7 @@ class Coordinator:
             return await self.complete(transfer)
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
-        transaction_id = uuid.uuid4()
+        transaction_id = request.transaction_id or uuid.uuid4()
         steps = self.participants.plan(request.legs)
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
         events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
@@ -150,20 +150,29 @@ class Coordinator:
         return completed or transfer
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
-        """The first transfer made with this key, once it is decided; 422 if the key named another request."""
-        assert idempotency_key is not None, "only a keyed request can collide"
+        """The first transfer made under this name, once it is decided; 422 if the name meant another request."""
         deadline = time.monotonic() + self.idempotent_wait_s
         while True:
-            async with self.statements.connect() as connection:
-                first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
-            assert first is not None, "the key's transfer exists once the insert conflicted"
-            if first.request_fingerprint != request.fingerprint(caller.subject):
-                raise IdempotencyKeyReusedError("Idempotency-Key already used for a different transfer",
+            first = await self._first_named(request, caller, idempotency_key)
+            if not request.repeats(first, caller.subject):
+                name = "transaction_id" if first.transaction_id == request.transaction_id else "Idempotency-Key"
+                raise IdempotencyKeyReusedError(f"{name} already used for a different transfer",
                                                 details={"transaction_id": str(first.transaction_id)})
             if first.status is not TransferStatus.PREPARING:
                 return first
             if time.monotonic() > deadline:
-                raise ConflictError("the first request with this Idempotency-Key is still in progress",
+                raise ConflictError("the first request with this name is still in progress",
                                     details={"transaction_id": str(first.transaction_id)})
             await asyncio.sleep(IDEMPOTENT_POLL_S)
 
+    async def _first_named(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
+        """The stored transfer whose unique key the insert met: the body transaction_id, else the key."""
+        assert request.transaction_id is not None or idempotency_key is not None, "only a named request can collide"
+        async with self.statements.connect() as connection:
+            first = None
+            if request.transaction_id is not None:
+                first = await db.select_transfer(connection, request.transaction_id)
+            if first is None and idempotency_key is not None:
+                first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
+        assert first is not None, "a transfer holds the name once the insert conflicted"
+        return first

@@ -35,7 +35,7 @@ _INSERT_TRANSFER = text(f"""
                                   idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
         VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
                 :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
-        ON CONFLICT (requested_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
 _SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
 _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
@@ -114,7 +114,11 @@ def _event_params(transaction_id: UUID, events: list[Event], *, log_unchanged: b
 async def insert_transfer(connection: AsyncConnection, transaction_id: UUID, request: TransferRequest,
                           events: list[Event], *, idempotency_key: str | None, requested_by: str,
                           requested_by_customer_id: UUID | None) -> Transfer | None:
-    """The new transfer with its first events, or None when this caller already used this Idempotency-Key."""
+    """The new transfer with its first events, or None when its id or this caller's Idempotency-Key is taken.
+
+    ON CONFLICT without a target covers both unique keys: the primary key (a client-named transfer) and
+    (requested_by, idempotency_key). The database decides, so concurrent repeats on any replica meet here.
+    """
     result = await connection.execute(_INSERT_TRANSFER, {
         **_event_params(transaction_id, events), "source_account_id": request.source_account_id,
         "destination_account_id": request.destination_account_id, "amount": request.amount,

@@ -18,15 +18,29 @@ class TransferRequest:
     source_account_id: UUID
     destination_account_id: UUID
     amount: Decimal
+    # The client's own name for the transfer (the original system's body `transaction_id`): it becomes
+    # the transfer's primary key, so the database itself refuses a second transfer under that name.
+    transaction_id: UUID | None = None
 
     def __post_init__(self) -> None:
         assert self.source_account_id != self.destination_account_id, "a transfer moves money between two accounts"
         assert self.amount > 0, "a transfer moves a positive amount"
 
     def fingerprint(self, requested_by: str) -> str:
-        """Identifies the request's meaning, so one Idempotency-Key cannot be reused for another transfer."""
+        """Identifies the request's meaning (who moves what where, not its name), so one Idempotency-Key or
+        transaction_id cannot be reused for another transfer."""
         text = f"{requested_by}|{self.source_account_id}|{self.destination_account_id}|{self.amount.normalize()}"
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def repeats(self, first: Transfer, requested_by: str) -> bool:
+        """Whether this request, which met `first` on one of its unique names, asks for that same transfer.
+
+        The same caller and body, and, when this request names a transfer, that name: a key used once
+        with transaction_id A cannot be reused for B. Naming by its id a transfer made without a name
+        is a repeat too (the original's clients retry a transfer under the id its first answer gave).
+        """
+        same_name = self.transaction_id is None or self.transaction_id == first.transaction_id
+        return same_name and first.request_fingerprint == self.fingerprint(requested_by)
 
     @property
     def legs(self) -> tuple[Leg, Leg]:
@@ -84,10 +98,10 @@ class Transfer:
         return self.completed_at is not None
 
     def view(self) -> dict[str, Any]:
-        """The public JSON shape of a transfer."""
+        """The public JSON shape of a transfer (undecided is `pending` on the wire, see wire_status)."""
         return {
             "transaction_id": self.transaction_id,
-            "status": self.status.value,
+            "status": wire_status(self.status),
             "reason": self.reason.value if self.reason else None,
             "source_account_id": self.source_account_id,
             "destination_account_id": self.destination_account_id,
@@ -98,6 +112,24 @@ class Transfer:
             "decided_at": self.decided_at,
             "completed_at": self.completed_at,
         }
+
+
+def wire_status(status: TransferStatus) -> str:
+    """The status a client sees: the original system's `pending | committed | aborted`.
+
+    The protocol (and the coordinator log, its CHECK constraints, triggers and compare-and-sets) keeps
+    calling the undecided state `preparing`; only the edge translates it, so the log needs no migration.
+    """
+    return WIRE_PENDING if status is TransferStatus.PREPARING else status.value
+
+
+def status_of_wire(name: str) -> TransferStatus:
+    """The state a client names: `pending`, or our own `preparing` (an alias), `committed`, `aborted`."""
+    return TransferStatus.PREPARING if name == WIRE_PENDING else TransferStatus(name)
+
+
+WIRE_PENDING = "pending"
+WIRE_STATUSES = (WIRE_PENDING, TransferStatus.COMMITTED.value, TransferStatus.ABORTED.value)
 
 
 @dataclass(frozen=True, slots=True)

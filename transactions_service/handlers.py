@@ -14,13 +14,18 @@ from shared.params import page_params, parse_uuid, path_uuid, query_int, require
 from shared.web import ok
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
-from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest
+from transactions_service.domain import (MAX_IDEMPOTENCY_KEY_LENGTH, WIRE_STATUSES, Transfer, TransferRequest,
+                                         status_of_wire, wire_status)
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY
 from transactions_service.protocol import ERROR_CODE_BY_REASON, TransferStatus
 
 MOVERS = ("customer", *STAFF_ROLES)
 READERS = ("customer", *STAFF_ROLES, "service")
 MAX_PENDING_AGE_MINUTES = 60 * 24 * 365
+# The original system's answer named the attempt that produced it; we make one attempt per request
+# (an abort is final, a retry is the client's, under the same transaction_id or Idempotency-Key).
+ATTEMPTS = {"retry_attempt": 1, "total_attempts": 1}
+PENDING_WARNING = "transfers not finished: recovery completes them; check the participants if this persists"
 
 
 def add_routes(app: web.Application) -> None:
@@ -41,7 +46,9 @@ def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:
     amount = parse_money(require_field(body, "amount"), field="amount")
     if source == destination:
         raise ValidationError("source and destination must be different accounts")
-    return TransferRequest(source, destination, amount)
+    named = body.get("transaction_id")
+    transaction_id = None if named is None else parse_uuid(named, field="transaction_id")
+    return TransferRequest(source, destination, amount, transaction_id)
 
 
 def idempotency_key_of(request: web.Request) -> str | None:
@@ -55,11 +62,18 @@ def idempotency_key_of(request: web.Request) -> str | None:
 
 def transfer_answer(transfer: Transfer) -> web.Response:
     """200 with the transfer when committed; 409 with the abort reason as the error code otherwise."""
+    view = {**transfer.view(), **ATTEMPTS}
     if transfer.status is TransferStatus.ABORTED:
         assert transfer.reason is not None, "an abort has a reason"
-        raise TransferAbortedError(f"transfer aborted: {transfer.reason.value}", details=transfer.view(),
+        raise TransferAbortedError(f"transfer aborted: {transfer.reason.value}", transfer=view,
                                    code=ERROR_CODE_BY_REASON[transfer.reason])
-    return ok(transfer.view(), message=f"transfer {transfer.status.value}")
+    return ok(view, message=f"transfer {wire_status(transfer.status)}")
+
+
+def transfer_page(transfers: list[Transfer], limit: int, offset: int) -> dict[str, Any]:
+    """The original system's list shape: `transactions` and `count`, and `pagination` as it paged them."""
+    return {"transactions": [transfer.view() for transfer in transfers], "count": len(transfers),
+            "pagination": {"limit": limit, "offset": offset, "count": len(transfers)}}
 
 
 async def create_transfer(request: web.Request) -> web.Response:
@@ -93,7 +107,7 @@ async def transfer_outcome(request: web.Request) -> web.Response:
     """For a participant in doubt: the stored decision (404 means no record: presume abort)."""
     require_role(request, "service", *STAFF_ROLES)
     transfer = await service.get_transfer(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
-    return ok({"transaction_id": transfer.transaction_id, "status": transfer.status.value,
+    return ok({"transaction_id": transfer.transaction_id, "status": wire_status(transfer.status),
                "completed": transfer.completed})
 
 
@@ -103,25 +117,28 @@ async def account_history(request: web.Request) -> web.Response:
     limit, offset = page_params(request)
     await access.require_account_owner(request.app, principal, account_id)
     transfers = await service.account_history(request.app[ENGINE_KEY], account_id, limit, offset)
-    return ok([transfer.view() for transfer in transfers])
+    # The original answered {.., pagination} on /transfers/history and {.., count} on /transactions/account.
+    return ok({"account_id": account_id, **transfer_page(transfers, limit, offset)})
 
 
 async def transfers_by_status(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
     try:
-        status = TransferStatus(request.match_info["status"])
+        status = status_of_wire(request.match_info["status"])
     except ValueError:
-        raise ValidationError(f"status must be one of {[s.value for s in TransferStatus]}") from None
+        raise ValidationError(f"status must be one of {list(WIRE_STATUSES)} (or preparing)") from None
     limit, offset = page_params(request)
     transfers = await service.by_status(request.app[ENGINE_KEY], status, limit, offset)
-    return ok([transfer.view() for transfer in transfers])
+    return ok({"status": wire_status(status), **transfer_page(transfers, limit, offset)})
 
 
 async def pending_transfers(request: web.Request) -> web.Response:
     require_role(request, "admin")
     minutes = query_int(request, "olderThanMinutes", default=5, maximum=MAX_PENDING_AGE_MINUTES)
     transfers = await service.unfinished_older_than(request.app[ENGINE_KEY], minutes)
-    return ok([transfer.view() for transfer in transfers])
+    answer = {"pending_transactions": [transfer.view() for transfer in transfers], "count": len(transfers),
+              "older_than_minutes": minutes}
+    return ok({**answer, "warning": PENDING_WARNING} if transfers else answer)
 
 
 async def transfer_stats(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import NotFoundError
 from transactions_service import db
-from transactions_service.domain import Transfer
+from transactions_service.domain import Transfer, wire_status
 from transactions_service.protocol import TransferStatus
 
 MONITORING_BATCH_MAX = 500
@@ -46,11 +46,21 @@ async def unfinished_older_than(engine: AsyncEngine, minutes: int) -> list[Trans
 
 
 async def stats(engine: AsyncEngine) -> dict[str, Any]:
+    """The original's `{total, by_status: {pending, committed, aborted}, success_rate}`, and our detail per state."""
     async with engine.connect() as connection:
         rows = await db.select_stats(connection)
-    by_status = {status.value: {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus}
+    detail = {wire_status(status): {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus}
     for row in rows:
-        by_status[row["status"]] = {"transfers": row["transfers"], "unfinished": row["unfinished"],
-                                    "amount": row["amount"]}
-    return {"by_status": by_status, "total": sum(item["transfers"] for item in by_status.values()),
-            "unfinished": sum(item["unfinished"] for item in by_status.values())}
+        detail[wire_status(TransferStatus(row["status"]))] = {
+            "transfers": row["transfers"], "unfinished": row["unfinished"], "amount": row["amount"]}
+    counts = {name: item["transfers"] for name, item in detail.items()}
+    return {"total": sum(counts.values()), "by_status": counts, "success_rate": success_rate(counts),
+            "unfinished": sum(item["unfinished"] for item in detail.values()), "by_status_detail": detail}
+
+
+def success_rate(counts: dict[str, int]) -> str:
+    """Committed among decided transfers as the original wrote it: "66.67%", or "0%" when none is decided."""
+    decided = counts[TransferStatus.COMMITTED.value] + counts[TransferStatus.ABORTED.value]
+    if decided == 0:
+        return "0%"
+    return f"{Decimal(counts[TransferStatus.COMMITTED.value] * 100) / decided:.2f}%"

@@ -158,7 +158,7 @@ def history(
       banking-cli history -a ...001 -n 100 --json | jq '[.[] | select(.status=="aborted")] | length'
     """
     account_id = parse_id(account)
-    data = logged_in().client.get("transactions", f"/transfers/history/{account_id}?limit={limit}")
+    data = logged_in().client.get("transactions", f"/transfers/history/{account_id}?limit={limit}")["transactions"]
     if as_json:
         print_json(data)
     elif not data:

@@ -23,9 +23,12 @@ def check_service(client: Client, service: str) -> dict[str, Any]:
         reply = client.request(service, "GET", "/health")
     except CliError as error:
         return {**row, "error": error.message}
-    data = reply.data if reply.ok else (reply.error.get("details") or {})
+    data = reply.data or {}  # a 503 carries `data` too: status "unhealthy", database.connected false
+    database = data.get("database")
+    connected = database.get("connected") if isinstance(database, dict) else None
     return {**row, "status": "healthy" if reply.ok else "unhealthy",
-            "database": data.get("database", "unknown"), "database_latency_ms": data.get("database_latency_ms"),
+            "database": {True: "up", False: "down"}.get(connected, "unknown"),
+            "database_latency_ms": data.get("database_latency_ms"),
             "latency_ms": Decimal(f"{reply.elapsed_ms:.1f}"),
             "error": None if reply.ok else reply.error.get("message", f"HTTP {reply.status}")}
 

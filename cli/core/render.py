@@ -23,7 +23,7 @@ def _width() -> int | None:
 
 console = Console(highlight=False, width=_width())
 
-STATUS_STYLES = {"committed": "green", "aborted": "red", "preparing": "yellow"}
+STATUS_STYLES = {"committed": "green", "aborted": "red", "pending": "yellow"}
 
 
 def print_json(value: Any) -> None:

@@ -71,7 +71,8 @@ class TransferWatcher:
             return []
         notices = []
         for account_id in accounts[:MAX_ACCOUNTS_WATCHED]:
-            rows = client.get("transactions", f"/transfers/history/{account_id}?limit={HISTORY_WINDOW}")
+            rows = client.get("transactions",
+                              f"/transfers/history/{account_id}?limit={HISTORY_WINDOW}")["transactions"]
             first_look = account_id not in self.baselined
             self.baselined.add(account_id)
             for row in reversed(rows):  # oldest first, so notices come in the order things happened
@@ -85,7 +86,7 @@ class TransferWatcher:
         if self.statuses.get(transaction_id) == status:
             return None
         self.statuses[transaction_id] = status
-        if not announce or status == "preparing" or transaction_id in sent_transaction_ids:
+        if not announce or status == "pending" or transaction_id in sent_transaction_ids:
             return None
         return describe_transfer(row, own)
 

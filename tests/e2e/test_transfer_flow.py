@@ -173,8 +173,10 @@ async def test_transfer_reads_and_the_protocol_timeline(api: Api) -> None:
     assert status.data["status"] == "committed" and status.data["completed"] is True
     assert [event["event_type"] for event in detail.data["events"]] == [
         "accepted", "prepare_sent", "vote", "decision", "decision_sent", "acknowledged", "completed"]
-    assert [row["transaction_id"] for row in history.data] == [transaction_id]
-    assert [row["transaction_id"] for row in by_account.data] == [transaction_id]
+    assert [row["transaction_id"] for row in history.data["transactions"]] == [transaction_id]
+    assert history.data["pagination"] == {"limit": 50, "offset": 0, "count": 1}
+    assert [row["transaction_id"] for row in by_account.data["transactions"]] == [transaction_id]
+    assert (by_account.data["account_id"], by_account.data["count"]) == (str(destination), 1)
     assert outcome.data["status"] == "committed"
 
 
@@ -207,10 +209,13 @@ async def test_staff_listings_and_monitoring(api: Api) -> None:
     bad_limit = await api.call("GET", "transactions_service", "/transactions/status/committed?limit=0",
                                auth=token("teller"))
 
-    assert committed.status == 200 and len(committed.data) <= 5
+    assert committed.status == 200 and len(committed.data["transactions"]) <= 5
+    assert committed.data["status"] == "committed"
     assert bad_status.status == 400 and customer.status == 403 and teller_stats.status == 403
-    assert pending.status == 200 and pending.data == []
-    assert stats.status == 200 and stats.data["by_status"]["committed"]["transfers"] >= 1
+    assert pending.status == 200 and pending.data["pending_transactions"] == [] and pending.data["count"] == 0
+    assert "warning" not in pending.data  # present only when something is pending
+    assert stats.status == 200 and stats.data["by_status"]["committed"] >= 1
+    assert stats.data["by_status_detail"]["committed"]["transfers"] == stats.data["by_status"]["committed"]
     assert bad_limit.status == 400
 
 

@@ -153,6 +153,9 @@ async def test_effective_balance_subtracts_a_pending_debit_but_not_a_pending_cre
         assert debited["pending_change"] == Decimal("-30.5")
         assert debited["effective_balance"] == Decimal("69.5")
         assert debited["transaction_lock"] == str(transaction_id)
+        # The original system's names for the same facts.
+        assert (debited["current_balance"], debited["is_locked"], debited["transaction_id"]) == \
+            (100, True, str(transaction_id))
         credited = await data_of(await client.get(f"/accounts/{destination['account_id']}/effective-balance",
                                                   headers=headers))
         assert credited["effective_balance"] == 10
@@ -481,8 +484,9 @@ async def test_unsafe_withdraw_loses_an_update_under_concurrency(client, engine)
 async def test_unsafe_withdraw_alone_is_correct_and_checks_funds(client, engine):
     account = await open_account(engine, 150)
     path = f"/accounts/{account['account_id']}/unsafe-withdraw"
-    assert (await data_of(await client.post(path, json={"amount": "49.99"}, headers=ADMIN)))["balance"] == \
-        Decimal("100.01")
+    body = await read_body(await client.post(path, json={"amount": "49.99"}, headers=ADMIN))
+    assert body["data"]["balance"] == Decimal("100.01")
+    assert "racy" in body["warning"] and body["message"]  # the original's top-level warning, beside message
     await assert_error(await client.post(path, json={"amount": 1000}, headers=ADMIN), 409, "INSUFFICIENT_FUNDS")
     await assert_error(await client.post(path, json={"amount": 0}, headers=ADMIN), 400, "VALIDATION_ERROR")
     await assert_error(await client.post(path, json={"amount": 1}, headers=bearer("teller")), 403, "FORBIDDEN")
@@ -504,8 +508,9 @@ async def test_unsafe_withdraw_does_not_exist_without_demo_endpoints(accounts_db
 async def test_health_checks_the_database(client):
     data = await data_of(await client.get("/health"))
     assert data["status"] == "healthy"
-    assert data["database"] == "up"
+    assert data["database"]["connected"] is True
     assert data["service"] == "accounts-service"
+    assert isinstance(data["uptime"], int) and data["uptime"] >= 0
     assert (await data_of(await client.get("/ready")))["status"] == "healthy"
 
 

@@ -371,9 +371,13 @@ async def test_list_pages_in_creation_order(client: TestClient) -> None:
     everything = await client.get("/customers", params={"limit": "4"}, headers=bearer("teller"))
     first_page = await client.get("/customers", params={"limit": "2"}, headers=bearer("admin"))
     second_page = await client.get("/customers", params={"limit": "2", "offset": "2"}, headers=bearer("admin"))
-    all_rows = (await everything.json())["data"]
+    page = (await everything.json())["data"]  # the original system's {customers, pagination}
+    all_rows = page["customers"]
     assert len(all_rows) == 4
-    assert (await first_page.json())["data"] + (await second_page.json())["data"] == all_rows
+    assert page["pagination"] == {"limit": 4, "offset": 0, "count": 4}
+    second = (await second_page.json())["data"]
+    assert (await first_page.json())["data"]["customers"] + second["customers"] == all_rows
+    assert second["pagination"] == {"limit": 2, "offset": 2, "count": 2}
     order = [(datetime.fromisoformat(row["created_at"]), uuid.UUID(row["customer_id"])) for row in all_rows]
     assert order == sorted(order)
 

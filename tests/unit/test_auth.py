@@ -121,3 +121,40 @@ def test_garbage_is_rejected(garbage):
 def test_issuing_an_unknown_role_is_a_programmer_error():
     with pytest.raises(AssertionError):
         issue_token(SECRET, role="root")
+
+
+def original_token(customer_id: str, role: str, *, secret: str = SECRET) -> str:
+    """A token minted the original system's way: HS256 {customer_id, role} with iat and a 24 h exp, no sub."""
+    return signed({"customer_id": customer_id, "role": role, "iat": now_s(), "exp": now_s() + 24 * 3600},
+                  secret=secret)
+
+
+@pytest.mark.parametrize("name, role", [("admin-001", "admin"), ("teller-001", "teller"),
+                                        ("system-admin", "admin"), ("service-coordinator", "admin")])
+def test_a_staff_name_that_is_not_a_uuid_is_the_subject(name, role):
+    principal = verify_token(SECRET, original_token(name, role))
+    assert (principal.role, principal.customer_id, principal.subject) == (role, None, name)
+
+
+def test_an_original_customer_token_keeps_its_customer_id_as_subject():
+    alice = "550e8400-e29b-41d4-a716-446655440001"
+    principal = verify_token(SECRET, original_token(alice, "customer"))
+    assert (principal.customer_id, principal.subject) == (uuid.UUID(alice), alice)
+
+
+@pytest.mark.parametrize("name", ["admin-001", "", "  "])
+def test_a_customer_token_still_needs_a_uuid(name):
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, original_token(name, "customer"))
+
+
+@pytest.mark.parametrize("name", [7, ["admin-001"], {"id": 1}, ""])
+def test_a_staff_customer_id_must_be_a_non_empty_string(name):
+    payload = {"customer_id": name, "role": "admin", "iat": now_s(), "exp": now_s() + 600}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload))
+
+
+def test_a_service_token_with_a_name_for_customer_id_is_refused():
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, original_token("service-coordinator", "service"))

@@ -133,3 +133,13 @@ def test_hs256_stays_the_default() -> None:
     keys = load_token_keys(algorithm="HS256", secret=SECRET)
     assert keys == TokenKeys(secret=SECRET)
     assert jwt.get_unverified_header(issue_token(keys, role="admin")[0])["alg"] == "HS256"
+
+
+def test_eddsa_mode_stays_strict_about_original_style_tokens() -> None:
+    """The original system's HS256 {customer_id: "admin-001", role} token works only in HS256 mode."""
+    payload = {"customer_id": "admin-001", "role": "admin", "iat": 1, "exp": 2**40}
+    with pytest.raises(UnauthorizedError):
+        verify_token(VERIFIER, jwt.encode(payload, SECRET, algorithm="HS256"))
+    with pytest.raises(UnauthorizedError):  # even signed with the right private key, a staff id is a UUID here
+        verify_token(VERIFIER, jwt.encode(payload, PRIVATE_PEM, algorithm="EdDSA"))
+    assert verify_token(SECRET, jwt.encode(payload, SECRET, algorithm="HS256")).subject == "admin-001"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from accounts_service import domain as participant_domain
 from accounts_service.domain import Change, ParticipantState, VoteReason, in_global_order, vote_from_log
-from transactions_service.domain import TransferRequest, legs_of
+from transactions_service.domain import Transfer, TransferRequest, legs_of, status_of_wire, wire_status
 from transactions_service.protocol import ALLOWED_TRANSITIONS, AbortReason, Decision, TransferStatus, Vote, \
     can_transition, decide
 
@@ -283,3 +284,34 @@ def test_participant_vote_and_change_assert_their_shape():
         Change(uuid.uuid4(), Decimal(0))
     with pytest.raises(AssertionError):
         Change(uuid.uuid4(), 5)  # type: ignore[arg-type]
+
+
+def test_a_request_repeats_a_transfer_only_under_the_same_caller_body_and_name():
+    source, destination, name = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    unnamed = TransferRequest(source, destination, Decimal("10"))
+    first = stored_transfer(name, unnamed.fingerprint("alice"))
+    assert TransferRequest(source, destination, Decimal("10.00"), name).repeats(first, "alice")
+    assert unnamed.repeats(first, "alice")  # met on its Idempotency-Key
+    assert not TransferRequest(source, destination, Decimal("10"), uuid.uuid4()).repeats(first, "alice")
+    assert not TransferRequest(source, destination, Decimal("11"), name).repeats(first, "alice")
+    assert not TransferRequest(source, destination, Decimal("10"), name).repeats(first, "bob")
+
+
+def stored_transfer(transaction_id: uuid.UUID, fingerprint: str) -> Transfer:
+    now = datetime.now(UTC)
+    return Transfer(transaction_id, uuid.uuid4(), uuid.uuid4(), Decimal(1), TransferStatus.COMMITTED, None, None,
+                    fingerprint, "alice", None, now, now, now, None)
+
+
+@pytest.mark.parametrize("status, wire", [(TransferStatus.PREPARING, "pending"),
+                                          (TransferStatus.COMMITTED, "committed"),
+                                          (TransferStatus.ABORTED, "aborted")])
+def test_the_wire_calls_an_undecided_transfer_pending(status, wire):
+    assert wire_status(status) == wire
+    assert status_of_wire(wire) is status
+    assert status_of_wire(status.value) is status  # preparing stays an alias
+
+
+def test_an_unknown_wire_status_is_refused():
+    with pytest.raises(ValueError):
+        status_of_wire("completed")
