@@ -101,9 +101,19 @@ class TooManyRequestsError(ApiError):
     code = "TOO_MANY_REQUESTS"
 
 
+# A 503 always says when to try again: the conditions behind it (a database restarting, a peer down)
+# pass in seconds, and a client without the hint retries at once or never.
+DEFAULT_RETRY_AFTER_S = 1
+
+
 class ServiceUnavailableError(ApiError):
+    """Nothing was decided; the same request may be sent again after Retry-After seconds."""
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_S))
 
 
 class InsufficientFundsError(ConflictError):
