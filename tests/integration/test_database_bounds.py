@@ -13,7 +13,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from shared import database
-from shared.database import create_engine, database_unavailable
 from shared.web import error_middleware
 from tests.conftest import TEST_JWT_SECRET, serve
 from transactions_service import app as transactions_app
@@ -43,7 +42,7 @@ def test_the_bounds_are_named_and_below_the_library_defaults():
 
 
 async def test_a_database_that_never_answers_the_connect_fails_within_the_connect_timeout(silent_server):
-    engine = create_engine(f"postgresql://postgres@127.0.0.1:{silent_server}/nothing",
+    engine = database.create_engine(f"postgresql://postgres@127.0.0.1:{silent_server}/nothing",
                            connect_timeout_s=SHORT_BOUND_S)
     started = time.monotonic()
     try:
@@ -53,11 +52,11 @@ async def test_a_database_that_never_answers_the_connect_fails_within_the_connec
     finally:
         await engine.dispose()
     assert time.monotonic() - started < SHORT_BOUND_S + SLACK_S
-    assert database_unavailable(raised.value)
+    assert database.database_unavailable(raised.value)
 
 
 async def test_a_statement_that_never_returns_ends_at_the_command_timeout(accounts_db_url):
-    engine = create_engine(accounts_db_url, command_timeout_s=SHORT_BOUND_S, statement_timeout_ms=60_000)
+    engine = database.create_engine(accounts_db_url, command_timeout_s=SHORT_BOUND_S, statement_timeout_ms=60_000)
     started = time.monotonic()
     try:
         with pytest.raises(Exception) as raised:
@@ -66,7 +65,7 @@ async def test_a_statement_that_never_returns_ends_at_the_command_timeout(accoun
     finally:
         await engine.dispose()
     assert time.monotonic() - started < SHORT_BOUND_S + SLACK_S
-    assert database_unavailable(raised.value)
+    assert database.database_unavailable(raised.value)
 
 
 async def test_http_connections_per_participant_follow_the_database_pool(transactions_db_url):
