@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from shared import database
 from shared.web import error_middleware
-from tests.conftest import TEST_JWT_SECRET, serve
+from cli.local_postgres import LocalPostgres
+from tests.conftest import TEST_JWT_SECRET, make_database, serve
 from transactions_service import app as transactions_app
 from transactions_service.keys import COORDINATOR_KEY
 from transactions_service.settings import Settings
@@ -34,6 +35,35 @@ def silent_server() -> Iterator[int]:
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+@pytest.fixture(scope="module")
+def own_db_url(postgres: LocalPostgres) -> str:
+    """A database of this module's own: its backends are terminated here without touching other tests'."""
+    return make_database(postgres, "accounts_service")
+
+
+async def test_the_pool_replaces_connections_the_server_closed_without_failing_a_request(own_db_url, postgres):
+    engine = database.create_engine(own_db_url, pool_size=3, max_overflow=0)
+    try:
+        async def busy() -> None:  # three connections at once, so the pool holds three
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(0.1)"))
+        await asyncio.gather(busy(), busy(), busy())
+        killer = await asyncpg.connect(postgres.url("postgres"))
+        try:
+            killed = await killer.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE datname = $1", own_db_url.rsplit("/", 1)[1])
+        finally:
+            await killer.close()
+        assert killed == 3
+        await asyncio.sleep(0.2)  # the driver sees each socket close
+
+        for _ in range(3):  # every pooled connection is dead; no request may hear about it
+            async with engine.connect() as connection:
+                assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
 
 
 def test_the_bounds_are_named_and_below_the_library_defaults():
