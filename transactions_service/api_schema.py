@@ -44,7 +44,7 @@ def openapi_document() -> dict[str, Any]:
         "/transfers": {"post": operation(
             "move money between two accounts (owner of the source, teller, admin); 409 when aborted, with the "
             "reason as the error code and the transfer in details", TRANSFER, body=NEW_TRANSFER,
-            parameters=[IDEMPOTENCY_KEY], errors=(400, 401, 403, 404, 409, 422), tags=TAGS)},
+            parameters=[IDEMPOTENCY_KEY], errors=(400, 401, 403, 404, 409, 422, 504), tags=TAGS)},
         "/transfers/status/{transaction_id}": {"get": operation(
             "a transfer (requester, account owners, staff, service)", TRANSFER, parameters=TRANSACTION_ID, tags=TAGS)},
         "/transfers/history/{account_id}": {"get": HISTORY},
@@ -63,6 +63,7 @@ def openapi_document() -> dict[str, Any]:
             "a transfer with its protocol events (requester, account owners, staff, service)", TRANSFER_WITH_EVENTS,
             parameters=TRANSACTION_ID, tags=TAGS)},
         "/transactions/{transaction_id}/outcome": {"get": operation(
-            "the stored decision, for a participant in doubt (service, staff); 404 means presume abort", OUTCOME,
+            "the stored decision, for a participant in doubt (service, staff); only a 404 TRANSFER_NOT_FOUND "
+            "naming this transaction_id means presume abort", OUTCOME,
             parameters=TRANSACTION_ID, tags=("two-phase commit",))},
     })
