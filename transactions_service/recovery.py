@@ -54,7 +54,8 @@ async def recover_once(coordinator: Coordinator, settings: RecoverySettings) -> 
             log.error("completion_attempt_failed", transaction_id=str(transfer.transaction_id),
                       details={"error": f"{type(outcome).__name__}: {outcome}"})
     result = RecoveryPass(aborted=aborted, attempted=len(claimed),
-                          completed=sum(1 for outcome in finished if isinstance(outcome, Transfer) and outcome.completed))
+                          completed=sum(1 for outcome in finished
+                                        if isinstance(outcome, Transfer) and outcome.completed))
     actions = coordinator.metrics.recovery_actions
     actions.labels("presumed_abort").inc(result.aborted)
     actions.labels("completion_attempt").inc(result.attempted)

@@ -211,7 +211,8 @@ async def test_one_failing_transfer_does_not_stop_the_pass(engine):
     healthy, healthy_source, healthy_destination = await prepared_transfer(engine)
     async with engine.begin() as connection:
         await connection.execute(_AGE_LOCK, {"transaction_id": broken, "age_s": 60})
-        await connection.execute(text("UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, locked_at = NULL "
+        await connection.execute(text("UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, "
+                                      "locked_at = NULL "
                                       "WHERE account_id = :id"), {"id": broken_source})
 
     resolved = await resolve_with(engine, FakeCoordinator(outcome_is("committed")))
