@@ -41,10 +41,13 @@ def create_app(settings: Settings) -> web.Application:
 async def _peer_clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     keys = app[TOKEN_KEYS_KEY]
+    # Sized to our database pool: no more requests to a peer at once than we could serve ourselves.
     customers = ServiceClient(settings.customer_service_url, jwt_secret=keys, caller=SERVICE_NAME,
-                              audience=CUSTOMER_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+                              audience=CUSTOMER_SERVICE_NAME, timeout_s=settings.http_timeout_s,
+                              connections=settings.db_pool_size)
     coordinator = ServiceClient(settings.transactions_service_url, jwt_secret=keys, caller=SERVICE_NAME,
-                                audience=TRANSACTIONS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+                                audience=TRANSACTIONS_SERVICE_NAME, timeout_s=settings.http_timeout_s,
+                                connections=settings.db_pool_size)
     app[CUSTOMERS_KEY] = customers
     app[COORDINATOR_KEY] = coordinator
     yield

@@ -76,12 +76,15 @@ PREPARE_LEGS = text("""
 # The commit, one statement: mark the named legs committed, then, taking the account rows in
 # account-id order like every prepare does (any other order can deadlock with a prepare), apply their
 # pending changes and release their locks. A prepared leg whose account does not hold this transfer's lock would be a broken
-# invariant: the statement aborts itself (PB500) and nothing is applied.
+# invariant: the statement aborts itself (PB500) and nothing is applied. A transfer aborted here on any leg
+# is a contradiction, checked before acting: nothing is marked or applied, and the rows show the tombstone.
 COMMIT_LEGS = text("""
     WITH decided AS (
         UPDATE participant_log SET state = 'committed', updated_at = now()
         WHERE transaction_id = :transaction_id AND state = 'prepared'
           AND (CAST(:account_ids AS UUID[]) IS NULL OR account_id = ANY(CAST(:account_ids AS UUID[])))
+          AND NOT EXISTS (SELECT 1 FROM participant_log AS tombstone
+                          WHERE tombstone.transaction_id = :transaction_id AND tombstone.state = 'aborted')
         RETURNING account_id, updated_at),
     ordered AS (
         SELECT account_id FROM accounts WHERE account_id IN (SELECT account_id FROM decided)
@@ -96,6 +99,8 @@ COMMIT_LEGS = text("""
            CASE WHEN decided.account_id IS NULL THEN log.state ELSE 'committed' END AS state,
            log.change, log.kind, log.reason, log.created_at, COALESCE(decided.updated_at, log.updated_at) AS updated_at,
            applied.balance AS balance_after,
+           EXISTS (SELECT 1 FROM participant_log AS tombstone
+                   WHERE tombstone.transaction_id = :transaction_id AND tombstone.state = 'aborted') AS aborted_here,
            participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied), 'PB500',
                                'a prepared change had lost its account lock') AS applied_all
     FROM participant_log AS log LEFT JOIN decided USING (account_id) LEFT JOIN applied USING (account_id)
@@ -114,9 +119,11 @@ _MARK_DECIDED = text("""
     WHERE transaction_id = :transaction_id AND account_id = ANY(:account_ids) AND state = 'prepared'
     RETURNING account_id, change""")
 _SELECT_TRANSFER_ACCOUNTS = text("SELECT account_id FROM participant_log WHERE transaction_id = :transaction_id")
+# Oldest lock first: the batch is bounded, and a transfer locked longest has waited longest.
 _SELECT_IN_DOUBT = text("""
-    SELECT DISTINCT transaction_lock FROM accounts
+    SELECT transaction_lock FROM accounts
     WHERE transaction_lock IS NOT NULL AND locked_at < now() - make_interval(secs => :in_doubt_s)
+    GROUP BY transaction_lock ORDER BY min(locked_at), transaction_lock
     LIMIT :limit""")
 _COUNT_LOCKS = text("""
     SELECT count(*) AS locked, count(*) FILTER (WHERE locked_at < now() - make_interval(secs => :in_doubt_s))

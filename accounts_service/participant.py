@@ -88,18 +88,28 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Chang
 
 
 async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change]) -> Vote:
-    """One prepare statement (atomic by itself, so no explicit transaction): the vote it implies."""
-    try:
-        async with autocommit(engine).connect() as connection:
-            rows = await db.prepare_legs(connection, transaction_id, ordered)
-    except DBAPIError as error:
-        if sqlstate_of(error) != db.RACE_LOST:
-            raise
-        return Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
-    legs = [LegState(change, row["account_exists"], row["balance"], row["transaction_lock"],
-                     ParticipantState(row["earlier_state"]) if row["earlier_state"] else None)
-            for change, row in zip(ordered, rows, strict=True)]
-    return prepare_vote(legs, rows[0]["locked_legs"])
+    """One prepare statement (atomic by itself, so no explicit transaction): the vote it implies.
+
+    PB001 means a log row of this transfer was written after the statement's snapshot: an abort's
+    tombstone, or the first prepare of a repeat (perhaps committed since). The statement changed
+    nothing; the same statement with a fresh snapshot sees that row and votes what the log says
+    (tombstone: NO; prepared or committed: YES again). Each retry follows a row that appeared, and a
+    transfer has one row per leg, so the retries are bounded by the legs.
+    """
+    for _attempt in range(len(ordered) + 1):
+        try:
+            async with autocommit(engine).connect() as connection:
+                rows = await db.prepare_legs(connection, transaction_id, ordered)
+        except DBAPIError as error:
+            if sqlstate_of(error) != db.RACE_LOST:
+                raise
+            log.info("prepare_met_a_newer_log_row", transaction_id=str(transaction_id))
+            continue
+        legs = [LegState(change, row["account_exists"], row["balance"], row["transaction_lock"],
+                         ParticipantState(row["earlier_state"]) if row["earlier_state"] else None)
+                for change, row in zip(ordered, rows, strict=True)]
+        return prepare_vote(legs, rows[0]["locked_legs"])
+    raise AssertionError("a prepare met more new log rows than the transfer has legs")
 
 
 async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change],
@@ -113,10 +123,18 @@ async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UU
                  signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
     """Apply this transfer's prepared changes (on the named accounts, or all of them here): one statement.
 
-    A repeat is a no-op; a commit after an abort, or of a transfer never prepared here, is refused.
+    A repeat is a no-op. A commit of a transfer aborted here (on any leg), or never prepared here, is
+    refused, and the statement checks that before it applies anything (COMMIT_LEGS).
     """
     async with autocommit(engine).connect() as connection:
         rows = await db.commit_legs(connection, transaction_id, account_ids)
+    if not rows:
+        raise ConflictError("no prepared record of this transfer here",
+                            details={"transaction_id": str(transaction_id)})
+    if rows[0]["aborted_here"]:
+        assert all(row["balance_after"] is None for row in rows), "nothing is applied on an aborted transfer"
+        raise ConflictError("transfer was aborted here; it cannot commit",
+                            details={"transaction_id": str(transaction_id)})
     signals.released([row["account_id"] for row in rows if row["balance_after"] is not None])
     for row in rows:
         if row["balance_after"] is not None:
@@ -124,13 +142,7 @@ async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UU
             log.info("participant_committed", transaction_id=str(transaction_id),
                      details={"account_id": str(row["account_id"]), "change": str(row["change"]),
                               "balance": str(row["balance_after"])})
-    if not rows:
-        raise ConflictError("no prepared record of this transfer here",
-                            details={"transaction_id": str(transaction_id)})
-    if any(row["state"] == ParticipantState.ABORTED for row in rows):
-        raise ConflictError("transfer was aborted here; it cannot commit",
-                            details={"transaction_id": str(transaction_id)})
-    return [{key: value for key, value in row.items() if key not in ("balance_after", "applied_all")}
+    return [{key: value for key, value in row.items() if key not in ("balance_after", "applied_all", "aborted_here")}
             for row in rows]
 
 
@@ -149,6 +161,12 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]
             await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
         account_ids = ([change.account_id for change in ordered]
                        or await db.select_transfer_accounts(connection, transaction_id))
+        # Check the contradiction before acting on it: a transfer committed here on any leg is refused
+        # before a single lock is released (the raise rolls the tombstones back too).
+        logged = await db.select_transfer_log(connection, transaction_id)
+        if any(row["state"] == ParticipantState.COMMITTED for row in logged):
+            raise ConflictError("transfer was committed here; it cannot abort",
+                                details={"transaction_id": str(transaction_id)})
         decided = await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED, account_ids)
         for account_id, _change in sorted(decided):  # account rows in account-id order, as everywhere
             released = await db.release_lock(connection, transaction_id, account_id)
@@ -157,7 +175,7 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change]
                      details={"account_id": str(account_id)})
         rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
     signals.released([account_id for account_id, _change in decided])
-    if any(row["state"] == ParticipantState.COMMITTED for row in rows):
+    if any(row["state"] == ParticipantState.COMMITTED for row in rows):  # only a commit racing this abort
         raise ConflictError("transfer was committed here; it cannot abort",
                             details={"transaction_id": str(transaction_id)})
     return rows

@@ -1,9 +1,10 @@
 """Participant recovery, on its own clock: resolve in-doubt locks by asking the coordinator; purge tombstones.
 
 A participant that voted YES never decides alone. A row locked longer than the in-doubt timeout asks
-the coordinator for the outcome and applies it; no record there means abort (presumed abort, safe
-because the coordinator logs a transfer before sending any prepare). Coordinator unreachable: the
-row stays locked and is asked again next tick.
+the coordinator for the outcome and applies it; the coordinator's positive "no record of this transfer"
+(TRANSFER_NOT_FOUND naming it) means abort (presumed abort, safe because the coordinator logs a
+transfer before sending any prepare). Anything else, a 404 from another route or service included,
+counts as unreachable: the row stays locked and is asked again next tick.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts_service import db, participant
 from accounts_service.participant import NO_SIGNALS, ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
-from shared.errors import ConflictError
-from shared.http_client import PeerUnavailableError, ServiceClient
+from shared.errors import ConflictError, TransferNotFoundError
+from shared.http_client import PeerResponse, PeerUnavailableError, ServiceClient
 
 log = structlog.get_logger()
 
@@ -40,13 +41,39 @@ class ParticipantRecoverySettings:
 
 async def resolve_in_doubt(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
                            signals: ReleaseSignals = NO_SIGNALS) -> int:
-    """Ask about every long-held lock; how many were resolved now."""
+    """Ask about every long-held lock, oldest first; how many were resolved now.
+
+    One transfer that fails (a refused commit, a broken invariant, a database error) is logged and
+    left for the next tick; it never keeps the others in the batch from being resolved.
+    """
     async with engine.connect() as connection:
         in_doubt = await db.select_in_doubt(connection, settings.in_doubt_timeout_s, settings.batch_max)
     resolved = 0
     for transaction_id in in_doubt:
-        resolved += await _resolve(engine, coordinator, transaction_id, signals)
+        try:
+            resolved += await _resolve(engine, coordinator, transaction_id, signals)
+        except Exception:  # one transfer's failure must not stop the pass; it is asked again next tick
+            log.exception("in_doubt_resolution_failed", transaction_id=str(transaction_id))
     return resolved
+
+
+def outcome_from_answer(transaction_id: UUID, answer: PeerResponse) -> str | None:
+    """committed | aborted from the coordinator's answer, or None: unknown, ask again (the row stays locked).
+
+    Abort is presumed only on the coordinator's positive "no record" (TRANSFER_NOT_FOUND naming this very
+    transfer). A 404 from an unknown route, another service or a proxy names no transfer: unreachable.
+    """
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if answer.status == 404:
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        named = error.get("code") == TransferNotFoundError.code and details.get("transaction_id") == str(transaction_id)
+        return "aborted" if named else None
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    if answer.status != 200 or data.get("transaction_id") not in (None, str(transaction_id)):
+        return None
+    status = data.get("status")
+    return status if status in ("committed", "aborted") else None  # preparing: the coordinator will decide
 
 
 async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID,
@@ -56,11 +83,12 @@ async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_
     except PeerUnavailableError:
         log.warning("in_doubt_coordinator_unreachable", transaction_id=str(transaction_id))
         return 0
-    status = (answer.body.get("data") or {}).get("status") if answer.status == 200 else None
-    if answer.status == 404:
-        status = "aborted"
-    if status not in ("committed", "aborted"):
-        return 0  # still preparing (the coordinator will decide) or an error: ask again next tick
+    status = outcome_from_answer(transaction_id, answer)
+    if status is None:
+        if answer.status != 200:
+            log.warning("in_doubt_no_answer", transaction_id=str(transaction_id),
+                        details={"http_status": answer.status})
+        return 0
     try:
         if status == "committed":
             await participant.commit(engine, transaction_id, signals=signals)

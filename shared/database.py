@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import weakref
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.settings import DEFAULT_SERVICE_POOL_SIZE
@@ -14,6 +18,17 @@ DEFAULT_POOL_SIZE = DEFAULT_SERVICE_POOL_SIZE
 DEFAULT_POOL_MAX_OVERFLOW = 10
 DEFAULT_POOL_TIMEOUT_S = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
+# Opening one connection, handshake and authentication included (asyncpg's default is 60 s): a database
+# that does not answer by then is down for this request, which hears 503 at once instead of a minute later.
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+# The client's own bound on one statement's round trip. The server cancels a statement at
+# statement_timeout; this covers what the server cannot: a database that stopped answering altogether.
+DEFAULT_COMMAND_TIMEOUT_S = DEFAULT_STATEMENT_TIMEOUT_MS / 1000 + 2.0
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+# SQLSTATE classes that mean "the database cannot serve this now", not "this request is wrong":
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator intervention
+# (admin shutdown, crash shutdown, "the database system is starting up", a cancelled statement).
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 
 def async_url(database_url: str) -> str:
@@ -32,19 +47,57 @@ def plain_url(database_url: str) -> str:
 def create_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
                   max_overflow: int = DEFAULT_POOL_MAX_OVERFLOW,
                   pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
-                  statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS) -> AsyncEngine:
-    return create_async_engine(
+                  statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+                  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                  command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> AsyncEngine:
+    engine = create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout_s,
+        # No ping round trip per checkout: a connection the driver knows is closed is dropped at checkout
+        # (below), and the first disconnect error invalidates the whole pool (SQLAlchemy does that itself).
         pool_pre_ping=False,
         connect_args={"server_settings": {"statement_timeout": str(statement_timeout_ms),
-                                          "idle_in_transaction_session_timeout": "60000"},
+                                          "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)},
+                      "timeout": connect_timeout_s, "command_timeout": command_timeout_s,
                       # Our databases are local or on a private network; TLS, when wanted, comes from
                       # sslmode in DATABASE_URL. Without this asyncpg first tries TLS on every connect.
                       **({} if "sslmode=" in database_url else {"ssl": False})},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
+    return engine
+
+
+def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose socket the driver saw close (a restart, a terminated backend) is never
+    handed out: DisconnectionError makes the pool replace it with a fresh one. A local check, no round trip."""
+    driver_connection = getattr(dbapi_connection, "driver_connection", None)
+    if driver_connection is not None and driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("pooled connection was closed by the server")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when the error means the database cannot serve now (down, restarting, unreachable, overloaded).
+
+    Such an error is an operating condition, never a bug: before anything was decided the answer is
+    503 with Retry-After. Read from the whole cause chain, because a connection reset while connecting
+    reaches us raw or wrapped, depending on where in the driver it happened.
+    """
+    seen: set[int] = set()
+    candidate: BaseException | None = error
+    while candidate is not None and id(candidate) not in seen:
+        seen.add(id(candidate))
+        if isinstance(candidate, sa_exc.DBAPIError) and candidate.connection_invalidated:
+            return True
+        if isinstance(candidate, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                                  sa_exc.DisconnectionError, asyncpg.InterfaceError, OSError)):
+            return True  # OSError covers refused and reset connections and TimeoutError
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES:
+            return True
+        candidate = getattr(candidate, "orig", None) or candidate.__cause__ or candidate.__context__
+    return False
 
 
 def migrate(migrations_dir: Path, database_url: str, revision: str = "head") -> None:

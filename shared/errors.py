@@ -5,6 +5,7 @@
     ├── UnauthorizedError        401 UNAUTHORIZED
     ├── ForbiddenError           403 FORBIDDEN
     ├── NotFoundError            404 NOT_FOUND
+    │   └── TransferNotFoundError 404 TRANSFER_NOT_FOUND (the coordinator has no record of the transfer)
     ├── ConflictError            409 CONFLICT_ERROR
     │   ├── AccountLockedError   409 ACCOUNT_LOCKED
     │   ├── InsufficientFundsError 409 INSUFFICIENT_FUNDS
@@ -12,7 +13,8 @@
     ├── PayloadTooLargeError     413 PAYLOAD_TOO_LARGE
     ├── IdempotencyKeyReusedError 422 IDEMPOTENCY_KEY_REUSED
     ├── TooManyRequestsError     429 TOO_MANY_REQUESTS
-    └── ServiceUnavailableError  503 SERVICE_UNAVAILABLE
+    ├── ServiceUnavailableError  503 SERVICE_UNAVAILABLE
+    └── OutcomeUnknownError      504 OUTCOME_UNKNOWN (the decision may be stored; ask about the transaction id)
 """
 from __future__ import annotations
 
@@ -59,6 +61,18 @@ class NotFoundError(ApiError):
     code = "NOT_FOUND"
 
 
+class TransferNotFoundError(NotFoundError):
+    """The coordinator's positive "no record of this transfer": the only 404 a participant may read as abort.
+
+    It always names the transfer (details.transaction_id), so a 404 from some other route or service,
+    which names nothing, is never taken for it.
+    """
+    code = "TRANSFER_NOT_FOUND"
+
+    def __init__(self, transaction_id: Any) -> None:
+        super().__init__("no record of this transfer", details={"transaction_id": str(transaction_id)})
+
+
 class ConflictError(ApiError):
     status = 409
     code = "CONFLICT_ERROR"
@@ -98,10 +112,38 @@ class TooManyRequestsError(ApiError):
     code = "TOO_MANY_REQUESTS"
 
 
+# A 503 always says when to try again: the conditions behind it (a database restarting, a peer down)
+# pass in seconds, and a client without the hint retries at once or never.
+DEFAULT_RETRY_AFTER_S = 1
+
+
 class ServiceUnavailableError(ApiError):
+    """Nothing was decided; the same request may be sent again after Retry-After seconds."""
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_S))
 
 
 class InsufficientFundsError(ConflictError):
     code = "INSUFFICIENT_FUNDS"
+
+
+class OutcomeUnknownError(ApiError):
+    """The coordinator cannot tell whether its decision was stored (PROTOCOL.md step 5).
+
+    504, not 503: the request did not fail, an upstream (the coordinator's log database) did not answer
+    in time, and a 503 with Retry-After would invite a new transfer that may pay twice. The client asks
+    about details.transaction_id (also in the Location header) instead; a repeat with the same
+    Idempotency-Key is safe too.
+    """
+    status = 504
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(self, transaction_id: Any) -> None:
+        status_path = f"/transfers/status/{transaction_id}"
+        super().__init__("the outcome of this transfer is not known yet; ask about its transaction id",
+                         details={"transaction_id": str(transaction_id), "status_url": status_path},
+                         headers={"Location": status_path})

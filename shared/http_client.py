@@ -10,9 +10,12 @@ import structlog
 
 from shared import jsonio
 from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, TokenKeys, issue_token
+from shared.settings import DEFAULT_SERVICE_POOL_SIZE
 
 DEFAULT_HTTP_TIMEOUT_S = 5.0
-DEFAULT_CONNECTIONS_PER_PEER = 100
+# Open connections to one peer at most: a peer serves no more at once than its database pool (of the
+# same default size); requests past that wait here, inside their own timeout, rather than at the peer.
+DEFAULT_CONNECTIONS_PER_PEER = DEFAULT_SERVICE_POOL_SIZE
 # Re-mint the service token this long before it expires, so no call carries a dying token.
 TOKEN_REFRESH_MARGIN_S = 30
 # The caller's request id travels with every peer call, so one request's lines join across the services' logs.
@@ -41,6 +44,7 @@ class ServiceClient:
         self._caller = caller
         self._audience = audience
         self._timeout_s = timeout_s
+        self.connections = connections
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=30),
             timeout=aiohttp.ClientTimeout(total=timeout_s),

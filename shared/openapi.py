@@ -74,7 +74,8 @@ BEARER_SCHEME = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": 
 ERROR_DESCRIPTIONS = {400: "invalid input (VALIDATION_ERROR)", 401: "missing or invalid token",
                       403: "role or owner not allowed", 404: "not found", 409: "conflict",
                       413: "body too large", 422: "idempotency key reused", 429: "too many requests",
-                      503: "database or peer unavailable"}
+                      503: "database or peer unavailable, nothing decided (Retry-After)",
+                      504: "outcome unknown (OUTCOME_UNKNOWN): ask about details.transaction_id, do not resend"}
 AUTHED_ERRORS = (400, 401, 403, 404, 503)
 BODY_ERRORS = (413,)
 

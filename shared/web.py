@@ -8,10 +8,10 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy import exc as sa_exc
 
 from shared import jsonio
-from shared.errors import (ApiError, NotFoundError, ServiceUnavailableError)
+from shared.database import database_unavailable
+from shared.errors import ApiError, NotFoundError, ServiceUnavailableError
 
 log = structlog.get_logger()
 
@@ -38,15 +38,8 @@ def error_response(error: ApiError) -> web.Response:
     return response
 
 
-def _database_unavailable(error: Exception) -> bool:
-    """A database we cannot reach is an operating condition, not a bug: 503, and the client may retry."""
-    if isinstance(error, sa_exc.DBAPIError):
-        return error.connection_invalidated or isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    return isinstance(error, (sa_exc.TimeoutError, OSError))
-
-
 def _unexpected_error_response(request: web.Request, error: Exception) -> web.Response:
-    if _database_unavailable(error):
+    if database_unavailable(error):
         log.error("database_unavailable", method=request.method, path=request.path,
                   details={"error": type(error).__name__})
         return error_response(ServiceUnavailableError("database unavailable, try again"))

@@ -66,7 +66,7 @@ def _transfer_operation() -> dict[str, Any]:
     post = operation(
         "move money between two accounts (owner of the source, teller, admin); 409 when aborted, with the "
         "reason as the error code and the transfer in details and data", TRANSFER_ANSWER, body=NEW_TRANSFER,
-        parameters=[IDEMPOTENCY_KEY], errors=(400, 401, 403, 404, 409, 422), tags=TAGS)
+        parameters=[IDEMPOTENCY_KEY], errors=(400, 401, 403, 404, 409, 422, 504), tags=TAGS)
     post["responses"]["409"]["content"][JSON] = {"schema": {"anyOf": [ABORTED_ANSWER, ERROR_ENVELOPE]}}
     return post
 
@@ -93,6 +93,7 @@ def openapi_document() -> dict[str, Any]:
             "a transfer with its protocol events (requester, account owners, staff, service)", TRANSFER_WITH_EVENTS,
             parameters=TRANSACTION_ID, tags=TAGS)},
         "/transactions/{transaction_id}/outcome": {"get": operation(
-            "the stored decision, for a participant in doubt (service, staff); 404 means presume abort", OUTCOME,
+            "the stored decision, for a participant in doubt (service, staff); only a 404 TRANSFER_NOT_FOUND "
+            "naming this transaction_id means presume abort", OUTCOME,
             parameters=TRANSACTION_ID, tags=("two-phase commit",))},
     })

@@ -39,14 +39,21 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
+    # As many connections per participant as its database pool can serve at once (the same DB_POOL_SIZE):
+    # more would only queue there, holding sockets and counting against our timeouts.
     clients = {name: ServiceClient(url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
-                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s,
+                                   connections=settings.db_pool_size)
                for name, url in zip(participant_names(len(settings.participant_urls)), settings.participant_urls,
                                     strict=True)}
     participants = Participants(clients, prepare_timeout_s=settings.prepare_timeout_s,
                                 decision_timeout_s=settings.decision_timeout_s)
     app[COORDINATOR_KEY] = Coordinator(app[ENGINE_KEY], participants, idempotent_wait_s=settings.idempotent_wait_s,
-                                       completion_grace_s=settings.completion_grace_s, metrics=app[METRICS_KEY])
+                                       completion_grace_s=settings.completion_grace_s, metrics=app[METRICS_KEY],
+                                       prepare_deadline_s=settings.recovery.prepare_deadline_s,
+                                       decision_write_s=settings.decision_write_s,
+                                       retry_first_s=settings.recovery.retry_first_s,
+                                       retry_max_s=settings.recovery.retry_max_s)
     yield
     for client in clients.values():
         await client.close()

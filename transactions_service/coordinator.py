@@ -16,13 +16,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import failpoints
-from shared.database import autocommit
-from shared.errors import ConflictError, IdempotencyKeyReusedError
+from shared.database import autocommit, database_unavailable
+from shared.errors import ConflictError, IdempotencyKeyReusedError, OutcomeUnknownError
 from transactions_service import db
 from transactions_service.domain import Event, Transfer, TransferRequest
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
-from transactions_service.protocol import Decision, EventType, TransferStatus, Vote, decide
+from transactions_service.protocol import AbortReason, Decision, EventType, TransferStatus, Vote, decide
 
 log = structlog.get_logger()
 
@@ -30,6 +30,18 @@ DEFAULT_IDEMPOTENT_WAIT_S = 10.0
 # How long recovery leaves a freshly decided transfer to the request that decided it.
 DEFAULT_COMPLETION_GRACE_S = 10.0
 IDEMPOTENT_POLL_S = 0.05
+# A transfer still preparing after this is aborted: by the request itself, and by recovery for a
+# request that died. It bounds the prepare phase, whatever the number of participants and their waits.
+DEFAULT_PREPARE_DEADLINE_S = 10.0
+# How long the coordinator keeps trying to store its decision, or to read back whether it was stored,
+# before it answers "outcome unknown" (PROTOCOL.md step 5).
+DEFAULT_DECISION_WRITE_S = 5.0
+DECISION_WRITE_PAUSE_S = 0.1
+# Backoff of re-sending a decision that was not acknowledged (recovery's, and the request's own failure).
+DEFAULT_RETRY_FIRST_S = 0.5
+DEFAULT_RETRY_MAX_S = 30.0
+# A completion lease covers every send of one attempt plus this, for the database writes around them.
+COMPLETION_LEASE_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +58,20 @@ class Coordinator:
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
     metrics: CoordinatorMetrics = field(default_factory=CoordinatorMetrics)
+    prepare_deadline_s: float = DEFAULT_PREPARE_DEADLINE_S
+    decision_write_s: float = DEFAULT_DECISION_WRITE_S
+    retry_first_s: float = DEFAULT_RETRY_FIRST_S
+    retry_max_s: float = DEFAULT_RETRY_MAX_S
 
     def __post_init__(self) -> None:
         # Every write of the happy path is one statement, so it needs no explicit transaction.
         self.statements = autocommit(self.engine)
+
+    @property
+    def completion_lease_s(self) -> float:
+        """How long one completion attempt holds a transfer: longer than all its sends can take, so two
+        replicas (or a request and recovery) never send one decision at the same time."""
+        return self.participants.decision_sends_max_s + COMPLETION_LEASE_MARGIN_S
 
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """Run one transfer to its decision; a repeat (same body transaction_id or key) answers the first one."""
@@ -66,7 +88,21 @@ class Coordinator:
             transfer = await self.record_decision(transfer.transaction_id, decision, events)
         await failpoints.hit("after_decision_before_complete")
         with phases.labels("complete").time():
+            return await self._complete_after_decision(transfer)
+
+    async def _complete_after_decision(self, transfer: Transfer) -> Transfer:
+        """Once the decision is stored the client hears that decision, whatever fails in completing it:
+        recovery re-sends it. A "try again" here could make a client pay twice."""
+        try:
             return await self.complete(transfer)
+        except Exception as error:  # the answer is the stored decision; recovery finishes what failed here
+            if not database_unavailable(error):
+                log.exception("completion_failed_after_decision", transaction_id=str(transfer.transaction_id),
+                              details={"status": transfer.status.value})
+            else:
+                log.warning("completion_write_unanswered", transaction_id=str(transfer.transaction_id),
+                            details={"status": transfer.status.value, "error": type(error).__name__})
+            return transfer
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
         transaction_id = request.transaction_id or uuid.uuid4()
@@ -85,37 +121,78 @@ class Coordinator:
         return transfer
 
     async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
-        """Prepare each participant in global order, stopping at the first NO (the outcome is then known)."""
+        """Prepare each participant in global order, stopping at the first NO (the outcome is then known).
+
+        The whole phase ends by prepare_deadline_s: past it the transfer is aborted, as recovery would.
+        """
         steps = self.participants.plan(transfer.legs)
         votes: list[Vote] = []
         events: list[Event] = []
-        for participant, legs in steps:
-            vote, elapsed_ms = await self.participants.prepare(participant, transfer.transaction_id, legs)
-            votes.append(vote)
-            events.append(Event(EventType.VOTE, participant, {
-                "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
-                "reason": vote.reason.value if vote.reason else None, "latency_ms": elapsed_ms}))
-            if not vote.yes:
-                break
-            await failpoints.hit("after_first_prepare")
+        try:
+            async with asyncio.timeout(self.prepare_deadline_s):
+                for participant, legs in steps:
+                    vote, elapsed_ms = await self.participants.prepare(participant, transfer.transaction_id, legs)
+                    votes.append(vote)
+                    events.append(Event(EventType.VOTE, participant, {
+                        "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
+                        "reason": vote.reason.value if vote.reason else None, "latency_ms": elapsed_ms}))
+                    if not vote.yes:
+                        break
+                    await failpoints.hit("after_first_prepare")
+        except TimeoutError:
+            log.warning("prepare_deadline_passed", transaction_id=str(transfer.transaction_id),
+                        details={"deadline_s": self.prepare_deadline_s, "votes": len(votes)})
+            return Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT), events
         return decide(votes, planned_participants=len(steps)), events
 
     async def record_decision(self, transaction_id: UUID, decision: Decision, events: list[Event]) -> Transfer:
-        """The commit point. If another decision was stored first (recovery, a replica), follow that one."""
+        """The commit point. If another decision was stored first (recovery, a replica), follow that one.
+
+        A write whose reply is lost (a connection reset, the database restarting) may or may not have
+        been stored: it is tried again (a compare-and-set, so a stored decision is read back, never
+        overwritten) until decision_write_s has passed; then the outcome is unknown (504 with the id).
+        """
         events = [*events, Event(EventType.DECISION, details={
             "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
+        deadline = time.monotonic() + self.decision_write_s
+        retried = False
+        while True:
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                    return await self._store_decision(transaction_id, decision, events, retried=retried)
+            except Exception as error:
+                if not (database_unavailable(error) or isinstance(error, TimeoutError)):
+                    raise
+                if time.monotonic() + DECISION_WRITE_PAUSE_S >= deadline:
+                    log.error("decision_outcome_unknown", transaction_id=str(transaction_id),
+                              details={"decision": decision.status.value, "error": type(error).__name__})
+                    raise OutcomeUnknownError(transaction_id) from None
+                log.warning("decision_write_unanswered", transaction_id=str(transaction_id),
+                            details={"error": type(error).__name__})
+            retried = True
+            await asyncio.sleep(DECISION_WRITE_PAUSE_S)
+
+    async def _store_decision(self, transaction_id: UUID, decision: Decision, events: list[Event], *,
+                              retried: bool) -> Transfer:
+        """One compare-and-set; when it finds the row decided already, the stored decision is read back.
+
+        After a retry, finding our own decision stored means the lost write had been stored after all.
+        """
         async with self.statements.connect() as connection:
             transfer = await db.decide(connection, transaction_id, decision, events,
-                                       completion_grace_s=self.completion_grace_s)
-        if transfer is not None:
-            self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
-        else:
+                                       completion_grace_s=max(self.completion_grace_s, self.completion_lease_s))
+        won = transfer is not None
+        if transfer is None:
             async with self.statements.connect() as connection:
                 transfer = await db.select_transfer(connection, transaction_id)
             assert transfer is not None, "a decided transfer exists"
             assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
-            log.warning("decision_lost_race", transaction_id=str(transaction_id),
-                        details={"ours": decision.status.value, "stored": transfer.status.value})
+            won = retried and Decision(transfer.status, transfer.reason) == decision
+            if not won:
+                log.warning("decision_lost_race", transaction_id=str(transaction_id),
+                            details={"ours": decision.status.value, "stored": transfer.status.value})
+        if won:
+            self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
         log.info("transfer_decided", transaction_id=str(transaction_id),
                  details={"status": transfer.status.value, "reason": transfer.reason and transfer.reason.value})
         return transfer
@@ -143,7 +220,8 @@ class Coordinator:
         events.append(Event(EventType.COMPLETED))  # logged only if the transfer is completed now
         async with self.statements.connect() as connection:
             completed = await db.record_completion(connection, transfer.transaction_id, events,
-                                                   all_acknowledged=not failures)
+                                                   all_acknowledged=not failures, retry_first_s=self.retry_first_s,
+                                                   retry_max_s=self.retry_max_s)
         if failures:
             log.warning("transfer_incomplete", transaction_id=str(transfer.transaction_id),
                         details={"failures": failures})

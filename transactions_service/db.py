@@ -18,7 +18,7 @@ TRANSFER_COLUMNS = ("transaction_id, source_account_id, destination_account_id, 
 
 # Each state change and the events it logs are one statement: atomic on its own, one round trip.
 # `changed` holds the row the change touched (none when a compare-and-set lost); its events are
-# logged only with it, except the events of a completion attempt, which are logged either way.
+# logged only with it (a completion attempt logs its own either way: _RECORD_COMPLETION).
 _LOG_EVENTS = f"""
     , logged AS (
         INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
@@ -27,7 +27,7 @@ _LOG_EVENTS = f"""
         FROM unnest(CAST(:event_types AS TEXT[]), CAST(:event_participants AS TEXT[]),
                     CAST(:event_details AS TEXT[]), CAST(:event_times AS TIMESTAMPTZ[]))
              AS event(event_type, participant, details, occurred_at)
-        WHERE EXISTS (SELECT 1 FROM changed) OR (:log_unchanged AND event.event_type <> 'completed'))
+        WHERE EXISTS (SELECT 1 FROM changed))
     SELECT {TRANSFER_COLUMNS} FROM changed"""
 _INSERT_TRANSFER = text(f"""
     WITH changed AS (
@@ -58,23 +58,41 @@ _ABORT_ORPHANS = text(f"""
         ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED)
       AND status = 'preparing'
     RETURNING {TRANSFER_COLUMNS}""")
-# Claim decided, unfinished transfers for one completion attempt: the lease (next_attempt_at) grows
-# with each attempt, bounded, so a participant that stays down is retried ever more slowly.
+# Claim decided, unfinished transfers for one completion attempt. The claim is a lease (next_attempt_at)
+# that covers the whole attempt, every send included, so no other replica re-sends the decision while
+# this one is still sending it; the attempt then sets the backoff (_RECORD_COMPLETION).
 _CLAIM_UNFINISHED = text(f"""
     UPDATE transactions SET completion_attempts = completion_attempts + 1, updated_at = now(),
-        next_attempt_at = now() + make_interval(secs => LEAST(:retry_max_s,
-                                                              :retry_first_s * power(2, completion_attempts)))
+        next_attempt_at = now() + make_interval(secs => :lease_s)
     WHERE transaction_id IN (
         SELECT transaction_id FROM transactions
         WHERE completed_at IS NULL AND status <> 'preparing' AND next_attempt_at <= now()
         ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {TRANSFER_COLUMNS}""")
-_MARK_COMPLETED = text(f"""
+# The doublings of the backoff are capped: 2^1024 overflows a double precision (PostgreSQL raises
+# `value out of range`), and any cap past log2(retry_max_s / retry_first_s) gives the same waits.
+BACKOFF_DOUBLINGS_MAX = 30
+# One completion attempt, one statement: its events are logged whatever happened; when every participant
+# acknowledged, the transfer is marked completed (and the `completed` event logged); otherwise the next
+# attempt waits retry_first_s * 2^(attempts so far - 1), at most retry_max_s.
+_RECORD_COMPLETION = text(f"""
     WITH changed AS (
-        UPDATE transactions SET completed_at = now(), updated_at = now()
+        UPDATE transactions SET updated_at = now(),
+            completed_at = CASE WHEN :all_acknowledged THEN now() END,
+            next_attempt_at = CASE WHEN :all_acknowledged THEN next_attempt_at ELSE now() + make_interval(
+                secs => LEAST(:retry_max_s, :retry_first_s * power(2, LEAST(GREATEST(completion_attempts - 1, 0),
+                                                                              {BACKOFF_DOUBLINGS_MAX})))) END
         WHERE transaction_id = :transaction_id AND status <> 'preparing' AND completed_at IS NULL
-          AND :all_acknowledged
-        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
+        RETURNING {TRANSFER_COLUMNS}),
+    logged AS (
+        INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
+        SELECT CAST(:transaction_id AS UUID), event.event_type, event.participant, CAST(event.details AS JSONB),
+               event.occurred_at
+        FROM unnest(CAST(:event_types AS TEXT[]), CAST(:event_participants AS TEXT[]),
+                    CAST(:event_details AS TEXT[]), CAST(:event_times AS TIMESTAMPTZ[]))
+             AS event(event_type, participant, details, occurred_at)
+        WHERE event.event_type <> 'completed' OR EXISTS (SELECT 1 FROM changed WHERE completed_at IS NOT NULL))
+    SELECT {TRANSFER_COLUMNS} FROM changed WHERE completed_at IS NOT NULL""")
 _INSERT_EVENT = text("""
     INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
     VALUES (:transaction_id, :event_type, :participant, CAST(:details AS JSONB), :occurred_at)""")
@@ -103,8 +121,8 @@ def _transfer(row: Any) -> Transfer | None:
     return Transfer.from_row(dict(row._mapping)) if row is not None else None
 
 
-def _event_params(transaction_id: UUID, events: list[Event], *, log_unchanged: bool = False) -> dict[str, Any]:
-    return {"transaction_id": transaction_id, "log_unchanged": log_unchanged,
+def _event_params(transaction_id: UUID, events: list[Event]) -> dict[str, Any]:
+    return {"transaction_id": transaction_id,
             "event_types": [event.event_type.value for event in events],
             "event_participants": [event.participant for event in events],
             "event_details": [jsonio.dumps(event.details) for event in events],
@@ -154,21 +172,23 @@ async def abort_orphans(connection: AsyncConnection, *, deadline_s: float, reaso
     return [_transfer(row) for row in result]
 
 
-async def claim_unfinished(connection: AsyncConnection, *, retry_first_s: float, retry_max_s: float, limit: int
-                           ) -> list[Transfer]:
-    result = await connection.execute(_CLAIM_UNFINISHED, {"retry_first_s": retry_first_s,
-                                                          "retry_max_s": retry_max_s, "limit": limit})
+async def claim_unfinished(connection: AsyncConnection, *, lease_s: float, limit: int) -> list[Transfer]:
+    """Decided, unfinished transfers due for a completion attempt, leased for lease_s to this caller."""
+    assert lease_s > 0, "a claim is a lease"
+    result = await connection.execute(_CLAIM_UNFINISHED, {"lease_s": lease_s, "limit": limit})
     return [_transfer(row) for row in result]
 
 
 async def record_completion(connection: AsyncConnection, transaction_id: UUID, events: list[Event], *,
-                            all_acknowledged: bool) -> Transfer | None:
-    """Log a completion attempt's events; when every participant acknowledged, mark the transfer completed.
+                            all_acknowledged: bool, retry_first_s: float, retry_max_s: float) -> Transfer | None:
+    """Log a completion attempt's events; mark the transfer completed when every participant acknowledged,
+    else schedule the next attempt with backoff.
 
     The completed transfer, or None when it was not completed now.
     """
-    result = await connection.execute(_MARK_COMPLETED, {
-        **_event_params(transaction_id, events, log_unchanged=True), "all_acknowledged": all_acknowledged})
+    result = await connection.execute(_RECORD_COMPLETION, {
+        **_event_params(transaction_id, events), "all_acknowledged": all_acknowledged,
+        "retry_first_s": retry_first_s, "retry_max_s": retry_max_s})
     return _transfer(result.first())
 
 

@@ -104,9 +104,9 @@ async def transaction_with_events(request: web.Request) -> web.Response:
 
 
 async def transfer_outcome(request: web.Request) -> web.Response:
-    """For a participant in doubt: the stored decision (404 means no record: presume abort)."""
+    """For a participant in doubt: the stored decision (404 TRANSFER_NOT_FOUND means no record: presume abort)."""
     require_role(request, "service", *STAFF_ROLES)
-    transfer = await service.get_transfer(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
+    transfer = await service.outcome_of(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
     return ok({"transaction_id": transfer.transaction_id, "status": wire_status(transfer.status),
                "completed": transfer.completed})
 

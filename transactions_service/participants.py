@@ -16,6 +16,8 @@ log = structlog.get_logger()
 ACCOUNTS_PARTICIPANT = "accounts"
 DEFAULT_PREPARE_TIMEOUT_S = 5.0
 DEFAULT_DECISION_TIMEOUT_S = 5.0
+# A transfer has two legs, so at most two participants hear its decision.
+PARTICIPANTS_PER_TRANSFER_MAX = 2
 
 
 def participant_names(shard_count: int) -> tuple[str, ...]:
@@ -59,6 +61,11 @@ class Participants:
     def plan(self, legs: tuple[Leg, ...]) -> list[tuple[str, list[Leg]]]:
         return plan(legs, self.names)
 
+    @property
+    def decision_sends_max_s(self) -> float:
+        """The longest one completion attempt's sends can take: one bounded send per participant, in turn."""
+        return min(len(self.clients), PARTICIPANTS_PER_TRANSFER_MAX) * self.decision_timeout_s
+
     def client_for(self, account_id: UUID) -> ServiceClient:
         """The accounts service that holds this account (for reads such as ownership checks)."""
         return self.clients[participant_for(account_id, self.names)]
@@ -91,12 +98,13 @@ class Participants:
         if answer.status != 200:
             log.error("decision_refused", transaction_id=str(transaction_id), participant=participant,
                       details={"status": answer.status, "body": answer.body})
-            return f"HTTP {answer.status}: {answer.body.get('error', {}).get('code')}"
+            error = answer.body.get("error") if isinstance(answer.body, dict) else None
+            return f"HTTP {answer.status}: {error.get('code') if isinstance(error, dict) else None}"
         return None
 
 
 def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else {}
     if status == 200 and data.get("vote") == "yes":
         return Vote(participant, answered=True, yes=True)
     if status == 200 and data.get("vote") == "no":

@@ -15,17 +15,15 @@ import structlog
 from aiohttp import web
 
 from transactions_service import db
-from transactions_service.coordinator import Coordinator
-from transactions_service.domain import Event
+from transactions_service.coordinator import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
+                                              Coordinator)
+from transactions_service.domain import Event, Transfer
 from transactions_service.protocol import AbortReason, EventType
 
 log = structlog.get_logger()
 
 DEFAULT_RECOVERY_INTERVAL_S = 1.0
 DEFAULT_RECOVERY_BATCH_MAX = 100
-DEFAULT_PREPARE_DEADLINE_S = 10.0
-DEFAULT_RETRY_FIRST_S = 0.5
-DEFAULT_RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,11 +45,17 @@ class RecoveryPass:
 async def recover_once(coordinator: Coordinator, settings: RecoverySettings) -> RecoveryPass:
     aborted = await _abort_orphans(coordinator, settings)
     async with coordinator.engine.begin() as connection:
-        claimed = await db.claim_unfinished(connection, retry_first_s=settings.retry_first_s,
-                                            retry_max_s=settings.retry_max_s, limit=settings.batch_max)
-    finished = await asyncio.gather(*(coordinator.complete(transfer) for transfer in claimed))
+        claimed = await db.claim_unfinished(connection, lease_s=coordinator.completion_lease_s,
+                                            limit=settings.batch_max)
+    # One transfer's failure is logged and left to its lease's end; it never stops the others.
+    finished = await asyncio.gather(*(coordinator.complete(transfer) for transfer in claimed), return_exceptions=True)
+    for transfer, outcome in zip(claimed, finished, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("completion_attempt_failed", transaction_id=str(transfer.transaction_id),
+                      details={"error": f"{type(outcome).__name__}: {outcome}"})
     result = RecoveryPass(aborted=aborted, attempted=len(claimed),
-                          completed=sum(1 for transfer in finished if transfer.completed))
+                          completed=sum(1 for outcome in finished
+                                        if isinstance(outcome, Transfer) and outcome.completed))
     actions = coordinator.metrics.recovery_actions
     actions.labels("presumed_abort").inc(result.aborted)
     actions.labels("completion_attempt").inc(result.attempted)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, TransferNotFoundError
 from transactions_service import db
 from transactions_service.domain import Transfer, wire_status
 from transactions_service.protocol import TransferStatus
@@ -21,6 +21,18 @@ async def get_transfer(engine: AsyncEngine, transaction_id: UUID) -> Transfer:
         transfer = await db.select_transfer(connection, transaction_id)
     if transfer is None:
         raise NotFoundError("transaction not found", details={"transaction_id": str(transaction_id)})
+    return transfer
+
+
+async def outcome_of(engine: AsyncEngine, transaction_id: UUID) -> Transfer:
+    """The transfer, for a participant in doubt; no record is the positive TRANSFER_NOT_FOUND (presumed abort).
+
+    Safe to presume abort on: the coordinator logs a transfer before it sends any prepare.
+    """
+    async with engine.connect() as connection:
+        transfer = await db.select_transfer(connection, transaction_id)
+    if transfer is None:
+        raise TransferNotFoundError(transaction_id)
     return transfer
 
 

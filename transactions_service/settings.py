@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds, env_str
-from transactions_service.coordinator import DEFAULT_COMPLETION_GRACE_S, DEFAULT_IDEMPOTENT_WAIT_S
+from transactions_service.coordinator import (DEFAULT_COMPLETION_GRACE_S, DEFAULT_DECISION_WRITE_S,
+                                              DEFAULT_IDEMPOTENT_WAIT_S)
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
 from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
                                            DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
@@ -26,6 +27,7 @@ class Settings(ServiceSettings):
     idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
+    decision_write_s: float = DEFAULT_DECISION_WRITE_S
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
 
     @property
@@ -44,6 +46,7 @@ class Settings(ServiceSettings):
             accounts_shard_urls=tuple(url.strip() for url in environ.get("ACCOUNTS_SHARD_URLS", "").split(",")
                                       if url.strip()),
             completion_grace_s=env_seconds(environ, "COMPLETION_GRACE_S", DEFAULT_COMPLETION_GRACE_S),
+            decision_write_s=env_seconds(environ, "DECISION_WRITE_S", DEFAULT_DECISION_WRITE_S),
             recovery=RecoverySettings(
                 interval_s=env_seconds(environ, "RECOVERY_INTERVAL_S", DEFAULT_RECOVERY_INTERVAL_S),
                 batch_max=env_int(environ, "RECOVERY_BATCH_MAX", DEFAULT_RECOVERY_BATCH_MAX, minimum=1),

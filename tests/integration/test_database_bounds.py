@@ -1,0 +1,147 @@
+"""Named bounds on every wait a library would otherwise choose, and how database trouble is answered."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from aiohttp import web
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from shared import database
+from shared.web import error_middleware
+from harness.local_postgres import LocalPostgres
+from tests.conftest import TEST_JWT_SECRET, make_database, serve
+from transactions_service import app as transactions_app
+from transactions_service.keys import COORDINATOR_KEY
+from transactions_service.settings import Settings
+
+SHORT_BOUND_S = 0.5
+# How much later than its bound a wait may end here (a loaded test machine), still far below the defaults.
+SLACK_S = 2.0
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word: a database host that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def own_db_url(postgres: LocalPostgres) -> str:
+    """A database of this module's own: its backends are terminated here without touching other tests'."""
+    return make_database(postgres, "accounts_service")
+
+
+async def test_the_pool_replaces_connections_the_server_closed_without_failing_a_request(own_db_url, postgres):
+    engine = database.create_engine(own_db_url, pool_size=3, max_overflow=0)
+    try:
+        async def busy() -> None:  # three connections at once, so the pool holds three
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(0.1)"))
+        await asyncio.gather(busy(), busy(), busy())
+        killer = await asyncpg.connect(postgres.url("postgres"))
+        try:
+            killed = await killer.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE datname = $1", own_db_url.rsplit("/", 1)[1])
+        finally:
+            await killer.close()
+        assert killed == 3
+        await asyncio.sleep(0.2)  # the driver sees each socket close
+
+        for _ in range(3):  # every pooled connection is dead; no request may hear about it
+            async with engine.connect() as connection:
+                assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+def test_the_bounds_are_named_and_below_the_library_defaults():
+    assert database.DEFAULT_CONNECT_TIMEOUT_S < 60  # asyncpg's own default
+    assert database.DEFAULT_COMMAND_TIMEOUT_S > database.DEFAULT_STATEMENT_TIMEOUT_MS / 1000
+
+
+async def test_a_database_that_never_answers_the_connect_fails_within_the_connect_timeout(silent_server):
+    engine = database.create_engine(f"postgresql://postgres@127.0.0.1:{silent_server}/nothing",
+                           connect_timeout_s=SHORT_BOUND_S)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Exception) as raised:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert time.monotonic() - started < SHORT_BOUND_S + SLACK_S
+    assert database.database_unavailable(raised.value)
+
+
+async def test_a_statement_that_never_returns_ends_at_the_command_timeout(accounts_db_url):
+    engine = database.create_engine(accounts_db_url, command_timeout_s=SHORT_BOUND_S, statement_timeout_ms=60_000)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Exception) as raised:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(30)"))
+    finally:
+        await engine.dispose()
+    assert time.monotonic() - started < SHORT_BOUND_S + SLACK_S
+    assert database.database_unavailable(raised.value)
+
+
+async def test_http_connections_per_participant_follow_the_database_pool(transactions_db_url):
+    app = transactions_app.create_app(Settings(database_url=transactions_db_url, jwt_secret=TEST_JWT_SECRET,
+                                               accounts_service_url="http://127.0.0.1:9", db_pool_size=7))
+    async with serve(app):
+        clients = app[COORDINATOR_KEY].participants.clients
+        assert [client.connections for client in clients.values()] == [7]
+
+
+def _wrapped(error: Exception) -> sa_exc.DBAPIError:
+    """The error as SQLAlchemy's asyncpg dialect hands it to us: a DBAPIError around the driver's."""
+    return sa_exc.DBAPIError("SELECT 1", {}, error)
+
+
+@pytest.mark.parametrize("error", [
+    pytest.param(_wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")),
+                 id="closed-mid-operation"),
+    pytest.param(_wrapped(asyncpg.CannotConnectNowError("the database system is starting up")), id="starting-up"),
+    pytest.param(_wrapped(asyncpg.AdminShutdownError("terminating connection due to administrator command")),
+                 id="terminated"),
+    pytest.param(_wrapped(asyncpg.TooManyConnectionsError("sorry, too many clients already")), id="too-many"),
+    pytest.param(ConnectionResetError(104, "Connection reset by peer"), id="reset-while-connecting"),
+    pytest.param(sa_exc.TimeoutError("QueuePool limit reached"), id="pool-timeout"),
+    pytest.param(asyncio.TimeoutError(), id="command-timeout"),
+])
+async def test_a_database_that_cannot_serve_is_a_503_with_retry_after(error):
+    async def failing(_request: web.Request) -> web.Response:
+        raise error
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/", failing)
+    async with serve(app) as client:
+        response = await client.get("/")
+        body = await response.json()
+    assert response.status == 503, body
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_a_bug_is_still_a_500():
+    async def failing(_request: web.Request) -> web.Response:
+        raise _wrapped(asyncpg.CheckViolationError("new row violates check constraint"))
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/", failing)
+    async with serve(app) as client:
+        response = await client.get("/")
+    assert response.status == 500
