@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accounts_service.domain import Change, LedgerKind, ParticipantState
+from accounts_service.domain import Leg, LedgerKind, ParticipantState
 
 # SQLSTATEs our statements raise through participant_assert() (migration 0002).
 RACE_LOST = "PB001"          # a prepare lost a race with an abort's tombstone: vote NO
@@ -180,11 +180,11 @@ async def select_ledger(connection: AsyncConnection, account_id: UUID, limit: in
     return [dict(row._mapping) for row in result]
 
 
-async def prepare_legs(connection: AsyncConnection, transaction_id: UUID, ordered: list[Change]
+async def prepare_legs(connection: AsyncConnection, transaction_id: UUID, ordered: list[Leg]
                        ) -> list[dict[str, Any]]:
     result = await connection.execute(PREPARE_LEGS, {
         "transaction_id": transaction_id, "account_ids": [change.account_id for change in ordered],
-        "changes": [change.amount for change in ordered]})
+        "changes": [leg.change for leg in ordered]})
     return [dict(row._mapping) for row in result]
 
 
@@ -199,9 +199,9 @@ async def select_transfer_log(connection: AsyncConnection, transaction_id: UUID)
     return [dict(row._mapping) for row in result]
 
 
-async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, change: Change, reason: str) -> None:
-    await connection.execute(_INSERT_TOMBSTONE, {"transaction_id": transaction_id, "account_id": change.account_id,
-                                                 "change": change.amount, "reason": reason})
+async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, leg: Leg, reason: str) -> None:
+    await connection.execute(_INSERT_TOMBSTONE, {"transaction_id": transaction_id, "account_id": leg.account_id,
+                                                 "change": leg.change, "reason": reason})
 
 
 async def mark_decided(connection: AsyncConnection, transaction_id: UUID, state: ParticipantState,

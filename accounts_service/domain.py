@@ -28,14 +28,14 @@ class LedgerKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One leg of a transfer at this participant: a signed amount on one account."""
+class Leg:
+    """One leg of a transfer at this participant: a signed change on one account."""
     account_id: UUID
-    amount: Decimal
+    change: Decimal
 
     def __post_init__(self) -> None:
-        assert isinstance(self.amount, Decimal), "a change is a Decimal"
-        assert self.amount != 0, "a change moves money"
+        assert isinstance(self.change, Decimal), "a change is a Decimal"
+        assert self.change != 0, "a change moves money"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Vote:
 VOTE_YES = Vote(yes=True)
 
 
-def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Change]) -> Vote | None:
+def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Leg]) -> Vote | None:
     """What the participant log already says about this prepare, or None when it must be prepared now.
 
     A tombstone anywhere means NO forever; every leg prepared or committed means YES again.
@@ -65,7 +65,7 @@ def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Change]) -
 @dataclass(frozen=True, slots=True)
 class LegState:
     """One leg as the prepare statement saw it: the account's latest row (locked), and any earlier log state."""
-    change: Change
+    leg: Leg
     account_exists: bool
     balance: Decimal | None
     locked_by: UUID | None
@@ -75,8 +75,8 @@ class LegState:
 def prepare_vote(legs: list[LegState], locked_legs: int) -> Vote:
     """The vote, from what the one prepare statement saw and did (it locks all legs or none)."""
     assert locked_legs in (0, len(legs)), "a prepare locks every leg or none"
-    earlier = {leg.change.account_id: leg.earlier_state for leg in legs if leg.earlier_state is not None}
-    earlier_vote = vote_from_log(earlier, [leg.change for leg in legs]) if earlier else None
+    earlier = {leg.leg.account_id: leg.earlier_state for leg in legs if leg.earlier_state is not None}
+    earlier_vote = vote_from_log(earlier, [leg.leg for leg in legs]) if earlier else None
     if earlier_vote is not None:
         return earlier_vote
     if locked_legs == len(legs):
@@ -87,11 +87,11 @@ def prepare_vote(legs: list[LegState], locked_legs: int) -> Vote:
     for leg in legs:
         if leg.locked_by is not None:
             return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
-    assert any(leg.balance + leg.change.amount < 0 for leg in legs), "an unlocked, affordable leg would be locked"
+    assert any(leg.balance + leg.leg.change < 0 for leg in legs), "an unlocked, affordable leg would be locked"
     return Vote(yes=False, reason=VoteReason.INSUFFICIENT_FUNDS)
 
 
-def in_global_order(changes: list[Change]) -> list[Change]:
+def in_global_order(changes: list[Leg]) -> list[Leg]:
     """Lock accounts in account-id order so two transfers never wait on each other in a cycle."""
     ordered = sorted(changes, key=lambda change: change.account_id)
     assert len({change.account_id for change in ordered}) == len(ordered), "one change per account"

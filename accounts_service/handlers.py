@@ -7,7 +7,7 @@ from uuid import UUID
 from aiohttp import web
 
 from accounts_service import participant, service, unsafe_demo
-from accounts_service.domain import Change
+from accounts_service.domain import Leg
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
 from shared.auth import Principal, STAFF_ROLES
@@ -115,7 +115,7 @@ async def unsafe_withdraw(request: web.Request) -> web.Response:
                           "message": "UNSAFE withdrawal (demo: no locking)", "warning": UNSAFE_WITHDRAW_WARNING})
 
 
-def _parse_changes(body: dict[str, Any]) -> list[Change]:
+def _parse_changes(body: dict[str, Any]) -> list[Leg]:
     """`changes: [{account_id, change}]`, or the single-leg form `account_id, amount` (signed)."""
     if "changes" in body:
         items = body["changes"]
@@ -125,7 +125,7 @@ def _parse_changes(body: dict[str, Any]) -> list[Change]:
             raise ValidationError("each change must be an object")
     else:
         items = [{"account_id": require_field(body, "account_id"), "change": require_field(body, "amount")}]
-    changes = [Change(parse_uuid(require_field(item, "account_id"), field="account_id"),
+    changes = [Leg(parse_uuid(require_field(item, "account_id"), field="account_id"),
                       parse_signed_money(require_field(item, "change"), field="change")) for item in items]
     if len({change.account_id for change in changes}) != len(changes):
         raise ValidationError("one change per account")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
-from accounts_service.domain import (Change, LegState, ParticipantState, Vote, VoteReason, in_global_order,
+from accounts_service.domain import (Leg, LegState, ParticipantState, Vote, VoteReason, in_global_order,
                                      prepare_vote)
 from shared.database import autocommit, sqlstate_of
 from shared.errors import ConflictError
@@ -65,7 +65,7 @@ class ReleaseSignals:
 NO_SIGNALS = ReleaseSignals()
 
 
-async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
+async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *,
                   busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S, signals: ReleaseSignals = NO_SIGNALS) -> Vote:
     """Vote on a transfer's changes here; on a busy account, retry until busy_wait_s has passed.
 
@@ -87,7 +87,7 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Chang
     return vote
 
 
-async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change]) -> Vote:
+async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg]) -> Vote:
     """One prepare statement (atomic by itself, so no explicit transaction): the vote it implies.
 
     PB001 means a log row of this transfer was written after the statement's snapshot: an abort's
@@ -112,7 +112,7 @@ async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list
     raise AssertionError("a prepare met more new log rows than the transfer has legs")
 
 
-async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Change],
+async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg],
                             reason: VoteReason) -> None:
     async with engine.begin() as connection:
         for change in ordered:
@@ -146,7 +146,7 @@ async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UU
             for row in rows]
 
 
-async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Change], *,
+async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *,
                 signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
     """Release prepared changes and leave tombstones, also for legs whose prepare never arrived.
 

@@ -65,7 +65,7 @@ class Coordinator:
 
     def __post_init__(self) -> None:
         # Every write of the happy path is one statement, so it needs no explicit transaction.
-        self.statements = autocommit(self.engine)
+        self.autocommit_engine = autocommit(self.engine)
 
     @property
     def completion_lease_s(self) -> float:
@@ -110,7 +110,7 @@ class Coordinator:
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
         events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
                    for participant, legs in steps]
-        async with self.statements.connect() as connection:
+        async with self.autocommit_engine.connect() as connection:
             transfer = await db.insert_transfer(connection, transaction_id, request, events,
                                                 idempotency_key=idempotency_key, requested_by=caller.subject,
                                                 requested_by_customer_id=caller.customer_id)
@@ -178,12 +178,12 @@ class Coordinator:
 
         After a retry, finding our own decision stored means the lost write had been stored after all.
         """
-        async with self.statements.connect() as connection:
-            transfer = await db.decide(connection, transaction_id, decision, events,
+        async with self.autocommit_engine.connect() as connection:
+            transfer = await db.store_decision(connection, transaction_id, decision, events,
                                        completion_grace_s=max(self.completion_grace_s, self.completion_lease_s))
         won = transfer is not None
         if transfer is None:
-            async with self.statements.connect() as connection:
+            async with self.autocommit_engine.connect() as connection:
                 transfer = await db.select_transfer(connection, transaction_id)
             assert transfer is not None, "a decided transfer exists"
             assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
@@ -218,7 +218,7 @@ class Coordinator:
                           else Event(EventType.ACK_FAILED, participant, {"error": failure}))
             failures += [failure] if failure else []
         events.append(Event(EventType.COMPLETED))  # logged only if the transfer is completed now
-        async with self.statements.connect() as connection:
+        async with self.autocommit_engine.connect() as connection:
             completed = await db.record_completion(connection, transfer.transaction_id, events,
                                                    all_acknowledged=not failures, retry_first_s=self.retry_first_s,
                                                    retry_max_s=self.retry_max_s)
@@ -246,7 +246,7 @@ class Coordinator:
     async def _first_named(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """The stored transfer whose unique key the insert met: the body transaction_id, else the key."""
         assert request.transaction_id is not None or idempotency_key is not None, "only a named request can collide"
-        async with self.statements.connect() as connection:
+        async with self.autocommit_engine.connect() as connection:
             first = None
             if request.transaction_id is not None:
                 first = await db.select_transfer(connection, request.transaction_id)

@@ -154,7 +154,7 @@ async def select_by_idempotency_key(connection: AsyncConnection, requested_by: s
     return _transfer(result.first())
 
 
-async def decide(connection: AsyncConnection, transaction_id: UUID, decision: Decision, events: list[Event], *,
+async def store_decision(connection: AsyncConnection, transaction_id: UUID, decision: Decision, events: list[Event], *,
                  completion_grace_s: float) -> Transfer | None:
     """Compare-and-set preparing -> decision, logging its events; None when another decision was stored first.
 

@@ -103,15 +103,21 @@ class Participants:
         return None
 
 
+# The one place the participant's vote reasons (its side of the wire) become the coordinator's abort reasons.
+REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
+    "insufficient_funds": AbortReason.INSUFFICIENT_FUNDS,
+    "account_busy": AbortReason.ACCOUNT_BUSY,
+    "account_not_found": AbortReason.ACCOUNT_NOT_FOUND,
+    "already_aborted": AbortReason.ALREADY_ABORTED,
+}
+
+
 def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
     data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else {}
     if status == 200 and data.get("vote") == "yes":
         return Vote(participant, answered=True, yes=True)
     if status == 200 and data.get("vote") == "no":
-        try:
-            reason = AbortReason(data.get("reason"))
-        except ValueError:
-            reason = AbortReason.PARTICIPANT_ERROR
+        reason = REASON_OF_PARTICIPANT_NO.get(data.get("reason"), AbortReason.PARTICIPANT_ERROR)
         return Vote(participant, answered=True, reason=reason)
     return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
 

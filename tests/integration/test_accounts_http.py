@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import participant, service
 from accounts_service.app import create_app
-from accounts_service.domain import Change
+from accounts_service.domain import Leg
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from accounts_service.settings import Settings
 from shared import jsonio
@@ -143,7 +143,7 @@ async def test_effective_balance_subtracts_a_pending_debit_but_not_a_pending_cre
     source = await open_account(engine, 100, customer_id)
     destination = await open_account(engine, 10, customer_id)
     transaction_id = uuid.uuid4()
-    changes = [Change(source["account_id"], Decimal("-30.5")), Change(destination["account_id"], Decimal("30.5"))]
+    changes = [Leg(source["account_id"], Decimal("-30.5")), Leg(destination["account_id"], Decimal("30.5"))]
     assert (await participant.prepare(engine, transaction_id, changes)).yes
     try:
         headers = bearer("customer", customer_id)
@@ -243,7 +243,7 @@ async def test_setting_the_balance_of_a_locked_account_is_409(client, engine):
     source = await open_account(engine, 100)
     destination = await open_account(engine, 0)
     transaction_id = uuid.uuid4()
-    changes = [Change(source["account_id"], Decimal(-10)), Change(destination["account_id"], Decimal(10))]
+    changes = [Leg(source["account_id"], Decimal(-10)), Leg(destination["account_id"], Decimal(10))]
     assert (await participant.prepare(engine, transaction_id, changes)).yes
     try:
         response = await client.patch(f"/accounts/{source['account_id']}/balance", json={"balance": 5},
@@ -365,7 +365,7 @@ async def test_prepare_votes_no_with_a_reason(client, engine):
     assert (await data_of(await client.post("/2pc/prepare", json=missing, headers=SERVICE)))["reason"] == \
         "account_not_found"
     holder = uuid.uuid4()
-    held = [Change(poor["account_id"], Decimal(-1)), Change(other["account_id"], Decimal(1))]
+    held = [Leg(poor["account_id"], Decimal(-1)), Leg(other["account_id"], Decimal(1))]
     assert (await participant.prepare(engine, holder, held)).yes
     try:
         busy = changes_body(uuid.uuid4(), (poor["account_id"], -1), (other["account_id"], 1))

@@ -178,7 +178,7 @@ async def decided_unfinished(engine: AsyncEngine, decision: Decision = COMMITTED
     """A decided transfer whose decision recovery may re-send now."""
     transfer = await accepted(engine)
     async with engine.connect() as connection:
-        await db.decide(connection, transfer.transaction_id, decision, [], completion_grace_s=0)
+        await db.store_decision(connection, transfer.transaction_id, decision, [], completion_grace_s=0)
         await connection.execute(text("UPDATE transactions SET next_attempt_at = now() - interval '1 second' "
                                       "WHERE transaction_id = :id"), {"id": transfer.transaction_id})
         await connection.commit()
@@ -243,8 +243,8 @@ async def test_check_constraints_refuse_an_inconsistent_row(engine, statement):
 async def test_only_one_decision_wins_the_compare_and_set(engine):
     transfer = await accepted(engine)
     async with engine.connect() as connection:
-        first = await db.decide(connection, transfer.transaction_id, COMMITTED, [], completion_grace_s=1)
-        second = await db.decide(connection, transfer.transaction_id,
+        first = await db.store_decision(connection, transfer.transaction_id, COMMITTED, [], completion_grace_s=1)
+        second = await db.store_decision(connection, transfer.transaction_id,
                                  Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT), [],
                                  completion_grace_s=1)
         await connection.commit()

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import participant, service
-from accounts_service.domain import Change, LedgerKind, ParticipantState, VoteReason
+from accounts_service.domain import Leg, LedgerKind, ParticipantState, VoteReason
 from shared.database import create_engine
 from shared.errors import AccountLockedError, ConflictError, NotFoundError
 
@@ -86,8 +86,8 @@ async def assert_ledger_holds(engine: AsyncEngine, account_ids: list[UUID]) -> N
         assert state["balance"] + (state["pending_change"] or 0) >= 0
 
 
-def transfer_changes(source: UUID, destination: UUID, amount: Decimal | int | str) -> list[Change]:
-    return [Change(source, -Decimal(amount)), Change(destination, Decimal(amount))]
+def transfer_changes(source: UUID, destination: UUID, amount: Decimal | int | str) -> list[Leg]:
+    return [Leg(source, -Decimal(amount)), Leg(destination, Decimal(amount))]
 
 
 async def wait_until_blocked(engine: AsyncEngine, pattern: str) -> None:

@@ -260,9 +260,9 @@ async def test_a_repeated_prepare_that_meets_the_commit_of_its_first_votes_yes(e
                 await holder.execute(text(
                     "INSERT INTO participant_log (transaction_id, account_id, state, change, kind) "
                     "VALUES (:transaction_id, :account_id, 'committed', :change, 'transfer')"),
-                    {"transaction_id": transaction_id, "account_id": change.account_id, "change": change.amount})
+                    {"transaction_id": transaction_id, "account_id": change.account_id, "change": change.change})
                 await holder.execute(text("UPDATE accounts SET balance = balance + :change WHERE account_id = :id"),
-                                     {"change": change.amount, "id": change.account_id})
+                                     {"change": change.change, "id": change.account_id})
             await holder.commit()
         vote = await repeat
     finally:

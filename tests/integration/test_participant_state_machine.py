@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import text
 
 from accounts_service import participant
-from accounts_service.domain import Change, Vote, VoteReason
+from accounts_service.domain import Leg, Vote, VoteReason
 from shared.database import create_engine
 from shared.errors import ConflictError
 from tests.integration.test_participant import account_states, open_accounts, transfer_changes
@@ -48,7 +48,7 @@ ABORT = "abort"
 @dataclass
 class ModelTransfer:
     """What the coordinator knows about one transfer: its legs, the first vote it got, what it decided."""
-    changes: list[Change]
+    changes: list[Leg]
     vote: Vote | None = None
     decision: str | None = None
 
@@ -86,7 +86,7 @@ class ParticipantMachine(RuleBasedStateMachine):
 
     # --- model helpers ---------------------------------------------------------------------------------------
 
-    def _changes(self, forward: bool, amount: Decimal) -> list[Change]:
+    def _changes(self, forward: bool, amount: Decimal) -> list[Leg]:
         source, destination = self.accounts if forward else reversed(self.accounts)
         return transfer_changes(source, destination, amount)
 
@@ -95,10 +95,10 @@ class ParticipantMachine(RuleBasedStateMachine):
         assert len(holders) <= 1, "both accounts are in every transfer, so at most one holds them"
         return holders[0] if holders else None
 
-    def _expected_fresh_vote(self, changes: list[Change]) -> Vote:
+    def _expected_fresh_vote(self, changes: list[Leg]) -> Vote:
         if self._holder() is not None:
             return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
-        if any(self.balances[change.account_id] + change.amount < 0 for change in changes):
+        if any(self.balances[change.account_id] + change.change < 0 for change in changes):
             return Vote(yes=False, reason=VoteReason.INSUFFICIENT_FUNDS)
         return Vote(yes=True)
 
@@ -111,7 +111,7 @@ class ParticipantMachine(RuleBasedStateMachine):
 
     def _apply_commit(self, transfer: ModelTransfer) -> None:
         for change in transfer.changes:
-            self.balances[change.account_id] += change.amount
+            self.balances[change.account_id] += change.change
 
     # --- rules -----------------------------------------------------------------------------------------------
 
@@ -240,7 +240,7 @@ class ParticipantMachine(RuleBasedStateMachine):
                 continue
             transfer = self.transfers[lock]
             assert transfer.holds_locks
-            assert state["pending_change"] == next(change.amount for change in transfer.changes
+            assert state["pending_change"] == next(change.change for change in transfer.changes
                                                    if change.account_id == account_id)
             assert self.run(self._log_state(lock, account_id)) == "prepared"
 

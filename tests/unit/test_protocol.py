@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from accounts_service import domain as participant_domain
-from accounts_service.domain import Change, ParticipantState, VoteReason, in_global_order, vote_from_log
+from accounts_service.domain import Leg, ParticipantState, VoteReason, in_global_order, vote_from_log
 from transactions_service.domain import Transfer, TransferRequest, legs_of, status_of_wire, wire_status
 from transactions_service.protocol import ALLOWED_TRANSITIONS, AbortReason, Decision, TransferStatus, Vote, \
     can_transition, decide
@@ -195,8 +195,8 @@ def test_fingerprint_ignores_how_the_amount_is_written():
 
 # --- the participant's votes -----------------------------------------------------------------------------------
 
-def two_changes() -> list[Change]:
-    return [Change(uuid.uuid4(), Decimal("-10")), Change(uuid.uuid4(), Decimal("10"))]
+def two_changes() -> list[Leg]:
+    return [Leg(uuid.uuid4(), Decimal("-10")), Leg(uuid.uuid4(), Decimal("10"))]
 
 
 def test_vote_from_log_with_no_record_means_prepare_now():
@@ -218,7 +218,7 @@ def test_vote_from_log_repeats_yes_for_a_mix_of_prepared_and_committed():
 @given(st.lists(st.sampled_from(ParticipantState), min_size=1, max_size=4))
 def test_vote_from_log_a_tombstone_anywhere_means_no_forever(states_drawn):
     assume(ParticipantState.ABORTED in states_drawn)
-    changes = [Change(uuid.uuid4(), Decimal(index + 1)) for index in range(len(states_drawn))]
+    changes = [Leg(uuid.uuid4(), Decimal(index + 1)) for index in range(len(states_drawn))]
     states = {change.account_id: state for change, state in zip(changes, states_drawn, strict=True)}
     vote = vote_from_log(states, changes)
     assert vote is not None
@@ -232,7 +232,7 @@ def test_vote_from_log_a_partial_record_means_prepare_now():
 
 
 def _leg(change: Decimal, *, exists=True, balance=Decimal(100), locked_by=None, earlier=None):
-    return participant_domain.LegState(Change(uuid.uuid4(), change), exists, balance if exists else None,
+    return participant_domain.LegState(Leg(uuid.uuid4(), change), exists, balance if exists else None,
                                        locked_by, earlier)
 
 
@@ -261,7 +261,7 @@ def test_prepare_vote_refuses_a_partial_lock():
 
 @given(st.lists(UUIDS, min_size=1, max_size=8, unique=True), st.randoms())
 def test_in_global_order_sorts_by_account_and_keeps_every_change(account_ids, random):
-    changes = [Change(account_id, Decimal(index + 1)) for index, account_id in enumerate(account_ids)]
+    changes = [Leg(account_id, Decimal(index + 1)) for index, account_id in enumerate(account_ids)]
     random.shuffle(changes)
     ordered = in_global_order(changes)
     assert [change.account_id for change in ordered] == sorted(account_ids)
@@ -272,7 +272,7 @@ def test_in_global_order_sorts_by_account_and_keeps_every_change(account_ids, ra
 def test_in_global_order_refuses_two_changes_on_one_account():
     account = uuid.uuid4()
     with pytest.raises(AssertionError):
-        in_global_order([Change(account, Decimal(1)), Change(account, Decimal(-1))])
+        in_global_order([Leg(account, Decimal(1)), Leg(account, Decimal(-1))])
 
 
 def test_participant_vote_and_change_assert_their_shape():
@@ -281,9 +281,9 @@ def test_participant_vote_and_change_assert_their_shape():
     with pytest.raises(AssertionError):
         participant_domain.Vote(yes=False)
     with pytest.raises(AssertionError):
-        Change(uuid.uuid4(), Decimal(0))
+        Leg(uuid.uuid4(), Decimal(0))
     with pytest.raises(AssertionError):
-        Change(uuid.uuid4(), 5)  # type: ignore[arg-type]
+        Leg(uuid.uuid4(), 5)  # type: ignore[arg-type]
 
 
 def test_a_request_repeats_a_transfer_only_under_the_same_caller_body_and_name():
@@ -315,3 +315,11 @@ def test_the_wire_calls_an_undecided_transfer_pending(status, wire):
 def test_an_unknown_wire_status_is_refused():
     with pytest.raises(ValueError):
         status_of_wire("completed")
+
+
+def test_every_participant_vote_reason_maps_to_one_coordinator_abort_reason() -> None:
+    from accounts_service.domain import VoteReason as ParticipantVoteReason
+    from transactions_service.participants import REASON_OF_PARTICIPANT_NO
+
+    assert set(REASON_OF_PARTICIPANT_NO) == {reason.value for reason in ParticipantVoteReason}
+    assert all(isinstance(reason, AbortReason) for reason in REASON_OF_PARTICIPANT_NO.values())
