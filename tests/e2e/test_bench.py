@@ -77,3 +77,21 @@ def test_bench_with_64_clients_runs_without_errors(system: LocalSystem, tmp_path
     assert run["clients"] == 64
     assert run["errors"] == {}, run
     assert run["committed"] > 0 and run["money_conserved"] is True and run["locks_left"] == 0, run
+
+
+# Two fresh systems (a cluster, migrations and three services each) take a minute or more on a busy machine.
+@pytest.mark.timeout(360)
+def test_compare_env_runs_a_fresh_system_per_value_side_by_side(tmp_path: Path) -> None:
+    """The mechanism a batching setting will use, with a setting that changes nothing a bench sees."""
+    out = tmp_path / "compared.json"
+    result = CliRunner().invoke(app, [
+        "bench", "--start", "--no-fsync", "--compare-env", "RECOVERY_BATCH_MAX=50,100", "-w", "uniform",
+        "--accounts", "20", "--clients", "2", "--seconds", "2", "--warmup", "1", "--no-baseline",
+        "--out", str(out)], env={"JWT_SECRET": TEST_JWT_SECRET})
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert [variant["service_env"] for variant in document["settings"]["variants"]] == [
+        {"RECOVERY_BATCH_MAX": "50"}, {"RECOVERY_BATCH_MAX": "100"}]
+    assert [run["variant"] for run in document["runs"]] == ["RECOVERY_BATCH_MAX=50", "RECOVERY_BATCH_MAX=100"]
+    assert all(run["committed"] > 0 and run["money_conserved"] for run in document["runs"])
