@@ -83,6 +83,7 @@ _PARTICIPANT_EVENTS = frozenset({"prepare_sent", "vote", "decision_sent", "ackno
 async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) -> dict[str, float]:
     """Fill the three services' databases (by service package name); seconds each database took."""
     assert accounts >= 2, "a transfer needs two accounts"
+    assert transfers % 2 == 0, "transfers come in pairs, there and back, so balances stay consistent"
     customers = -(-accounts // ACCOUNTS_PER_CUSTOMER)
     steps = {
         "customer_service": (["customers"], [(_CUSTOMERS, customers)]),

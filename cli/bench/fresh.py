@@ -22,6 +22,7 @@ class RunningSystem:
     jwt_secret: str
     postgres_url: str              # the cluster's `postgres` database: the baseline's home
     database_urls: dict[str, str]  # each service's own database, for the scale fixture's plans
+    preload_s: dict[str, float]    # seconds the scale fixture took per database (empty when not loaded)
 
 
 @asynccontextmanager
@@ -40,25 +41,24 @@ async def fresh_system(variant: Variant, *, jwt_secret: str, fsync: bool, servic
         with status(f"starting a fresh system{' for ' + variant.label if variant.label else ''}"):
             await asyncio.to_thread(postgres.start)
             await asyncio.to_thread(system.prepare)
-        if variant.preload:
-            await _preload(system, variant, status)
+        preload_s = await _preload(system, variant, status) if variant.preload else {}
         with status("starting the services"):
             await asyncio.to_thread(system.start_all)
         yield RunningSystem(
             urls={"customers": system.url("customer_service"), "accounts": system.url("accounts_service"),
                   "transactions": system.url("transactions_service")},
             jwt_secret=jwt_secret, postgres_url=postgres.url("postgres"),
-            database_urls={spec.name: system.database_url(spec.name) for spec in SERVICES})
+            database_urls={spec.name: system.database_url(spec.name) for spec in SERVICES}, preload_s=preload_s)
     finally:
         await asyncio.to_thread(system.stop_all)
         await asyncio.to_thread(postgres.stop)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _preload(system, variant: Variant, status) -> None:
+async def _preload(system, variant: Variant, status) -> dict[str, float]:
     from harness.scale_fixture import load
 
     size = variant.preload
     with status(f"loading {size.accounts:,} accounts and {size.transfers:,} transfers straight into the databases"):
-        await load({name: system.database_url(name) for name in system.ports}, accounts=size.accounts,
-                   transfers=size.transfers)
+        return await load({name: system.database_url(name) for name in system.ports}, accounts=size.accounts,
+                          transfers=size.transfers)

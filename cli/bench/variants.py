@@ -23,6 +23,7 @@ class ScaleSize:
     def __post_init__(self) -> None:
         assert self.accounts >= 2, "a transfer needs two accounts"
         assert self.transfers >= 0
+        assert self.transfers % 2 == 0, "the fixture loads transfers in pairs, there and back"
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ def bench(
     chosen = _workloads(workload, accounts)
     if caller not in CALLERS:
         raise typer.BadParameter(f"--caller is one of {', '.join(CALLERS)}")
+    if scale and scale_transfers % 2:
+        raise typer.BadParameter("--scale-transfers must be even: the fixture loads them in pairs, there and back")
     if not start and (compare_env or scale or service_env):
         raise typer.BadParameter("--compare-env, --scale and --service-env start systems: add --start")
     try:
@@ -135,15 +137,16 @@ async def _run_fresh(workloads: list[Workload], planned: list[Variant], options:
                      service_env: dict[str, str]):
     from cli.bench.fresh import fresh_system
 
-    results, plans = [], {}
+    results, plans, preload_s = [], {}, {}
     for variant in planned:
         async with fresh_system(variant, jwt_secret=_default_secret(), fsync=fsync, service_env=service_env,
                                 status=console.status) as running:
             if variant.preload:
                 plans[variant.label] = await _hot_path_plans(running)
+                preload_s[variant.label] = running.preload_s
             results += await _measure(workloads, running.urls, running.jwt_secret, options,
                                       baseline_url=running.postgres_url, variant=variant)
-    return results, ({"hot_path_plans": plans} if plans else {})
+    return results, ({"hot_path_plans": plans, "preload_seconds": preload_s} if plans else {})
 
 
 async def _hot_path_plans(running) -> list[dict]:
