@@ -59,3 +59,16 @@ def test_ratios_pair_each_variant_with_its_own_baseline() -> None:
             for variant, target, committed in (("A=1", "2pc", 10), ("A=1", "baseline", 100),
                                                ("A=2", "2pc", 30), ("A=2", "baseline", 60))]
     assert ratios(runs) == {"A=1 uniform": Decimal("0.100"), "A=2 uniform": Decimal("0.500")}
+
+
+def test_a_profile_sample_is_charged_to_its_innermost_named_component() -> None:
+    from harness.profile_summary import component_of
+
+    loop = "<module> (transactions_service/__main__.py:5);run_app (aiohttp/web.py:502)"
+    assert component_of(loop) == "event loop"
+    assert component_of(loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)"
+                        ";execute (sqlalchemy/engine/base.py:1400);__do_execute (asyncpg/prepared_stmt.py:257)") \
+        == "asyncpg"
+    assert component_of(loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)") \
+        == "our code"
+    assert component_of("somewhere (elsewhere.py:1)") == "other"
