@@ -1,5 +1,6 @@
 """Tools that run the system and look behind its API on purpose: the local PostgreSQL cluster, the
-system runner, the databases, the invariant auditor, the bank checker and the bench baseline.
+system runner, the databases, the invariant auditor, the bank checker, and for the bench its baseline,
+its scale fixture, the plans of a transfer's statements and a profile summariser.
 
 The client (cli/) talks HTTP only, like any client. These modules start processes and read the services'
 own databases directly, because an auditor must see what the API would hide. The cli commands that need

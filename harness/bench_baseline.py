@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from cli.bench.driver import RunResult, cpu_delta, drive
+from cli.bench.driver import RunResult, drive
 from cli.bench.workloads import Workload
 
 BASELINE_TABLE = "bench_baseline_accounts"
@@ -74,11 +74,9 @@ async def run_baseline(database_url: str, workload: Workload, *, clients: int, s
     try:
         baseline = Baseline(pool)
         await baseline.create_accounts(workload.accounts, workload.opening_balance)
-        cpu_before = cpu_probe() if cpu_probe else {}
         result = await drive(lambda s, d, a: baseline_transfer(baseline, s, d, a), workload, clients=clients,
-                             seconds=seconds, warmup_s=warmup_s, seed=seed, on_tick=on_tick, target="baseline")
-        if cpu_probe:
-            result.cpu_seconds = cpu_delta(cpu_before, cpu_probe())
+                             seconds=seconds, warmup_s=warmup_s, seed=seed, on_tick=on_tick, target="baseline",
+                             cpu_probe=cpu_probe)
         result.money_conserved = await baseline.total() == workload.total_money
         result.locks_left = 0
         await baseline.drop()

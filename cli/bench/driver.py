@@ -1,9 +1,10 @@
 """`banking-cli bench`: committed transfers per second over HTTP and 2PC, beside the single-database baseline.
 
-For each workload: open the workload's own accounts (never the demo data), drive C concurrent clients
-for T seconds after an uncounted warm-up, check that money was conserved and nothing is left locked,
-over HTTP only. The same transfer mix against one database (the baseline) runs in harness.bench_baseline,
-which drives it with this module's `drive`.
+For each workload: open the workload's own customers and accounts (never the demo data), drive C
+concurrent clients for T seconds after an uncounted warm-up, each transfer sent with the token of the
+source account's owner, then check over HTTP that money was conserved and nothing is left locked. The
+same transfer mix against one database (the baseline) runs in harness.bench_baseline, which drives it
+with this module's `drive`.
 """
 from __future__ import annotations
 
@@ -17,17 +18,16 @@ from decimal import Decimal
 
 import aiohttp
 
+from cli.bench.bank import SETUP_CONCURRENCY, BankOpener, BenchBank, bounded
+from cli.bench.cpu import CpuProbe, cpu_delta
 from cli.bench.workloads import Workload
 from shared import jsonio
-from shared.demo_ids import ALICE
-from shared.auth import issue_token
 
-SETUP_CONCURRENCY = 32
-BENCH_CUSTOMER = ALICE
 CLIENT_TIMEOUT_S = 30.0
 # After a run, how long recovery may take to finish transfers whose completion failed, before the
 # audit counts what is still locked.
 AUDIT_SETTLE_S = 30.0
+TICK_S = 0.5
 
 SendTransfer = Callable[[int, int, Decimal], Awaitable[str]]
 
@@ -38,16 +38,21 @@ class RunResult:
     workload: str
     clients: int
     seconds: float
+    variant: str = ""  # which system: a service setting's value, an empty or loaded database
     outcomes: Counter = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     committed_per_second: list[int] = field(default_factory=list)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # over the measured window only
     money_conserved: bool | None = None
     locks_left: int | None = None
 
     @property
     def committed_per_s(self) -> float:
         return self.outcomes["committed"] / self.seconds
+
+    @property
+    def label(self) -> str:
+        return " ".join(part for part in (self.variant, self.workload, self.target) if part)
 
     def percentile_ms(self, fraction: float) -> float:
         if not self.latencies_ms:
@@ -57,8 +62,13 @@ class RunResult:
 
 
 async def drive(send: SendTransfer, workload: Workload, *, clients: int, seconds: float, warmup_s: float,
-                seed: int, on_tick: Callable[[RunResult], None] | None = None, target: str) -> RunResult:
-    """C clients send transfers back to back; only those started after the warm-up and finished before the end count."""
+                seed: int, on_tick: Callable[[RunResult], None] | None = None, target: str,
+                cpu_probe: CpuProbe | None = None) -> RunResult:
+    """C clients send transfers back to back; those that finish inside the measured window (after the warm-up) count.
+
+    Counting finishes, not starts, keeps the rate right when one transfer takes longer than the window
+    (64 clients on a busy machine). CPU is read when the window opens and when it closes.
+    """
     result = RunResult(target, workload.name, clients, seconds)
     result.committed_per_second = [0] * int(seconds + 1)
     started = time.perf_counter()
@@ -70,7 +80,7 @@ async def drive(send: SendTransfer, workload: Workload, *, clients: int, seconds
             source, destination, amount = workload.next_transfer(randomness)
             outcome = await send(source, destination, amount)
             finished = time.perf_counter()
-            if now >= measure_from and finished <= measure_until:
+            if measure_from <= finished <= measure_until:
                 result.outcomes[outcome] += 1
                 result.latencies_ms.append((finished - now) * 1000)
                 if outcome == "committed":
@@ -78,48 +88,41 @@ async def drive(send: SendTransfer, workload: Workload, *, clients: int, seconds
 
     async def ticker() -> None:
         while time.perf_counter() < measure_until:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(TICK_S)
             if on_tick:
                 on_tick(result)
 
-    await asyncio.gather(ticker(), *(client(index) for index in range(clients)))
+    async def cpu_window() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        before = cpu_probe()
+        await asyncio.sleep(max(0.0, measure_until - time.perf_counter()))
+        result.cpu_seconds = cpu_delta(before, cpu_probe())
+
+    meters = [ticker(), *([cpu_window()] if cpu_probe else [])]
+    await asyncio.gather(*meters, *(client(index) for index in range(clients)))
     return result
 
 
 class SystemTarget:
-    """The running banking system, over HTTP, with a teller token minted from JWT_SECRET."""
+    """The running banking system, over HTTP: one transfer, and the audit of the bench bank's accounts."""
 
-    def __init__(self, session: aiohttp.ClientSession, urls: dict[str, str], jwt_secret: str) -> None:
-        self.session = session
-        self.urls = urls
-        token = issue_token(jwt_secret, role="teller", ttl_s=24 * 3600)[0]
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.account_ids: list[str] = []
-
-    async def _call(self, method: str, service: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        async with self.session.request(method, self.urls[service] + path, headers=self.headers,
-                                        data=jsonio.dumps(body) if body is not None else None) as response:
-            return response.status, jsonio.loads(await response.read() or b"{}")
-
-    async def create_accounts(self, workload: Workload) -> None:
-        async def open_one(_index: int) -> str:
-            status, body = await self._call("POST", "accounts", "/accounts", {
-                "customer_id": str(BENCH_CUSTOMER), "initial_balance": workload.opening_balance})
-            if status != 201:
-                raise RuntimeError(f"could not open a bench account: {status} {body}")
-            return body["data"]["account_id"]
-        self.account_ids = await _bounded(open_one, workload.accounts)
+    def __init__(self, opener: BankOpener, bank: BenchBank) -> None:
+        self.opener = opener
+        self.bank = bank
 
     async def transfer(self, source: int, destination: int, amount: Decimal) -> str:
+        body = {"source_account_id": self.bank.account_ids[source],
+                "destination_account_id": self.bank.account_ids[destination], "amount": amount}
         try:
-            status, body = await self._call("POST", "transactions", "/transfers", {
-                "source_account_id": self.account_ids[source], "destination_account_id": self.account_ids[destination],
-                "amount": amount})
-        except (aiohttp.ClientError, TimeoutError, jsonio.JsonInputError):
-            return "error"
+            status, answer = await self.opener.call("POST", "transactions", "/transfers", body,
+                                                    headers=self.bank.transfer_headers[source])
+        except TimeoutError:
+            return "error_timeout"
+        except (aiohttp.ClientError, jsonio.JsonInputError):
+            return "error_connection"
         if status == 200:
             return "committed"
-        reason = ((body.get("error") or {}).get("details") or {}).get("reason")
+        reason = ((answer.get("error") or {}).get("details") or {}).get("reason")
         return reason if status == 409 and reason else f"error_{status}"
 
     async def audit(self, workload: Workload) -> tuple[bool, int]:
@@ -127,44 +130,31 @@ class SystemTarget:
         AUDIT_SETTLE_S to finish transfers whose completion failed during the run."""
         settle_until = time.monotonic() + AUDIT_SETTLE_S
         while True:
-            rows = await _bounded(self._read_account, len(self.account_ids))
+            rows = await bounded(self._read_account, len(self.bank.account_ids))
             locked = sum(1 for row in rows if row["transaction_lock"] is not None)
             if not locked or time.monotonic() > settle_until:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(TICK_S)
         total = sum((row["balance"] for row in rows), Decimal(0))
         return total == workload.total_money, locked
 
     async def _read_account(self, index: int) -> dict:
-        status, body = await self._call("GET", "accounts", f"/accounts/{self.account_ids[index]}")
+        status, body = await self.opener.call("GET", "accounts", f"/accounts/{self.bank.account_ids[index]}")
         assert status == 200, body
         return body["data"]
 
 
-async def _bounded(work: Callable[[int], Awaitable], count: int) -> list:
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(index: int):
-        async with gate:
-            return await work(index)
-    return list(await asyncio.gather(*(one(index) for index in range(count))))
-
-
 async def run_system(urls: dict[str, str], jwt_secret: str, workload: Workload, *, clients: int, seconds: float,
-                     warmup_s: float, seed: int, on_tick=None, cpu_probe=None) -> RunResult:
-    connector = aiohttp.TCPConnector(limit=max(clients, SETUP_CONCURRENCY))
+                     warmup_s: float, seed: int, caller: str = "customer", on_tick=None,
+                     cpu_probe: CpuProbe | None = None) -> RunResult:
+    # One connection per client, and enough for the setup's bounded concurrency: no client ever waits
+    # for the load generator's own pool.
+    connector = aiohttp.TCPConnector(limit=max(clients, SETUP_CONCURRENCY), limit_per_host=0)
     async with aiohttp.ClientSession(connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)) as session:
-        target = SystemTarget(session, urls, jwt_secret)
-        await target.create_accounts(workload)
-        cpu_before = cpu_probe() if cpu_probe else {}
+        opener = BankOpener(session, urls, jwt_secret)
+        target = SystemTarget(opener, await opener.open(workload, caller))
         result = await drive(target.transfer, workload, clients=clients, seconds=seconds, warmup_s=warmup_s,
-                             seed=seed, on_tick=on_tick, target="2pc")
-        if cpu_probe:
-            result.cpu_seconds = cpu_delta(cpu_before, cpu_probe())
+                             seed=seed, on_tick=on_tick, target="2pc", cpu_probe=cpu_probe)
         result.money_conserved, result.locks_left = await target.audit(workload)
     return result
-
-
-def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}

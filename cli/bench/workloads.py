@@ -1,9 +1,13 @@
-"""The benchmark's workloads: which accounts exist, and which transfer each client sends next."""
+"""The benchmark's workloads: which accounts exist, who owns them, and which transfer each client sends next."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+
+# Each bench customer owns this many of the workload's accounts (the last one may own fewer), so the
+# coordinator's ownership check asks about many owners, as it would in a bank.
+ACCOUNTS_PER_CUSTOMER = 5
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,18 @@ class Workload:
     @property
     def total_money(self) -> Decimal:
         return self.opening_balance * self.accounts
+
+    @property
+    def customers(self) -> int:
+        return -(-self.accounts // ACCOUNTS_PER_CUSTOMER)
+
+    def owner_of(self, account_index: int) -> int:
+        """The index of the customer owning this account."""
+        assert 0 <= account_index < self.accounts
+        return account_index // ACCOUNTS_PER_CUSTOMER
+
+    def with_accounts(self, accounts: int) -> Workload:
+        return replace(self, accounts=accounts) if accounts else self
 
 
 WORKLOADS = {
