@@ -35,12 +35,12 @@ def coordinator_statements() -> list[tuple[str, Any, dict[str, Any]]]:
             "requested_by": str(customer), "requested_by_customer_id": customer}),
         ("decide", db._DECIDE, {**_event_params(known), "status": "committed", "reason": None,
                                 "completion_grace_s": 10.0}),
-        ("complete", db._MARK_COMPLETED, {**_event_params(known), "log_unchanged": True, "all_acknowledged": True}),
+        ("complete", db._RECORD_COMPLETION, {**_event_params(known), "all_acknowledged": True, "retry_first_s": 1.0,
+                                             "retry_max_s": 60.0}),
         ("read transfer", db._SELECT_TRANSFER, {"transaction_id": known}),
         ("recovery: abort orphans", db._ABORT_ORPHANS, {"deadline_s": 30.0, "reason": "timeout",
                                                         "limit": PLAN_LIMIT}),
-        ("recovery: claim unfinished", db._CLAIM_UNFINISHED, {"retry_first_s": 1.0, "retry_max_s": 60.0,
-                                                              "limit": PLAN_LIMIT}),
+        ("recovery: claim unfinished", db._CLAIM_UNFINISHED, {"lease_s": 11.0, "limit": PLAN_LIMIT}),
         ("metrics: count unfinished", db._COUNT_UNFINISHED, {}),
     ]
 
