@@ -8,6 +8,7 @@ from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds, env_str
 from transactions_service.coordinator import DEFAULT_COMPLETION_GRACE_S, DEFAULT_IDEMPOTENT_WAIT_S
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
+from transactions_service.push.settings import PushSettings
 from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
                                            DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
                                            RecoverySettings)
@@ -27,6 +28,7 @@ class Settings(ServiceSettings):
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    push: PushSettings = field(default_factory=PushSettings)
 
     @property
     def participant_urls(self) -> tuple[str, ...]:
@@ -51,4 +53,5 @@ class Settings(ServiceSettings):
                 retry_first_s=env_seconds(environ, "RECOVERY_RETRY_FIRST_S", DEFAULT_RETRY_FIRST_S),
                 retry_max_s=env_seconds(environ, "RECOVERY_RETRY_MAX_S", DEFAULT_RETRY_MAX_S),
             ),
+            push=PushSettings.from_environ(environ),
         )

@@ -291,6 +291,9 @@ ROWS = [
     Row("transactions_service", "GET", "/transactions/{transaction_id}", alice_transfer(""), OWNER_STAFF_SERVICE),
     Row("transactions_service", "GET", "/transactions/{transaction_id}/outcome", alice_transfer("/outcome"),
         STAFF_OR_SERVICE),
+    # The push channel checks access in-band after the WebSocket upgrade (tests/e2e/test_push.py); a plain GET
+    # is refused alike for everyone.
+    Row("transactions_service", "GET", "/ws", fixed("/ws"), expect(400, 400, 400, 400, 400, unauthenticated=400)),
 ]
 
 
