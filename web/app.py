@@ -30,7 +30,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", _index)
     app.router.add_get("/console/config.json", _config)
-    app.router.add_get("/health/ping", _ping)
+    for path in ("/health/ping", "/ready", "/health"):  # the console keeps no state: alive is ready
+        app.router.add_get(path, _ping)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.router.add_get("/ws", partial(_forward_socket, upstream=settings.transactions_service_url))
     for prefixes, upstream in ((CUSTOMER_PREFIXES, settings.customer_service_url),
