@@ -311,3 +311,33 @@ async def wait_ready(base_url: str, timeout_s: float = 30) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError(f"{base_url} not ready after {timeout_s} s")
+
+
+async def test_the_interactive_shell_hears_a_transfer_through_the_push_channel(system: LocalSystem,
+                                                                              api: Api) -> None:
+    """cli/push.py, as the shell runs it: live once welcomed, one notice per transfer, polling stands by."""
+    from cli.push import PushListener
+
+    heard: list[str] = []
+    statuses: dict[str, str] = {}
+
+    def seen(transaction_id: str, status: str) -> bool:
+        known = statuses.get(transaction_id) == status
+        statuses[transaction_id] = status
+        return known
+    listener = PushListener(lambda: (ws_url(system.url("transactions_service")), token("customer", BOB)),
+                            heard.append, seen)
+    listener.start()
+    try:
+        deadline = time.monotonic() + MESSAGE_TIMEOUT_S
+        while not listener.live.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert listener.live.is_set(), "the push channel is live, so the poller stands by"
+        answer = await api.transfer(ALICE_MAIN, BOB_MAIN, "2.5", auth=token("customer", ALICE))
+        assert answer.status == 200, answer.body
+        while not heard and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        listener.stop()
+    assert len(heard) == 1 and "received" in heard[0] and "2.5" in heard[0], heard
+    assert statuses[str(answer.data["transaction_id"])] == "committed"

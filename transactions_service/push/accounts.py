@@ -26,9 +26,10 @@ class CustomerAccounts:
     cache_max: int = DEFAULT_ACCOUNTS_CACHE_MAX
     _cache: OrderedDict[UUID, tuple[frozenset[UUID], float]] = field(default_factory=OrderedDict)
 
-    async def of(self, customer_id: UUID) -> frozenset[UUID]:
+    async def of(self, customer_id: UUID, *, fresh: bool = False) -> frozenset[UUID]:
+        """`fresh` asks even when a remembered answer is still good (a new socket: accounts opened since)."""
         cached = self._cache.get(customer_id)
-        if cached is not None and cached[1] > time.monotonic():
+        if not fresh and cached is not None and cached[1] > time.monotonic():
             self._cache.move_to_end(customer_id)
             return cached[0]
         accounts = await self._ask(customer_id)

@@ -133,7 +133,7 @@ async def _own_accounts(channel: PushChannel, principal: Principal) -> frozenset
         return frozenset()
     assert principal.customer_id is not None, "a customer token names its customer"
     try:
-        return await channel.accounts.of(principal.customer_id)
+        return await channel.accounts.of(principal.customer_id, fresh=True)
     except AccountsUnavailable:
         raise Refused(CLOSE_SERVER_FULL, "accounts service unavailable: try again later") from None
 
