@@ -138,3 +138,23 @@ def test_the_demo_panel_breaks_a_transfer_and_recovery_finishes_it(console_syste
     assert "ack_failed" in steps[:-3], steps  # the lost acknowledgement, before it
     admin.screenshot(path=str(artifacts / "demo-recovered.png"), full_page=True)
     admin.context.close()
+
+
+def test_the_page_parses_money_exactly_where_json_parse_would_round_it(console_system: LocalSystem,
+                                                                       chromium) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(console_system.url("web") + "/")
+    parsed = page.evaluate("""async () => {
+        const { parseExact } = await import('/static/js/exact-json.js');
+        const text = '{"amount": 12345678901234.5678, "list": [0.1, -2e3, "x\\\\"y"], "ok": true, "none": null}';
+        const value = parseExact(text);
+        let refused = false;
+        try { parseExact('{"a": NaN}'); } catch (error) { refused = error instanceof SyntaxError; }
+        return { value, rounded: String(JSON.parse(text).amount), refused };
+    }""")
+    context.close()
+    assert parsed["value"] == {"amount": "12345678901234.5678", "list": ["0.1", "-2e3", 'x"y'], "ok": True,
+                               "none": None}
+    assert parsed["rounded"] != "12345678901234.5678", "JSON.parse would have shown a different amount"
+    assert parsed["refused"]
