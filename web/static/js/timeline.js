@@ -49,7 +49,12 @@ export function timeline(transfer, events) {
   const first = sorted.length ? Date.parse(sorted[0].occurred_at) : 0;
   const header = h("tr", {}, h("th", { scope: "col" }, "+ms"),
     lanes.map((lane) => h("th", { scope: "col" }, lane === COORDINATOR ? "coordinator (transactions)" : `participant: ${lane}`)));
-  const rows = sorted.map((event) => row(event, lanes, Date.parse(event.occurred_at) - first));
+  let failed = false;  // after a lost acknowledgement, a decision sent again is recovery's re-send
+  const rows = sorted.map((event) => {
+    const drawn = row(event, lanes, Date.parse(event.occurred_at) - first, failed && event.event_type === "decision_sent");
+    failed = failed || event.event_type === "ack_failed";
+    return drawn;
+  });
   return h("section", { class: "timeline", "aria-label": "protocol timeline" },
     h("p", { class: "timeline-summary" },
       h("strong", {}, `Transfer ${transfer.transaction_id}`), " ",
@@ -59,8 +64,9 @@ export function timeline(transfer, events) {
     h("table", { class: "lanes", style: `--lanes: ${lanes.length}` }, h("thead", {}, header), h("tbody", {}, rows)));
 }
 
-function row(event, lanes, offsetMs) {
-  const [from, to, label] = describe(event, lanes);
+function row(event, lanes, offsetMs, resent) {
+  const [from, to, described] = describe(event, lanes);
+  const label = resent ? `${described} (re-sent by recovery)` : described;
   const fromIndex = lanes.indexOf(from);
   const toIndex = to === null ? fromIndex : lanes.indexOf(to);
   const low = Math.min(fromIndex, toIndex);
