@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from accounts_service.domain import VoteReason
+from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from shared.openapi import (JSON, MONEY, NULLABLE_MONEY, NULLABLE_TIMESTAMP, NULLABLE_UUID, PAGE_PARAMETERS, TIMESTAMP,
-                            UUID_SCHEMA, array_of, document, money_input, obj, operation, path_uuid_parameter)
+                            UUID_SCHEMA, array_of, document, money_input, obj, operation, path_uuid_parameter,
+                            query_int_parameter)
 
 ACCOUNTS = ("accounts",)
 PROTOCOL = ("two-phase commit (service tokens)",)
@@ -33,6 +35,9 @@ OPEN_ACCOUNT = obj({"customer_id": UUID_SCHEMA, "initial_balance": money_input(a
                    required=("customer_id",))
 SET_BALANCE = obj({"balance": money_input(allow_zero=True)})
 WITHDRAW = obj({"amount": money_input()})
+ARM_FAILPOINT = obj({"failpoint": {"enum": list(PARTICIPANT_FAILPOINTS)}, "action": {"enum": ["crash", "stall"]},
+                     "seconds": {"type": "number", "minimum": 0, "maximum": 120}}, required=("failpoint", "action"))
+ARMED = obj({"failpoint": {"type": "string"}, "action": {"type": "string"}, "seconds": {"type": "number"}})
 CHANGE = obj({"account_id": UUID_SCHEMA, "change": money_input(signed=True)})
 # A protocol message names its legs as `changes: [{account_id, change}]` or, for one leg, `account_id, amount`;
 # commit and abort may name none (then every leg of the transfer).
@@ -75,7 +80,14 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
             "this account's leg of a transfer (service, teller, admin)", LEG,
             parameters=ACCOUNT_ID + [path_uuid_parameter("transaction_id")], tags=PROTOCOL)},
     }
+    paths["/2pc/locks"] = {"get": operation(
+        "the accounts locked by a prepared transfer right now, oldest first (service, teller, admin)",
+        array_of(LOCK_STATUS), parameters=[query_int_parameter("limit", minimum=1, maximum=MAX_LOCKS_LISTED,
+                                                               default=MAX_LOCKS_LISTED)], tags=PROTOCOL)}
     if demo_endpoints:
+        paths["/demo/failpoints"] = {"post": operation(
+            "DEMO ONLY: crash or stall this participant at a failpoint, once, for the next transfer (admin)",
+            ARMED, body=ARM_FAILPOINT, errors=(400, 401, 403), tags=("demo",))}
         withdraw = operation("DEMO ONLY: a racy withdrawal without locking (admin)", ACCOUNT, body=WITHDRAW,
                              parameters=ACCOUNT_ID, errors=(400, 401, 403, 404, 409), tags=ACCOUNTS)
         answer = withdraw["responses"]["200"]["content"][JSON]["schema"]  # plus the original's top-level warning

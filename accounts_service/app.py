@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from accounts_service import api_schema, handlers
+from accounts_service import api_schema, console, handlers
 from accounts_service.keys import (COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY,
                                    SETTINGS_KEY)
 from accounts_service.participant import ReleaseSignals
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_peer_clients)
     app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY))
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
+    console.add_routes(app, demo_endpoints=settings.demo_endpoints)
     install_openapi(app, api_schema.openapi_document(demo_endpoints=settings.demo_endpoints))
     return app
 

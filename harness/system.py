@@ -36,6 +36,7 @@ SERVICES = (
     ServiceSpec("transactions_service", "transactions", 3003, "TRANSACTIONS_SERVICE_URL"),
 )
 SERVICE_BY_NAME = {spec.name: spec for spec in SERVICES}
+CONSOLE = "web"  # the web console (python -m web): no database, in front of the three services
 
 
 @dataclass
@@ -106,6 +107,20 @@ class LocalSystem:
             self.wait_ready(service)
         return process
 
+    def start_console(self, port: int, *, wait: bool = True) -> subprocess.Popen:
+        """The web console on `port`, passing the API through to this system's services."""
+        self.ports[CONSOLE] = port
+        environ = {**os.environ, "PORT": str(port), "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
+                   **{spec.url_variable: self.url(spec.name) for spec in SERVICES}}
+        output = open(self.log_dir / f"{CONSOLE}.out", "ab")
+        process = subprocess.Popen([sys.executable, "-m", CONSOLE], env=environ, stdout=output,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        output.close()
+        self.processes[CONSOLE] = process
+        if wait:
+            self.wait_ready(CONSOLE)
+        return process
+
     def start_all(self) -> None:
         for spec in SERVICES:
             self.start(spec.name, wait=False)
@@ -137,5 +152,6 @@ class LocalSystem:
                 process.wait()
 
     def stop_all(self) -> None:
+        self.kill(CONSOLE, signal.SIGTERM)
         for spec in reversed(SERVICES):
             self.kill(spec.name, signal.SIGTERM)

@@ -4,6 +4,7 @@ Off unless the process starts with FAILPOINTS set, e.g.
     FAILPOINTS="after_accept=crash"            os._exit at that point: a real crash, no cleanup
     FAILPOINTS="after_first_prepare=stall:3"   sleep 3 s there, then go on
 Several are separated by commas. When FAILPOINTS is unset, `hit()` is one dict lookup on an empty dict.
+A demo may also `arm_once()` a failpoint at runtime: it fires at its next hit, then disarms.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ KNOWN_FAILPOINTS = frozenset({
     "after_prepare_before_answer", "after_local_commit_before_answer",
 })
 
+ACTIONS = ("crash", "stall")
+MAX_STALL_S = 120.0
 _active: dict[str, tuple[str, float]] = {}
+_once: set[str] = set()
 
 
 def configure(environ: Mapping[str, str]) -> None:
@@ -37,11 +41,27 @@ def configure(environ: Mapping[str, str]) -> None:
         _active[name] = (kind, float(seconds or 0))
 
 
+def arm_once(name: str, kind: str, seconds: float = 0.0) -> None:
+    """Fire `kind` at the next hit of `name` only (the demo panel's "break the next transfer")."""
+    assert name in KNOWN_FAILPOINTS, f"unknown failpoint {name}"
+    assert kind in ACTIONS, f"unknown failpoint action {kind}"
+    assert 0 <= seconds <= MAX_STALL_S, "a bounded stall"
+    _active[name] = (kind, seconds)
+    _once.add(name)
+
+
+def armed() -> dict[str, tuple[str, float]]:
+    return dict(_active)
+
+
 async def hit(name: str) -> None:
     assert name in KNOWN_FAILPOINTS, f"unknown failpoint {name}"
     action = _active.get(name)
     if action is None:
         return
+    if name in _once:
+        _once.discard(name)
+        del _active[name]
     kind, seconds = action
     if kind == "crash":
         print(f"failpoint {name}: crashing", file=sys.stderr, flush=True)

@@ -78,3 +78,11 @@ async def serve(app: web.Application) -> AsyncIterator[TestClient]:
         yield client
     finally:
         await client.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say it plainly when the browser tests could not run (no Chromium on this machine)."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", []) if "tests/browser" in report.nodeid]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        terminalreporter.write_line(f"SKIPPED {len(skipped)} browser tests: {reason}", yellow=True, bold=True)

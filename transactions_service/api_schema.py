@@ -96,4 +96,17 @@ def openapi_document() -> dict[str, Any]:
             "the stored decision, for a participant in doubt (service, staff); only a 404 TRANSFER_NOT_FOUND "
             "naming this transaction_id means presume abort", OUTCOME,
             parameters=TRANSACTION_ID, tags=("two-phase commit",))},
+        "/ws": {"get": push_operation()},
     })
+
+
+def push_operation() -> dict[str, Any]:
+    """The push channel: a WebSocket upgrade (101); a plain GET is a 400. Access is checked in-band."""
+    result = operation(
+        "the push channel (WebSocket): customers hear their transfers decided and their protocol events, staff "
+        "every protocol event; authenticate with the access token as the Authorization header, a "
+        "Sec-WebSocket-Protocol entry bearer.<token> beside banking.v1, or a first message "
+        '{"type": "auth", "token": ...}; never in the URL', {}, errors=(400,), public=True, tags=("push",))
+    result["responses"] = {"101": {"description": "switching protocols: the socket is open"},
+                           "400": result["responses"]["400"], "503": result["responses"]["503"]}
+    return result

@@ -15,6 +15,7 @@ from transactions_service.coordinator import Coordinator
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants, participant_names
+from transactions_service.push.channel import install_push
 from transactions_service.recovery import recovery_context
 from transactions_service.settings import Settings
 
@@ -33,6 +34,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
     handlers.add_routes(app)
+    install_push(app, settings.push, settings.database_url,
+                 clients_of=lambda app: app[COORDINATOR_KEY].participants.clients.values())
     install_openapi(app, api_schema.openapi_document())
     return app
 

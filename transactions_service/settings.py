@@ -9,6 +9,7 @@ from shared.settings import ServiceSettings, common_from_environ, env_int, env_s
 from transactions_service.coordinator import (DEFAULT_COMPLETION_GRACE_S, DEFAULT_DECISION_WRITE_S,
                                               DEFAULT_IDEMPOTENT_WAIT_S)
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
+from transactions_service.push.settings import PushSettings
 from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
                                            DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
                                            RecoverySettings)
@@ -29,6 +30,7 @@ class Settings(ServiceSettings):
     completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
     decision_write_s: float = DEFAULT_DECISION_WRITE_S
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    push: PushSettings = field(default_factory=PushSettings)
 
     @property
     def participant_urls(self) -> tuple[str, ...]:
@@ -54,4 +56,5 @@ class Settings(ServiceSettings):
                 retry_first_s=env_seconds(environ, "RECOVERY_RETRY_FIRST_S", DEFAULT_RETRY_FIRST_S),
                 retry_max_s=env_seconds(environ, "RECOVERY_RETRY_MAX_S", DEFAULT_RETRY_MAX_S),
             ),
+            push=PushSettings.from_environ(environ),
         )

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.failpoints import CRASH_EXIT_CODE
 from shared.settings import DEFAULT_JWT_SECRET
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def up(
     postgres_port: int = typer.Option(DEFAULT_POSTGRES_PORT, help="Port of the local PostgreSQL cluster."),
     customer_port: int = typer.Option(3001), accounts_port: int = typer.Option(3002),
     transactions_port: int = typer.Option(3003),
+    web_port: int = typer.Option(3000, help="Port of the web console."),
     log_dir: Path = typer.Option(Path("logs"), help="Where the services write their JSON logs."),
     demo_endpoints: bool = typer.Option(True, help="Serve the deliberately racy demo endpoint."),
 ) -> None:
@@ -68,30 +70,38 @@ def up(
             system.prepare(seed=True)
         with console.status("starting services"):
             system.start_all()
+            system.start_console(web_port)
         _print_summary(system, postgres)
-        _wait_until_stopped(system, stop)
+        _wait_until_stopped(system, stop, restart_crashed=demo_endpoints)
     finally:
         console.print("stopping services and PostgreSQL")
         system.stop_all()
         postgres.stop()
 
 
-def _wait_until_stopped(system: LocalSystem, stop: threading.Event) -> None:
+def _wait_until_stopped(system: LocalSystem, stop: threading.Event, *, restart_crashed: bool) -> None:
+    """Until Ctrl-C or a process exits; in demo mode a failpoint crash (the console's demo panel) restarts it."""
+    from harness.system import CONSOLE
+
     while not stop.wait(CHILD_POLL_S):
-        for name, process in system.processes.items():
-            if process.poll() is not None:
+        for name, process in list(system.processes.items()):
+            if process.poll() == CRASH_EXIT_CODE and restart_crashed and name != CONSOLE:
+                console.print(f"[yellow]{name} crashed at a failpoint (demo); restarting it[/]")
+                system.start(name, wait=False)
+            elif process.poll() is not None:
                 console.print(f"[red]{name} exited with {process.returncode}[/]; see {system.log_dir}/{name}.out")
                 return
 
 
 def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
-    from harness.system import SERVICES
+    from harness.system import CONSOLE, SERVICES
 
     services = Table(title="Banking system is up", show_lines=False)
     for column in ("service", "url", "database"):
         services.add_column(column)
     for spec in SERVICES:
         services.add_row(spec.name, system.url(spec.name), system.database_url(spec.name))
+    services.add_row("web console", system.url(CONSOLE), "")
     console.print(services)
     logins = Table(title="Demo logins (banking-cli login -u alice)")
     for column in ("username", "password", "who"):
@@ -99,4 +109,5 @@ def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
     for row in DEMO_LOGINS:
         logins.add_row(*row)
     console.print(logins)
+    console.print(f"[bold]Open the console: {system.url(CONSOLE)}[/]  (log in as alice / alice123, or admin for the demo panel)")
     console.print(f"logs: {system.log_dir}   PostgreSQL data: {postgres.data_dir}   stop: Ctrl-C")

@@ -23,6 +23,7 @@ from cli.shell.completion import candidates
 from cli.shell.line_editor import LineEditor
 from cli.shell.menu import run_menu
 from cli.shell.notifications import TransferWatcher
+from cli.shell.push import PushListener
 
 REFUSED_INSIDE = {"interactive": "you are already in the interactive shell",
                   "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C"}
@@ -43,7 +44,8 @@ class Shell:
         self.waiting_at_prompt = False
         self.prompt = ""
         self.held_notices: list[str] = []
-        self.watcher = TransferWatcher(self.watched, self.announce, poll_s)
+        self.push = PushListener(self.push_target, self.announce, lambda *seen: self.watcher.seen(*seen))
+        self.watcher = TransferWatcher(self.watched, self.announce, poll_s, push_live=self.push.live.is_set)
         history_file = token_path(load_config()).parent / HISTORY_FILE_NAME
         self.editor = LineEditor(history_file, self.complete)
 
@@ -52,10 +54,12 @@ class Shell:
         self._banner()
         self.refresh_accounts()
         self.watcher.start()
+        self.push.start()
         try:
             while self._read_and_run():
                 pass
         finally:
+            self.push.stop()
             self.watcher.stop()
             self.editor.save()
 
@@ -164,6 +168,11 @@ class Shell:
             return None, []
         return Client(load_config(), session.token), list(self.account_ids)
 
+    def push_target(self) -> tuple[str, str | None]:
+        session = self.session()
+        url = load_config().url("transactions").replace("http", "ws", 1) + "/ws"
+        return url, session.token if session and session.customer_id else None
+
     # --- notifications --------------------------------------------------------------------------------------
 
     def announce(self, message: str) -> None:
@@ -190,8 +199,8 @@ class Shell:
         console.print(f"[bold]banking-cli interactive[/] — {who}.")
         console.print("New here? Type [bold]menu[/]. [bold]help[/] lists the commands, Tab completes them and your "
                       "account ids, [bold]quit[/] or Ctrl-D leaves.")
-        console.print(f"[dim]Transfers touching your accounts are announced here (checked every "
-                      f"{self.watcher.poll_s:g} s).[/]")
+        console.print(f"[dim]Transfers touching your accounts are announced here as they are decided (pushed; "
+                      f"checked every {self.watcher.poll_s:g} s when the push channel is down).[/]")
         if not self.editor.available:
             console.print("[dim](no readline on this system: no history or completion)[/]")
 

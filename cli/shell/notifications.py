@@ -1,8 +1,8 @@
-"""Live notifications for the interactive shell: transfers touching the user's accounts, found by polling.
+"""Live notifications for the interactive shell, by polling: the fallback of the push channel (cli/shell/push.py).
 
-The services offer no push channel, so a background thread polls GET /transfers/history/{account}
-every few seconds and announces each transfer it sees decided for the first time. The first poll of
-an account only learns what is already there.
+A background thread polls GET /transfers/history/{account} every few seconds, unless the push channel
+is live, and announces each transfer it sees decided for the first time. The first poll of an account
+only learns what is already there.
 """
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ Watched = Callable[[], tuple[Client | None, list[str]]]
 class TransferWatcher:
     """Polls on its own daemon thread; `announce` receives one line per new decided transfer."""
 
-    def __init__(self, watched: Watched, announce: Callable[[str], None], poll_s: float) -> None:
+    def __init__(self, watched: Watched, announce: Callable[[str], None], poll_s: float,
+                 push_live: Callable[[], bool] = lambda: False) -> None:
         assert poll_s > 0, "a positive polling interval"
+        self.push_live = push_live
         self.watched = watched
         self.announce = announce
         self.poll_s = poll_s
@@ -46,7 +48,15 @@ class TransferWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
-            self.poll_now()
+            if not self.push_live():
+                self.poll_now()
+
+    def seen(self, transaction_id: str, status: str) -> bool:
+        """Record a transfer the push channel announced; True when it was already known in that state."""
+        with self._poll_lock:
+            known = self.statuses.get(transaction_id) == status
+            self.statuses[transaction_id] = status
+            return known
 
     def poll_now(self) -> None:
         """One round, announcing what is new; safe from any thread (one round at a time)."""

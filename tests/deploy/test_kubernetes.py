@@ -14,10 +14,11 @@ from tests.deploy.manifests import K8S_BUILDS, K8S_DIR, kubernetes, uses_image
 
 # The oldest Kubernetes these manifests claim (every API they use is GA there) and the newest bundled.
 KUBERNETES_VERSIONS = ("1.28", kubernetes_validate.latest_version())
-SERVICES = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003}
+SERVICES = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003, "web-console": 3000}
 DATABASES = ("customers", "accounts", "transactions")
 INGRESS_ROUTES = {"/customers": "customer-service", "/auth": "customer-service", "/accounts": "accounts-service",
-                  "/transfers": "transactions-service", "/transactions": "transactions-service"}
+                  "/transfers": "transactions-service", "/transactions": "transactions-service",
+                  "/ws": "transactions-service", "/": "web-console"}
 KUBECTL_TIMEOUT_S = 60
 
 

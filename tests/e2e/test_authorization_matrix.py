@@ -227,6 +227,12 @@ def fixed(path: str) -> Callable[[World], Awaitable[Target]]:
     return aim
 
 
+async def arm_nothing(world: World) -> Target:
+    """A zero-second stall: the admin's success must not break the next transfer of other tests."""
+    return Target("/demo/failpoints", ALICE, body={"failpoint": "after_prepare_before_answer", "action": "stall",
+                                                   "seconds": 0})
+
+
 # ----- the table: who gets which status -----
 
 def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401
@@ -291,6 +297,11 @@ ROWS = [
     Row("transactions_service", "GET", "/transactions/{transaction_id}", alice_transfer(""), OWNER_STAFF_SERVICE),
     Row("transactions_service", "GET", "/transactions/{transaction_id}/outcome", alice_transfer("/outcome"),
         STAFF_OR_SERVICE),
+    Row("accounts_service", "GET", "/2pc/locks", fixed("/2pc/locks?limit=5"), STAFF_OR_SERVICE),
+    Row("accounts_service", "POST", "/demo/failpoints", arm_nothing, ADMIN_ONLY),
+    # The push channel checks access in-band after the WebSocket upgrade (tests/e2e/test_push.py); a plain GET
+    # is refused alike for everyone.
+    Row("transactions_service", "GET", "/ws", fixed("/ws"), expect(400, 400, 400, 400, 400, unauthenticated=400)),
 ]
 
 
