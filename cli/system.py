@@ -20,6 +20,7 @@ from cli.local_postgres import LocalPostgres
 
 HEALTH_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
+SEED_SKIPPED_MARK = "seed-demo: skipped "  # shared/seeding.py: one line per demo row it could not restore
 
 
 @dataclass(frozen=True)
@@ -78,21 +79,25 @@ class LocalSystem:
         for spec in SERVICES:
             asyncio.run(self.postgres.create_database(self.database_name(spec.name)))
 
-    def run_command(self, service: str, command: str) -> None:
-        """Run `python -m <service> <command>` (migrate, seed-demo) to completion."""
+    def run_command(self, service: str, command: str) -> str:
+        """Run `python -m <service> <command>` (migrate, seed-demo) to completion; what it printed."""
         result = subprocess.run([sys.executable, "-m", service, command], env=self.service_env(service),
                                 capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"{service} {command} failed:\n{result.stderr[-4000:]}")
+        return result.stdout
 
-    def prepare(self, *, seed: bool = True) -> None:
-        """Databases, migrations, demo data: everything before the first service starts."""
+    def prepare(self, *, seed: bool = True) -> list[str]:
+        """Databases, migrations, demo data: everything before the first service starts; the demo rows skipped."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.create_databases()
+        skipped = []
         for spec in SERVICES:
             self.run_command(spec.name, "migrate")
             if seed:
-                self.run_command(spec.name, "seed-demo")
+                output = self.run_command(spec.name, "seed-demo")
+                skipped += [line for line in output.splitlines() if SEED_SKIPPED_MARK in line]
+        return skipped
 
     def start(self, service: str, overrides: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen:
         assert service not in self.processes or self.processes[service].poll() is not None, "already running"
