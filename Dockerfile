@@ -22,6 +22,7 @@ COPY customer_service/ customer_service/
 COPY accounts_service/ accounts_service/
 COPY transactions_service/ transactions_service/
 COPY cli/ cli/
+COPY harness/ harness/
 RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/python -c "import customer_service.__main__, accounts_service.__main__, transactions_service.__main__, cli.main"
 

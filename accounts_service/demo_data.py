@@ -6,24 +6,20 @@ one that cannot be opened is skipped and reported, never a failed start.
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db, service
+from shared.demo_ids import ALICE, ALICE_MAIN, ALICE_SECOND, BOB, BOB_MAIN, BOB_SECOND, CAROL, CAROL_MAIN
 from shared.seeding import SeedReport
 
-ALICE = UUID("550e8400-e29b-41d4-a716-446655440001")
-BOB = UUID("550e8400-e29b-41d4-a716-446655440002")
-CAROL = UUID("550e8400-e29b-41d4-a716-446655440003")
-
 DEMO_ACCOUNTS = (
-    (UUID("660e8400-e29b-41d4-a716-446655440001"), ALICE, Decimal("1000")),
-    (UUID("660e8400-e29b-41d4-a716-446655440002"), ALICE, Decimal("500")),
-    (UUID("660e8400-e29b-41d4-a716-446655440003"), BOB, Decimal("750")),
-    (UUID("660e8400-e29b-41d4-a716-446655440004"), BOB, Decimal("250")),
-    (UUID("660e8400-e29b-41d4-a716-446655440005"), CAROL, Decimal("1500")),
+    (ALICE_MAIN, ALICE, Decimal("1000")),
+    (ALICE_SECOND, ALICE, Decimal("500")),
+    (BOB_MAIN, BOB, Decimal("750")),
+    (BOB_SECOND, BOB, Decimal("250")),
+    (CAROL_MAIN, CAROL, Decimal("1500")),
 )
 
 

@@ -1,1 +1,1 @@
-"""banking-cli: the commands, the interactive shell, the demos and the one-command local run."""
+"""banking-cli, the client: commands, the interactive shell, the demos and the bench's load generator, over HTTP."""

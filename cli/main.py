@@ -1,7 +1,7 @@
 """banking-cli: the entry point that gathers every command.
 
-Every failure ends as one line on stderr and an exit code that means something (cli.errors). Heavy
-modules (shared.auth and aiohttp, the shell, rich's progress bar) are imported only by the commands
+Every failure ends as one line on stderr and an exit code that means something (cli.core.errors). Heavy
+modules (shared.auth and aiohttp, the shell, rich's progress bar, harness) are imported only by the commands
 that need them, so starting the CLI stays fast.
 """
 from __future__ import annotations
@@ -11,15 +11,16 @@ import os
 import typer
 from typer.core import TyperGroup
 
-from cli import auth_commands, commands
-from cli.bank_check_command import check
-from cli.bench_command import bench
-from cli.demos import demo_app
-from cli.errors import EXIT_OTHER, EXIT_USAGE, CliError
-from cli.health import health
-from cli.tokens import tokens
-from cli.trace import trace
-from cli.up import up
+from cli.commands import auth as auth_commands
+from cli.commands import everyday as commands
+from cli.commands.bench import bench
+from cli.commands.check import check
+from cli.commands.health import health
+from cli.commands.tokens import tokens
+from cli.commands.trace import trace
+from cli.commands.up import up
+from cli.core.errors import EXIT_OTHER, EXIT_USAGE, CliError
+from cli.demos.app import demo_app
 
 DEBUG_VARIABLE = "BANKING_CLI_DEBUG"
 
@@ -108,7 +109,7 @@ def interactive(
 
     Example: banking-cli interactive
     """
-    from cli.shell import run_shell
+    from cli.shell.interactive import run_shell
 
     run_shell(app, poll_s=poll_s)
 

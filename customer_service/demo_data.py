@@ -5,19 +5,14 @@ to someone else, or a login whose username or customer is gone, is skipped and r
 """
 from __future__ import annotations
 
-from uuid import UUID
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from customer_service import db, service
 from customer_service.domain import ContactInfo, Login, NewCustomer, Role
 from customer_service.passwords import Passwords
+from shared.demo_ids import ALICE, BOB, CAROL
 from shared.errors import ConflictError
 from shared.seeding import SeedReport
-
-ALICE = UUID("550e8400-e29b-41d4-a716-446655440001")
-BOB = UUID("550e8400-e29b-41d4-a716-446655440002")
-CAROL = UUID("550e8400-e29b-41d4-a716-446655440003")
 
 DEMO_CUSTOMERS = (
     NewCustomer(ALICE, "Alice Johnson", "12 Harbour Street, Bristol BS1 4RW",

@@ -12,7 +12,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, settings
 from aiohttp.test_utils import TestClient, TestServer
 
-from cli.local_postgres import LocalPostgres, free_port
+from harness.local_postgres import LocalPostgres, free_port
 from shared.auth import SERVICE_NAMES, issue_token
 from shared.database import migrate
 

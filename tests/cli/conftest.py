@@ -11,17 +11,18 @@ from uuid import UUID
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.client import Client
-from cli.config import load_config
-from cli.local_postgres import free_port
+from cli.core.client import Client
+from cli.core.config import load_config
+from cli.core.session import save_session
 from cli.main import app
-from cli.session import save_session
-from cli.system import LocalSystem
+from harness.local_postgres import free_port
+from harness.system import LocalSystem
+from shared import demo_ids
 from tests.conftest import TEST_JWT_SECRET, token
 from tests.e2e.conftest import ALICE, BOB, system  # noqa: F401  (the session's running services)
 
-ALICE_MAIN = "660e8400-e29b-41d4-a716-446655440001"
-BOB_MAIN = "660e8400-e29b-41d4-a716-446655440003"
+ALICE_MAIN = str(demo_ids.ALICE_MAIN)
+BOB_MAIN = str(demo_ids.BOB_MAIN)
 __all__ = ["ALICE", "BOB", "ALICE_MAIN", "BOB_MAIN", "Cli"]
 
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from cli.demo_concurrent import MIXED_AMOUNT, MIXED_OPENING
-from cli.render import money
+from cli.demos.concurrent import MIXED_AMOUNT, MIXED_OPENING
+from cli.core.render import money
 from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from cli.client import Client
-from cli.config import load_config
+from cli.core.client import Client
+from cli.core.config import load_config
 from tests.cli.conftest import ALICE, BOB, Cli
 from tests.conftest import ROOT, token
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cli.errors import EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE
+from cli.core.errors import EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE
 from cli.main import app
 from shared import jsonio
 from tests.cli.conftest import ALICE, ALICE_MAIN, BOB, BOB_MAIN, Cli

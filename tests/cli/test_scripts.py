@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from cli.local_postgres import LocalPostgres
+from harness.local_postgres import LocalPostgres
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from cli.errors import EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_USAGE
-from cli.session import save_session
+from cli.core.errors import EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_USAGE
+from cli.core.session import save_session
 from tests.cli.conftest import ALICE, ALICE_MAIN, Cli
 from tests.conftest import token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer
 
 from cli.main import app
-from cli.shell_completion import candidates
+from cli.shell.completion import candidates
 
 GROUP = typer.main.get_command(app)
 ACCOUNTS = ["660e8400-e29b-41d4-a716-446655440001", "660e8400-e29b-41d4-a716-446655440002"]

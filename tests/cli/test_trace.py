@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from cli.trace import describe, offsets_ms
+from cli.commands.trace import describe, offsets_ms
 from shared import jsonio
 from tests.cli.conftest import ALICE, BOB, Cli
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from cli.errors import EXIT_AUTH, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, InputError
-from cli.inputs import parse_amount
+from cli.core.errors import EXIT_AUTH, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, InputError
+from cli.core.inputs import parse_amount
 from shared import jsonio
 from tests.cli.conftest import ALICE, BOB, BOB_MAIN, Cli
 

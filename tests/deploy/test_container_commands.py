@@ -26,9 +26,10 @@ from typing import Any
 import pytest
 
 from accounts_service.settings import Settings as AccountsSettings
-from cli.config import ENV_BY_KEY as CLI_SETTINGS
-from cli.local_postgres import LocalPostgres, free_port
+from cli.core.config import ENV_BY_KEY as CLI_SETTINGS
 from customer_service.settings import Settings as CustomerSettings
+from harness.local_postgres import LocalPostgres, free_port
+from shared import demo_ids
 from tests.conftest import TEST_JWT_SECRET
 from tests.deploy.manifests import (ContainerCommand, compose, compose_commands, dockerfile_environment,
                                     dockerfile_stages, kubernetes, kubernetes_commands)
@@ -46,8 +47,8 @@ SETTINGS_OF = {"customer_service": CustomerSettings, "accounts_service": Account
 # What differs between a laptop and a container, so a container must set it rather than take the default.
 MUST_SET = frozenset({"DATABASE_URL", "HOST", "PORT", "JWT_SECRET", "LOG_DIR", "DEMO_ENDPOINTS"})
 ONE_SHOT_STEPS = ("migrate", "seed-demo")
-ALICE_MAIN = "660e8400-e29b-41d4-a716-446655440001"
-BOB_MAIN = "660e8400-e29b-41d4-a716-446655440003"
+ALICE_MAIN = str(demo_ids.ALICE_MAIN)
+BOB_MAIN = str(demo_ids.BOB_MAIN)
 STEP_TIMEOUT_S = 60
 HEALTH_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10

@@ -13,15 +13,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from cli.local_postgres import LocalPostgres, free_port
-from cli.system import SERVICES, LocalSystem
+from harness.local_postgres import LocalPostgres, free_port
+from harness.system import SERVICES, LocalSystem
 from shared import jsonio
+from shared.demo_ids import ALICE, ALICE_MAIN, BOB, BOB_MAIN  # noqa: F401  (re-exported to the e2e tests)
 from tests.conftest import TEST_JWT_SECRET, token
 
-ALICE = uuid.UUID("550e8400-e29b-41d4-a716-446655440001")
-BOB = uuid.UUID("550e8400-e29b-41d4-a716-446655440002")
-ALICE_MAIN = uuid.UUID("660e8400-e29b-41d4-a716-446655440001")
-BOB_MAIN = uuid.UUID("660e8400-e29b-41d4-a716-446655440003")
 
 
 def start_system(postgres: LocalPostgres, log_dir: Path, extra_env: dict[str, str] | None = None) -> LocalSystem:

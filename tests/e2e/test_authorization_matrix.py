@@ -17,16 +17,16 @@ import pytest_asyncio
 
 from accounts_service.app import create_app as create_accounts_app
 from accounts_service.settings import Settings as AccountsSettings
-from cli.system import LocalSystem
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
+from harness.system import LocalSystem
 from shared.auth import SERVICE_NAMES, issue_token
+from shared.demo_ids import CAROL  # owns none of Alice's or Bob's accounts
 from tests.conftest import TEST_JWT_SECRET, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api, fetch
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
 
-CAROL = uuid.UUID("550e8400-e29b-41d4-a716-446655440003")  # owns none of Alice's or Bob's accounts
 ALICE_EMAIL_QUERY = "email=alice@example.com"
 UNROUTED_PREFIXES = ("/health", "/ready", "/metrics", "/openapi", "/docs")
 SERVICE_BY_APP_NAME = {"customer-service": "customer_service", "accounts-service": "accounts_service",

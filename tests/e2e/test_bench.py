@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from cli.system import LocalSystem
+from harness.system import LocalSystem
 from tests.conftest import TEST_JWT_SECRET
 
 pytestmark = pytest.mark.e2e

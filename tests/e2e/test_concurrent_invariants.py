@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.invariants import check_invariants
+from harness.invariants import check_invariants
 from tests.e2e.conftest import ALICE, Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

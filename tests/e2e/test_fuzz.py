@@ -36,8 +36,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from cli.local_postgres import LocalPostgres
-from cli.system import LocalSystem
+from harness.local_postgres import LocalPostgres
+from harness.system import LocalSystem
 from tests.conftest import token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, start_system
 

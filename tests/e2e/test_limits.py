@@ -8,9 +8,9 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
-from cli.system import SERVICES, LocalSystem
 from customer_service.app import create_app
 from customer_service.settings import Settings
+from harness.system import SERVICES, LocalSystem
 from shared.money import DEFAULT_MAX_AMOUNT
 from shared.security import SECURITY_HEADERS
 from shared.web import MAX_BODY_BYTES

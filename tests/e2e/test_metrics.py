@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.system import SERVICES
+from harness.system import SERVICES
 from tests.e2e.conftest import ALICE, BOB, Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

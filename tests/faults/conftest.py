@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from cli.invariants import InvariantReport, check_invariants
-from cli.local_postgres import LocalPostgres
-from cli.system import LocalSystem
+from harness.invariants import InvariantReport, check_invariants
+from harness.local_postgres import LocalPostgres
+from harness.system import LocalSystem
 from tests.e2e.conftest import Api, start_system
 
 # Short deadlines so a crash resolves in seconds; each one is a named setting of the services.

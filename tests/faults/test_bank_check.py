@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from cli.bank_check import CheckOptions, run_check
+from harness.bank_check import CheckOptions, run_check
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 

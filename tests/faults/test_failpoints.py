@@ -7,7 +7,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from cli.system import LocalSystem
+from harness.system import LocalSystem
 from shared.failpoints import CRASH_EXIT_CODE
 from tests.conftest import token
 from tests.e2e.conftest import ALICE, BOB, Api

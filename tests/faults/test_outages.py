@@ -10,7 +10,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from cli.system import LocalSystem
+from harness.system import LocalSystem
 from tests.conftest import token
 from tests.e2e.conftest import ALICE, BOB, Api, fetch
 from tests.faults.conftest import restart, settled_report

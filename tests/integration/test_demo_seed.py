@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.local_postgres import LocalPostgres, free_port
-from cli.system import SERVICES, LocalSystem
+from harness.local_postgres import LocalPostgres, free_port
+from harness.system import SERVICES, LocalSystem
 from customer_service import demo_data, service
 from customer_service.domain import ContactInfo, NewCustomer
 from customer_service.passwords import Passwords

@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cli.local_postgres import LocalPostgres, find_bin_dir, free_port, wheel_bin_dirs
+from harness.local_postgres import LocalPostgres, find_bin_dir, free_port, wheel_bin_dirs
 
 
 def _start_and_query(cluster: LocalPostgres) -> str:

@@ -1,0 +1,1 @@
+"""The load generator behind `banking-cli bench`: its workloads, the driver and the report."""

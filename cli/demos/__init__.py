@@ -1,0 +1,1 @@
+"""`banking-cli demo`: why the two-phase commit matters, shown live against the running services over HTTP."""

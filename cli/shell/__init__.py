@@ -1,0 +1,1 @@
+"""`banking-cli interactive`: the prompt, its menu, Tab completion, line editing and live notifications."""

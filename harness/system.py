@@ -1,0 +1,146 @@
+"""A whole local system, started as processes: one PostgreSQL cluster, three databases, three service processes.
+
+`banking-cli up`, the end-to-end tests and the benchmark all start the system through this module.
+It talks to the services the way a deployment does: as separate processes configured by environment
+variables (`python -m accounts_service`), never by importing them.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.local_postgres import LocalPostgres
+
+HEALTH_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 10
+SEED_SKIPPED_MARK = "seed-demo: skipped "  # shared/seeding.py: one line per demo row it could not restore
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str          # the Python package: python -m <name>
+    database: str      # its own database
+    default_port: int
+    url_variable: str  # how the other services find it
+
+
+SERVICES = (
+    ServiceSpec("customer_service", "customers", 3001, "CUSTOMER_SERVICE_URL"),
+    ServiceSpec("accounts_service", "accounts", 3002, "ACCOUNTS_SERVICE_URL"),
+    ServiceSpec("transactions_service", "transactions", 3003, "TRANSACTIONS_SERVICE_URL"),
+)
+SERVICE_BY_NAME = {spec.name: spec for spec in SERVICES}
+
+
+@dataclass
+class LocalSystem:
+    postgres: LocalPostgres
+    ports: dict[str, int]
+    log_dir: Path
+    jwt_secret: str
+    database_prefix: str = ""
+    demo_endpoints: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def database_name(self, service: str) -> str:
+        return self.database_prefix + SERVICE_BY_NAME[service].database
+
+    def database_url(self, service: str) -> str:
+        return self.postgres.url(self.database_name(service))
+
+    def service_env(self, service: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        environ = dict(os.environ)
+        environ.update({
+            "DATABASE_URL": self.database_url(service),
+            "PORT": str(self.ports[service]),
+            "JWT_SECRET": self.jwt_secret,
+            "LOG_DIR": str(self.log_dir),
+            "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
+            **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
+            **self.extra_env,
+            **(overrides or {}),
+        })
+        return environ
+
+    def create_databases(self) -> None:
+        for spec in SERVICES:
+            asyncio.run(self.postgres.create_database(self.database_name(spec.name)))
+
+    def run_command(self, service: str, command: str) -> str:
+        """Run `python -m <service> <command>` (migrate, seed-demo) to completion; what it printed."""
+        result = subprocess.run([sys.executable, "-m", service, command], env=self.service_env(service),
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{service} {command} failed:\n{result.stderr[-4000:]}")
+        return result.stdout
+
+    def prepare(self, *, seed: bool = True) -> list[str]:
+        """Databases, migrations, demo data: everything before the first service starts; the demo rows skipped."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.create_databases()
+        skipped = []
+        for spec in SERVICES:
+            self.run_command(spec.name, "migrate")
+            if seed:
+                output = self.run_command(spec.name, "seed-demo")
+                skipped += [line for line in output.splitlines() if SEED_SKIPPED_MARK in line]
+        return skipped
+
+    def start(self, service: str, overrides: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen:
+        assert service not in self.processes or self.processes[service].poll() is not None, "already running"
+        output = open(self.log_dir / f"{service}.out", "ab")
+        command = self.commands.get(service, [sys.executable, "-m", service])
+        process = subprocess.Popen(command, env=self.service_env(service, overrides),
+                                   stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        output.close()
+        self.processes[service] = process
+        if wait:
+            self.wait_ready(service)
+        return process
+
+    def start_all(self) -> None:
+        for spec in SERVICES:
+            self.start(spec.name, wait=False)
+        for spec in SERVICES:
+            self.wait_ready(spec.name)
+
+    def wait_ready(self, service: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            process = self.processes.get(service)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{service} exited with {process.returncode}; see {self.log_dir}/{service}.out")
+            try:
+                with urllib.request.urlopen(self.url(service) + "/health/ping", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{service} not ready after {timeout_s}s")
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.get(service)
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop_all(self) -> None:
+        for spec in reversed(SERVICES):
+            self.kill(spec.name, signal.SIGTERM)
