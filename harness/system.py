@@ -96,7 +96,8 @@ class LocalSystem:
     def run_command(self, service: str, command: str) -> str:
         """Run `python -m <service> <command>` (migrate, seed-demo) to completion; what it printed."""
         result = subprocess.run([sys.executable, "-m", self.service_of(service), command],
-                                env=self.service_env(service), capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+                                env=self.service_env(service), capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"{service} {command} failed:\n{result.stderr[-4000:]}")
         return result.stdout
