@@ -46,12 +46,26 @@ async def test_no_transfer_is_answered_wrong(short_check: dict) -> None:
     assert short_check["answered_wrong_examples"] == []
 
 
-async def test_checker_catches_a_participant_that_creates_money() -> None:
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def planted_bugs() -> AsyncIterator[CheckReport]:
+    """One short run against a participant that creates money and a coordinator that lies about commits."""
     broken = [sys.executable, "-m", "tests.faults.broken_participant"]
+    lying = [sys.executable, "-m", "tests.faults.lying_coordinator"]
+    yield await run_check(CheckOptions(seconds=3, clients=4, accounts=4, fault_every_s=60, seed=3,
+                                       commands={"accounts_service": broken, "transactions_service": lying}))
 
-    report = await run_check(CheckOptions(seconds=3, clients=4, accounts=4, fault_every_s=60, seed=3,
-                                          commands={"accounts_service": broken}))
 
-    assert report.as_dict()["committed"] > 0
-    assert any(violation.startswith("1: total money") for violation in report.violations)
-    assert any(violation.startswith("4: account") for violation in report.violations)
+async def test_checker_catches_a_participant_that_creates_money(planted_bugs: CheckReport) -> None:
+    assert planted_bugs.as_dict()["committed"] > 0
+    assert any(violation.startswith("1: total money") for violation in planted_bugs.violations)
+    assert any(violation.startswith("4: account") for violation in planted_bugs.violations)
+
+
+async def test_checker_catches_a_coordinator_that_answers_503_for_committed_transfers(
+        planted_bugs: CheckReport) -> None:
+    summary = planted_bugs.as_dict()
+
+    assert summary["answers_503"] > 0
+    assert summary["answered_wrong"] == summary["answers_503"]
+    assert all("answered 503" in line and "log says committed" in line
+               for line in summary["answered_wrong_examples"])
