@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -27,10 +30,10 @@ import aiohttp
 import asyncpg
 
 from harness.check_clients import FAULT_FREE, FAULTS, Attempt, Client, Schedule, Targets, Workload, run_client
-from harness.check_nemesis import NemesisPlan, run_nemesis
+from harness.check_nemesis import READY_TIMEOUT_S, NemesisPlan, run_nemesis
 from harness.invariants import InvariantReport, check_invariants
 from harness.local_postgres import LocalPostgres, free_port
-from harness.system import LocalSystem
+from harness.system import SERVICE_BY_NAME, LocalSystem
 from shared.demo_ids import ALICE
 
 DEMO_CUSTOMER = ALICE
@@ -39,6 +42,7 @@ QUIESCE_TIMEOUT_S = 60.0
 QUIESCE_POLL_S = 0.2
 CLIENT_TIMEOUT_S = 10.0
 REPLICAS_MAX = 3
+PROXY_START_TIMEOUT_S = 10.0
 COORDINATOR, PARTICIPANT = "transactions_service", "accounts_service"
 # The one answer that says nothing about the outcome on purpose (PROTOCOL.md step 5): never "answered wrong".
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
@@ -95,14 +99,15 @@ class CheckReport:
         return Decimal(f"{self.committed_logged[phase] / seconds:.1f}") if seconds else None
 
     def as_dict(self) -> dict:
-        outcomes = self.outcomes
-        statuses = Counter(attempt.status for attempt in self.workload.attempts if attempt.status)
+        outcomes, attempts = self.outcomes, self.workload.attempts
+        statuses = Counter(attempt.status for attempt in attempts if attempt.status)
+        server_errors = sum(count for status, count in statuses.items() if status >= 500)
         return {"transfers_attempted": sum(outcomes.values()), "committed": outcomes["committed"],
                 "aborted": outcomes["aborted"], "indeterminate": outcomes["indeterminate"],
                 "unavailable": outcomes["unavailable"],
                 "answers_500": statuses[500], "answers_503": statuses[503],
-                "answers_5xx_other": sum(count for status, count in statuses.items() if status >= 500) -
-                statuses[500] - statuses[503],
+                "answers_5xx_other": server_errors - statuses[500] - statuses[503],
+                "answered_outcome_unknown": sum(attempt.code == OUTCOME_UNKNOWN for attempt in attempts),
                 "answered_wrong": len(self.answered_wrong),
                 "answered_wrong_examples": self.answered_wrong[:ANSWERED_WRONG_SHOWN],
                 "committed_per_s_fault_free": self.committed_per_s(FAULT_FREE),
@@ -121,39 +126,77 @@ def instance_names(service: str, replicas: int) -> tuple[str, ...]:
     return (service, *(f"{service}@{index}" for index in range(2, replicas + 1)))
 
 
-def add_replicas(system: LocalSystem, replicas: int) -> None:
-    """Replica i of the coordinator calls participant replica i and vice versa, so the services' own calls
-    spread over the replicas too (the clients pick one at random per request)."""
-    pairs = list(zip(instance_names(COORDINATOR, replicas), instance_names(PARTICIPANT, replicas), strict=True))
-    ports = {name: free_port() for pair in pairs[1:] for name in pair}
-    for coordinator, participant in pairs[1:]:
-        system.add_instance(COORDINATOR, coordinator, ports[coordinator],
-                            {"ACCOUNTS_SERVICE_URL": f"http://127.0.0.1:{ports[participant]}"})
-        system.add_instance(PARTICIPANT, participant, ports[participant],
-                            {"TRANSACTIONS_SERVICE_URL": f"http://127.0.0.1:{ports[coordinator]}"})
+@dataclass(frozen=True)
+class Topology:
+    """The processes a check runs, and the Service (harness/service_proxy.py) in front of each replicated one."""
+    system: LocalSystem
+    proxy_ports: dict[str, int]  # service -> its Service's port; empty with one replica
+
+    def urls(self, service: str, replicas: int) -> tuple[str, ...]:
+        if service in self.proxy_ports:
+            return (f"http://127.0.0.1:{self.proxy_ports[service]}",)
+        return tuple(self.system.url(name) for name in instance_names(service, replicas))
 
 
-def _build_system(folder: Path, options: CheckOptions) -> LocalSystem:
+def _build(folder: Path, options: CheckOptions) -> Topology:
+    """With replicas, every caller (the clients and the services themselves) reaches a replicated service
+    through its Service, so calls spread over the replicas and avoid a dead one, as in a cluster."""
     # Crashing the server must lose no acknowledged commit, as on a real one: synchronous_commit stays on.
     postgres = LocalPostgres(folder / "pg", free_port(), durable=False, survives_server_crash=True)
+    proxy_ports = {service: free_port() for service in (COORDINATOR, PARTICIPANT)} if options.replicas > 1 else {}
+    through_proxies = {SERVICE_BY_NAME[service].url_variable: f"http://127.0.0.1:{port}"
+                       for service, port in proxy_ports.items()}
     system = LocalSystem(postgres, {name: free_port() for name in ("customer_service", PARTICIPANT, COORDINATOR)},
-                         folder / "logs", jwt_secret=uuid.uuid4().hex * 2, extra_env=CHECK_SERVICE_ENV,
-                         commands=options.commands)
-    add_replicas(system, options.replicas)
-    return system
+                         folder / "logs", jwt_secret=uuid.uuid4().hex * 2,
+                         extra_env={**CHECK_SERVICE_ENV, **through_proxies}, commands=options.commands)
+    for service in (COORDINATOR, PARTICIPANT):
+        for name in instance_names(service, options.replicas)[1:]:
+            system.add_instance(service, name, free_port())
+    return Topology(system, proxy_ports)
+
+
+def _start_proxies(topology: Topology, replicas: int) -> list[subprocess.Popen]:
+    proxies = []
+    for service, port in topology.proxy_ports.items():
+        replica_ports = [topology.system.ports[name] for name in instance_names(service, replicas)]
+        proxies.append(subprocess.Popen([sys.executable, "-m", "harness.service_proxy", str(port),
+                                         *map(str, replica_ports)], stdin=subprocess.DEVNULL))
+    for port in topology.proxy_ports.values():
+        _wait_listening(port)
+    return proxies
+
+
+def _wait_listening(port: int) -> None:
+    give_up_at = time.monotonic() + PROXY_START_TIMEOUT_S
+    while time.monotonic() < give_up_at:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(QUIESCE_POLL_S)
+    raise RuntimeError(f"the service proxy on {port} did not start")
+
+
+def _stop_proxies(proxies: list[subprocess.Popen]) -> None:
+    for proxy in proxies:
+        proxy.terminate()
+        proxy.wait(timeout=PROXY_START_TIMEOUT_S)
 
 
 async def run_check(options: CheckOptions, progress: Callable[[CheckReport], None] | None = None) -> CheckReport:
     """Start a system, run the phases, wait for quiet, audit. Always stops what it started."""
     with tempfile.TemporaryDirectory(prefix="bank-check-") as folder:
-        system = _build_system(Path(folder), options)
+        topology = _build(Path(folder), options)
+        system, proxies = topology.system, []
         try:
             await asyncio.to_thread(system.postgres.start)
             await asyncio.to_thread(system.prepare)
+            proxies = await asyncio.to_thread(_start_proxies, topology, options.replicas)
             await asyncio.to_thread(_start_everything, system)
-            return await _run_against(system, options, random.Random(options.seed), progress)
+            return await _run_against(topology, options, random.Random(options.seed), progress)
         finally:
             await asyncio.to_thread(system.stop_all)
+            await asyncio.to_thread(_stop_proxies, proxies)
             await asyncio.to_thread(system.postgres.stop, "immediate")
 
 
@@ -163,18 +206,18 @@ def _start_everything(system: LocalSystem) -> None:
     for name in names:
         system.start(name, wait=False)
     for name in names:
-        system.wait_ready(name)
+        system.wait_ready(name, READY_TIMEOUT_S)
 
 
-async def _run_against(system: LocalSystem, options: CheckOptions, randomness: random.Random,
+async def _run_against(topology: Topology, options: CheckOptions, randomness: random.Random,
                        progress: Callable[[CheckReport], None] | None) -> CheckReport:
-    report = CheckReport()
-    targets = Targets(instance_names(COORDINATOR, options.replicas), instance_names(PARTICIPANT, options.replicas))
-    plan = NemesisPlan(targets.coordinators + targets.participants, options.fault_every_s, options.down_for_s,
-                       options.database_faults)
+    report, system = CheckReport(), topology.system
+    targets = Targets(topology.urls(COORDINATOR, options.replicas), topology.urls(PARTICIPANT, options.replicas))
+    plan = NemesisPlan(instance_names(COORDINATOR, options.replicas) + instance_names(PARTICIPANT, options.replicas),
+                       options.fault_every_s, options.down_for_s, options.database_faults)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)) as session:
         client = Client(session, system)
-        accounts = [await _open_account(client) for _ in range(options.accounts)]
+        accounts = [await _open_account(client, system.url(PARTICIPANT)) for _ in range(options.accounts)]
         started = time.monotonic()
         schedule = Schedule(faults_from=started + options.fault_free_s,
                             until=started + options.fault_free_s + options.seconds)
@@ -190,8 +233,8 @@ async def _run_against(system: LocalSystem, options: CheckOptions, randomness: r
     return report
 
 
-async def _open_account(client: Client) -> uuid.UUID:
-    status, body = await client.call("POST", PARTICIPANT, "/accounts",
+async def _open_account(client: Client, participant_url: str) -> uuid.UUID:
+    status, body = await client.call("POST", participant_url, "/accounts",
                                      {"customer_id": str(DEMO_CUSTOMER), "initial_balance": OPENING_BALANCE})
     assert status == 201, f"could not open a checker account: {status} {body}"
     return uuid.UUID(body["data"]["account_id"])

@@ -61,12 +61,12 @@ class Client:
         self.system = system
         self.token = "Bearer " + issue_token(system.jwt_secret, role="teller", ttl_s=TOKEN_TTL_S)[0]
 
-    async def call(self, method: str, instance: str, path: str, body: dict | None = None,
+    async def call(self, method: str, base_url: str, path: str, body: dict | None = None,
                    key: str | None = None) -> tuple[int, dict]:
         headers = {"Authorization": self.token, "Content-Type": "application/json"}
         if key is not None:
             headers["Idempotency-Key"] = key
-        async with self.session.request(method, self.system.url(instance) + path, headers=headers,
+        async with self.session.request(method, base_url + path, headers=headers,
                                         data=jsonio.dumps(body) if body is not None else None) as response:
             text = await response.text()
             return response.status, jsonio.loads(text) if text else {}
@@ -74,20 +74,21 @@ class Client:
 
 @dataclass(frozen=True)
 class Targets:
-    coordinators: tuple[str, ...]
-    participants: tuple[str, ...]
+    """Where clients send transfers and reads: one URL per replica, or the one Service in front of them."""
+    coordinator_urls: tuple[str, ...]
+    participant_urls: tuple[str, ...]
 
 
 async def run_client(client: Client, targets: Targets, accounts: list[uuid.UUID], schedule: Schedule,
                      randomness: random.Random, workload: Workload, opening: Decimal) -> None:
     while time.monotonic() < schedule.until:
         if randomness.random() < READ_SHARE:
-            await _read(client, randomness.choice(targets.participants), randomness.choice(accounts), workload)
+            await _read(client, randomness.choice(targets.participant_urls), randomness.choice(accounts), workload)
             continue
         source, destination = randomness.sample(accounts, 2)
         affordable = randomness.random() >= UNAFFORDABLE_SHARE
         amount = Decimal(randomness.randint(1, AMOUNT_CENTS_MAX)) / 100 if affordable else opening * UNAFFORDABLE_FACTOR
-        attempt = await _transfer(client, randomness.choice(targets.coordinators), schedule.phase(),
+        attempt = await _transfer(client, randomness.choice(targets.coordinator_urls), schedule.phase(),
                                   source, destination, amount)
         workload.attempts.append(attempt)
         if attempt.told in ("indeterminate", "unavailable"):

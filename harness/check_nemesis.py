@@ -28,6 +28,8 @@ JITTER = (0.5, 1.5)  # each pause is fault_every_s times a factor drawn from thi
 TERMINATED_DATABASES = ("accounts_service", "transactions_service")
 CONNECT_TIMEOUT_S = 10
 RESTART_ATTEMPTS = 3
+# A restarted process must answer /health/ping within this; a loaded machine needs far more than an idle one.
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,12 @@ class _Nemesis:
         await asyncio.sleep(self.plan.down_for_s)
         for _attempt in range(RESTART_ATTEMPTS):
             try:
-                await asyncio.to_thread(self.system.start, target)
+                await asyncio.to_thread(self.system.start, target, wait=False)
+                await asyncio.to_thread(self.system.wait_ready, target, READY_TIMEOUT_S)
                 return None
-            except RuntimeError as error:  # it exited while starting (say, PostgreSQL was being crashed)
+            except RuntimeError as error:  # it exited while starting, or never answered: start it afresh
                 problem = str(error).splitlines()[0]
+                await asyncio.to_thread(self.system.kill, target, signal.SIGKILL)
         return f"restart of {target} failed {RESTART_ATTEMPTS} times: {problem}"
 
     async def restarts_finished(self) -> list[str]:

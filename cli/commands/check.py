@@ -11,7 +11,7 @@ from rich.table import Table
 console = Console()
 # What the table shows, in order; every figure is also in the JSON report (--out).
 REPORT_ROWS = ("transfers_attempted", "committed", "aborted", "indeterminate", "unavailable",
-               "answers_500", "answers_503", "answers_5xx_other", "answered_wrong",
+               "answers_500", "answers_503", "answers_5xx_other", "answered_outcome_unknown", "answered_wrong",
                "committed_per_s_fault_free", "committed_per_s_during_faults", "faults_injected", "faults_by_kind",
                "reads_checked", "locks_left", "unfinished_left", "time_to_quiesce_s")
 FAULTS_SHOWN = 30

@@ -11,7 +11,10 @@ import pytest_asyncio
 from harness.bank_check import CheckOptions, CheckReport, run_check
 from harness.check_nemesis import CRASH, KILL, TERMINATE
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+# A check starts a whole system of its own (PostgreSQL, five service processes, two Service proxies)
+# before its workload runs: on a loaded machine that alone can take a minute.
+CHECK_TIMEOUT_S = 300
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(CHECK_TIMEOUT_S)]
 
 # The short version of the 10-minute check: a fault every ~1.5 s, so every kind comes up more than once.
 SHORT_CHECK = CheckOptions(seconds=30, fault_free_s=5, clients=8, accounts=8, fault_every_s=1.5, replicas=2,
