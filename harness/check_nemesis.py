@@ -45,6 +45,14 @@ async def run_nemesis(system: LocalSystem, plan: NemesisPlan, starts_at: float, 
     """Inject faults from starts_at until `until` (time.monotonic()), a line per fault appended to `faults`;
     once every killed process is back, the restarts that failed (the checker starts those itself)."""
     nemesis = _Nemesis(system, plan, randomness)
+    try:
+        return await _inject_until(nemesis, plan, starts_at, until, randomness, faults, progress)
+    finally:  # even when failing: every restart finishes first, so the checker's stop_all sees each process
+        await asyncio.gather(*nemesis.restarts.values(), return_exceptions=True)
+
+
+async def _inject_until(nemesis: _Nemesis, plan: NemesisPlan, starts_at: float, until: float,
+                        randomness: random.Random, faults: list[str], progress: Callable | None) -> list[str]:
     await asyncio.sleep(max(0.0, starts_at - time.monotonic()))
     bag: list[str] = []
     while True:
