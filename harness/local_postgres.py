@@ -58,6 +58,9 @@ class LocalPostgres:
     data_dir: Path
     port: int
     durable: bool = True  # fsync off for throwaway test clusters
+    # Not durable, yet no acknowledged commit lost when the server itself is crashed (pg_ctl stop -m immediate):
+    # synchronous_commit stays on, fsync off, since the machine does not crash, only PostgreSQL.
+    survives_server_crash: bool = False
     log_file: Path | None = None
     bin_dir: Path | None = None  # default: find_bin_dir()
 
@@ -89,7 +92,8 @@ class LocalPostgres:
         options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=",
                    "-c max_connections=300", "-c shared_buffers=128MB"]
         if not self.durable:
-            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            options += ["-c fsync=off", "-c full_page_writes=off"]
+            options += [] if self.survives_server_crash else ["-c synchronous_commit=off"]
         result = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", " ".join(options),
                            "-w", "-t", str(START_TIMEOUT_S), "start", check=False, timeout_s=START_TIMEOUT_S + 10)
         if result.returncode != 0:

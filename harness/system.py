@@ -20,6 +20,7 @@ from harness.local_postgres import LocalPostgres
 
 HEALTH_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
+SEED_SKIPPED_MARK = "seed-demo: skipped "  # shared/seeding.py: one line per demo row it could not restore
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,25 @@ class LocalSystem:
     # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
     commands: dict[str, list[str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # More processes of a service (replicas on its database, or shards on their own): instance -> service.
+    # An instance is started, killed and addressed by its name like a service; its environment adds its own.
+    instances: dict[str, str] = field(default_factory=dict)
+    instance_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def add_instance(self, service: str, instance: str, port: int, env: dict[str, str] | None = None) -> None:
+        assert service in SERVICE_BY_NAME and instance not in self.ports, "a new name for a known service"
+        self.instances[instance] = service
+        self.ports[instance] = port
+        self.instance_env[instance] = dict(env or {})
+
+    def service_of(self, name: str) -> str:
+        return self.instances.get(name, name)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def database_name(self, service: str) -> str:
-        return self.database_prefix + SERVICE_BY_NAME[service].database
+        return self.database_prefix + SERVICE_BY_NAME[self.service_of(service)].database
 
     def database_url(self, service: str) -> str:
         return self.postgres.url(self.database_name(service))
@@ -71,6 +85,7 @@ class LocalSystem:
             "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
             **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
             **self.extra_env,
+            **self.instance_env.get(service, {}),
             **(overrides or {}),
         })
         return environ
@@ -79,26 +94,32 @@ class LocalSystem:
         for spec in SERVICES:
             asyncio.run(self.postgres.create_database(self.database_name(spec.name)))
 
-    def run_command(self, service: str, command: str) -> None:
-        """Run `python -m <service> <command>` (migrate, seed-demo) to completion."""
-        result = subprocess.run([sys.executable, "-m", service, command], env=self.service_env(service),
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    def run_command(self, service: str, command: str) -> str:
+        """Run `python -m <service> <command>` (migrate, seed-demo) to completion; what it printed."""
+        result = subprocess.run([sys.executable, "-m", self.service_of(service), command],
+                                env=self.service_env(service), capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"{service} {command} failed:\n{result.stderr[-4000:]}")
+        return result.stdout
 
-    def prepare(self, *, seed: bool = True) -> None:
-        """Databases, migrations, demo data: everything before the first service starts."""
+    def prepare(self, *, seed: bool = True) -> list[str]:
+        """Databases, migrations, demo data: everything before the first service starts; the demo rows skipped."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.create_databases()
+        skipped = []
         for spec in SERVICES:
             self.run_command(spec.name, "migrate")
             if seed:
-                self.run_command(spec.name, "seed-demo")
+                output = self.run_command(spec.name, "seed-demo")
+                skipped += [line for line in output.splitlines() if SEED_SKIPPED_MARK in line]
+        return skipped
 
     def start(self, service: str, overrides: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen:
         assert service not in self.processes or self.processes[service].poll() is not None, "already running"
         output = open(self.log_dir / f"{service}.out", "ab")
-        command = self.commands.get(service, [sys.executable, "-m", service])
+        package = self.service_of(service)
+        command = self.commands.get(package, [sys.executable, "-m", package])
         process = subprocess.Popen(command, env=self.service_env(service, overrides),
                                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         output.close()
@@ -153,5 +174,5 @@ class LocalSystem:
 
     def stop_all(self) -> None:
         self.kill(CONSOLE, signal.SIGTERM)
-        for spec in reversed(SERVICES):
-            self.kill(spec.name, signal.SIGTERM)
+        for name in [*reversed(self.instances), *(spec.name for spec in reversed(SERVICES))]:
+            self.kill(name, signal.SIGTERM)

@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import failpoints
 from shared.database import create_engine, migrate
 from shared.log import configure_logging
+from shared.seeding import SeedReport
 from shared.service_app import run_service
 from shared.settings import process_environ
 
 COMMANDS = ("serve", "migrate", "seed-demo")
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class ServiceCommands:
     log_file: str
     settings_from_environ: Callable[[Mapping[str, str]], Any]
     create_app: Callable[[Any], web.Application]
-    seed: Callable[[AsyncEngine, Any], Awaitable[Any]]  # (engine, settings): idempotent demo data
+    seed: Callable[[AsyncEngine, Any], Awaitable[SeedReport]]  # (engine, settings): idempotent demo data
     migrations_dir: Path
 
 
@@ -53,8 +57,12 @@ def run(service: ServiceCommands, argv: list[str] | None = None) -> None:
 
 
 async def _seed(service: ServiceCommands, settings: Any) -> None:
+    """Seed, then say on stdout what was skipped: the one who started the system should know."""
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        await service.seed(engine, settings)
+        report = await service.seed(engine, settings)
     finally:
         await engine.dispose()
+    for skipped in report.skipped:
+        log.warning("demo_seed_skipped", details={"row": skipped})
+    print("\n".join(report.lines(service.package)), flush=True)

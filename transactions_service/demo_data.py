@@ -1,5 +1,8 @@
 """The coordinator log starts empty: demo data lives in the customers and accounts databases."""
+from __future__ import annotations
+
+from shared.seeding import SeedReport
 
 
-async def seed(_engine) -> int:
-    return 0
+async def seed(_engine) -> SeedReport:
+    return SeedReport()

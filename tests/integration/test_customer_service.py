@@ -124,7 +124,7 @@ async def test_demo_seed_is_idempotent_and_its_logins_work(client: TestClient, c
     passwords = Passwords(time_cost=1, memory_kib=8192)
     try:
         await demo_data.seed(engine, passwords)
-        assert await demo_data.seed(engine, passwords) == 0
+        assert (await demo_data.seed(engine, passwords)).created == []
     finally:
         await engine.dispose()
     for demo_login in demo_data.DEMO_LOGINS:

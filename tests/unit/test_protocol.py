@@ -65,12 +65,48 @@ def test_decide_commits_iff_every_planned_participant_voted_yes(case):
         assert decision.reason is AbortReason.PARTICIPANT_UNAVAILABLE
 
 
-@given(votes_strategy())
-def test_decide_is_pure(case):
+@given(votes_strategy(), st.randoms())
+def test_decide_commits_or_aborts_whatever_order_the_votes_came_in(case, random):
+    """Votes arrive in any order; whether money moves depends only on which votes came, never on their order."""
     votes, planned = case
     snapshot = list(votes)
-    assert decide(votes, planned) == decide(votes, planned)
-    assert votes == snapshot
+    shuffled = list(votes)
+    random.shuffle(shuffled)
+    decision = decide(votes, planned)
+    assert decide(shuffled, planned).status is decision.status
+    assert votes == snapshot, "decide reads its votes and changes none"
+
+
+@given(st.integers(min_value=1, max_value=6), st.data())
+def test_one_no_vetoes_any_number_of_yes(planned, data):
+    position = data.draw(st.integers(min_value=0, max_value=planned - 1))
+    reason = data.draw(st.sampled_from(AbortReason))
+    votes = [yes_vote(f"participant-{index}") for index in range(planned)]
+    votes[position] = Vote(f"participant-{position}", answered=True, yes=False, reason=reason)
+
+    assert decide(votes, planned) == Decision(TransferStatus.ABORTED, reason)
+
+
+@given(st.integers(min_value=1, max_value=6), st.data())
+def test_a_participant_that_never_answered_aborts_even_when_every_other_said_yes(planned, data):
+    missing = data.draw(st.integers(min_value=0, max_value=planned - 1))
+    votes = [yes_vote(f"participant-{index}") for index in range(planned) if index != missing]
+
+    assert decide(votes, planned) == Decision(TransferStatus.ABORTED, AbortReason.PARTICIPANT_UNAVAILABLE)
+
+
+@given(st.integers(min_value=2, max_value=6), st.data())
+def test_a_no_stays_decisive_when_the_late_votes_are_yes(planned, data):
+    """A NO decides at once: the votes still to come can only be YES, and none of them can turn it into a commit."""
+    arrived = data.draw(st.integers(min_value=1, max_value=planned - 1))
+    refusal_at = data.draw(st.integers(min_value=0, max_value=arrived - 1))
+    reason = data.draw(st.sampled_from(AbortReason))
+    early = [yes_vote(f"participant-{index}") for index in range(arrived)]
+    early[refusal_at] = Vote(f"participant-{refusal_at}", answered=True, yes=False, reason=reason)
+    everyone = early + [yes_vote(f"participant-{index}") for index in range(arrived, planned)]
+
+    assert decide(early, planned) == Decision(TransferStatus.ABORTED, reason)
+    assert decide(everyone, planned) == Decision(TransferStatus.ABORTED, reason)
 
 
 def test_decide_examples():
