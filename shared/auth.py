@@ -159,6 +159,7 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         raise UnauthorizedError("token expired") from None
     except jwt.PyJWTError:
         raise UnauthorizedError("invalid token") from None
+    _check_claim_types(payload)
     role = payload.get("role")
     if role not in ROLES:
         raise UnauthorizedError("invalid token role")
@@ -168,6 +169,20 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         raise UnauthorizedError("service token not meant for this service")
     principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
     return principal, float(payload["exp"])
+
+
+# A validly signed token is still input: each claim we read must have the type we read it as.
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {"role": (str,), "sub": (str,), "customer_id": (str, type(None)),
+                                            "aud": (str, list)}
+
+
+def _check_claim_types(payload: dict) -> None:
+    for claim, types in CLAIM_TYPES.items():
+        if claim in payload and not isinstance(payload[claim], types):
+            raise UnauthorizedError(f"invalid token claim {claim}")
+    audience = payload.get("aud")
+    if isinstance(audience, list) and not all(isinstance(name, str) for name in audience):
+        raise UnauthorizedError("invalid token claim aud")
 
 
 def _names_audience(claim: object, audience: str) -> bool:

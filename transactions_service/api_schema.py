@@ -33,7 +33,7 @@ NEW_TRANSFER = obj({"source_account_id": UUID_SCHEMA, "destination_account_id": 
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "makes a retry safe: the same key answers the same transfer",
                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
-                              "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"}}
+                              "pattern": r"^ *[\x21-\x7e][\x20-\x7e]*$"}}  # linear: leading spaces, then one non-space
 TRANSACTION_ID = [path_uuid_parameter("transaction_id")]
 HISTORY = operation("transfers touching an account, newest first (owner, staff, service)", array_of(TRANSFER),
                     parameters=[path_uuid_parameter("account_id"), *PAGE_PARAMETERS], tags=TAGS)

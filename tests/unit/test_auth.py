@@ -121,3 +121,15 @@ def test_garbage_is_rejected(garbage):
 def test_issuing_an_unknown_role_is_a_programmer_error():
     with pytest.raises(AssertionError):
         issue_token(SECRET, role="root")
+
+
+@pytest.mark.parametrize("claims", [
+    {"role": ["admin"]}, {"role": {"admin": 1}}, {"role": 7}, {"sub": ["x"]}, {"sub": {"a": 1}},
+    {"customer_id": ["550e8400-e29b-41d4-a716-446655440001"]}, {"customer_id": 5}, {"aud": {"a": 1}},
+    {"aud": [["accounts-service"]]},
+])
+def test_a_validly_signed_token_with_a_claim_of_the_wrong_type_is_401(claims):
+    """Found: a signed token whose role was a list raised TypeError (unhashable) -> 500."""
+    payload = {"role": "admin", "sub": "admin", "iat": now_s(), "exp": now_s() + 60, **claims}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload), audience="accounts-service")
