@@ -10,7 +10,7 @@ from accounts_service import participant, service
 from accounts_service.domain import Change
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
-from shared.auth import STAFF_ROLES, Principal, require_role
+from shared.auth import STAFF_ROLES, Principal, require_coordinator, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
@@ -131,7 +131,7 @@ def _names_legs(body: dict[str, Any]) -> bool:
 
 
 async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
-    require_role(request, "service")
+    require_coordinator(request)
     body = await validated_body(request)
     return parse_uuid(require_field(body, "transaction_id"), field="transaction_id"), body
 

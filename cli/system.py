@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ SERVICES = (
     ServiceSpec("transactions_service", "transactions", 3003, "TRANSACTIONS_SERVICE_URL"),
 )
 SERVICE_BY_NAME = {spec.name: spec for spec in SERVICES}
+COORDINATOR_KEY_HOLDERS = ("transactions_service", "accounts_service")
 
 
 @dataclass
@@ -47,6 +49,9 @@ class LocalSystem:
     database_prefix: str = ""
     demo_endpoints: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The key of the coordinator's /2pc calls, for transactions_service and accounts_service only. No client
+    # needs it, so a fresh one per system is the default.
+    coordinator_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
     commands: dict[str, list[str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -69,6 +74,8 @@ class LocalSystem:
             "LOG_DIR": str(self.log_dir),
             "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
             **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
+            **({"COORDINATOR_TOKEN_SECRET": self.coordinator_token_secret} if service in COORDINATOR_KEY_HOLDERS
+               else {}),
             **self.extra_env,
             **(overrides or {}),
         })

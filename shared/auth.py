@@ -8,6 +8,9 @@ Service-to-service tokens are always HS256 with the service secret (JWT_SECRET i
 SERVICE_TOKEN_SECRET in EdDSA mode, shared only between the services), carry `aud` = the called
 service's name and live minutes; a receiving service takes a role=service token only with its own
 audience, and in EdDSA mode an HS256 token is taken only as a service token.
+The participant's /2pc/* calls take only the coordinator's tokens: HS256 with COORDINATOR_TOKEN_SECRET
+(header kid=coordinator), held by transactions_service (which signs) and accounts_service (which verifies)
+and by no other service, with subject transactions-service.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ CUSTOMER_SERVICE_NAME = "customer-service"
 ACCOUNTS_SERVICE_NAME = "accounts-service"
 TRANSACTIONS_SERVICE_NAME = "transactions-service"
 SERVICE_NAMES = (CUSTOMER_SERVICE_NAME, ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME)
+# The `kid` header of tokens signed with the coordinator key (COORDINATOR_TOKEN_SECRET): it picks that key.
+COORDINATOR_KEY_ID = "coordinator"
 
 
 class KeyConfigurationError(ValueError):
@@ -51,6 +56,7 @@ class TokenKeys:
     private_key_pem: str = ""  # EdDSA: customer_service only
     public_key_pem: str = ""   # EdDSA: every service
     service_secret: str = ""   # HS256 key of service tokens; empty means `secret`
+    coordinator_secret: str = ""  # HS256 key of the coordinator's /2pc calls: transactions and accounts only
 
     def __post_init__(self) -> None:
         assert self.algorithm in ALGORITHMS, f"unknown JWT algorithm {self.algorithm}"
@@ -69,19 +75,21 @@ AUDIENCE_KEY = web.AppKey("token_audience", str)
 
 
 def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", private_key_file: str = "",
-                    service_token_secret: str = "") -> TokenKeys:
+                    service_token_secret: str = "", coordinator_token_secret: str = "") -> TokenKeys:
     """The keys a service's settings name, read from their files (in create_app, never at import)."""
     if algorithm not in ALGORITHMS:
         raise KeyConfigurationError(f"JWT_ALGORITHM must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == ALGORITHM:
-        return TokenKeys(secret=secret)  # one shared secret signs everything, as before
+        return TokenKeys(secret=secret, service_secret=service_token_secret,
+                         coordinator_secret=coordinator_token_secret)
     if not public_key_file:
         raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs JWT_PUBLIC_KEY_FILE")
     if not service_token_secret:
         raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs SERVICE_TOKEN_SECRET for service-to-service tokens")
     private_key = Path(private_key_file).read_text() if private_key_file else ""
     return TokenKeys(secret=secret, algorithm=algorithm, private_key_pem=private_key,
-                     public_key_pem=Path(public_key_file).read_text(), service_secret=service_token_secret)
+                     public_key_pem=Path(public_key_file).read_text(), service_secret=service_token_secret,
+                     coordinator_secret=coordinator_token_secret)
 
 
 def _keys(keys: str | TokenKeys) -> TokenKeys:
@@ -93,6 +101,7 @@ class Principal:
     role: str
     customer_id: UUID | None
     subject: str
+    coordinator: bool = False  # signed with the coordinator key (only transactions_service holds it to sign)
 
     @property
     def is_staff(self) -> bool:
@@ -104,9 +113,11 @@ _verified: dict[tuple[TokenKeys, str | None, str], tuple[Principal, float]] = {}
 
 def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
                 ttl_s: int = DEFAULT_USER_TOKEN_TTL_S, now: datetime | None = None,
-                audience: str | list[str] | None = None) -> tuple[str, datetime]:
-    """A signed token: a service token with the service secret, a user token with the mode's user key."""
+                audience: str | list[str] | None = None, coordinator: bool = False) -> tuple[str, datetime]:
+    """A signed token: a service token with the service secret (or, from the coordinator, the coordinator
+    key), a user token with the mode's user key."""
     assert role in ROLES, f"unknown role {role}"
+    assert not coordinator or role == "service", "only a service token is a coordinator token"
     keys = _keys(keys)
     issued_at = now or datetime.now(UTC)
     expires_at = issued_at + timedelta(seconds=ttl_s)
@@ -119,6 +130,11 @@ def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = 
     }
     if audience is not None:
         payload["aud"] = audience
+    if coordinator:
+        if not keys.coordinator_secret:
+            raise KeyConfigurationError("only the coordinator holds COORDINATOR_TOKEN_SECRET")
+        return jwt.encode(payload, keys.coordinator_secret, algorithm=ALGORITHM,
+                          headers={"kid": COORDINATOR_KEY_ID}), expires_at
     if role == "service" or not keys.asymmetric:
         return jwt.encode(payload, keys.service_key if role == "service" else keys.secret, algorithm=ALGORITHM), \
             expires_at
@@ -145,9 +161,15 @@ def verify_token(keys: str | TokenKeys, token: str, *, audience: str | None = No
 
 def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principal, float]:
     try:
-        algorithm = jwt.get_unverified_header(token).get("alg")
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        coordinator = header.get("kid") == COORDINATOR_KEY_ID
         # The header only picks which of our own keys to try; each key is pinned to one algorithm.
-        if algorithm == ASYMMETRIC_ALGORITHM and keys.asymmetric:
+        if coordinator:
+            if algorithm != ALGORITHM or not keys.coordinator_secret:
+                raise jwt.InvalidKeyError("no coordinator key here")
+            key = keys.coordinator_secret
+        elif algorithm == ASYMMETRIC_ALGORITHM and keys.asymmetric:
             key = keys.public_key_pem
         elif algorithm == ALGORITHM:
             key = keys.service_key if keys.asymmetric else keys.secret
@@ -167,7 +189,10 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         raise UnauthorizedError("invalid token")  # the service secret never vouches for a user
     if role == "service" and audience is not None and not _names_audience(payload.get("aud"), audience):
         raise UnauthorizedError("service token not meant for this service")
-    principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")))
+    if coordinator and role != "service":
+        raise UnauthorizedError("invalid token")  # the coordinator key vouches for the coordinator only
+    principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")),
+                          coordinator=coordinator)
     return principal, float(payload["exp"])
 
 
@@ -221,6 +246,14 @@ def require_role(request: web.Request, *roles: str) -> Principal:
     principal = principal_of(request)
     if principal.role not in roles:
         raise ForbiddenError(f"role {principal.role} may not do this")
+    return principal
+
+
+def require_coordinator(request: web.Request) -> Principal:
+    """The transfer coordinator (transactions_service), by a token only it can sign; anyone else is 403."""
+    principal = principal_of(request)
+    if principal.role != "service" or not principal.coordinator or principal.subject != TRANSACTIONS_SERVICE_NAME:
+        raise ForbiddenError("only the transfer coordinator may do this")
     return principal
 
 

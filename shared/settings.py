@@ -89,6 +89,8 @@ class ServiceSettings:
     jwt_algorithm: str = DEFAULT_JWT_ALGORITHM  # HS256 | EdDSA (user tokens)
     jwt_public_key_file: str = ""  # EdDSA: the public key every service verifies user tokens with
     service_token_secret: str = ""  # EdDSA: the HS256 key of service-to-service tokens
+    # The key of the coordinator's /2pc calls; transactions_service and accounts_service only.
+    coordinator_token_secret: str = ""
     cors_allowed_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     log_dir: str = DEFAULT_LOG_DIR
     log_console: bool = False  # also log to stderr when not a terminal (containers)
@@ -105,6 +107,7 @@ def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dic
         "jwt_algorithm": env_choice(environ, "JWT_ALGORITHM", DEFAULT_JWT_ALGORITHM, JWT_ALGORITHMS),
         "jwt_public_key_file": environ.get("JWT_PUBLIC_KEY_FILE", ""),
         "service_token_secret": environ.get("SERVICE_TOKEN_SECRET", ""),
+        "coordinator_token_secret": environ.get("COORDINATOR_TOKEN_SECRET", ""),
         "cors_allowed_origins": env_origins(environ, "CORS_ALLOWED_ORIGINS"),
         "log_dir": env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
         "log_console": env_bool(environ, "LOG_CONSOLE", False),

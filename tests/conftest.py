@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, settings
 from aiohttp.test_utils import TestClient, TestServer
 
 from cli.local_postgres import LocalPostgres, free_port
-from shared.auth import SERVICE_NAMES, issue_token
+from shared.auth import ACCOUNTS_SERVICE_NAME, SERVICE_NAMES, TRANSACTIONS_SERVICE_NAME, TokenKeys, issue_token
 from shared.database import migrate
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
+TEST_COORDINATOR_SECRET = "test-coordinator-secret-for-the-suite-0123456789"
 
 # A fresh clone has no .hypothesis cache: building it makes the first examples slow, and tests talk to
 # real PostgreSQL and real processes, so wall-clock deadlines would only measure this machine.
@@ -63,6 +64,12 @@ def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str = TEST
     """A test token; a service token names every service as its audience, so it works against any of them."""
     audience = list(SERVICE_NAMES) if role == "service" else None
     return issue_token(secret, role=role, customer_id=customer_id, ttl_s=ttl_s, audience=audience)[0]
+
+
+def coordinator_token(*, secret: str = TEST_COORDINATOR_SECRET, subject: str = TRANSACTIONS_SERVICE_NAME) -> str:
+    """A token only the coordinator can sign: what /2pc/prepare, commit and abort accept."""
+    return issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=secret), role="service", subject=subject,
+                       audience=ACCOUNTS_SERVICE_NAME, ttl_s=3600, coordinator=True)[0]
 
 
 def bearer(role: str, customer_id: uuid.UUID | None = None) -> dict[str, str]:

@@ -23,7 +23,8 @@ SERVICE_NAME = TRANSACTIONS_SERVICE_NAME
 def create_app(settings: Settings) -> web.Application:
     token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
                                  public_key_file=settings.jwt_public_key_file,
-                                 service_token_secret=settings.service_token_secret)
+                                 service_token_secret=settings.service_token_secret,
+                                 coordinator_token_secret=settings.coordinator_token_secret)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
                              db_pool_size=settings.db_pool_size, token_keys=token_keys,
                              cors_allowed_origins=settings.cors_allowed_origins)
@@ -39,7 +40,8 @@ def create_app(settings: Settings) -> web.Application:
 async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     clients = {name: ServiceClient(url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
-                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s,
+                                   coordinator=True)
                for name, url in zip(participant_names(len(settings.participant_urls)), settings.participant_urls,
                                     strict=True)}
     participants = Participants(clients, prepare_timeout_s=settings.prepare_timeout_s,

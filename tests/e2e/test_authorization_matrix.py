@@ -20,8 +20,8 @@ from accounts_service.settings import Settings as AccountsSettings
 from cli.system import LocalSystem
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
-from shared.auth import SERVICE_NAMES, issue_token
-from tests.conftest import TEST_JWT_SECRET, token
+from shared.auth import SERVICE_NAMES, TokenKeys, issue_token
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, coordinator_token, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api, fetch
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
@@ -33,7 +33,9 @@ SERVICE_BY_APP_NAME = {"customer-service": "customer_service", "accounts-service
                        "transactions-service": "transactions_service"}
 UNAUTHENTICATED = ("none", "bad_signature", "expired", "alg_none", "service_other_audience")
 PRINCIPALS = (*UNAUTHENTICATED[:4], "owner", "other_customer", "teller", "admin", "service",
-              "service_other_audience")
+              "service_other_audience", "coordinator")
+# Only transactions_service (signs) and accounts_service (verifies) hold the coordinator key.
+COORDINATOR_KEY_HOLDERS = ("accounts_service", "transactions_service")
 
 
 def router_routes() -> set[tuple[str, str, str]]:
@@ -70,7 +72,7 @@ class World:
         return owner, await self.api.open_account(owner, balance)
 
     async def service_call(self, path: str, body: dict[str, Any]) -> None:
-        answer = await self.api.call("POST", "accounts_service", path, body, auth=token("service"))
+        answer = await self.api.call("POST", "accounts_service", path, body, auth=coordinator_token())
         assert answer.status == 200, answer.body
 
 
@@ -183,7 +185,7 @@ def protocol_step(step: str) -> Callable[[World], Awaitable[Target]]:
             await world.service_call("/2pc/prepare", body)
 
         async def cleanup() -> None:  # never leave a lock for recovery to find
-            answer = await world.api.call("POST", "accounts_service", "/2pc/abort", body, auth=token("service"))
+            answer = await world.api.call("POST", "accounts_service", "/2pc/abort", body, auth=coordinator_token())
             assert answer.status in (200, 409), answer.body
         return Target(f"/2pc/{step}", owner, body=body, snapshot=lambda: account_state(world, account_id),
                       cleanup=cleanup)
@@ -229,17 +231,19 @@ def fixed(path: str) -> Callable[[World], Awaitable[Target]]:
 
 # ----- the table: who gets which status -----
 
-def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401
-           ) -> dict[str, int]:
+def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401,
+           coordinator: int | None = None) -> dict[str, int]:
+    """`coordinator` (a token signed with the coordinator key) answers like `service` unless given."""
     return {**dict.fromkeys(UNAUTHENTICATED, unauthenticated), "owner": owner, "other_customer": other,
-            "teller": teller, "admin": admin, "service": service}
+            "teller": teller, "admin": admin, "service": service,
+            "coordinator": service if coordinator is None else coordinator}
 
 
 OWNER_STAFF_SERVICE = expect(200, 403, 200, 200, 200)
 STAFF_ONLY = expect(403, 403, 200, 200, 403)
 STAFF_OR_SERVICE = expect(403, 403, 200, 200, 200)
 ADMIN_ONLY = expect(403, 403, 403, 200, 403)
-SERVICE_ONLY = expect(403, 403, 403, 403, 200)
+COORDINATOR_ONLY = expect(403, 403, 403, 403, 403, coordinator=200)
 
 
 @dataclass(frozen=True)
@@ -270,9 +274,9 @@ ROWS = [
         OWNER_STAFF_SERVICE),
     Row("accounts_service", "PATCH", "/accounts/{account_id}/balance", adjust_balance, ADMIN_ONLY),
     Row("accounts_service", "POST", "/accounts/{account_id}/unsafe-withdraw", unsafe_withdraw, ADMIN_ONLY),
-    Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), SERVICE_ONLY),
-    Row("accounts_service", "POST", "/2pc/commit", protocol_step("commit"), SERVICE_ONLY),
-    Row("accounts_service", "POST", "/2pc/abort", protocol_step("abort"), SERVICE_ONLY),
+    Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/commit", protocol_step("commit"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/abort", protocol_step("abort"), COORDINATOR_ONLY),
     Row("accounts_service", "GET", "/2pc/status/{account_id}", lock_status, STAFF_OR_SERVICE),
     Row("accounts_service", "GET", "/2pc/status/{account_id}/{transaction_id}", leg_status, STAFF_OR_SERVICE),
     Row("transactions_service", "POST", "/transfers", create_transfer, expect(200, 403, 200, 200, 403)),
@@ -292,6 +296,10 @@ ROWS = [
     Row("transactions_service", "GET", "/transactions/{transaction_id}/outcome", alice_transfer("/outcome"),
         STAFF_OR_SERVICE),
 ]
+
+
+def unauthenticated_status(row: Row) -> int:
+    return row.statuses["none"]
 
 
 def test_every_route_has_a_row() -> None:
@@ -323,6 +331,9 @@ def authorization(principal: str, row: Row, owner: uuid.UUID) -> str | None:
         "teller": lambda: token("teller"),
         "admin": lambda: token("admin"),
         "service": lambda: issue_token(TEST_JWT_SECRET, role="service", audience=app_name, ttl_s=60)[0],
+        "coordinator": lambda: issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET),
+                                           role="service", subject="transactions-service", audience=app_name,
+                                           ttl_s=60, coordinator=True)[0],
         "service_other_audience": lambda: issue_token(
             TEST_JWT_SECRET, role="service", ttl_s=60,
             audience=[name for name in SERVICE_NAMES if name != app_name])[0],
@@ -356,6 +367,8 @@ async def test_matrix_cell(world: World, row: Row, principal: str) -> None:
         answer = await world.api.call(row.method, row.service, target.path, target.body,
                                       auth=authorization(principal, row, target.owner))
         expected = row.statuses[principal]
+        if principal == "coordinator" and row.service not in COORDINATOR_KEY_HOLDERS:
+            expected = unauthenticated_status(row)  # a service without the key cannot even verify it
         assert answer.status == expected, answer.body
         if answer.status >= 400:
             assert answer.body["success"] is False

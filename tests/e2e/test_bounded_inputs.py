@@ -15,7 +15,7 @@ import pytest
 from cli.system import SERVICES
 from shared import jsonio
 from shared.web import MAX_BODY_BYTES
-from tests.conftest import token
+from tests.conftest import coordinator_token, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -78,7 +78,7 @@ def replaced(body: Any, path: tuple[Any, ...], value: str) -> Any:
 def caller(path: str) -> str | None:
     if path == "/auth/login":
         return None
-    return token("service") if path.startswith("/2pc/") else token("admin")
+    return coordinator_token() if path.startswith("/2pc/") else token("admin")
 
 
 def concrete(template: str, overrides: dict[str, str] | None = None) -> str:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from cli.system import LocalSystem
-from tests.conftest import token
+from tests.conftest import coordinator_token, token
 from tests.e2e.conftest import ALICE, BOB, Api
 from tests.faults.conftest import restart, settled_report
 
@@ -92,7 +92,7 @@ async def _protocol(api: Api, action: str, transaction_id: uuid.UUID, changes) -
     answer = await api.call("POST", "accounts_service", f"/2pc/{action}", {
         "transaction_id": str(transaction_id),
         "changes": [{"account_id": str(account), "change": change} for account, change in changes]},
-        auth=token("service"))
+        auth=coordinator_token())
     return {"status": answer.status, **(answer.data or answer.body.get("error") or {})}
 
 

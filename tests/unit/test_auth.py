@@ -133,3 +133,27 @@ def test_a_validly_signed_token_with_a_claim_of_the_wrong_type_is_401(claims):
     payload = {"role": "admin", "sub": "admin", "iat": now_s(), "exp": now_s() + 60, **claims}
     with pytest.raises(UnauthorizedError):
         verify_token(SECRET, signed(payload), audience="accounts-service")
+
+
+def test_customer_service_never_holds_the_coordinator_key():
+    """customer_service faces the internet: a compromise there must not be able to drive the participant."""
+    from customer_service.app import create_app
+    from customer_service.settings import Settings
+    from shared.auth import TOKEN_KEYS_KEY
+    app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", jwt_secret=SECRET,
+                              coordinator_token_secret="a-coordinator-secret-given-by-mistake-0123456789"))
+    assert app[TOKEN_KEYS_KEY].coordinator_secret == ""
+
+
+def test_a_coordinator_token_is_verified_only_with_the_coordinator_key():
+    from shared.auth import TokenKeys
+    coordinator_keys = TokenKeys(secret=SECRET, coordinator_secret=OTHER_SECRET)
+    minted = issue_token(coordinator_keys, role="service", subject="transactions-service", ttl_s=60,
+                         coordinator=True)[0]
+    assert verify_token(coordinator_keys, minted).coordinator is True
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, minted)  # a service without the coordinator key refuses it
+    with pytest.raises(UnauthorizedError):  # the coordinator key never vouches for a user
+        verify_token(coordinator_keys, jwt.encode({"role": "admin", "iat": now_s(), "exp": now_s() + 60},
+                                                  OTHER_SECRET, algorithm=ALGORITHM, headers={"kid": "coordinator"}))
+    assert verify_token(coordinator_keys, issue_token(SECRET, role="service", ttl_s=60)[0]).coordinator is False
