@@ -52,6 +52,8 @@ class LocalSystem:
     # The key of the coordinator's /2pc calls, for transactions_service and accounts_service only. No client
     # needs it, so a fresh one per system is the default.
     coordinator_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    service_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # likewise
+    dev_mode: bool = False  # DEV_MODE for the services: `banking-cli up` sets it
     # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
     commands: dict[str, list[str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -71,6 +73,8 @@ class LocalSystem:
             "DATABASE_URL": self.database_url(service),
             "PORT": str(self.ports[service]),
             "JWT_SECRET": self.jwt_secret,
+            "SERVICE_TOKEN_SECRET": self.service_token_secret,
+            "DEV_MODE": "true" if self.dev_mode else "false",
             "LOG_DIR": str(self.log_dir),
             "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
             **{spec.url_variable: self.url(spec.name) for spec in SERVICES},

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import typer
 
-from cli.config import DEFAULT_JWT_SECRET, Config, load_config
+from cli.config import Config, load_config
 from cli.errors import InputError
 
 DEFAULT_TOKEN_TTL_S = 3600
@@ -37,6 +37,9 @@ def mint(config: Config, identity: DemoIdentity, ttl_s: int = DEFAULT_TOKEN_TTL_
     """A token the services accept when they share this JWT_SECRET."""
     from shared.auth import issue_token  # imports aiohttp: only when a token is really needed
 
+    if not config.jwt_secret:
+        raise InputError("no JWT_SECRET to mint tokens with: set JWT_SECRET (or jwt_secret in the config file), "
+                         "or run `banking-cli up`, which keeps one in .data/secrets.json")
     return issue_token(config.jwt_secret, role=identity.role, customer_id=identity.customer_id,
                        subject=identity.username, ttl_s=ttl_s)
 
@@ -80,7 +83,7 @@ def tokens(
 def _print_tokens(config: Config, minted: list[tuple[DemoIdentity, str, datetime]]) -> None:
     from cli.render import console
 
-    secret_note = "the default development JWT_SECRET" if config.jwt_secret == DEFAULT_JWT_SECRET else "JWT_SECRET"
+    secret_note = "JWT_SECRET"
     console.print(f"[bold]Demo tokens[/] signed with {secret_note}, valid until "
                   f"{minted[0][2]:%Y-%m-%d %H:%M} UTC\n")
     for identity, token, _expires_at in minted:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from cli.local_postgres import LocalPostgres
 from cli.system import SERVICES, LocalSystem
-from shared.settings import DEFAULT_JWT_SECRET
+from cli.config import local_secrets
 
 DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_POSTGRES_PORT = 55432
@@ -47,10 +47,15 @@ def up(
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
     postgres = LocalPostgres(data_dir / "postgres", postgres_port, log_file=data_dir / "postgres.log")
+    # Local development mode: random secrets made once per data folder (0600), read back by the CLI.
+    keys = local_secrets(data_dir, create=True)
+    assert keys is not None, "created when missing"
     system = LocalSystem(postgres, {"customer_service": customer_port, "accounts_service": accounts_port,
                                     "transactions_service": transactions_port},
-                         log_dir=log_dir.resolve(), jwt_secret=os.environ.get("JWT_SECRET", DEFAULT_JWT_SECRET),
-                         demo_endpoints=demo_endpoints)
+                         log_dir=log_dir.resolve(), jwt_secret=os.environ.get("JWT_SECRET") or keys["jwt_secret"],
+                         service_token_secret=keys["service_token_secret"],
+                         coordinator_token_secret=keys["coordinator_token_secret"],
+                         demo_endpoints=demo_endpoints, dev_mode=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -91,3 +96,5 @@ def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
         logins.add_row(*row)
     console.print(logins)
     console.print(f"logs: {system.log_dir}   PostgreSQL data: {postgres.data_dir}   stop: Ctrl-C")
+    console.print(f"DEV_MODE: keys in {postgres.data_dir.parent / 'secrets.json'} (0600), read by banking-cli "
+                  "from this folder (BANKING_DATA_DIR for another)")

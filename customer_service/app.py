@@ -19,7 +19,7 @@ def create_app(settings: Settings) -> web.Application:
     token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
                                  public_key_file=settings.jwt_public_key_file,
                                  private_key_file=settings.jwt_private_key_file,
-                                 service_token_secret=settings.service_token_secret)
+                                 service_token_secret=settings.service_token_secret, dev_mode=settings.dev_mode)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
                              db_pool_size=settings.db_pool_size, token_keys=token_keys,
                              cors_allowed_origins=settings.cors_allowed_origins)

@@ -4,10 +4,12 @@ Two signing modes for user tokens (JWT_ALGORITHM):
 - HS256 (the default, kept for compatibility): every service signs and verifies with JWT_SECRET.
 - EdDSA: only customer_service holds the Ed25519 private key and mints user tokens; the others verify
   with the public key, so a compromised accounts service cannot mint an admin token.
-Service-to-service tokens are always HS256 with the service secret (JWT_SECRET in HS256 mode,
-SERVICE_TOKEN_SECRET in EdDSA mode, shared only between the services), carry `aud` = the called
+Service-to-service tokens are always HS256 with SERVICE_TOKEN_SECRET (in both modes: a user key never
+signs a service token, nor the service key a user token; header kid=service), carry `aud` = the called
 service's name and live minutes; a receiving service takes a role=service token only with its own
 audience, and in EdDSA mode an HS256 token is taken only as a service token.
+Every secret is checked when the app is built (check_secrets): missing, shared, shorter than 32 bytes or
+a known placeholder is refused, the last two allowed only with DEV_MODE=true (`banking-cli up`).
 The participant's /2pc/* calls take only the coordinator's tokens: HS256 with COORDINATOR_TOKEN_SECRET
 (header kid=coordinator), held by transactions_service (which signs) and accounts_service (which verifies)
 and by no other service, with subject transactions-service.
@@ -21,6 +23,7 @@ from pathlib import Path
 from uuid import UUID
 
 import jwt
+import structlog
 from aiohttp import web
 
 from shared.errors import ForbiddenError, UnauthorizedError
@@ -42,6 +45,16 @@ TRANSACTIONS_SERVICE_NAME = "transactions-service"
 SERVICE_NAMES = (CUSTOMER_SERVICE_NAME, ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME)
 # The `kid` header of tokens signed with the coordinator key (COORDINATOR_TOKEN_SECRET): it picks that key.
 COORDINATOR_KEY_ID = "coordinator"
+# The `kid` of service tokens (SERVICE_TOKEN_SECRET): in HS256 mode it tells them from user tokens (JWT_SECRET).
+SERVICE_KEY_ID = "service"
+MIN_SECRET_BYTES = 32
+# Published or placeholder values: whoever has read this repository or its ancestors can sign with them.
+KNOWN_SECRETS = frozenset({
+    "dev-only-insecure-jwt-secret-change-me",  # the old development default
+    "your-super-secret-jwt-key", "your-secret-key", "secret", "changeme", "change-me", "replace_me",
+    "local-only-jwt-secret-not-for-production", "local-only-coordinator-secret-not-for-production",
+    "local-only-service-secret-not-for-production",
+})
 
 
 class KeyConfigurationError(ValueError):
@@ -74,18 +87,58 @@ TOKEN_KEYS_KEY = web.AppKey("token_keys", TokenKeys)
 AUDIENCE_KEY = web.AppKey("token_audience", str)
 
 
+def check_secrets(named: dict[str, str], *, dev_mode: bool) -> list[str]:
+    """Refuse missing, shared, short or known secrets (KeyConfigurationError); the warnings DEV_MODE let pass.
+
+    `named` maps each setting a service needs to its value. Missing and shared keys are refused even in
+    DEV_MODE: user tokens and service tokens never share a key."""
+    missing = [name for name, value in named.items() if not value]
+    if missing:
+        raise KeyConfigurationError(f"{', '.join(missing)} must be set: a random secret of at least "
+                                    f"{MIN_SECRET_BYTES} bytes ({GENERATE_HINT})")
+    names_by_value: dict[str, list[str]] = {}
+    for name, value in named.items():
+        names_by_value.setdefault(value, []).append(name)
+    shared = [names for names in names_by_value.values() if len(names) > 1]
+    if shared:
+        raise KeyConfigurationError(f"{' and '.join(shared[0])} must differ: each key signs one kind of token")
+    weak = [f"{name} is a known placeholder" if _known(value) else
+            f"{name} is shorter than {MIN_SECRET_BYTES} bytes" for name, value in named.items()
+            if _known(value) or len(value.encode()) < MIN_SECRET_BYTES]
+    if weak and not dev_mode:
+        raise KeyConfigurationError(f"{'; '.join(weak)}: anyone could sign tokens with it. Set a random secret "
+                                    f"({GENERATE_HINT}), or DEV_MODE=true for local development only")
+    return weak
+
+
+GENERATE_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def _known(value: str) -> bool:
+    return value.strip().lower() in KNOWN_SECRETS or "replace_me" in value.lower()
+
+
 def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", private_key_file: str = "",
-                    service_token_secret: str = "", coordinator_token_secret: str = "") -> TokenKeys:
-    """The keys a service's settings name, read from their files (in create_app, never at import)."""
+                    service_token_secret: str = "", coordinator_token_secret: str = "",
+                    coordinator_key_holder: bool = False, dev_mode: bool = False) -> TokenKeys:
+    """The keys a service's settings name, checked (check_secrets) and read from their files (in
+    create_app, never at import). Only a `coordinator_key_holder` (transactions, accounts) gets that key."""
     if algorithm not in ALGORITHMS:
         raise KeyConfigurationError(f"JWT_ALGORITHM must be one of {ALGORITHMS}, got {algorithm!r}")
+    named = {"SERVICE_TOKEN_SECRET": service_token_secret}
+    if algorithm == ALGORITHM:
+        named["JWT_SECRET"] = secret  # EdDSA: user tokens are signed with the private key instead
+    if coordinator_key_holder:
+        named["COORDINATOR_TOKEN_SECRET"] = coordinator_token_secret
+    else:
+        coordinator_token_secret = ""
+    for warning in check_secrets(named, dev_mode=dev_mode):
+        structlog.get_logger().warning("weak_secret_allowed_in_dev_mode", details={"reason": warning})
     if algorithm == ALGORITHM:
         return TokenKeys(secret=secret, service_secret=service_token_secret,
                          coordinator_secret=coordinator_token_secret)
     if not public_key_file:
         raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs JWT_PUBLIC_KEY_FILE")
-    if not service_token_secret:
-        raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs SERVICE_TOKEN_SECRET for service-to-service tokens")
     private_key = Path(private_key_file).read_text() if private_key_file else ""
     return TokenKeys(secret=secret, algorithm=algorithm, private_key_pem=private_key,
                      public_key_pem=Path(public_key_file).read_text(), service_secret=service_token_secret,
@@ -135,9 +188,10 @@ def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = 
             raise KeyConfigurationError("only the coordinator holds COORDINATOR_TOKEN_SECRET")
         return jwt.encode(payload, keys.coordinator_secret, algorithm=ALGORITHM,
                           headers={"kid": COORDINATOR_KEY_ID}), expires_at
-    if role == "service" or not keys.asymmetric:
-        return jwt.encode(payload, keys.service_key if role == "service" else keys.secret, algorithm=ALGORITHM), \
-            expires_at
+    if role == "service":
+        return jwt.encode(payload, keys.service_key, algorithm=ALGORITHM, headers={"kid": SERVICE_KEY_ID}), expires_at
+    if not keys.asymmetric:
+        return jwt.encode(payload, keys.secret, algorithm=ALGORITHM), expires_at
     if not keys.private_key_pem:
         raise KeyConfigurationError("only the holder of the private key (customer_service) mints user tokens")
     return jwt.encode(payload, keys.private_key_pem, algorithm=ASYMMETRIC_ALGORITHM), expires_at
@@ -164,6 +218,7 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         coordinator = header.get("kid") == COORDINATOR_KEY_ID
+        by_service_key = algorithm == ALGORITHM and (keys.asymmetric or header.get("kid") == SERVICE_KEY_ID)
         # The header only picks which of our own keys to try; each key is pinned to one algorithm.
         if coordinator:
             if algorithm != ALGORITHM or not keys.coordinator_secret:
@@ -172,7 +227,7 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
         elif algorithm == ASYMMETRIC_ALGORITHM and keys.asymmetric:
             key = keys.public_key_pem
         elif algorithm == ALGORITHM:
-            key = keys.service_key if keys.asymmetric else keys.secret
+            key = keys.service_key if by_service_key else keys.secret
         else:
             raise jwt.InvalidAlgorithmError("algorithm not accepted")
         payload = jwt.decode(token, key, algorithms=[algorithm],
@@ -185,8 +240,8 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
     role = payload.get("role")
     if role not in ROLES:
         raise UnauthorizedError("invalid token role")
-    if keys.asymmetric and algorithm == ALGORITHM and role != "service":
-        raise UnauthorizedError("invalid token")  # the service secret never vouches for a user
+    if by_service_key != (role == "service") and not coordinator:
+        raise UnauthorizedError("invalid token")  # the service key vouches for services only, the user key for users
     if role == "service" and audience is not None and not _names_audience(payload.get("aud"), audience):
         raise UnauthorizedError("service token not meant for this service")
     if coordinator and role != "service":

@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import failpoints
+from shared.auth import KeyConfigurationError
 from shared.database import create_engine, migrate
 from shared.log import configure_logging
 from shared.service_app import run_service
@@ -49,7 +50,11 @@ def run(service: ServiceCommands, argv: list[str] | None = None) -> None:
     elif command == "seed-demo":
         asyncio.run(_seed(service, settings))
     else:
-        run_service(service.create_app(settings), settings.host, settings.port)
+        try:
+            app = service.create_app(settings)
+        except KeyConfigurationError as error:
+            raise SystemExit(f"{service.package} refuses to start: {error}") from None
+        run_service(app, settings.host, settings.port)
 
 
 async def _seed(service: ServiceCommands, settings: Any) -> None:

@@ -24,7 +24,8 @@ def create_app(settings: Settings) -> web.Application:
     token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
                                  public_key_file=settings.jwt_public_key_file,
                                  service_token_secret=settings.service_token_secret,
-                                 coordinator_token_secret=settings.coordinator_token_secret)
+                                 coordinator_token_secret=settings.coordinator_token_secret,
+                                 coordinator_key_holder=True, dev_mode=settings.dev_mode)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
                              db_pool_size=settings.db_pool_size, token_keys=token_keys,
                              cors_allowed_origins=settings.cors_allowed_origins)

@@ -15,7 +15,7 @@ from tests.deploy.manifests import (COMPOSE_FILE, ENV_EXAMPLE_FILE, ROOT, compos
 
 DATABASES = {"customers": "customer-service", "accounts": "accounts-service", "transactions": "transactions-service"}
 SERVICE_PORTS = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003}
-SECRET_SETTINGS = ("JWT_SECRET", "COORDINATOR_TOKEN_SECRET", "POSTGRES_PASSWORD")
+SECRET_SETTINGS = ("JWT_SECRET", "SERVICE_TOKEN_SECRET", "COORDINATOR_TOKEN_SECRET", "POSTGRES_PASSWORD")
 COMPOSE_TIMEOUT_S = 60
 
 

@@ -173,3 +173,27 @@ def test_the_replicated_services_say_why_two_replicas_are_safe() -> None:
     for reason in ("compare-and-set", "FOR UPDATE SKIP LOCKED", "lease"):
         assert reason in coordinator
     assert "idempotent" in participant
+
+
+def test_a_placeholder_key_cannot_reach_production_silently() -> None:
+    """The base ships placeholders with DEV_MODE off: every service would refuse them and not start."""
+    from shared.auth import KeyConfigurationError, check_secrets
+    base = kubernetes("base")
+    keys = {name: value for name, value in by_kind(base, "Secret")["banking-secrets"]["stringData"].items()
+            if name.endswith("_SECRET")}
+    assert set(keys) == {"JWT_SECRET", "SERVICE_TOKEN_SECRET", "COORDINATOR_TOKEN_SECRET"}
+    assert by_kind(base, "ConfigMap")["banking-config"]["data"].get("DEV_MODE", "false") == "false"
+    for name, value in keys.items():
+        others = {other: f"strong-and-distinct-{other}-0123456789abcdef" for other in keys if other != name}
+        with pytest.raises(KeyConfigurationError):
+            check_secrets({name: value, **others}, dev_mode=False)
+    local = kubernetes("local")
+    assert by_kind(local, "ConfigMap")["banking-config"]["data"]["DEV_MODE"] == "true"
+
+
+def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> None:
+    deployments = by_kind(kubernetes("base"), "Deployment")
+    holders = {name for name, deployment in deployments.items()
+               if any(variable["name"] == "COORDINATOR_TOKEN_SECRET"
+                      for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []))}
+    assert holders == {"accounts-service", "transactions-service"}

@@ -16,7 +16,7 @@ import pytest_asyncio
 from cli.local_postgres import LocalPostgres, free_port
 from cli.system import SERVICES, LocalSystem
 from shared import jsonio
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, token
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET, token
 
 ALICE = uuid.UUID("550e8400-e29b-41d4-a716-446655440001")
 BOB = uuid.UUID("550e8400-e29b-41d4-a716-446655440002")
@@ -27,7 +27,7 @@ BOB_MAIN = uuid.UUID("660e8400-e29b-41d4-a716-446655440003")
 def start_system(postgres: LocalPostgres, log_dir: Path, extra_env: dict[str, str] | None = None) -> LocalSystem:
     system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=log_dir,
                          jwt_secret=TEST_JWT_SECRET, database_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
-                         coordinator_token_secret=TEST_COORDINATOR_SECRET,
+                         coordinator_token_secret=TEST_COORDINATOR_SECRET, service_token_secret=TEST_SERVICE_SECRET,
                          extra_env=extra_env or {})
     try:
         system.prepare(seed=True)

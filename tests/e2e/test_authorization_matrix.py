@@ -21,7 +21,7 @@ from cli.system import LocalSystem
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
 from shared.auth import SERVICE_NAMES, TokenKeys, issue_token
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, coordinator_token, token
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_KEYS, TEST_TOKEN_KEYS, coordinator_token, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api, fetch
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
@@ -41,9 +41,9 @@ COORDINATOR_KEY_HOLDERS = ("accounts_service", "transactions_service")
 def router_routes() -> set[tuple[str, str, str]]:
     """(service, method, path template) of every route the apps serve, minus health, metrics and docs."""
     url = "postgresql+asyncpg://unused@127.0.0.1:1/unused"
-    apps = [create_customer_app(CustomerSettings(database_url=url)),
-            create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True)),
-            create_transactions_app(TransactionsSettings(database_url=url))]
+    apps = [create_customer_app(CustomerSettings(database_url=url, **TEST_KEYS)),
+            create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True, **TEST_KEYS)),
+            create_transactions_app(TransactionsSettings(database_url=url, **TEST_KEYS))]
     routes = set()
     for app, service in zip(apps, ("customer_service", "accounts_service", "transactions_service"), strict=True):
         for route in app.router.routes():
@@ -330,12 +330,12 @@ def authorization(principal: str, row: Row, owner: uuid.UUID) -> str | None:
         "other_customer": lambda: token("customer", CAROL),
         "teller": lambda: token("teller"),
         "admin": lambda: token("admin"),
-        "service": lambda: issue_token(TEST_JWT_SECRET, role="service", audience=app_name, ttl_s=60)[0],
+        "service": lambda: issue_token(TEST_TOKEN_KEYS, role="service", audience=app_name, ttl_s=60)[0],
         "coordinator": lambda: issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET),
                                            role="service", subject="transactions-service", audience=app_name,
                                            ttl_s=60, coordinator=True)[0],
         "service_other_audience": lambda: issue_token(
-            TEST_JWT_SECRET, role="service", ttl_s=60,
+            TEST_TOKEN_KEYS, role="service", ttl_s=60,
             audience=[name for name in SERVICE_NAMES if name != app_name])[0],
     }
     return tokens[principal]()

@@ -25,7 +25,7 @@ from accounts_service.settings import Settings
 from shared import jsonio
 from shared.auth import issue_token
 from shared.database import create_engine
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, bearer, coordinator_token, serve, token
+from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, TEST_JWT_SECRET, bearer, coordinator_token, serve, token
 from tests.integration.test_participant import account_states, log_rows
 
 REFUSING_URL = "http://127.0.0.1:9"
@@ -35,8 +35,7 @@ UNSAFE_PAUSE_S = 0.3
 
 def settings_for(database_url: str, log_dir: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": database_url, "jwt_secret": TEST_JWT_SECRET, "log_dir": log_dir, "demo_endpoints": True,
-        "coordinator_token_secret": TEST_COORDINATOR_SECRET,
+        "database_url": database_url, **TEST_KEYS, "log_dir": log_dir, "demo_endpoints": True,
         "customer_service_url": REFUSING_URL, "transactions_service_url": REFUSING_URL,
         "prepare_busy_wait_s": 0.05, "unsafe_withdraw_pause_s": UNSAFE_PAUSE_S, "db_pool_size": 5,
     }
@@ -281,7 +280,7 @@ async def test_protocol_endpoints_are_for_services_only(client, engine, path, ro
 
 def service_key_token(subject: str) -> dict[str, str]:
     """A service token signed with the key every service holds (customer_service too), not the coordinator's."""
-    return {"Authorization": "Bearer " + issue_token(TEST_JWT_SECRET, role="service", subject=subject,
+    return {"Authorization": "Bearer " + issue_token(TEST_TOKEN_KEYS, role="service", subject=subject,
                                                      audience="accounts-service", ttl_s=60)[0]}
 
 

@@ -16,7 +16,7 @@ from customer_service.passwords import Passwords
 from customer_service.service import LOGIN_FAILED_MESSAGE
 from customer_service.settings import Settings
 from shared.database import create_engine
-from tests.conftest import TEST_JWT_SECRET, bearer, serve, token
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, bearer, serve, token
 
 # The cheapest argon2 settings: the tests check behaviour, not hashing cost.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8192}
@@ -26,7 +26,7 @@ STAFF = ("teller", "admin")
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
-    settings = Settings(database_url=customers_db_url, jwt_secret=TEST_JWT_SECRET,
+    settings = Settings(database_url=customers_db_url, **TEST_KEYS,
                         log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2)
     async with serve(create_app(settings)) as test_client:
         yield test_client

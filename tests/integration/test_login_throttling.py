@@ -18,7 +18,7 @@ from customer_service.settings import Settings
 from customer_service.throttle import FailureWindow, LoginThrottle
 from shared.database import create_engine
 from shared.errors import TooManyRequestsError
-from tests.conftest import TEST_JWT_SECRET, serve
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, serve
 
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8192}
 FAILURES_MAX = 3
@@ -30,7 +30,7 @@ PASSWORD = "correct horse battery"
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
     """A fresh app per test: the throttle lives in the process, so each test starts from zero."""
-    settings = Settings(database_url=customers_db_url, jwt_secret=TEST_JWT_SECRET,
+    settings = Settings(database_url=customers_db_url, **TEST_KEYS,
                         log_dir=str(tmp_path_factory.mktemp("throttle-logs")), login_failures_max=FAILURES_MAX,
                         login_address_failures_max=ADDRESS_FAILURES_MAX, login_window_s=WINDOW_S, **FAST_ARGON2)
     async with serve(create_app(settings)) as test_client:

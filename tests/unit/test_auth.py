@@ -141,6 +141,7 @@ def test_customer_service_never_holds_the_coordinator_key():
     from customer_service.settings import Settings
     from shared.auth import TOKEN_KEYS_KEY
     app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", jwt_secret=SECRET,
+                              service_token_secret=OTHER_SECRET,
                               coordinator_token_secret="a-coordinator-secret-given-by-mistake-0123456789"))
     assert app[TOKEN_KEYS_KEY].coordinator_secret == ""
 

@@ -16,7 +16,7 @@ from shared import jsonio
 from shared.openapi import OPENAPI_KEY, BodyValidator, body_validators, docs_html, money_input
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYS
 
 UNUSED_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 # aiohttp adds HEAD for every GET; CORS preflight (OPTIONS) is answered by middleware, not documented per route.
@@ -25,7 +25,7 @@ UNDOCUMENTED_METHODS = {"HEAD", "OPTIONS"}
 
 def build_apps() -> dict[str, web.Application]:
     """The apps as `create_app` builds them (no I/O happens before they start)."""
-    common = {"database_url": UNUSED_DATABASE, "jwt_secret": TEST_JWT_SECRET}
+    common = {"database_url": UNUSED_DATABASE, **TEST_KEYS}
     return {
         "customer_service": create_customer_app(CustomerSettings(**common)),
         "accounts_service": create_accounts_app(AccountsSettings(**common, demo_endpoints=True)),
