@@ -9,6 +9,7 @@ from aiohttp import web
 
 from customer_service import domain, service
 from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
+from customer_service.throttle import client_address
 from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
 from shared.errors import ForbiddenError
 from shared.openapi import validated_body
@@ -32,10 +33,12 @@ def add_routes(app: web.Application) -> None:
 async def login(request: web.Request) -> web.Response:
     credentials = domain.parse_credentials(await validated_body(request))
     app = request.app
-    # The peer address as the socket saw it: a forwarded-for header is the client's to forge.
+    # The peer as the socket saw it; X-Forwarded-For only from a trusted proxy (the client can forge it).
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                             app[SETTINGS_KEY].trusted_proxies)
     answer = await service.login(app[ENGINE_KEY], app[PASSWORDS_KEY], credentials,
                                  jwt_secret=app[TOKEN_KEYS_KEY], token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
-                                 throttle=app[THROTTLE_KEY], address=request.remote or "unknown")
+                                 throttle=app[THROTTLE_KEY], address=address)
     return ok(answer, message="logged in")
 
 

@@ -136,20 +136,18 @@ async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credenti
                 address: str = "unknown") -> dict[str, Any]:
     """Check a username and password; a token for that login, or 401 with the same answer whatever failed.
 
-    With a throttle: 429 while the username or the address has too many recent failures (known or not)."""
-    if throttle is not None:
-        throttle.check(credentials.username, address)
+    With a throttle: the attempt is counted first, and 429 once the username or the address is over its
+    limit (known user or not), so parallel guesses cannot all reach the hasher."""
+    attempt = await throttle.attempt(engine, credentials.username, address) if throttle is not None else None
     async with engine.connect() as connection:
         row = await db.select_login(connection, credentials.username)
     # Always verify, even with no such user (against a dummy hash), so timing does not reveal the usernames.
     matched = await passwords.verify(row["password_hash"] if row is not None else None, credentials.password)
     if not matched:
         log.info("login_failed", details={"username": credentials.username, "known_user": row is not None})
-        if throttle is not None:
-            throttle.failed(credentials.username, address)
-        raise UnauthorizedError(LOGIN_FAILED_MESSAGE)
-    if throttle is not None:
-        throttle.succeeded(credentials.username)
+        raise UnauthorizedError(LOGIN_FAILED_MESSAGE)  # the counted attempt stays counted
+    if throttle is not None and attempt is not None:
+        await throttle.succeeded(engine, attempt)
     role = user_role(row["role"], row["customer_id"])
     token, expires_at = issue_token(jwt_secret, role=role.value, customer_id=row["customer_id"],
                                     subject=row["username"], ttl_s=token_ttl_s)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from customer_service.passwords import DEFAULT_ARGON2_MEMORY_KIB, DEFAULT_ARGON2_TIME_COST, MIN_ARGON2_MEMORY_KIB
 from customer_service.throttle import (DEFAULT_LOGIN_ADDRESS_FAILURES_MAX, DEFAULT_LOGIN_FAILURES_MAX,
-                                       DEFAULT_LOGIN_WINDOW_S)
+                                       DEFAULT_LOGIN_WINDOW_S, Network, parse_trusted_proxies)
 from shared.auth import DEFAULT_USER_TOKEN_TTL_S
-from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds
+from shared.settings import ServiceSettings, SettingsError, common_from_environ, env_int, env_seconds
 
 DEFAULT_PORT = 3001
 
@@ -23,6 +23,8 @@ class Settings(ServiceSettings):
     token_ttl_s: int = DEFAULT_USER_TOKEN_TTL_S
     argon2_time_cost: int = DEFAULT_ARGON2_TIME_COST
     argon2_memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB
+    # Proxies whose X-Forwarded-For is believed (the Ingress); empty: the socket's peer is the client.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -37,4 +39,12 @@ class Settings(ServiceSettings):
             argon2_time_cost=env_int(environ, "ARGON2_TIME_COST", DEFAULT_ARGON2_TIME_COST, minimum=1),
             argon2_memory_kib=env_int(environ, "ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB,
                                       minimum=MIN_ARGON2_MEMORY_KIB),
+            trusted_proxies=_trusted_proxies(environ),
         )
+
+
+def _trusted_proxies(environ: Mapping[str, str]) -> tuple[Network, ...]:
+    try:
+        return parse_trusted_proxies(environ.get("TRUSTED_PROXIES", ""))
+    except ValueError as error:
+        raise SettingsError(f"setting TRUSTED_PROXIES must list addresses or networks: {error}") from None
