@@ -5,14 +5,14 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.auth import STAFF_ROLES, require_role
+from shared.auth import STAFF_ROLES, principal_of, require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
 from shared.openapi import validated_body
 from shared.web import ok, page_params, parse_uuid, path_uuid, query_int, require_field
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
-from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest
+from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, Transfer, TransferRequest, customer_event_view
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY
 from transactions_service.protocol import ERROR_CODE_BY_REASON, TransferStatus
 
@@ -84,6 +84,8 @@ async def transfer_status(request: web.Request) -> web.Response:
 async def transaction_with_events(request: web.Request) -> web.Response:
     transfer = await _readable_transfer(request)
     events = await service.events_of(request.app[ENGINE_KEY], transfer.transaction_id)
+    if principal_of(request).role == "customer":
+        events = [customer_event_view(event) for event in events]
     return ok({**transfer.view(), "events": events})
 
 

@@ -283,3 +283,13 @@ def test_participant_vote_and_change_assert_their_shape():
         Change(uuid.uuid4(), Decimal(0))
     with pytest.raises(AssertionError):
         Change(uuid.uuid4(), 5)  # type: ignore[arg-type]
+
+
+def test_a_customer_sees_no_login_name_nor_host_in_an_event():
+    from transactions_service.domain import customer_event_view
+    event = {"event_type": "ack_failed", "participant": "accounts", "details": {
+        "error": "POST /2pc/commit: ClientConnectorError: Cannot connect to host accounts-service:3002",
+        "requested_by": "alice", "status": "committed", "amount": "5.00"}}
+    shown = customer_event_view(event)
+    assert shown["details"] == {"status": "committed", "amount": "5.00"}
+    assert shown["participant"] == "accounts" and event["details"]["requested_by"] == "alice"  # the log is kept
