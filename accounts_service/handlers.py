@@ -1,6 +1,7 @@
 """Thin HTTP handlers: parse, call one use case, answer JSON."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from accounts_service import participant, service
 from accounts_service.domain import Change
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
+from shared.audit import add_audit_route, audited
 from shared.auth import STAFF_ROLES, Principal, require_coordinator, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
@@ -35,6 +37,7 @@ def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
     app.router.add_post("/2pc/abort", abort)
     app.router.add_get("/2pc/status/{account_id}", lock_status)
     app.router.add_get("/2pc/status/{account_id}/{transaction_id}", transfer_status)
+    add_audit_route(app)
 
 
 async def _readable_account(request: web.Request) -> dict[str, Any]:
@@ -72,14 +75,23 @@ async def customer_accounts(request: web.Request) -> web.Response:
     return ok([service.account_view(row) for row in rows])
 
 
+@audited("account.open")
 async def open_account(request: web.Request) -> web.Response:
-    require_role(request, *STAFF_ROLES)
+    principal = require_role(request, *STAFF_ROLES)
     body = await validated_body(request)
     customer_id = parse_uuid(require_field(body, "customer_id"), field="customer_id")
     initial_balance = parse_money(body.get("initial_balance", 0), field="initial_balance", allow_zero=True)
+    _check_opening_deposit(principal, initial_balance, request.app[SETTINGS_KEY].teller_opening_deposit_max)
     await _require_customer(request.app, customer_id)
     row = await service.open_account(request.app[ENGINE_KEY], customer_id, initial_balance)
     return ok(service.account_view(row), status=201, message="account created")
+
+
+def _check_opening_deposit(principal: Principal, initial_balance: Decimal, teller_max: Decimal) -> None:
+    """An opening deposit creates money: a teller's is capped, more needs an admin."""
+    if principal.role != "admin" and initial_balance > teller_max:
+        raise ForbiddenError(f"a teller may open an account with at most {teller_max}; more needs an admin",
+                             details={"field": "initial_balance", "teller_opening_deposit_max": teller_max})
 
 
 async def _require_customer(app: web.Application, customer_id: UUID) -> None:
@@ -91,6 +103,7 @@ async def _require_customer(app: web.Application, customer_id: UUID) -> None:
         raise NotFoundError("customer not found", details={"customer_id": str(customer_id)})
 
 
+@audited("account.set_balance")
 async def adjust_balance(request: web.Request) -> web.Response:
     principal = require_role(request, "admin")
     body = await validated_body(request)
@@ -100,6 +113,7 @@ async def adjust_balance(request: web.Request) -> web.Response:
     return ok(service.account_view(row), message="balance updated")
 
 
+@audited("account.unsafe_withdraw")
 async def unsafe_withdraw(request: web.Request) -> web.Response:
     require_role(request, "admin")
     body = await validated_body(request)

@@ -10,6 +10,7 @@ from aiohttp import web
 from customer_service import domain, service
 from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.throttle import client_address
+from shared.audit import add_audit_route, audited
 from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
 from shared.errors import ForbiddenError
 from shared.openapi import validated_body
@@ -28,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch("/customers/{customer_id}", update_customer)
     app.router.add_delete("/customers/{customer_id}", delete_customer)
     app.router.add_get("/customers/{customer_id}/exists", customer_exists)
+    add_audit_route(app)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -51,6 +53,7 @@ async def get_customer(request: web.Request) -> web.Response:
     return ok(service.customer_view(await service.get_customer(request.app[ENGINE_KEY], customer_id)))
 
 
+@audited("customer.create")
 async def create_customer(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
     body = await validated_body(request)
@@ -66,6 +69,7 @@ def _chosen_customer_id(body: dict[str, Any]) -> UUID:
     return parse_uuid(body["customer_id"], field="customer_id")
 
 
+@audited("customer.update")
 async def update_customer(request: web.Request) -> web.Response:
     principal_of(request)  # 401 before any 400, as on every other route
     customer_id = path_uuid(request, "customer_id")
@@ -75,6 +79,7 @@ async def update_customer(request: web.Request) -> web.Response:
     return ok(service.customer_view(row), message="customer updated")
 
 
+@audited("customer.delete")
 async def delete_customer(request: web.Request) -> web.Response:
     require_role(request, "admin")
     customer_id = path_uuid(request, "customer_id")

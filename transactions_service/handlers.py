@@ -5,6 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shared.audit import add_audit_route, audited
 from shared.auth import STAFF_ROLES, principal_of, require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
@@ -31,6 +32,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/transactions/monitoring/stats", transfer_stats)
     app.router.add_get("/transactions/{transaction_id}", transaction_with_events)
     app.router.add_get("/transactions/{transaction_id}/outcome", transfer_outcome)
+    add_audit_route(app)
 
 
 def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:
@@ -60,6 +62,7 @@ def transfer_answer(transfer: Transfer) -> web.Response:
     return ok(transfer.view(), message=f"transfer {transfer.status.value}")
 
 
+@audited("transfer.create")
 async def create_transfer(request: web.Request) -> web.Response:
     principal = require_role(request, *MOVERS)
     transfer_request = parse_transfer_request(await validated_body(request))

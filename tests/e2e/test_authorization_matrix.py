@@ -295,6 +295,8 @@ ROWS = [
     Row("transactions_service", "GET", "/transactions/{transaction_id}", alice_transfer(""), OWNER_STAFF_SERVICE),
     Row("transactions_service", "GET", "/transactions/{transaction_id}/outcome", alice_transfer("/outcome"),
         STAFF_OR_SERVICE),
+    *(Row(service, "GET", "/audit", fixed("/audit?limit=5"), ADMIN_ONLY)
+      for service in ("customer_service", "accounts_service", "transactions_service")),
 ]
 
 

@@ -112,7 +112,7 @@ def test_every_pattern_is_bounded_and_linear(name: str) -> None:
         for text in ADVERSARIAL_TEXTS:
             started = time.perf_counter()
             compiled.search(text)
-            assert time.perf_counter() - started < 0.02, (schema["pattern"], text[:3])
+            assert time.perf_counter() - started < 0.1, (schema["pattern"], text[:3])  # quadratic: seconds
 
 
 def test_a_too_long_value_never_meets_the_pattern() -> None:
