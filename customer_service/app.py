@@ -1,14 +1,17 @@
 """create_app(settings): keys, resources, middleware and routes. No I/O at import."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from customer_service import api_schema, handlers
-from customer_service.keys import PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
+from customer_service.keys import ACCOUNTS_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
-from shared.auth import CUSTOMER_SERVICE_NAME, load_token_keys
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, load_token_keys
+from shared.http_client import ServiceClient
 from shared.openapi import install_openapi
 from shared.service_app import create_service_app
 
@@ -28,6 +31,16 @@ def create_app(settings: Settings) -> web.Application:
                                       address_failures_max=settings.login_address_failures_max,
                                       window_s=settings.login_window_s)
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    app.cleanup_ctx.append(_accounts_client)
     handlers.add_routes(app)
     install_openapi(app, api_schema.openapi_document())
     return app
+
+
+async def _accounts_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    client = ServiceClient(settings.accounts_service_url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
+                           audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    app[ACCOUNTS_KEY] = client
+    yield
+    await client.close()

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from aiohttp import web
 
 from customer_service import domain, service
-from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
+from customer_service.keys import ACCOUNTS_KEY, ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.throttle import client_address
 from shared.audit import add_audit_route, audited
 from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
-from shared.errors import ForbiddenError
+from shared.errors import ConflictError, ForbiddenError, ServiceUnavailableError
+from shared.http_client import PeerUnavailableError
 from shared.openapi import validated_body
 from shared.web import ok, page_params, parse_uuid, path_uuid
 
@@ -83,8 +85,27 @@ async def update_customer(request: web.Request) -> web.Response:
 async def delete_customer(request: web.Request) -> web.Response:
     require_role(request, "admin")
     customer_id = path_uuid(request, "customer_id")
+    await _refuse_if_accounts_hold_money(request.app, customer_id)
     await service.delete_customer(request.app[ENGINE_KEY], customer_id)
     return ok({"customer_id": customer_id}, message="customer deleted")
+
+
+async def _refuse_if_accounts_hold_money(app: web.Application, customer_id: UUID) -> None:
+    """409 while any of the customer's accounts holds money or a pending change: deleting them would
+    strand it (and the id is retired, so nobody could own those accounts again)."""
+    try:
+        answer = await app[ACCOUNTS_KEY].get(f"/accounts/customer/{customer_id}")
+    except PeerUnavailableError:
+        raise ServiceUnavailableError("accounts service unavailable: cannot tell whether the accounts hold money") \
+            from None
+    if answer.status != 200:
+        raise ServiceUnavailableError("accounts service did not list the customer's accounts",
+                                      details={"status": answer.status})
+    holding = [account["account_id"] for account in answer.body.get("data", [])
+               if Decimal(str(account.get("balance", 0))) != 0 or account.get("pending_change")]
+    if holding:
+        raise ConflictError("the customer's accounts still hold money; move it out first",
+                            details={"accounts": holding})
 
 
 async def list_customers(request: web.Request) -> web.Response:

@@ -25,6 +25,7 @@ UNIQUE_CONSTRAINTS = {
     "customers_pkey": ("customer_id", "a customer with this customer_id already exists"),
     "customers_email_unique": ("email", "a customer with this email already exists"),
     "users_username_unique": ("username", "this username is taken"),
+    "customers_id_retired": ("customer_id", "this customer_id belonged to a deleted customer and is never reused"),
 }
 
 

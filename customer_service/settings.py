@@ -8,7 +8,8 @@ from customer_service.passwords import DEFAULT_ARGON2_MEMORY_KIB, DEFAULT_ARGON2
 from customer_service.throttle import (DEFAULT_LOGIN_ADDRESS_FAILURES_MAX, DEFAULT_LOGIN_FAILURES_MAX,
                                        DEFAULT_LOGIN_WINDOW_S, Network, parse_trusted_proxies)
 from shared.auth import DEFAULT_USER_TOKEN_TTL_S
-from shared.settings import ServiceSettings, SettingsError, common_from_environ, env_int, env_seconds
+from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
+from shared.settings import ServiceSettings, SettingsError, common_from_environ, env_int, env_seconds, env_str
 
 DEFAULT_PORT = 3001
 
@@ -23,6 +24,8 @@ class Settings(ServiceSettings):
     token_ttl_s: int = DEFAULT_USER_TOKEN_TTL_S
     argon2_time_cost: int = DEFAULT_ARGON2_TIME_COST
     argon2_memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB
+    accounts_service_url: str = "http://127.0.0.1:3002"  # asked whether a customer's accounts hold money
+    http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     # Proxies whose X-Forwarded-For is believed (the Ingress); empty: the socket's peer is the client.
     trusted_proxies: tuple[Network, ...] = ()
 
@@ -40,6 +43,8 @@ class Settings(ServiceSettings):
             argon2_memory_kib=env_int(environ, "ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB,
                                       minimum=MIN_ARGON2_MEMORY_KIB),
             trusted_proxies=_trusted_proxies(environ),
+            accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
+            http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
         )
 
 

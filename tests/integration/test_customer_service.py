@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from customer_service import demo_data
@@ -24,12 +25,21 @@ MALFORMED_ID = "not-a-uuid"
 STAFF = ("teller", "admin")
 
 
+async def _no_accounts(request: web.Request) -> web.Response:
+    return web.json_response({"success": True, "data": []})
+
+
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
-    settings = Settings(database_url=customers_db_url, **TEST_KEYS,
-                        log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2)
-    async with serve(create_app(settings)) as test_client:
-        yield test_client
+    """customer_service, with a fake accounts service (every customer has no accounts) for deletes to ask."""
+    accounts = web.Application()
+    accounts.router.add_get("/accounts/customer/{customer_id}", _no_accounts)
+    async with serve(accounts) as fake_accounts:
+        settings = Settings(database_url=customers_db_url, **TEST_KEYS,
+                            log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2,
+                            accounts_service_url=str(fake_accounts.make_url("")))
+        async with serve(create_app(settings)) as test_client:
+            yield test_client
 
 
 def unique_email() -> str:
