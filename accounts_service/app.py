@@ -15,6 +15,7 @@ from accounts_service.settings import Settings
 from shared.auth import (ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME,
                          load_token_keys)
 from shared.http_client import ServiceClient
+from shared.revocation import http_fetch, revocation_context
 from shared.openapi import install_openapi
 from shared.service_app import create_service_app, registry_of
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS_KEY] = ParticipantMetrics(registry_of(app))
     app[RELEASE_SIGNALS_KEY] = ReleaseSignals()
     app.cleanup_ctx.append(_peer_clients)
+    app.cleanup_ctx.append(revocation_context(http_fetch(CUSTOMERS_KEY)))
     app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY))
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
     install_openapi(app, api_schema.openapi_document(demo_endpoints=settings.demo_endpoints))

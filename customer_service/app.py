@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
-from customer_service import api_schema, handlers
+from customer_service import api_schema, handlers, sessions
 from customer_service.keys import ACCOUNTS_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
 from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, load_token_keys
 from shared.http_client import ServiceClient
+from shared.revocation import revocation_context
+from shared.service_app import ENGINE_KEY
 from shared.openapi import install_openapi
 from shared.service_app import create_service_app
 
@@ -32,6 +35,7 @@ def create_app(settings: Settings) -> web.Application:
                                       window_s=settings.login_window_s)
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     app.cleanup_ctx.append(_accounts_client)
+    app.cleanup_ctx.append(revocation_context(_feed_from_database))
     handlers.add_routes(app)
     install_openapi(app, api_schema.openapi_document())
     return app
@@ -44,3 +48,8 @@ async def _accounts_client(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS_KEY] = client
     yield
     await client.close()
+
+
+async def _feed_from_database(app: web.Application, after: int, limit: int) -> list[dict[str, Any]]:
+    """customer_service owns the feed: it reads its own table rather than calling itself."""
+    return await sessions.feed(app[ENGINE_KEY], after, limit)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from customer_service import domain, service
+from customer_service import domain, service, sessions
 from customer_service.keys import ACCOUNTS_KEY, ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.throttle import client_address
 from shared.audit import add_audit_route, audited
@@ -16,13 +16,17 @@ from shared.auth import STAFF_ROLES, TOKEN_KEYS_KEY, principal_of, require_owner
 from shared.errors import ConflictError, ForbiddenError, ServiceUnavailableError
 from shared.http_client import PeerUnavailableError
 from shared.openapi import validated_body
-from shared.web import ok, page_params, parse_uuid, path_uuid
+from shared.web import ok, page_params, parse_uuid, path_uuid, query_int
 
 READERS = ("customer", *STAFF_ROLES, "service")
+FEED_ID_MAX = 2**62  # BIGINT feed ids; QUERY_INTEGER reads at most 18 digits anyway
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/auth/login", login)
+    app.router.add_post("/auth/refresh", refresh)
+    app.router.add_post("/auth/logout", logout)
+    app.router.add_get("/auth/revocations", revocation_feed)
     app.router.add_get("/customers", list_customers)
     app.router.add_post("/customers", create_customer)
     # Before /customers/{customer_id} so "search" is never read as an id.
@@ -42,8 +46,30 @@ async def login(request: web.Request) -> web.Response:
                              app[SETTINGS_KEY].trusted_proxies)
     answer = await service.login(app[ENGINE_KEY], app[PASSWORDS_KEY], credentials,
                                  jwt_secret=app[TOKEN_KEYS_KEY], token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
-                                 throttle=app[THROTTLE_KEY], address=address)
+                                 throttle=app[THROTTLE_KEY], address=address,
+                                 refresh_ttl_s=app[SETTINGS_KEY].refresh_token_ttl_s)
     return ok(answer, message="logged in")
+
+
+async def refresh(request: web.Request) -> web.Response:
+    refresh_token = domain.parse_refresh_token(await validated_body(request))
+    settings = request.app[SETTINGS_KEY]
+    answer = await service.refresh(request.app[ENGINE_KEY], refresh_token, jwt_secret=request.app[TOKEN_KEYS_KEY],
+                                   token_ttl_s=settings.token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
+    return ok(answer, message="refreshed")
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal = require_role(request, "customer", *STAFF_ROLES)
+    await sessions.logout(request.app[ENGINE_KEY], principal.session_id)
+    return ok({"session_id": principal.session_id}, message="logged out")
+
+
+async def revocation_feed(request: web.Request) -> web.Response:
+    require_role(request, "service")
+    after = query_int(request, "after", default=0, minimum=0, maximum=FEED_ID_MAX)
+    limit = query_int(request, "limit", default=sessions.FEED_BATCH_MAX, minimum=1, maximum=sessions.FEED_BATCH_MAX)
+    return ok(await sessions.feed(request.app[ENGINE_KEY], after, limit))
 
 
 async def get_customer(request: web.Request) -> web.Response:

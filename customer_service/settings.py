@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from customer_service.sessions import DEFAULT_REFRESH_TOKEN_TTL_S
 from customer_service.passwords import DEFAULT_ARGON2_MEMORY_KIB, DEFAULT_ARGON2_TIME_COST, MIN_ARGON2_MEMORY_KIB
 from customer_service.throttle import (DEFAULT_LOGIN_ADDRESS_FAILURES_MAX, DEFAULT_LOGIN_FAILURES_MAX,
                                        DEFAULT_LOGIN_WINDOW_S, Network, parse_trusted_proxies)
@@ -22,6 +23,7 @@ class Settings(ServiceSettings):
     login_address_failures_max: int = DEFAULT_LOGIN_ADDRESS_FAILURES_MAX  # per client address
     login_window_s: float = DEFAULT_LOGIN_WINDOW_S
     token_ttl_s: int = DEFAULT_USER_TOKEN_TTL_S
+    refresh_token_ttl_s: int = DEFAULT_REFRESH_TOKEN_TTL_S
     argon2_time_cost: int = DEFAULT_ARGON2_TIME_COST
     argon2_memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB
     accounts_service_url: str = "http://127.0.0.1:3002"  # asked whether a customer's accounts hold money
@@ -39,6 +41,7 @@ class Settings(ServiceSettings):
                                                DEFAULT_LOGIN_ADDRESS_FAILURES_MAX, minimum=1),
             login_window_s=env_seconds(environ, "LOGIN_WINDOW_S", DEFAULT_LOGIN_WINDOW_S),
             token_ttl_s=env_int(environ, "TOKEN_TTL_S", DEFAULT_USER_TOKEN_TTL_S, minimum=1),
+            refresh_token_ttl_s=env_int(environ, "REFRESH_TOKEN_TTL_S", DEFAULT_REFRESH_TOKEN_TTL_S, minimum=1),
             argon2_time_cost=env_int(environ, "ARGON2_TIME_COST", DEFAULT_ARGON2_TIME_COST, minimum=1),
             argon2_memory_kib=env_int(environ, "ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB,
                                       minimum=MIN_ARGON2_MEMORY_KIB),

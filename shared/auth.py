@@ -33,7 +33,8 @@ ASYMMETRIC_ALGORITHM = "EdDSA"
 ALGORITHMS = (ALGORITHM, ASYMMETRIC_ALGORITHM)
 ROLES = frozenset({"customer", "teller", "admin", "service"})
 STAFF_ROLES = ("teller", "admin")
-DEFAULT_USER_TOKEN_TTL_S = 8 * 3600
+# Access tokens are short: a stolen one is good for minutes; POST /auth/refresh renews them (7 days).
+DEFAULT_USER_TOKEN_TTL_S = 15 * 60
 DEFAULT_SERVICE_TOKEN_TTL_S = 120
 VERIFIED_CACHE_MAX = 10_000
 JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
@@ -155,10 +156,22 @@ class Principal:
     customer_id: UUID | None
     subject: str
     coordinator: bool = False  # signed with the coordinator key (only transactions_service holds it to sign)
+    session_id: str | None = None  # the login session (claim `sid`) that logout and refresh reuse revoke
+    issued_at: float = 0.0
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+
+class RevocationCheck:
+    """The hook every service asks after a token verifies: is it revoked? (shared/revocation.py feeds one.)"""
+
+    def is_revoked(self, principal: Principal) -> bool:
+        raise NotImplementedError
+
+
+REVOCATION_KEY = web.AppKey("token_revocations", RevocationCheck)
 
 
 _verified: dict[tuple[TokenKeys, str | None, str], tuple[Principal, float]] = {}
@@ -166,7 +179,8 @@ _verified: dict[tuple[TokenKeys, str | None, str], tuple[Principal, float]] = {}
 
 def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
                 ttl_s: int = DEFAULT_USER_TOKEN_TTL_S, now: datetime | None = None,
-                audience: str | list[str] | None = None, coordinator: bool = False) -> tuple[str, datetime]:
+                audience: str | list[str] | None = None, coordinator: bool = False,
+                session_id: str | None = None) -> tuple[str, datetime]:
     """A signed token: a service token with the service secret (or, from the coordinator, the coordinator
     key), a user token with the mode's user key."""
     assert role in ROLES, f"unknown role {role}"
@@ -183,6 +197,8 @@ def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = 
     }
     if audience is not None:
         payload["aud"] = audience
+    if session_id is not None:
+        payload["sid"] = session_id
     if coordinator:
         if not keys.coordinator_secret:
             raise KeyConfigurationError("only the coordinator holds COORDINATOR_TOKEN_SECRET")
@@ -247,13 +263,13 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
     if coordinator and role != "service":
         raise UnauthorizedError("invalid token")  # the coordinator key vouches for the coordinator only
     principal = Principal(role=role, customer_id=_customer_id(payload), subject=str(payload.get("sub", "")),
-                          coordinator=coordinator)
+                          coordinator=coordinator, session_id=payload.get("sid"), issued_at=float(payload["iat"]))
     return principal, float(payload["exp"])
 
 
 # A validly signed token is still input: each claim we read must have the type we read it as.
 CLAIM_TYPES: dict[str, tuple[type, ...]] = {"role": (str,), "sub": (str,), "customer_id": (str, type(None)),
-                                            "aud": (str, list)}
+                                            "aud": (str, list), "sid": (str,)}
 
 
 def _check_claim_types(payload: dict) -> None:
@@ -293,6 +309,8 @@ def principal_of(request: web.Request) -> Principal:
     app = request.app
     keys = app[TOKEN_KEYS_KEY] if TOKEN_KEYS_KEY in app else TokenKeys(secret=app[JWT_SECRET_KEY])
     principal = verify_token(keys, token.strip(), audience=app.get(AUDIENCE_KEY))
+    if REVOCATION_KEY in app and app[REVOCATION_KEY].is_revoked(principal):
+        raise UnauthorizedError("token revoked")
     request[PRINCIPAL_KEY] = principal
     return principal
 

@@ -5,13 +5,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from shared.auth import ACCOUNTS_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.auth import (ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TOKEN_KEYS_KEY, TRANSACTIONS_SERVICE_NAME,
+                         load_token_keys)
+from shared.revocation import http_fetch, revocation_context
 from shared.http_client import ServiceClient
 from shared.openapi import install_openapi
 from shared.service_app import create_service_app, registry_of
 from transactions_service import api_schema, handlers
 from transactions_service.coordinator import Coordinator
-from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
+from transactions_service.keys import COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants, participant_names
 from transactions_service.recovery import recovery_context
@@ -33,6 +35,8 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
+    app.cleanup_ctx.append(_customers_client)
+    app.cleanup_ctx.append(revocation_context(http_fetch(CUSTOMERS_KEY)))
     handlers.add_routes(app)
     install_openapi(app, api_schema.openapi_document())
     return app
@@ -53,3 +57,12 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     for client in clients.values():
         await client.close()
 
+
+
+async def _customers_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    client = ServiceClient(settings.customer_service_url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
+                           audience=CUSTOMER_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    app[CUSTOMERS_KEY] = client
+    yield
+    await client.close()

@@ -126,6 +126,14 @@ async def login(world: World) -> Target:
     return Target("/auth/login", ALICE, body={"username": "alice", "password": "alice123"})
 
 
+async def refresh_session(world: World) -> Target:
+    """A real refresh token of a fresh login: the route is public, the bearer plays no part."""
+    answer = await world.api.call("POST", "customer_service", "/auth/login",
+                                  {"username": "alice", "password": "alice123"})
+    assert answer.status == 200, answer.body
+    return Target("/auth/refresh", ALICE, body={"refresh_token": answer.data["refresh_token"]})
+
+
 async def create_customer(world: World) -> Target:
     body = new_customer_body()
     email = body["contact_info"]["email"]
@@ -257,6 +265,11 @@ class Row:
 
 ROWS = [
     Row("customer_service", "POST", "/auth/login", login, expect(200, 200, 200, 200, 200, unauthenticated=200)),
+    Row("customer_service", "POST", "/auth/refresh", refresh_session,
+        expect(200, 200, 200, 200, 200, unauthenticated=200)),
+    Row("customer_service", "POST", "/auth/logout", fixed("/auth/logout"), expect(200, 200, 200, 200, 403)),
+    Row("customer_service", "GET", "/auth/revocations", fixed("/auth/revocations?limit=5"),
+        expect(403, 403, 403, 403, 200)),
     Row("customer_service", "GET", "/customers", list_customers, STAFF_ONLY),
     Row("customer_service", "POST", "/customers", create_customer, expect(403, 403, 201, 201, 403)),
     Row("customer_service", "GET", "/customers/search/email", customer_search, STAFF_ONLY),

@@ -33,6 +33,7 @@ ONE_LEG = {"transaction_id": SOME_ID, "changes": [{"account_id": str(ALICE_MAIN)
 # (METHOD, path template) -> a valid body, so each replaced field is checked as deep as the route goes.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/auth/login"): {"username": "alice", "password": "not-alices-password"},
+    ("POST", "/auth/refresh"): {"refresh_token": "not-a-refresh-token"},
     ("POST", "/customers"): {**NEW_CUSTOMER, "customer_id": SOME_ID},
     ("PATCH", "/customers/{customer_id}"): {key: NEW_CUSTOMER[key] for key in ("name", "address", "contact_info")},
     ("POST", "/accounts"): {"customer_id": str(ALICE), "initial_balance": "1"},
