@@ -93,7 +93,8 @@ class SystemTarget:
     def __init__(self, session: aiohttp.ClientSession, urls: dict[str, str], jwt_secret: str) -> None:
         self.session = session
         self.urls = urls
-        token = issue_token(jwt_secret, role="teller", ttl_s=24 * 3600)[0]
+        # An admin: the bench opens accounts above a teller's opening-deposit cap.
+        token = issue_token(jwt_secret, role="admin", ttl_s=24 * 3600)[0]
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.account_ids: list[str] = []
 

@@ -113,7 +113,9 @@ class Event:
 CUSTOMER_EVENT_DETAILS = frozenset({"amount", "accounts", "vote", "reason", "status", "latency_ms", "presumed_abort"})
 
 
-def customer_event_view(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as shown to a customer: the details cut down to CUSTOMER_EVENT_DETAILS."""
+def customer_event_view(event: dict[str, Any], *, requester: bool = False) -> dict[str, Any]:
+    """An event as shown to a customer: the details cut down to CUSTOMER_EVENT_DETAILS (and, for the
+    customer who asked for the transfer, who asked: themselves)."""
+    shown = CUSTOMER_EVENT_DETAILS | {"requested_by"} if requester else CUSTOMER_EVENT_DETAILS
     details = event.get("details") or {}
-    return {**event, "details": {key: value for key, value in details.items() if key in CUSTOMER_EVENT_DETAILS}}
+    return {**event, "details": {key: value for key, value in details.items() if key in shown}}

@@ -87,8 +87,10 @@ async def transfer_status(request: web.Request) -> web.Response:
 async def transaction_with_events(request: web.Request) -> web.Response:
     transfer = await _readable_transfer(request)
     events = await service.events_of(request.app[ENGINE_KEY], transfer.transaction_id)
-    if principal_of(request).role == "customer":
-        events = [customer_event_view(event) for event in events]
+    principal = principal_of(request)
+    if principal.role == "customer":
+        requester = principal.customer_id == transfer.requested_by_customer_id
+        events = [customer_event_view(event, requester=requester) for event in events]
     return ok({**transfer.view(), "events": events})
 
 
