@@ -53,6 +53,8 @@ def run(service: ServiceCommands, argv: list[str] | None = None) -> None:
         service.extra_commands[command](settings, arguments[1:])
     elif command == "migrate":
         migrate(service.migrations_dir, settings.database_url)
+    elif command == "seed-demo" and not settings.demo_data:
+        print(f"{service.package}: DEMO_DATA=false, no demo data (and no demo logins) loaded")
     elif command == "seed-demo":
         asyncio.run(_seed(service, settings))
     else:

@@ -95,6 +95,7 @@ class ServiceSettings:
     log_console: bool = False  # also log to stderr when not a terminal (containers)
     db_pool_size: int = DEFAULT_SERVICE_POOL_SIZE
     dev_mode: bool = False  # local development (`banking-cli up`): weak or known secrets only warn
+    demo_data: bool = True  # `seed-demo` loads the demo data (and its logins) unless DEMO_DATA=false
 
 
 def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dict[str, Any]:
@@ -113,4 +114,5 @@ def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dic
         "log_console": env_bool(environ, "LOG_CONSOLE", False),
         "db_pool_size": env_int(environ, "DB_POOL_SIZE", DEFAULT_SERVICE_POOL_SIZE, minimum=1),
         "dev_mode": env_bool(environ, "DEV_MODE", False),
+        "demo_data": env_bool(environ, "DEMO_DATA", True),
     }

@@ -142,3 +142,11 @@ def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> N
     holders = {name for name, service in services.items()
                if "COORDINATOR_TOKEN_SECRET" in service.get("environment", {})}
     assert holders == {"accounts-service", "transactions-service"}
+
+
+def test_compose_loads_no_demo_logins_unless_asked() -> None:
+    """Found: every `up` seeded admin/admin123 and teller/teller123 on published ports."""
+    services = compose()["services"]
+    for database in ("customers", "accounts", "transactions"):
+        assert services[f"{database}-seed"]["environment"]["DEMO_DATA"] == "${DEMO_DATA:-false}"
+    assert env_example()["DEMO_DATA"] == "false"

@@ -79,7 +79,8 @@ class Machine:
             return str(port or self.ports[package])
         url_packages = {setting: owner for owner, setting in URL_SETTING_OF.items()}
         values = {"HOST": "127.0.0.1", "JWT_SECRET": TEST_JWT_SECRET, "LOG_DIR": str(self.work_dir / "logs"),
-                  "COORDINATOR_TOKEN_SECRET": TEST_COORDINATOR_SECRET, "SERVICE_TOKEN_SECRET": TEST_SERVICE_SECRET}
+                  "COORDINATOR_TOKEN_SECRET": TEST_COORDINATOR_SECRET, "SERVICE_TOKEN_SECRET": TEST_SERVICE_SECRET,
+                  "DEMO_DATA": "true"}  # the transfer below moves demo money
         if name in url_packages:
             return self.url(url_packages[name])
         if name in values:

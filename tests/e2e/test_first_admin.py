@@ -39,3 +39,25 @@ def test_create_admin_from_a_file_and_refusing_a_short_password(system: LocalSys
     assert create_admin(system, "--username", username, "--password-file", str(password_file)).returncode == 0
     short = create_admin(system, "--username", f"x-{uuid.uuid4().hex[:8]}", ADMIN_PASSWORD="short")
     assert short.returncode != 0 and "password must be" in short.stderr
+
+
+def test_seed_demo_loads_no_demo_logins_when_demo_data_is_false(postgres, tmp_path: Path) -> None:
+    """Compose runs seed-demo with DEMO_DATA=false unless asked: no admin/admin123 in a deployment."""
+    import asyncio
+
+    import asyncpg
+
+    from tests.conftest import make_database
+    url = make_database(postgres, "customer_service")
+    environment = {**__import__("os").environ, "DATABASE_URL": url, "LOG_DIR": str(tmp_path), "DEMO_DATA": "false"}
+    result = subprocess.run([sys.executable, "-m", "customer_service", "seed-demo"], env=environment,
+                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+
+    async def logins() -> int:
+        connection = await asyncpg.connect(url)
+        try:
+            return await connection.fetchval("SELECT count(*) FROM users")
+        finally:
+            await connection.close()
+    assert asyncio.run(logins()) == 0
