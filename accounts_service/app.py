@@ -16,6 +16,7 @@ from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TRANSACTIO
 from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
 from shared.api_docs import install_openapi
+from shared.revocation import http_fetch, revocation_context
 from shared.service_app import create_service_app, registry_of
 
 SERVICE_NAME = ACCOUNTS_SERVICE_NAME
@@ -24,7 +25,9 @@ SERVICE_NAME = ACCOUNTS_SERVICE_NAME
 def create_app(settings: Settings) -> web.Application:
     token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
                                  public_key_file=settings.jwt_public_key_file,
-                                 service_token_secret=settings.service_token_secret)
+                                 service_token_secret=settings.service_token_secret,
+                                 coordinator_token_secret=settings.coordinator_token_secret,
+                                 coordinator_key_holder=True, dev_mode=settings.dev_mode)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
                              db_pool_size=settings.db_pool_size, token_keys=token_keys,
                              cors_allowed_origins=settings.cors_allowed_origins)
@@ -32,6 +35,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS_KEY] = ParticipantMetrics(registry_of(app))
     app[RELEASE_SIGNALS_KEY] = ReleaseSignals()
     app.cleanup_ctx.append(_peer_clients)
+    app.cleanup_ctx.append(revocation_context(http_fetch(CUSTOMERS_KEY)))
     app.cleanup_ctx.append(recovery_context(ENGINE_KEY, COORDINATOR_KEY, SETTINGS_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY))
     handlers.add_routes(app, demo_endpoints=settings.demo_endpoints)
     console.add_routes(app, demo_endpoints=settings.demo_endpoints)

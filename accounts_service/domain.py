@@ -96,3 +96,13 @@ def in_global_order(changes: list[Leg]) -> list[Leg]:
     ordered = sorted(changes, key=lambda change: change.account_id)
     assert len({change.account_id for change in ordered}) == len(ordered), "one change per account"
     return ordered
+
+
+# A transfer moves money: a debit on its source and a credit on its destination.
+TRANSFER_LEGS = 2
+
+
+def balanced_legs(amounts: list[Decimal]) -> bool:
+    """Whether the legs of one transfer that a participant holds may be prepared: once it holds every leg
+    (two or more), they must sum to zero, so no message, even a validly signed one, creates money."""
+    return len(amounts) < TRANSFER_LEGS or sum(amounts, Decimal(0)) == 0

@@ -1,6 +1,7 @@
 """Thin HTTP handlers: parse, call one use case, answer JSON."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,8 @@ from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEAS
 from shared import failpoints
 from shared.auth import Principal, STAFF_ROLES
 from shared.callers import require_role
+from shared.audit import add_audit_route, audited
+from shared.callers import require_coordinator
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
@@ -39,6 +42,7 @@ def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
     app.router.add_post("/2pc/abort", abort)
     app.router.add_get("/2pc/status/{account_id}", lock_status)
     app.router.add_get("/2pc/status/{account_id}/{transaction_id}", transfer_status)
+    add_audit_route(app)
 
 
 async def _readable_account(request: web.Request) -> dict[str, Any]:
@@ -76,14 +80,23 @@ async def customer_accounts(request: web.Request) -> web.Response:
     return ok([service.account_view(row) for row in rows])
 
 
+@audited("account.open")
 async def open_account(request: web.Request) -> web.Response:
-    require_role(request, *STAFF_ROLES)
+    principal = require_role(request, *STAFF_ROLES)
     body = await validated_body(request)
     customer_id = parse_uuid(require_field(body, "customer_id"), field="customer_id")
     initial_balance = parse_money(body.get("initial_balance", 0), field="initial_balance", allow_zero=True)
+    _check_opening_deposit(principal, initial_balance, request.app[SETTINGS_KEY].teller_opening_deposit_max)
     await _require_customer(request.app, customer_id)
     row = await service.open_account(request.app[ENGINE_KEY], customer_id, initial_balance)
     return ok(service.account_view(row), status=201, message="account created")
+
+
+def _check_opening_deposit(principal: Principal, initial_balance: Decimal, teller_max: Decimal) -> None:
+    """An opening deposit creates money: a teller's is capped, more needs an admin."""
+    if principal.role != "admin" and initial_balance > teller_max:
+        raise ForbiddenError(f"a teller may open an account with at most {teller_max}; more needs an admin",
+                             details={"field": "initial_balance", "teller_opening_deposit_max": teller_max})
 
 
 async def _require_customer(app: web.Application, customer_id: UUID) -> None:
@@ -95,6 +108,7 @@ async def _require_customer(app: web.Application, customer_id: UUID) -> None:
         raise NotFoundError("customer not found", details={"customer_id": str(customer_id)})
 
 
+@audited("account.set_balance")
 async def adjust_balance(request: web.Request) -> web.Response:
     principal = require_role(request, "admin")
     body = await validated_body(request)
@@ -104,6 +118,7 @@ async def adjust_balance(request: web.Request) -> web.Response:
     return ok(service.account_view(row), message="balance updated")
 
 
+@audited("account.unsafe_withdraw")
 async def unsafe_withdraw(request: web.Request) -> web.Response:
     require_role(request, "admin")
     body = await validated_body(request)
@@ -137,7 +152,7 @@ def _names_legs(body: dict[str, Any]) -> bool:
 
 
 async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
-    require_role(request, "service")
+    require_coordinator(request)
     body = await validated_body(request)
     return parse_uuid(require_field(body, "transaction_id"), field="transaction_id"), body
 

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts_service import db
 from accounts_service.domain import (Leg, LegState, ParticipantState, Vote, VoteReason, in_global_order,
                                      prepare_vote)
+from accounts_service.domain import (balanced_legs)
 from shared.database import autocommit, sqlstate_of
-from shared.errors import ConflictError
+from shared.errors import ConflictError, ValidationError
 
 log = structlog.get_logger()
 
@@ -72,6 +73,7 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg],
     A NO vote leaves a tombstone, so this participant never votes YES on that transfer later.
     """
     ordered = in_global_order(changes)
+    await _refuse_unbalanced(engine, transaction_id, ordered)
     deadline = time.monotonic() + busy_wait_s
     while True:
         vote = await _prepare_once(engine, transaction_id, ordered)
@@ -85,6 +87,22 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg],
              details={"vote": "yes" if vote.yes else "no", "reason": vote.reason and vote.reason.value,
                       "accounts": [str(change.account_id) for change in ordered]})
     return vote
+
+
+async def _refuse_unbalanced(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg]) -> None:
+    """Defence in depth behind the coordinator key: legs held here for one transfer must sum to zero.
+
+    A message naming both legs is checked as it is (the hot path: no query); a one-leg message is
+    checked with the transfer's other live legs already recorded here, if any."""
+    amounts = [change.change for change in ordered]
+    if len(ordered) == 1:
+        named = {change.account_id for change in ordered}
+        amounts += [row["change"] for row in await transfer_state(engine, transaction_id)
+                    if row["account_id"] not in named and row["state"] != ParticipantState.ABORTED]
+    if not balanced_legs(amounts):
+        log.warning("prepare_unbalanced_refused", transaction_id=str(transaction_id),
+                    details={"accounts": [str(change.account_id) for change in ordered]})
+        raise ValidationError("the legs of a transfer must sum to zero", details={"field": "changes"})
 
 
 async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg]) -> Vote:

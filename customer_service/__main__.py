@@ -1,10 +1,11 @@
-"""python -m customer_service [serve|migrate|seed-demo]: settings from the environment."""
+"""python -m customer_service [serve|migrate|seed-demo|create-admin]: settings from the environment."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from customer_service import demo_data
 from customer_service.app import SERVICE_NAME, create_app
+from customer_service.first_admin import create_admin
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from shared.service_main import ServiceCommands, run
@@ -18,7 +19,7 @@ def _seed(engine, settings: Settings):
 COMMANDS = ServiceCommands(
     package="customer_service", service_name=SERVICE_NAME, log_file="customers.log",
     settings_from_environ=Settings.from_environ, create_app=create_app, seed=_seed,
-    migrations_dir=Path(__file__).parent / "migrations")
+    migrations_dir=Path(__file__).parent / "migrations", extra_commands={"create-admin": create_admin})
 
 
 def main(argv: list[str] | None = None) -> None:

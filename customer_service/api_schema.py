@@ -6,9 +6,12 @@ from typing import Any
 from customer_service import domain
 from shared.auth import ROLES
 from shared.openapi import (NULLABLE_UUID, TIMESTAMP, UUID_SCHEMA, PAGE_PARAMETERS, array_of, document, obj,
-                            operation, path_uuid_parameter)
+                            operation, path_uuid_parameter, query_int_parameter)
 
 TAGS = ("customers",)
+# Linear on any input: the stripped phone ends in a non-space, so the inner run and the trailing \s* never
+# compete for the same spaces (the old `[0-9 ().-]*\s*$` backtracked quadratically on a run of spaces).
+PHONE_PATTERN = r"^\s*\+?[0-9(]([0-9 ().-]*[0-9().-])?\s*$"
 
 
 def _text(max_length: int, *, nullable: bool = False) -> dict[str, Any]:
@@ -19,7 +22,7 @@ def _contact_info(*, nullable: bool = False) -> dict[str, Any]:
     email = {"type": "string", "minLength": 3, "maxLength": domain.MAX_EMAIL_LENGTH,
              "pattern": r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"}
     phone = {"type": ["string", "null"], "minLength": domain.MIN_PHONE_DIGITS,
-             "maxLength": domain.MAX_PHONE_LENGTH, "pattern": r"^\s*\+?[0-9(][0-9 ().-]*\s*$"}
+             "maxLength": domain.MAX_PHONE_LENGTH, "pattern": PHONE_PATTERN}
     schema = obj({"email": email, "phone": phone}, required=("email",), closed=True)
     if nullable:
         schema["type"] = ["object", "null"]
@@ -35,7 +38,14 @@ CUSTOMER_PAGE = obj({"customers": array_of(CUSTOMER), "pagination": obj({
 CREDENTIALS = obj({"username": _text(domain.MAX_USERNAME_LENGTH),
                    "password": _text(domain.MAX_PASSWORD_LENGTH)}, closed=True)
 LOGIN_ANSWER = obj({"token": {"type": "string"}, "customer_id": NULLABLE_UUID,
-                    "role": {"enum": sorted(ROLES - {"service"})}, "expires_at": TIMESTAMP})
+                    "role": {"enum": sorted(ROLES - {"service"})}, "expires_at": TIMESTAMP,
+                    "refresh_token": {"type": "string"}, "refresh_expires_at": TIMESTAMP})
+REFRESH = obj({"refresh_token": _text(domain.MAX_REFRESH_TOKEN_LENGTH)}, closed=True)
+LOGOUT_ANSWER = obj({"session_id": {"type": ["string", "null"]}})
+REVOCATION = obj({"revocation_id": {"type": "integer"}, "session_id": NULLABLE_UUID,
+                  "subject": {"type": ["string", "null"]}, "revoked_at": TIMESTAMP})
+FEED_PARAMETERS = [query_int_parameter("after", minimum=0, maximum=2**62, default=0),
+                   query_int_parameter("limit", minimum=1, maximum=1000, default=1000)]
 NEW_CUSTOMER = obj({
     "customer_id": NULLABLE_UUID,
     "name": _text(domain.MAX_NAME_LENGTH), "address": _text(domain.MAX_ADDRESS_LENGTH),
@@ -57,6 +67,14 @@ def openapi_document() -> dict[str, Any]:
     return document("customer-service", "Customers, logins and tokens.", {
         "/auth/login": {"post": operation("log in: a bearer token", LOGIN_ANSWER, body=CREDENTIALS, public=True,
                                           errors=(400, 401, 429), tags=("auth",))},
+        "/auth/refresh": {"post": operation(
+            "the next access and refresh tokens for a refresh token (which is spent; reusing a spent one "
+            "revokes its session)", LOGIN_ANSWER, body=REFRESH, public=True, errors=(400, 401), tags=("auth",))},
+        "/auth/logout": {"post": operation("revoke this token's session everywhere (any user)", LOGOUT_ANSWER,
+                                           errors=(401, 403), tags=("auth",))},
+        "/auth/revocations": {"get": operation(
+            "revoked sessions and users after an id, oldest first (service): every service polls it",
+            array_of(REVOCATION), parameters=FEED_PARAMETERS, tags=("auth",))},
         "/customers": {
             "get": operation("list customers, oldest first (teller, admin)", CUSTOMER_PAGE,
                              parameters=PAGE_PARAMETERS, tags=TAGS),

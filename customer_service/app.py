@@ -1,15 +1,23 @@
 """create_app(settings): keys, resources, middleware and routes. No I/O at import."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from aiohttp import web
 
-from customer_service import api_schema, handlers
-from customer_service.keys import PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
+from customer_service import api_schema, handlers, sessions
+from customer_service.keys import ACCOUNTS_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
 from shared.auth import CUSTOMER_SERVICE_NAME, load_token_keys
 from shared.api_docs import install_openapi
+from shared.auth import ACCOUNTS_SERVICE_NAME
+from shared.callers import TOKEN_KEYS_KEY
+from shared.http_client import ServiceClient
+from shared.revocation import revocation_context
+from shared.service_app import ENGINE_KEY
 from shared.service_app import create_service_app
 
 SERVICE_NAME = CUSTOMER_SERVICE_NAME
@@ -19,7 +27,7 @@ def create_app(settings: Settings) -> web.Application:
     token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
                                  public_key_file=settings.jwt_public_key_file,
                                  private_key_file=settings.jwt_private_key_file,
-                                 service_token_secret=settings.service_token_secret)
+                                 service_token_secret=settings.service_token_secret, dev_mode=settings.dev_mode)
     app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
                              db_pool_size=settings.db_pool_size, token_keys=token_keys,
                              cors_allowed_origins=settings.cors_allowed_origins)
@@ -28,6 +36,22 @@ def create_app(settings: Settings) -> web.Application:
                                       address_failures_max=settings.login_address_failures_max,
                                       window_s=settings.login_window_s)
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    app.cleanup_ctx.append(_accounts_client)
+    app.cleanup_ctx.append(revocation_context(_feed_from_database))
     handlers.add_routes(app)
     install_openapi(app, api_schema.openapi_document())
     return app
+
+
+async def _accounts_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    client = ServiceClient(settings.accounts_service_url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
+                           audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    app[ACCOUNTS_KEY] = client
+    yield
+    await client.close()
+
+
+async def _feed_from_database(app: web.Application, after: int, limit: int) -> list[dict[str, Any]]:
+    """customer_service owns the feed: it reads its own table rather than calling itself."""
+    return await sessions.feed(app[ENGINE_KEY], after, limit)

@@ -32,6 +32,7 @@ _UPDATE_CUSTOMER = text(f"""
     WHERE customer_id = :customer_id
     RETURNING {CUSTOMER_COLUMNS}""")
 _DELETE_CUSTOMER = text("DELETE FROM customers WHERE customer_id = :customer_id RETURNING customer_id")
+_SELECT_CUSTOMER_USERNAMES = text("SELECT username FROM users WHERE customer_id = :customer_id")
 _CUSTOMER_EXISTS = text("SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = :customer_id)")
 _INSERT_USER = text("""
     INSERT INTO users (user_id, username, password_hash, role, customer_id)
@@ -99,3 +100,7 @@ async def select_login(connection: AsyncConnection, username: str) -> dict[str, 
 
 async def username_taken(connection: AsyncConnection, username: str) -> bool:
     return bool((await connection.execute(_USERNAME_TAKEN, {"username": username})).scalar_one())
+
+
+async def select_customer_usernames(connection: AsyncConnection, customer_id: UUID) -> list[str]:
+    return [row.username for row in await connection.execute(_SELECT_CUSTOMER_USERNAMES, {"customer_id": customer_id})]

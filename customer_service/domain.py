@@ -23,6 +23,7 @@ MAX_USERNAME_LENGTH = 64
 MIN_PASSWORD_LENGTH = 8
 # Bounds the work one login can cost the hasher; far above any real passphrase.
 MAX_PASSWORD_LENGTH = 1024
+MAX_REFRESH_TOKEN_LENGTH = 100  # secrets.token_urlsafe(32) is 43 characters
 
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 PHONE_PATTERN = re.compile(r"\+?[0-9(][0-9 ().-]*")
@@ -205,3 +206,8 @@ def _reject_unknown_fields(body: dict[str, Any], allowed: frozenset[str], *, pre
         raise ValidationError(f"unknown fields: {', '.join(prefix + name for name in unknown)}",
                               details={"unknown_fields": [prefix + name for name in unknown],
                                        "allowed_fields": sorted(prefix + name for name in allowed)})
+
+
+def parse_refresh_token(body: dict[str, Any]) -> str:
+    _reject_unknown_fields(body, frozenset({"refresh_token"}))
+    return parse_text(body.get("refresh_token"), "refresh_token", MAX_REFRESH_TOKEN_LENGTH)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -15,12 +16,23 @@ from shared.errors import ForbiddenError
 from shared.body_validation import validated_body
 from shared.params import page_params, parse_uuid, path_uuid
 from shared.web import ok
+from customer_service import sessions
+from customer_service.keys import ACCOUNTS_KEY
+from customer_service.throttle import client_address
+from shared.audit import add_audit_route, audited
+from shared.errors import ConflictError, ServiceUnavailableError
+from shared.http_client import PeerUnavailableError
+from shared.params import query_int
 
 READERS = ("customer", *STAFF_ROLES, "service")
+FEED_ID_MAX = 2**62  # BIGINT feed ids; QUERY_INTEGER reads at most 18 digits anyway
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/auth/login", login)
+    app.router.add_post("/auth/refresh", refresh)
+    app.router.add_post("/auth/logout", logout)
+    app.router.add_get("/auth/revocations", revocation_feed)
     app.router.add_get("/customers", list_customers)
     app.router.add_post("/customers", create_customer)
     # Before /customers/{customer_id} so "search" is never read as an id.
@@ -29,16 +41,41 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch("/customers/{customer_id}", update_customer)
     app.router.add_delete("/customers/{customer_id}", delete_customer)
     app.router.add_get("/customers/{customer_id}/exists", customer_exists)
+    add_audit_route(app)
 
 
 async def login(request: web.Request) -> web.Response:
     credentials = domain.parse_credentials(await validated_body(request))
     app = request.app
-    # The peer address as the socket saw it: a forwarded-for header is the client's to forge.
+    # The peer as the socket saw it; X-Forwarded-For only from a trusted proxy (the client can forge it).
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                             app[SETTINGS_KEY].trusted_proxies)
     answer = await service.login(app[ENGINE_KEY], app[PASSWORDS_KEY], credentials,
                                  jwt_secret=app[TOKEN_KEYS_KEY], token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
-                                 throttle=app[THROTTLE_KEY], address=request.remote or "unknown")
+                                 throttle=app[THROTTLE_KEY], address=address,
+                                 refresh_ttl_s=app[SETTINGS_KEY].refresh_token_ttl_s)
     return ok(answer, message="logged in")
+
+
+async def refresh(request: web.Request) -> web.Response:
+    refresh_token = domain.parse_refresh_token(await validated_body(request))
+    settings = request.app[SETTINGS_KEY]
+    answer = await service.refresh(request.app[ENGINE_KEY], refresh_token, jwt_secret=request.app[TOKEN_KEYS_KEY],
+                                   token_ttl_s=settings.token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
+    return ok(answer, message="refreshed")
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal = require_role(request, "customer", *STAFF_ROLES)
+    await sessions.logout(request.app[ENGINE_KEY], principal.session_id)
+    return ok({"session_id": principal.session_id}, message="logged out")
+
+
+async def revocation_feed(request: web.Request) -> web.Response:
+    require_role(request, "service")
+    after = query_int(request, "after", default=0, minimum=0, maximum=FEED_ID_MAX)
+    limit = query_int(request, "limit", default=sessions.FEED_BATCH_MAX, minimum=1, maximum=sessions.FEED_BATCH_MAX)
+    return ok(await sessions.feed(request.app[ENGINE_KEY], after, limit))
 
 
 async def get_customer(request: web.Request) -> web.Response:
@@ -50,6 +87,7 @@ async def get_customer(request: web.Request) -> web.Response:
     return ok(service.customer_view(await service.get_customer(request.app[ENGINE_KEY], customer_id)))
 
 
+@audited("customer.create")
 async def create_customer(request: web.Request) -> web.Response:
     require_role(request, *STAFF_ROLES)
     body = await validated_body(request)
@@ -65,6 +103,7 @@ def _chosen_customer_id(body: dict[str, Any]) -> UUID:
     return parse_uuid(body["customer_id"], field="customer_id")
 
 
+@audited("customer.update")
 async def update_customer(request: web.Request) -> web.Response:
     principal_of(request)  # 401 before any 400, as on every other route
     customer_id = path_uuid(request, "customer_id")
@@ -74,11 +113,31 @@ async def update_customer(request: web.Request) -> web.Response:
     return ok(service.customer_view(row), message="customer updated")
 
 
+@audited("customer.delete")
 async def delete_customer(request: web.Request) -> web.Response:
     require_role(request, "admin")
     customer_id = path_uuid(request, "customer_id")
+    await _refuse_if_accounts_hold_money(request.app, customer_id)
     await service.delete_customer(request.app[ENGINE_KEY], customer_id)
     return ok({"customer_id": customer_id}, message="customer deleted")
+
+
+async def _refuse_if_accounts_hold_money(app: web.Application, customer_id: UUID) -> None:
+    """409 while any of the customer's accounts holds money or a pending change: deleting them would
+    strand it (and the id is retired, so nobody could own those accounts again)."""
+    try:
+        answer = await app[ACCOUNTS_KEY].get(f"/accounts/customer/{customer_id}")
+    except PeerUnavailableError:
+        raise ServiceUnavailableError("accounts service unavailable: cannot tell whether the accounts hold money") \
+            from None
+    if answer.status != 200:
+        raise ServiceUnavailableError("accounts service did not list the customer's accounts",
+                                      details={"status": answer.status})
+    holding = [account["account_id"] for account in answer.body.get("data", [])
+               if Decimal(str(account.get("balance", 0))) != 0 or account.get("pending_change")]
+    if holding:
+        raise ConflictError("the customer's accounts still hold money; move it out first",
+                            details={"accounts": holding})
 
 
 async def list_customers(request: web.Request) -> web.Response:

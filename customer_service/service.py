@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -9,7 +10,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from customer_service import db
+from customer_service import db, sessions
 from customer_service.domain import Credentials, CustomerChanges, Login, NewCustomer, user_role
 from customer_service.passwords import Passwords
 from customer_service.throttle import LoginThrottle
@@ -25,6 +26,7 @@ UNIQUE_CONSTRAINTS = {
     "customers_pkey": ("customer_id", "a customer with this customer_id already exists"),
     "customers_email_unique": ("email", "a customer with this email already exists"),
     "users_username_unique": ("username", "this username is taken"),
+    "customers_id_retired": ("customer_id", "this customer_id belonged to a deleted customer and is never reused"),
 }
 
 
@@ -125,6 +127,8 @@ async def update_customer(engine: AsyncEngine, customer_id: UUID, changes: Custo
 async def delete_customer(engine: AsyncEngine, customer_id: UUID) -> None:
     """Delete a customer and its logins. Its accounts live in accounts_service and are not touched."""
     async with engine.begin() as connection:
+        for username in await db.select_customer_usernames(connection, customer_id):
+            await sessions.revoke_user(connection, username)  # their tokens are refused within seconds
         deleted = await db.delete_customer(connection, customer_id)
     if not deleted:
         _not_found(customer_id)
@@ -133,25 +137,44 @@ async def delete_customer(engine: AsyncEngine, customer_id: UUID) -> None:
 
 async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credentials, *,
                 jwt_secret: str | TokenKeys, token_ttl_s: int, throttle: LoginThrottle | None = None,
-                address: str = "unknown") -> dict[str, Any]:
+                address: str = "unknown", refresh_ttl_s: int = sessions.DEFAULT_REFRESH_TOKEN_TTL_S
+                ) -> dict[str, Any]:
     """Check a username and password; a token for that login, or 401 with the same answer whatever failed.
 
-    With a throttle: 429 while the username or the address has too many recent failures (known or not)."""
-    if throttle is not None:
-        throttle.check(credentials.username, address)
+    With a throttle: the attempt is counted first, and 429 once the username or the address is over its
+    limit (known user or not), so parallel guesses cannot all reach the hasher."""
+    attempt = await throttle.attempt(engine, credentials.username, address) if throttle is not None else None
     async with engine.connect() as connection:
         row = await db.select_login(connection, credentials.username)
     # Always verify, even with no such user (against a dummy hash), so timing does not reveal the usernames.
     matched = await passwords.verify(row["password_hash"] if row is not None else None, credentials.password)
     if not matched:
         log.info("login_failed", details={"username": credentials.username, "known_user": row is not None})
-        if throttle is not None:
-            throttle.failed(credentials.username, address)
-        raise UnauthorizedError(LOGIN_FAILED_MESSAGE)
-    if throttle is not None:
-        throttle.succeeded(credentials.username)
+        raise UnauthorizedError(LOGIN_FAILED_MESSAGE)  # the counted attempt stays counted
+    if throttle is not None and attempt is not None:
+        await throttle.succeeded(engine, attempt)
+    async with engine.begin() as connection:
+        family_id, refresh_token, refresh_expires_at = await sessions.start(connection, row["username"],
+                                                                            refresh_ttl_s)
+    log.info("login_succeeded", details={"user_id": str(row["user_id"]), "role": row["role"]})
+    return _session_answer(row, jwt_secret, token_ttl_s, family_id, refresh_token, refresh_expires_at)
+
+
+async def refresh(engine: AsyncEngine, refresh_token: str, *, jwt_secret: str | TokenKeys, token_ttl_s: int,
+                  refresh_ttl_s: int) -> dict[str, Any]:
+    """A new access token and the next refresh token for a refresh token, spending it (sessions.rotate)."""
+    username, family_id, next_token, expires_at = await sessions.rotate(engine, refresh_token, refresh_ttl_s)
+    async with engine.connect() as connection:
+        row = await db.select_login(connection, username)
+    if row is None:  # the login was deleted since
+        raise UnauthorizedError("invalid refresh token")
+    return _session_answer(row, jwt_secret, token_ttl_s, family_id, next_token, expires_at)
+
+
+def _session_answer(row: dict[str, Any], jwt_secret: str | TokenKeys, token_ttl_s: int, family_id: UUID,
+                    refresh_token: str, refresh_expires_at: datetime) -> dict[str, Any]:
     role = user_role(row["role"], row["customer_id"])
     token, expires_at = issue_token(jwt_secret, role=role.value, customer_id=row["customer_id"],
-                                    subject=row["username"], ttl_s=token_ttl_s)
-    log.info("login_succeeded", details={"user_id": str(row["user_id"]), "role": role.value})
-    return {"token": token, "customer_id": row["customer_id"], "role": role.value, "expires_at": expires_at}
+                                    subject=row["username"], ttl_s=token_ttl_s, session_id=str(family_id))
+    return {"token": token, "customer_id": row["customer_id"], "role": role.value, "expires_at": expires_at,
+            "refresh_token": refresh_token, "refresh_expires_at": refresh_expires_at}

@@ -104,6 +104,9 @@ async def _load_database(url: str, tables: list[str], statements: list[tuple]) -
     connection = await asyncpg.connect(url, timeout=LOAD_TIMEOUT_S, command_timeout=LOAD_TIMEOUT_S)
     try:
         await connection.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        # History loaded here is nobody's news: without triggers, the push channel's NOTIFY trigger does not
+        # queue one notice per loaded transfer (the log's own triggers guard UPDATE and DELETE, not INSERT).
+        await connection.execute("SET session_replication_role = replica")
         async with _keys_and_indexes_rebuilt(connection, tables):
             for statement, *arguments in statements:
                 await connection.execute(statement, *arguments)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ SERVICES = (
 )
 SERVICE_BY_NAME = {spec.name: spec for spec in SERVICES}
 CONSOLE = "web"  # the web console (python -m web): no database, in front of the three services
+COORDINATOR_KEY_HOLDERS = ("transactions_service", "accounts_service")
 
 
 @dataclass
@@ -49,6 +51,11 @@ class LocalSystem:
     database_prefix: str = ""
     demo_endpoints: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The key of the coordinator's /2pc calls, for transactions_service and accounts_service only. No client
+    # needs it, so a fresh one per system is the default.
+    coordinator_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    service_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # likewise
+    dev_mode: bool = False  # DEV_MODE for the services: `banking-cli up` sets it
     # argv per service when it is not `python -m <service>` (a test can run a deliberately broken one)
     commands: dict[str, list[str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -81,9 +88,14 @@ class LocalSystem:
             "DATABASE_URL": self.database_url(service),
             "PORT": str(self.ports[service]),
             "JWT_SECRET": self.jwt_secret,
+            "SERVICE_TOKEN_SECRET": self.service_token_secret,
+            "DEV_MODE": "true" if self.dev_mode else "false",
             "LOG_DIR": str(self.log_dir),
             "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
             **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
+            **({"COORDINATOR_TOKEN_SECRET": self.coordinator_token_secret}
+               if self.service_of(service) in COORDINATOR_KEY_HOLDERS
+               else {}),
             **self.extra_env,
             **self.instance_env.get(service, {}),
             **(overrides or {}),

@@ -7,6 +7,8 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.database import split_sslmode
+
 
 def run_migrations() -> None:
     if context.is_offline_mode():
@@ -18,7 +20,8 @@ def run_migrations() -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url, ssl_mode = split_sslmode(context.config.get_main_option("sqlalchemy.url"))  # as the services connect
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args={"ssl": ssl_mode})
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.settings import DEFAULT_SERVICE_POOL_SIZE
@@ -50,8 +51,9 @@ def create_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
                   statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
                   command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> AsyncEngine:
+    url, ssl_mode = split_sslmode(database_url)
     engine = create_async_engine(
-        async_url(database_url),
+        url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout_s,
@@ -60,10 +62,7 @@ def create_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
         pool_pre_ping=False,
         connect_args={"server_settings": {"statement_timeout": str(statement_timeout_ms),
                                           "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)},
-                      "timeout": connect_timeout_s, "command_timeout": command_timeout_s,
-                      # Our databases are local or on a private network; TLS, when wanted, comes from
-                      # sslmode in DATABASE_URL. Without this asyncpg first tries TLS on every connect.
-                      **({} if "sslmode=" in database_url else {"ssl": False})},
+                      "timeout": connect_timeout_s, "command_timeout": command_timeout_s, "ssl": ssl_mode},
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
     return engine
@@ -98,6 +97,20 @@ def database_unavailable(error: BaseException) -> bool:
             return True
         candidate = getattr(candidate, "orig", None) or candidate.__cause__ or candidate.__context__
     return False
+
+
+# libpq's sslmode values; asyncpg takes the same words as `ssl`, but not `sslmode` from SQLAlchemy's URL.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+DEFAULT_SSL_MODE = "prefer"  # libpq's default: TLS when the server offers it, plain otherwise
+
+
+def split_sslmode(database_url: str) -> tuple[URL, str]:
+    """The URL for SQLAlchemy without `sslmode`, and that mode (DEFAULT_SSL_MODE when not named)."""
+    url = make_url(async_url(database_url))
+    mode = url.query.get("sslmode", DEFAULT_SSL_MODE)
+    if mode not in SSL_MODES:
+        raise ValueError(f"DATABASE_URL sslmode must be one of {', '.join(SSL_MODES)}")
+    return url.difference_update_query(["sslmode"]), str(mode)
 
 
 def migrate(migrations_dir: Path, database_url: str, revision: str = "head") -> None:

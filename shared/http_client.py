@@ -37,8 +37,10 @@ class ServiceClient:
 
     def __init__(self, base_url: str, *, jwt_secret: str | TokenKeys, caller: str, audience: str,
                  timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-                 connections: int = DEFAULT_CONNECTIONS_PER_PEER) -> None:
-        """`audience` is the called service's name: its token is good there and nowhere else."""
+                 connections: int = DEFAULT_CONNECTIONS_PER_PEER, coordinator: bool = False) -> None:
+        """`audience` is the called service's name: its token is good there and nowhere else.
+        `coordinator`: sign with the coordinator key (transactions_service calling /2pc/*)."""
+        self._coordinator = coordinator
         self.base_url = base_url.rstrip("/")
         self._jwt_secret = jwt_secret
         self._caller = caller
@@ -59,7 +61,8 @@ class ServiceClient:
         now = time.monotonic()
         if now >= self._token_renew_at:
             self._token, _ = issue_token(self._jwt_secret, role="service", subject=self._caller,
-                                         audience=self._audience, ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S)
+                                         audience=self._audience, ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S,
+                                         coordinator=self._coordinator)
             self._token_renew_at = now + DEFAULT_SERVICE_TOKEN_TTL_S - TOKEN_REFRESH_MARGIN_S
         return f"Bearer {self._token}"
 

@@ -8,6 +8,9 @@ from typing import Any
 from shared.errors import ValidationError
 
 MONEY_PLACES = 4
+# NUMERIC(19,4): 15 digits before the point. A value written with more of either is refused as written,
+# before it is compared, rounded or sent to the database (asyncpg cannot encode `1.` and 16,400 zeros).
+MONEY_INTEGER_DIGITS = 15
 # NUMERIC(19,4) holds 15 integer digits; a transfer far below that keeps sums in range.
 DEFAULT_MAX_AMOUNT = Decimal("1000000000")
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
@@ -34,10 +37,23 @@ def _to_decimal(value: Any, field: str) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValidationError(f"{field} must be a number", details={"field": field})
     if isinstance(value, (Decimal, int)):
-        return Decimal(value)
+        return _bounded(Decimal(value), field)
     if isinstance(value, str) and len(value) <= 40 and NUMERIC_TEXT.fullmatch(value.strip()):
-        return Decimal(value.strip())
+        return _bounded(Decimal(value.strip()), field)
     raise ValidationError(f"{field} must be a number", details={"field": field})
+
+
+def _bounded(amount: Decimal, field: str) -> Decimal:
+    """The amount as written: at most MONEY_PLACES decimals and MONEY_INTEGER_DIGITS integer digits."""
+    if not amount.is_finite():
+        return amount  # parse_money names it
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int), "a finite Decimal has an integer exponent"
+    if exponent < -MONEY_PLACES:
+        raise ValidationError(f"{field} has more than {MONEY_PLACES} decimal places", details={"field": field})
+    if amount and amount.adjusted() >= MONEY_INTEGER_DIGITS:
+        raise ValidationError(f"{field} has more than {MONEY_INTEGER_DIGITS} integer digits", details={"field": field})
+    return amount
 
 
 def money_text(amount: Decimal) -> str:

@@ -146,8 +146,20 @@ def common_paths() -> dict[str, Any]:
             OPENAPI_PATH: {"get": openapi}, DOCS_PATH: {"get": plain_operation("this API as HTML", "text/html")}}
 
 
+AUDIT_ENTRY = obj({"audit_id": {"type": "integer"}, "occurred_at": TIMESTAMP, "actor": {"type": "string"},
+                   "role": {"enum": ["teller", "admin"]}, "action": {"type": "string"}, "method": {"type": "string"},
+                   "path": {"type": "string"}, "status": {"type": "integer"}, "address": {"type": "string"},
+                   "details": {"type": "object"}})
+
+
+def audit_paths() -> dict[str, Any]:
+    """GET /audit, which every service serves (shared/audit.py)."""
+    return {"/audit": {"get": operation("staff actions on money and customers, newest first (admin)",
+                                        array_of(AUDIT_ENTRY), parameters=PAGE_PARAMETERS, tags=("audit",))}}
+
+
 def document(title: str, description: str, paths: dict[str, Any]) -> dict[str, Any]:
     return {"openapi": OPENAPI_VERSION,
             "info": {"title": title, "version": "1.0.0", "description": description},
-            "paths": {**paths, **common_paths()},
+            "paths": {**paths, **audit_paths(), **common_paths()},
             "components": {"securitySchemes": BEARER_SCHEME}}

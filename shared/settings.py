@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEFAULT_LOG_DIR = "logs"
 DEFAULT_JWT_ALGORITHM = "HS256"
 JWT_ALGORITHMS = ("HS256", "EdDSA")
@@ -85,14 +84,18 @@ class ServiceSettings:
     database_url: str
     host: str = "127.0.0.1"
     port: int = 0
-    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_secret: str = ""  # no default: a service refuses to start without its keys (shared.auth.check_secrets)
     jwt_algorithm: str = DEFAULT_JWT_ALGORITHM  # HS256 | EdDSA (user tokens)
     jwt_public_key_file: str = ""  # EdDSA: the public key every service verifies user tokens with
     service_token_secret: str = ""  # EdDSA: the HS256 key of service-to-service tokens
+    # The key of the coordinator's /2pc calls; transactions_service and accounts_service only.
+    coordinator_token_secret: str = ""
     cors_allowed_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
     log_dir: str = DEFAULT_LOG_DIR
     log_console: bool = False  # also log to stderr when not a terminal (containers)
     db_pool_size: int = DEFAULT_SERVICE_POOL_SIZE
+    dev_mode: bool = False  # local development (`banking-cli up`): weak or known secrets only warn
+    demo_data: bool = True  # `seed-demo` loads the demo data (and its logins) unless DEMO_DATA=false
 
 
 def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dict[str, Any]:
@@ -101,12 +104,15 @@ def common_from_environ(environ: Mapping[str, str], *, default_port: int) -> dic
         "database_url": env_str(environ, "DATABASE_URL"),
         "host": env_str(environ, "HOST", "127.0.0.1"),
         "port": env_int(environ, "PORT", default_port, minimum=1),
-        "jwt_secret": env_str(environ, "JWT_SECRET", DEFAULT_JWT_SECRET),
+        "jwt_secret": environ.get("JWT_SECRET", ""),
         "jwt_algorithm": env_choice(environ, "JWT_ALGORITHM", DEFAULT_JWT_ALGORITHM, JWT_ALGORITHMS),
         "jwt_public_key_file": environ.get("JWT_PUBLIC_KEY_FILE", ""),
         "service_token_secret": environ.get("SERVICE_TOKEN_SECRET", ""),
+        "coordinator_token_secret": environ.get("COORDINATOR_TOKEN_SECRET", ""),
         "cors_allowed_origins": env_origins(environ, "CORS_ALLOWED_ORIGINS"),
         "log_dir": env_str(environ, "LOG_DIR", DEFAULT_LOG_DIR),
         "log_console": env_bool(environ, "LOG_CONSOLE", False),
         "db_pool_size": env_int(environ, "DB_POOL_SIZE", DEFAULT_SERVICE_POOL_SIZE, minimum=1),
+        "dev_mode": env_bool(environ, "DEV_MODE", False),
+        "demo_data": env_bool(environ, "DEMO_DATA", True),
     }

@@ -14,9 +14,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from harness.local_postgres import LocalPostgres, free_port
 from shared.auth import SERVICE_NAMES, issue_token
+from shared.auth import ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, TokenKeys
 from shared.database import migrate
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
+TEST_COORDINATOR_SECRET = "test-coordinator-secret-for-the-suite-0123456789"
+TEST_SERVICE_SECRET = "test-service-secret-for-the-suite-only-0123456789"
+# Every key a service may need, each at least 32 bytes and distinct (shared.auth.check_secrets): Settings(**TEST_KEYS).
+TEST_KEYS = {"jwt_secret": TEST_JWT_SECRET, "service_token_secret": TEST_SERVICE_SECRET,
+             "coordinator_token_secret": TEST_COORDINATOR_SECRET}
+TEST_TOKEN_KEYS = TokenKeys(secret=TEST_JWT_SECRET, service_secret=TEST_SERVICE_SECRET,
+                            coordinator_secret=TEST_COORDINATOR_SECRET)
 
 # A fresh clone has no .hypothesis cache: building it makes the first examples slow, and tests talk to
 # real PostgreSQL and real processes, so wall-clock deadlines would only measure this machine.
@@ -59,10 +67,18 @@ def transactions_db_url(postgres: LocalPostgres) -> str:
     return make_database(postgres, "transactions_service")
 
 
-def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str = TEST_JWT_SECRET, ttl_s: int = 3600) -> str:
-    """A test token; a service token names every service as its audience, so it works against any of them."""
+def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str | None = None, ttl_s: int = 3600) -> str:
+    """A test token (a service token with the service key); it names every service as its audience, so it
+    works against any of them. `secret` replaces the key that signs it."""
     audience = list(SERVICE_NAMES) if role == "service" else None
-    return issue_token(secret, role=role, customer_id=customer_id, ttl_s=ttl_s, audience=audience)[0]
+    keys = TEST_TOKEN_KEYS if secret is None else TokenKeys(secret=secret)
+    return issue_token(keys, role=role, customer_id=customer_id, ttl_s=ttl_s, audience=audience)[0]
+
+
+def coordinator_token(*, secret: str = TEST_COORDINATOR_SECRET, subject: str = TRANSACTIONS_SERVICE_NAME) -> str:
+    """A token only the coordinator can sign: what /2pc/prepare, commit and abort accept."""
+    return issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=secret), role="service", subject=subject,
+                       audience=ACCOUNTS_SERVICE_NAME, ttl_s=3600, coordinator=True)[0]
 
 
 def bearer(role: str, customer_id: uuid.UUID | None = None) -> dict[str, str]:

@@ -37,7 +37,7 @@ ABORTED_ANSWER = {**ERROR_ENVELOPE, "properties": {
 OUTCOME = obj({"transaction_id": UUID_SCHEMA, "status": {"enum": STATUSES}, "completed": {"type": "boolean"}})
 STATUS_COUNTS = obj({"transfers": {"type": "integer"}, "unfinished": {"type": "integer"}, "amount": MONEY})
 STATS = obj({"total": {"type": "integer"}, "by_status": obj({status: {"type": "integer"} for status in STATUSES}),
-             "success_rate": {"type": "string", "pattern": r"^(0|[0-9]{1,3}\.[0-9]{2})%$"},
+             "success_rate": {"type": "string", "maxLength": 8, "pattern": r"^(0|[0-9]{1,3}\.[0-9]{2})%$"},
              "unfinished": {"type": "integer"},
              "by_status_detail": obj({status: STATUS_COUNTS for status in STATUSES})})
 PAGINATION = obj({"limit": {"type": "integer"}, "offset": {"type": "integer"}, "count": {"type": "integer"}})
@@ -56,7 +56,7 @@ NEW_TRANSFER = obj({"source_account_id": UUID_SCHEMA, "destination_account_id": 
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "makes a retry safe: the same key answers the same transfer",
                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
-                              "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"}}
+                              "pattern": r"^ *[\x21-\x7e][\x20-\x7e]*$"}}  # linear: leading spaces, then one non-space
 TRANSACTION_ID = [path_uuid_parameter("transaction_id")]
 HISTORY = operation("transfers touching an account, newest first (owner, staff, service)", ACCOUNT_HISTORY,
                     parameters=[path_uuid_parameter("account_id"), *PAGE_PARAMETERS], tags=TAGS)

@@ -138,3 +138,16 @@ class Event:
     participant: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+# What a customer may read of a protocol event's details: amounts, votes and states. Not who asked
+# (a login name) nor a failure's text (it names internal hosts and ports).
+CUSTOMER_EVENT_DETAILS = frozenset({"amount", "accounts", "vote", "reason", "status", "latency_ms", "presumed_abort"})
+
+
+def customer_event_view(event: dict[str, Any], *, requester: bool = False) -> dict[str, Any]:
+    """An event as shown to a customer: the details cut down to CUSTOMER_EVENT_DETAILS (and, for the
+    customer who asked for the transfer, who asked: themselves)."""
+    shown = CUSTOMER_EVENT_DETAILS | {"requested_by"} if requester else CUSTOMER_EVENT_DETAILS
+    details = event.get("details") or {}
+    return {**event, "details": {key: value for key, value in details.items() if key in shown}}

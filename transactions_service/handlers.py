@@ -7,6 +7,8 @@ from aiohttp import web
 
 from shared.auth import STAFF_ROLES
 from shared.callers import require_role
+from shared.audit import add_audit_route, audited
+from shared.callers import principal_of
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
 from shared.body_validation import validated_body
@@ -16,6 +18,7 @@ from transactions_service import access, service
 from transactions_service.coordinator import Caller
 from transactions_service.domain import (MAX_IDEMPOTENCY_KEY_LENGTH, WIRE_STATUSES, Transfer, TransferRequest,
                                          status_of_wire, wire_status)
+from transactions_service.domain import customer_event_view
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY
 from transactions_service.protocol import ERROR_CODE_BY_REASON, TransferStatus
 
@@ -38,6 +41,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/transactions/monitoring/stats", transfer_stats)
     app.router.add_get("/transactions/{transaction_id}", transaction_with_events)
     app.router.add_get("/transactions/{transaction_id}/outcome", transfer_outcome)
+    add_audit_route(app)
 
 
 def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:
@@ -76,6 +80,7 @@ def transfer_page(transfers: list[Transfer], limit: int, offset: int) -> dict[st
             "pagination": {"limit": limit, "offset": offset, "count": len(transfers)}}
 
 
+@audited("transfer.create")
 async def create_transfer(request: web.Request) -> web.Response:
     principal = require_role(request, *MOVERS)
     transfer_request = parse_transfer_request(await validated_body(request))
@@ -100,6 +105,10 @@ async def transfer_status(request: web.Request) -> web.Response:
 async def transaction_with_events(request: web.Request) -> web.Response:
     transfer = await _readable_transfer(request)
     events = await service.events_of(request.app[ENGINE_KEY], transfer.transaction_id)
+    principal = principal_of(request)
+    if principal.role == "customer":
+        requester = principal.customer_id == transfer.requested_by_customer_id
+        events = [customer_event_view(event, requester=requester) for event in events]
     return ok({**transfer.view(), "events": events})
 
 

@@ -21,6 +21,7 @@ DEFAULT_PORT = 3003
 class Settings(ServiceSettings):
     port: int = DEFAULT_PORT
     accounts_service_url: str = "http://127.0.0.1:3002"
+    customer_service_url: str = "http://127.0.0.1:3001"  # its revocation feed
     # Several accounts_service instances (shards); empty means accounts_service_url alone.
     accounts_shard_urls: tuple[str, ...] = ()
     prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
@@ -41,6 +42,7 @@ class Settings(ServiceSettings):
         return cls(
             **common_from_environ(environ, default_port=DEFAULT_PORT),
             accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
+            customer_service_url=env_str(environ, "CUSTOMER_SERVICE_URL", cls.customer_service_url),
             prepare_timeout_s=env_seconds(environ, "PREPARE_TIMEOUT_S", DEFAULT_PREPARE_TIMEOUT_S),
             decision_timeout_s=env_seconds(environ, "DECISION_TIMEOUT_S", DEFAULT_DECISION_TIMEOUT_S),
             idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),

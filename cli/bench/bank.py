@@ -38,7 +38,8 @@ class BankOpener:
         self.session = session
         self.urls = urls
         self.jwt_secret = jwt_secret
-        self.teller_headers = _headers(issue_token(jwt_secret, role="teller", ttl_s=BENCH_TOKEN_TTL_S)[0])
+        # An admin: the bench opens accounts above a teller's opening-deposit cap.
+        self.teller_headers = _headers(issue_token(jwt_secret, role="admin", ttl_s=BENCH_TOKEN_TTL_S)[0])
         self.run_tag = uuid.uuid4().hex[:12]  # keeps each run's customer emails unique
 
     async def call(self, method: str, service: str, path: str, body: dict | None = None,

@@ -5,9 +5,9 @@ import typer
 
 from cli.core.client import Client
 from cli.core.config import load_config, token_path
-from cli.core.errors import AuthError, CliError
+from cli.core.errors import AuthError, CliError, UnavailableError
 from cli.core.render import console, key_value_table, print_json, when
-from cli.core.session import Session, clear_session, require_session, save_session
+from cli.core.session import Session, clear_session, load_session, require_session, save_session
 
 MAX_USERNAME_LENGTH = 100
 
@@ -45,19 +45,28 @@ def log_in(client: Client, username: str, password: str) -> Session:
         raise CliError("the customer service answered the login without a token")
     path = token_path(client.config)
     try:
-        return save_session(path, data["token"], username)
+        return save_session(path, data["token"], username, data.get("refresh_token"))
     except OSError as error:
         raise CliError(f"cannot write token file {path}: {error.strerror}") from None
 
 
 def logout() -> None:
-    """Forget the saved token (delete the token file).
+    """Log out: revoke the session on the server (POST /auth/logout), then delete the token file.
 
     Example: banking-cli logout
     """
-    path = token_path(load_config())
+    config = load_config()
+    path = token_path(config)
+    session = load_session(path)
+    revoked = ""
+    if session is not None and not session.expired:
+        try:
+            reply = Client(config, session.token).request("customer", "POST", "/auth/logout")
+            revoked = " (revoked on the server)" if reply.ok else ""
+        except UnavailableError:
+            revoked = " locally only: the customer service is unavailable, the token lives until it expires"
     if clear_session(path):
-        console.print("Logged out.")
+        console.print(f"Logged out{revoked}.")
     else:
         console.print("Not logged in; nothing to do.")
 

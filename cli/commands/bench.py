@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,7 @@ def _ports(urls: dict[str, str], database_url: str) -> dict[str, int]:
 
 
 def _default_secret() -> str:
-    from shared.settings import DEFAULT_JWT_SECRET
+    """The running system's user-token key: JWT_SECRET, the config, `banking-cli up`'s; else a fresh one."""
+    from cli.core.config import load_config
 
-    return os.environ.get("JWT_SECRET", DEFAULT_JWT_SECRET)
+    return os.environ.get("JWT_SECRET") or load_config().jwt_secret or secrets.token_urlsafe(32)

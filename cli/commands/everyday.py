@@ -183,3 +183,36 @@ def transaction(
         print_json(data)
     else:
         console.print(transfer_table(data))
+
+
+AUDIT_SERVICES = ("customer", "accounts", "transactions")
+
+
+def audit(
+    limit: int = typer.Option(DEFAULT_HISTORY_LIMIT, "--limit", "-n", min=1, max=MAX_HISTORY_LIMIT,
+                              help="How many entries, newest first."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show the audit log (admin): staff actions on money and customers in all three services, newest first.
+
+    Examples:
+      banking-cli audit
+      banking-cli audit -n 200 --json | jq '[.[] | select(.actor=="teller")]'
+    """
+    client = logged_in().client
+    entries = [{"service": service, **entry} for service in AUDIT_SERVICES
+               for entry in client.get(service, f"/audit?limit={limit}")]
+    entries = sorted(entries, key=lambda entry: str(entry["occurred_at"]), reverse=True)[:limit]
+    if as_json:
+        print_json(entries)
+        return
+    from rich.table import Table
+
+    table = Table(title="Audit log (staff actions)", title_justify="left")
+    for column in ("when (UTC)", "service", "who", "action", "status", "from", "details"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        details = ", ".join(f"{key}={value}" for key, value in entry["details"].items())
+        table.add_row(str(entry["occurred_at"])[:19], entry["service"], f"{entry['actor']} ({entry['role']})",
+                      entry["action"], str(entry["status"]), entry["address"], details)
+    console.print(table if entries else "No staff actions recorded yet.")

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import typer
 
-from cli.core.config import DEFAULT_JWT_SECRET, Config, load_config
+from cli.core.config import Config, load_config
 from cli.core.tokens import DEFAULT_TOKEN_TTL_S, DEMO_IDENTITIES, DemoIdentity, identity_named, mint
 from shared.demo_ids import ALICE_MAIN
 
@@ -43,7 +43,7 @@ def tokens(
 def _print_tokens(config: Config, minted: list[tuple[DemoIdentity, str, datetime]]) -> None:
     from cli.core.render import console
 
-    secret_note = "the default development JWT_SECRET" if config.jwt_secret == DEFAULT_JWT_SECRET else "JWT_SECRET"
+    secret_note = "JWT_SECRET"
     console.print(f"[bold]Demo tokens[/] signed with {secret_note}, valid until "
                   f"{minted[0][2]:%Y-%m-%d %H:%M} UTC\n")
     for identity, token, _expires_at in minted:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.failpoints import CRASH_EXIT_CODE
-from shared.settings import DEFAULT_JWT_SECRET
+from cli.core.config import local_secrets
 
 if TYPE_CHECKING:
     from harness.local_postgres import LocalPostgres
@@ -56,10 +56,15 @@ def up(
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
     postgres = LocalPostgres(data_dir / "postgres", postgres_port, log_file=data_dir / "postgres.log")
+    # Local development mode: random secrets made once per data folder (0600), read back by the CLI.
+    keys = local_secrets(data_dir, create=True)
+    assert keys is not None, "created when missing"
     system = LocalSystem(postgres, {"customer_service": customer_port, "accounts_service": accounts_port,
                                     "transactions_service": transactions_port},
-                         log_dir=log_dir.resolve(), jwt_secret=os.environ.get("JWT_SECRET", DEFAULT_JWT_SECRET),
-                         demo_endpoints=demo_endpoints)
+                         log_dir=log_dir.resolve(), jwt_secret=os.environ.get("JWT_SECRET") or keys["jwt_secret"],
+                         service_token_secret=keys["service_token_secret"],
+                         coordinator_token_secret=keys["coordinator_token_secret"],
+                         demo_endpoints=demo_endpoints, dev_mode=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -113,3 +118,5 @@ def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
     console.print(logins)
     console.print(f"[bold]Open the console: {system.url(CONSOLE)}[/]  (log in as alice / alice123, or admin for the demo panel)")
     console.print(f"logs: {system.log_dir}   PostgreSQL data: {postgres.data_dir}   stop: Ctrl-C")
+    console.print(f"DEV_MODE: keys in {postgres.data_dir.parent / 'secrets.json'} (0600), read by banking-cli "
+                  "from this folder (BANKING_DATA_DIR for another)")

@@ -9,24 +9,32 @@ The config file is TOML (BANKING_CLI_CONFIG, default ~/.config/banking-cli/confi
     jwt_secret = "..."          # only for `tokens` and the demos, which mint staff tokens locally
     timeout_s = 10
 
-Each key can be overridden by its environment variable (ENV_BY_KEY); the environment wins.
+Each key can be overridden by its environment variable (ENV_BY_KEY); the environment wins. Without a
+jwt_secret anywhere, the one `banking-cli up` generated for its data folder (BANKING_DATA_DIR, default
+.data, file secrets.json) is used.
 """
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cli.core.errors import InputError
 # The services' own default (shared.settings imports only the standard library, so this stays cheap).
-from shared.settings import DEFAULT_JWT_SECRET
 
 DEFAULT_CONFIG_FILE = Path("~/.config/banking-cli/config.toml")
 DEFAULT_TOKEN_FILE = Path("~/.banking-cli/token")
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 300.0
 CONFIG_FILE_VARIABLE = "BANKING_CLI_CONFIG"
+# `banking-cli up`'s data folder, where it keeps the local cluster and the secrets it generated.
+DEFAULT_DATA_DIR = Path(".data")
+DATA_DIR_VARIABLE = "BANKING_DATA_DIR"
+LOCAL_SECRETS_FILE = "secrets.json"
+LOCAL_SECRET_NAMES = ("jwt_secret", "service_token_secret", "coordinator_token_secret")
 
 ENV_BY_KEY = {
     "customer_service_url": "CUSTOMER_SERVICE_URL",
@@ -46,7 +54,7 @@ class Config:
     accounts_service_url: str = "http://127.0.0.1:3002"
     transactions_service_url: str = "http://127.0.0.1:3003"
     token_file: Path = DEFAULT_TOKEN_FILE
-    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_secret: str = ""  # empty: not known here (see local_secrets)
     timeout_s: float = DEFAULT_TIMEOUT_S
     source: str = "defaults"  # which config file was read, for `health` and error hints
 
@@ -65,7 +73,32 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     elif environ.get(CONFIG_FILE_VARIABLE):
         raise InputError(f"config file {path} (from {CONFIG_FILE_VARIABLE}) does not exist")
     values.update({key: environ[variable] for key, variable in ENV_BY_KEY.items() if environ.get(variable)})
+    if not values.get("jwt_secret"):
+        local = local_secrets(Path(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR), create=False)
+        if local:
+            values["jwt_secret"] = local["jwt_secret"]
     return _build(values)
+
+
+def local_secrets(data_dir: Path, *, create: bool) -> dict[str, str] | None:
+    """The random secrets of one local data folder (0600): made once by `banking-cli up`, read by the CLI."""
+    path = data_dir / LOCAL_SECRETS_FILE
+    if not path.is_file():
+        if not create:
+            return None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        values = {name: secrets.token_urlsafe(32) for name in LOCAL_SECRET_NAMES}
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(values, file)
+        return values
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read {path}: {error}") from None
+    if not isinstance(values, dict) or not all(isinstance(values.get(name), str) for name in LOCAL_SECRET_NAMES):
+        raise InputError(f"{path} does not hold {', '.join(LOCAL_SECRET_NAMES)}; delete it to make new ones")
+    return values
 
 
 def _read_file(path: Path) -> dict[str, object]:

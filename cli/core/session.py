@@ -1,6 +1,6 @@
 """The logged-in session: a bearer token kept in the token file (mode 0600), and what its payload says.
 
-The file holds JSON {"token", "username"}; a file holding just a raw JWT (for example one printed by
+The file holds JSON {"token", "username", "refresh_token"}; a file holding just a raw JWT (for example one printed by
 `banking-cli tokens`) works too. The payload is read without verifying the signature: the services
 verify it, the CLI only needs to know who it is and when it expires.
 """
@@ -27,6 +27,7 @@ class Session:
     role: str
     customer_id: str | None
     expires_at: datetime
+    refresh_token: str | None = None  # spent for a new token when this one is (nearly) expired
 
     @property
     def expired(self) -> bool:
@@ -37,7 +38,7 @@ class Session:
         return self.role in ("teller", "admin")
 
 
-def session_from_token(token: str, username: str | None = None) -> Session:
+def session_from_token(token: str, username: str | None = None, refresh_token: str | None = None) -> Session:
     payload = _payload(token)
     try:
         expires_at = datetime.fromtimestamp(int(payload["exp"]), UTC)
@@ -46,7 +47,8 @@ def session_from_token(token: str, username: str | None = None) -> Session:
         raise AuthError("the saved token has no role or expiry; log in again") from None
     customer_id = payload.get("customer_id")
     return Session(token=token, username=username or str(payload.get("sub") or role), role=role,
-                   customer_id=str(customer_id) if customer_id else None, expires_at=expires_at)
+                   customer_id=str(customer_id) if customer_id else None, expires_at=expires_at,
+                   refresh_token=refresh_token)
 
 
 def _payload(token: str) -> dict:
@@ -63,14 +65,14 @@ def _payload(token: str) -> dict:
     return payload
 
 
-def save_session(path: Path, token: str, username: str) -> Session:
+def save_session(path: Path, token: str, username: str, refresh_token: str | None = None) -> Session:
     """Write the token file readable by its owner only; replace atomically so a crash leaves the old one."""
-    session = session_from_token(token, username)
+    session = session_from_token(token, username, refresh_token)
     path.parent.mkdir(mode=TOKEN_DIR_MODE, parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TOKEN_FILE_MODE)
     with os.fdopen(descriptor, "w") as file:
-        json.dump({"token": token, "username": username}, file)
+        json.dump({"token": token, "username": username, "refresh_token": refresh_token}, file)
     os.chmod(temporary, TOKEN_FILE_MODE)  # an existing temporary file keeps its old mode on open
     os.replace(temporary, path)
     return session
@@ -91,7 +93,9 @@ def load_session(path: Path) -> Session | None:
     if text.startswith("{"):
         try:
             saved = json.loads(text)
-            return session_from_token(str(saved["token"]), saved.get("username"))
+            refresh_token = saved.get("refresh_token")
+            return session_from_token(str(saved["token"]), saved.get("username"),
+                                      refresh_token if isinstance(refresh_token, str) else None)
         except (ValueError, KeyError, TypeError):
             raise AuthError(f"token file {path} is unreadable; log in again") from None
     return session_from_token(text)

@@ -32,6 +32,9 @@ def mint(config: Config, identity: DemoIdentity, ttl_s: int = DEFAULT_TOKEN_TTL_
     """A token the services accept when they share this JWT_SECRET."""
     from shared.auth import issue_token  # PyJWT loads cryptography (~75 ms): only when a token is needed
 
+    if not config.jwt_secret:
+        raise InputError("no JWT_SECRET to mint tokens with: set JWT_SECRET (or jwt_secret in the config file), "
+                         "or run `banking-cli up`, which keeps one in .data/secrets.json")
     return issue_token(config.jwt_secret, role=identity.role, customer_id=identity.customer_id,
                        subject=identity.username, ttl_s=ttl_s)
 

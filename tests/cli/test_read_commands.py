@@ -201,3 +201,14 @@ def test_shell_completion_offers_commands_and_the_users_own_account_ids(cli: Cli
 
     assert {"transfer", "transaction", "trace"} <= set(complete("banking-cli tra"))
     assert complete(f"banking-cli balance -a {ALICE_MAIN[:30]}") == [ALICE_MAIN, ALICE_MAIN[:-1] + "2"]
+
+
+def test_audit_shows_staff_actions_of_every_service_to_an_admin(cli: Cli) -> None:
+    cli.open_account(ALICE, Decimal("7.77"))  # a teller's action
+    cli.log_in_as("admin", role="admin")
+    entries = json.loads(cli("audit", "--json", "-n", "500").stdout)
+    assert any(entry["service"] == "accounts" and entry["details"].get("initial_balance") == "7.77"
+               for entry in entries)
+    assert "Audit log" in cli("audit").stdout
+    cli.log_in_as("teller", role="teller")
+    assert cli("audit").exit_code == EXIT_AUTH

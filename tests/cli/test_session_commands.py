@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cli.core.errors import EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_USAGE
 from cli.core.session import save_session
+from cli.core.client import Client
+from cli.core.config import load_config
+from cli.core.session import session_from_token
 from tests.cli.conftest import ALICE, ALICE_MAIN, Cli
 from tests.conftest import token
 
@@ -116,3 +120,27 @@ def test_tokens_pretty_output_and_an_unknown_identity(cli: Cli) -> None:
     assert "teller" in pretty.stdout and "eyJ" in pretty.stdout
     assert unknown.exit_code == EXIT_USAGE
     assert "no demo identity 'mallory'" in unknown.stderr
+
+
+def test_logout_revokes_the_session_on_the_server(cli: Cli) -> None:
+    assert cli("login", "-u", "alice", "-p", "alice123").exit_code == 0
+    saved = json.loads(cli.token_file.read_text())
+    assert saved["refresh_token"]
+    result = cli("logout")
+    assert result.exit_code == 0 and "revoked on the server" in result.stdout
+    refused = Client(load_config(cli.env)).request("customer", "POST", "/auth/refresh",
+                                                   {"refresh_token": saved["refresh_token"]})
+    assert refused.status == 401  # the session is over server-side, not only forgotten here
+
+
+def test_an_expiring_token_is_refreshed_transparently(cli: Cli) -> None:
+    assert cli("login", "-u", "alice", "-p", "alice123").exit_code == 0
+    saved = json.loads(cli.token_file.read_text())
+    # Keep the real refresh token but a token that expires in 10 s: the next command refreshes first.
+    save_session(cli.token_file, token("customer", ALICE, ttl_s=10), "alice", saved["refresh_token"])
+    result = cli("accounts", "--json")
+    assert result.exit_code == 0, result.output
+    renewed = json.loads(cli.token_file.read_text())
+    assert renewed["refresh_token"] != saved["refresh_token"]
+    lifetime_s = session_from_token(renewed["token"]).expires_at - datetime.now(UTC)
+    assert lifetime_s > timedelta(minutes=14)  # the 10-second token was replaced by a fresh one

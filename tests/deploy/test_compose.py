@@ -15,7 +15,7 @@ from tests.deploy.manifests import (COMPOSE_FILE, ENV_EXAMPLE_FILE, ROOT, compos
 
 DATABASES = {"customers": "customer-service", "accounts": "accounts-service", "transactions": "transactions-service"}
 SERVICE_PORTS = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003}
-SECRET_SETTINGS = ("JWT_SECRET", "POSTGRES_PASSWORD")
+SECRET_SETTINGS = ("JWT_SECRET", "SERVICE_TOKEN_SECRET", "COORDINATOR_TOKEN_SECRET", "POSTGRES_PASSWORD")
 COMPOSE_TIMEOUT_S = 60
 
 
@@ -135,3 +135,18 @@ def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
                              "--profile", "cli", "config", "--quiet"],
                             capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
+
+
+def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> None:
+    services = compose()["services"]
+    holders = {name for name, service in services.items()
+               if "COORDINATOR_TOKEN_SECRET" in service.get("environment", {})}
+    assert holders == {"accounts-service", "transactions-service"}
+
+
+def test_compose_loads_no_demo_logins_unless_asked() -> None:
+    """Found: every `up` seeded admin/admin123 and teller/teller123 on published ports."""
+    services = compose()["services"]
+    for database in ("customers", "accounts", "transactions"):
+        assert services[f"{database}-seed"]["environment"]["DEMO_DATA"] == "${DEMO_DATA:-false}"
+    assert env_example()["DEMO_DATA"] == "false"

@@ -31,6 +31,7 @@ from customer_service.settings import Settings as CustomerSettings
 from harness.local_postgres import LocalPostgres, free_port
 from shared import demo_ids
 from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_SERVICE_SECRET
 from tests.deploy.manifests import (ContainerCommand, compose, compose_commands, dockerfile_environment,
                                     dockerfile_stages, kubernetes, kubernetes_commands)
 from transactions_service.settings import Settings as TransactionsSettings
@@ -79,7 +80,9 @@ class Machine:
         if name == "PORT":
             return str(port or self.ports[package])
         url_packages = {setting: owner for owner, setting in URL_SETTING_OF.items()}
-        values = {"HOST": "127.0.0.1", "JWT_SECRET": TEST_JWT_SECRET, "LOG_DIR": str(self.work_dir / "logs")}
+        values = {"HOST": "127.0.0.1", "JWT_SECRET": TEST_JWT_SECRET, "LOG_DIR": str(self.work_dir / "logs"),
+                  "COORDINATOR_TOKEN_SECRET": TEST_COORDINATOR_SECRET, "SERVICE_TOKEN_SECRET": TEST_SERVICE_SECRET,
+                  "DEMO_DATA": "true"}  # the transfer below moves demo money
         if name in url_packages:
             return self.url(url_packages[name])
         if name in values:

@@ -15,6 +15,8 @@ from tests.deploy.manifests import K8S_BUILDS, kubernetes, uses_image
 # The oldest Kubernetes these manifests claim (every API they use is GA there) and the newest bundled.
 KUBERNETES_VERSIONS = ("1.28", kubernetes_validate.latest_version())
 SERVICES = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003, "web-console": 3000}
+# The services that own a database and call each other (the console only passes requests through).
+DATABASE_SERVICES = {name: port for name, port in SERVICES.items() if name != "web-console"}
 DATABASES = ("customers", "accounts", "transactions")
 INGRESS_ROUTES = {"/customers": "customer-service", "/auth": "customer-service", "/accounts": "accounts-service",
                   "/transfers": "transactions-service", "/transactions": "transactions-service",
@@ -169,7 +171,7 @@ def test_the_services_listen_on_all_interfaces_with_demo_endpoints_off(build: st
 
 
 @pytest.mark.parametrize("build", sorted(K8S_BUILDS))
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DATABASE_SERVICES))
 def test_the_replicas_of_a_service_share_one_database_and_hold_no_state_of_their_own(build: str, name: str) -> None:
     """Two replicas are safe because everything they decide is settled in the one database they share
     (tests/faults/test_bank_check.py runs two of each under kills): so every replica reads the same
@@ -178,7 +180,7 @@ def test_the_replicas_of_a_service_share_one_database_and_hold_no_state_of_their
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     database_url = {variable["name"]: variable for variable in container["env"]}["DATABASE_URL"]
-    database = DATABASES[list(SERVICES).index(name)]
+    database = DATABASES[list(DATABASE_SERVICES).index(name)]
 
     assert database_url == {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {
         "name": "banking-secrets", "key": f"{database.upper()}_DATABASE_URL"}}}
@@ -209,7 +211,31 @@ def test_services_reach_each_other_through_the_service_so_calls_spread_over_repl
     resources = kubernetes(build)
     config = by_kind(resources, "ConfigMap")["banking-config"]["data"]
     services = by_kind(resources, "Service")
-    for name, port in SERVICES.items():
+    for name, port in DATABASE_SERVICES.items():
         variable = name.split("-")[0].upper() + "_SERVICE_URL"
         assert config[variable] == f"http://{name}:{port}"
         assert services[name]["spec"]["ports"][0]["port"] == port
+
+
+def test_a_placeholder_key_cannot_reach_production_silently() -> None:
+    """The base ships placeholders with DEV_MODE off: every service would refuse them and not start."""
+    from shared.auth import KeyConfigurationError, check_secrets
+    base = kubernetes("base")
+    keys = {name: value for name, value in by_kind(base, "Secret")["banking-secrets"]["stringData"].items()
+            if name.endswith("_SECRET")}
+    assert set(keys) == {"JWT_SECRET", "SERVICE_TOKEN_SECRET", "COORDINATOR_TOKEN_SECRET"}
+    assert by_kind(base, "ConfigMap")["banking-config"]["data"].get("DEV_MODE", "false") == "false"
+    for name, value in keys.items():
+        others = {other: f"strong-and-distinct-{other}-0123456789abcdef" for other in keys if other != name}
+        with pytest.raises(KeyConfigurationError):
+            check_secrets({name: value, **others}, dev_mode=False)
+    local = kubernetes("local")
+    assert by_kind(local, "ConfigMap")["banking-config"]["data"]["DEV_MODE"] == "true"
+
+
+def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> None:
+    deployments = by_kind(kubernetes("base"), "Deployment")
+    holders = {name for name, deployment in deployments.items()
+               if any(variable["name"] == "COORDINATOR_TOKEN_SECRET"
+                      for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []))}
+    assert holders == {"accounts-service", "transactions-service"}

@@ -18,12 +18,14 @@ from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from shared.demo_ids import ALICE, ALICE_MAIN, BOB, BOB_MAIN  # noqa: F401  (re-exported to the e2e tests)
 from tests.conftest import TEST_JWT_SECRET, token
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_SERVICE_SECRET
 
 
 
 def start_system(postgres: LocalPostgres, log_dir: Path, extra_env: dict[str, str] | None = None) -> LocalSystem:
     system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=log_dir,
                          jwt_secret=TEST_JWT_SECRET, database_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
+                         coordinator_token_secret=TEST_COORDINATOR_SECRET, service_token_secret=TEST_SERVICE_SECRET,
                          extra_env=extra_env or {})
     try:
         system.prepare(seed=True)

@@ -23,6 +23,8 @@ from harness.system import LocalSystem
 from shared.auth import SERVICE_NAMES, issue_token
 from shared.demo_ids import CAROL  # owns none of Alice's or Bob's accounts
 from tests.conftest import TEST_JWT_SECRET, token
+from shared.auth import TokenKeys
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_KEYS, TEST_TOKEN_KEYS, coordinator_token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api, fetch
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
@@ -33,15 +35,17 @@ SERVICE_BY_APP_NAME = {"customer-service": "customer_service", "accounts-service
                        "transactions-service": "transactions_service"}
 UNAUTHENTICATED = ("none", "bad_signature", "expired", "alg_none", "service_other_audience")
 PRINCIPALS = (*UNAUTHENTICATED[:4], "owner", "other_customer", "teller", "admin", "service",
-              "service_other_audience")
+              "service_other_audience", "coordinator")
+# Only transactions_service (signs) and accounts_service (verifies) hold the coordinator key.
+COORDINATOR_KEY_HOLDERS = ("accounts_service", "transactions_service")
 
 
 def router_routes() -> set[tuple[str, str, str]]:
     """(service, method, path template) of every route the apps serve, minus health, metrics and docs."""
     url = "postgresql+asyncpg://unused@127.0.0.1:1/unused"
-    apps = [create_customer_app(CustomerSettings(database_url=url)),
-            create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True)),
-            create_transactions_app(TransactionsSettings(database_url=url))]
+    apps = [create_customer_app(CustomerSettings(database_url=url, **TEST_KEYS)),
+            create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True, **TEST_KEYS)),
+            create_transactions_app(TransactionsSettings(database_url=url, **TEST_KEYS))]
     routes = set()
     for app, service in zip(apps, ("customer_service", "accounts_service", "transactions_service"), strict=True):
         for route in app.router.routes():
@@ -70,7 +74,7 @@ class World:
         return owner, await self.api.open_account(owner, balance)
 
     async def service_call(self, path: str, body: dict[str, Any]) -> None:
-        answer = await self.api.call("POST", "accounts_service", path, body, auth=token("service"))
+        answer = await self.api.call("POST", "accounts_service", path, body, auth=coordinator_token())
         assert answer.status == 200, answer.body
 
 
@@ -122,6 +126,14 @@ async def list_customers(world: World) -> Target:
 
 async def login(world: World) -> Target:
     return Target("/auth/login", ALICE, body={"username": "alice", "password": "alice123"})
+
+
+async def refresh_session(world: World) -> Target:
+    """A real refresh token of a fresh login: the route is public, the bearer plays no part."""
+    answer = await world.api.call("POST", "customer_service", "/auth/login",
+                                  {"username": "alice", "password": "alice123"})
+    assert answer.status == 200, answer.body
+    return Target("/auth/refresh", ALICE, body={"refresh_token": answer.data["refresh_token"]})
 
 
 async def create_customer(world: World) -> Target:
@@ -183,7 +195,7 @@ def protocol_step(step: str) -> Callable[[World], Awaitable[Target]]:
             await world.service_call("/2pc/prepare", body)
 
         async def cleanup() -> None:  # never leave a lock for recovery to find
-            answer = await world.api.call("POST", "accounts_service", "/2pc/abort", body, auth=token("service"))
+            answer = await world.api.call("POST", "accounts_service", "/2pc/abort", body, auth=coordinator_token())
             assert answer.status in (200, 409), answer.body
         return Target(f"/2pc/{step}", owner, body=body, snapshot=lambda: account_state(world, account_id),
                       cleanup=cleanup)
@@ -235,17 +247,19 @@ async def arm_nothing(world: World) -> Target:
 
 # ----- the table: who gets which status -----
 
-def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401
-           ) -> dict[str, int]:
+def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401,
+           coordinator: int | None = None) -> dict[str, int]:
+    """`coordinator` (a token signed with the coordinator key) answers like `service` unless given."""
     return {**dict.fromkeys(UNAUTHENTICATED, unauthenticated), "owner": owner, "other_customer": other,
-            "teller": teller, "admin": admin, "service": service}
+            "teller": teller, "admin": admin, "service": service,
+            "coordinator": service if coordinator is None else coordinator}
 
 
 OWNER_STAFF_SERVICE = expect(200, 403, 200, 200, 200)
 STAFF_ONLY = expect(403, 403, 200, 200, 403)
 STAFF_OR_SERVICE = expect(403, 403, 200, 200, 200)
 ADMIN_ONLY = expect(403, 403, 403, 200, 403)
-SERVICE_ONLY = expect(403, 403, 403, 403, 200)
+COORDINATOR_ONLY = expect(403, 403, 403, 403, 403, coordinator=200)
 
 
 @dataclass(frozen=True)
@@ -259,6 +273,11 @@ class Row:
 
 ROWS = [
     Row("customer_service", "POST", "/auth/login", login, expect(200, 200, 200, 200, 200, unauthenticated=200)),
+    Row("customer_service", "POST", "/auth/refresh", refresh_session,
+        expect(200, 200, 200, 200, 200, unauthenticated=200)),
+    Row("customer_service", "POST", "/auth/logout", fixed("/auth/logout"), expect(200, 200, 200, 200, 403)),
+    Row("customer_service", "GET", "/auth/revocations", fixed("/auth/revocations?limit=5"),
+        expect(403, 403, 403, 403, 200)),
     Row("customer_service", "GET", "/customers", list_customers, STAFF_ONLY),
     Row("customer_service", "POST", "/customers", create_customer, expect(403, 403, 201, 201, 403)),
     Row("customer_service", "GET", "/customers/search/email", customer_search, STAFF_ONLY),
@@ -276,9 +295,9 @@ ROWS = [
         OWNER_STAFF_SERVICE),
     Row("accounts_service", "PATCH", "/accounts/{account_id}/balance", adjust_balance, ADMIN_ONLY),
     Row("accounts_service", "POST", "/accounts/{account_id}/unsafe-withdraw", unsafe_withdraw, ADMIN_ONLY),
-    Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), SERVICE_ONLY),
-    Row("accounts_service", "POST", "/2pc/commit", protocol_step("commit"), SERVICE_ONLY),
-    Row("accounts_service", "POST", "/2pc/abort", protocol_step("abort"), SERVICE_ONLY),
+    Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/commit", protocol_step("commit"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/abort", protocol_step("abort"), COORDINATOR_ONLY),
     Row("accounts_service", "GET", "/2pc/status/{account_id}", lock_status, STAFF_OR_SERVICE),
     Row("accounts_service", "GET", "/2pc/status/{account_id}/{transaction_id}", leg_status, STAFF_OR_SERVICE),
     Row("transactions_service", "POST", "/transfers", create_transfer, expect(200, 403, 200, 200, 403)),
@@ -302,7 +321,13 @@ ROWS = [
     # The push channel checks access in-band after the WebSocket upgrade (tests/e2e/test_push.py); a plain GET
     # is refused alike for everyone.
     Row("transactions_service", "GET", "/ws", fixed("/ws"), expect(400, 400, 400, 400, 400, unauthenticated=400)),
+    *(Row(service, "GET", "/audit", fixed("/audit?limit=5"), ADMIN_ONLY)
+      for service in ("customer_service", "accounts_service", "transactions_service")),
 ]
+
+
+def unauthenticated_status(row: Row) -> int:
+    return row.statuses["none"]
 
 
 def test_every_route_has_a_row() -> None:
@@ -333,9 +358,12 @@ def authorization(principal: str, row: Row, owner: uuid.UUID) -> str | None:
         "other_customer": lambda: token("customer", CAROL),
         "teller": lambda: token("teller"),
         "admin": lambda: token("admin"),
-        "service": lambda: issue_token(TEST_JWT_SECRET, role="service", audience=app_name, ttl_s=60)[0],
+        "service": lambda: issue_token(TEST_TOKEN_KEYS, role="service", audience=app_name, ttl_s=60)[0],
+        "coordinator": lambda: issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET),
+                                           role="service", subject="transactions-service", audience=app_name,
+                                           ttl_s=60, coordinator=True)[0],
         "service_other_audience": lambda: issue_token(
-            TEST_JWT_SECRET, role="service", ttl_s=60,
+            TEST_TOKEN_KEYS, role="service", ttl_s=60,
             audience=[name for name in SERVICE_NAMES if name != app_name])[0],
     }
     return tokens[principal]()
@@ -367,6 +395,8 @@ async def test_matrix_cell(world: World, row: Row, principal: str) -> None:
         answer = await world.api.call(row.method, row.service, target.path, target.body,
                                       auth=authorization(principal, row, target.owner))
         expected = row.statuses[principal]
+        if principal == "coordinator" and row.service not in COORDINATOR_KEY_HOLDERS:
+            expected = unauthenticated_status(row)  # a service without the key cannot even verify it
         assert answer.status == expected, answer.body
         if answer.status >= 400:
             assert answer.body["success"] is False

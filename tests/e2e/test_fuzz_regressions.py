@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import token
+from tests.conftest import coordinator_token, token
 from tests.e2e.conftest import Api, fetch
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +40,7 @@ async def test_prepare_with_a_huge_negative_exponent_is_a_400_not_a_500(api: Api
     """Found: a signed change "-874e58811191647207647" overflowed Decimal negation in parse_signed_money -> 500."""
     message = {"transaction_id": str(uuid.uuid4()),
                "changes": [{"account_id": str(uuid.uuid4()), "change": "-874e58811191647207647"}]}
-    answer = await api.call("POST", "accounts_service", "/2pc/prepare", message, auth=token("service"))
+    answer = await api.call("POST", "accounts_service", "/2pc/prepare", message, auth=coordinator_token())
     assert answer.status == 400, answer.body
     assert answer.error_code == "VALIDATION_ERROR"
 

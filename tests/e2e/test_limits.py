@@ -15,6 +15,7 @@ from shared.money import DEFAULT_MAX_AMOUNT
 from shared.security import SECURITY_HEADERS
 from shared.params import MAX_BODY_BYTES
 from tests.conftest import TEST_JWT_SECRET, serve, token
+from tests.conftest import TEST_KEYS
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -96,7 +97,7 @@ async def test_security_headers_on_every_answer(api: Api, service: str, method: 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def cors_client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
-    settings = Settings(database_url=customers_db_url, jwt_secret=TEST_JWT_SECRET,
+    settings = Settings(database_url=customers_db_url, **TEST_KEYS,
                         log_dir=str(tmp_path_factory.mktemp("cors-logs")), cors_allowed_origins=(ALLOWED_ORIGIN,),
                         argon2_time_cost=1, argon2_memory_kib=8192)
     async with serve(create_app(settings)) as client:

@@ -28,7 +28,7 @@ from harness.local_postgres import free_port
 from harness.system import LocalSystem
 from shared import jsonio
 from shared.auth import issue_token
-from tests.conftest import TEST_JWT_SECRET, serve, token
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, serve, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB, BOB_MAIN, Api
 from transactions_service.app import create_app
 from transactions_service.push.channel import TOKEN_REVOKED_KEY
@@ -82,7 +82,7 @@ def about(transaction_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def replica_settings(system: LocalSystem, **push: Any) -> Settings:
-    return Settings(database_url=system.database_url("transactions_service"), jwt_secret=TEST_JWT_SECRET,
+    return Settings(database_url=system.database_url("transactions_service"), **TEST_KEYS,
                     accounts_service_url=system.url("accounts_service"), push=PushSettings(**push))
 
 

@@ -21,7 +21,7 @@ from accounts_service import service
 from harness.local_postgres import LocalPostgres, free_port
 from harness.system import SERVICES, LocalSystem
 from shared.database import create_engine
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET
 from tests.e2e.conftest import ALICE, Api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -34,7 +34,8 @@ _LEGS = "SELECT account_id, state, change FROM participant_log WHERE transaction
 
 def _start_sharded(postgres: LocalPostgres, log_dir: Path) -> tuple[LocalSystem, list[str]]:
     system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=log_dir,
-                         jwt_secret=TEST_JWT_SECRET, database_prefix=f"shard{uuid.uuid4().hex[:8]}_")
+                         jwt_secret=TEST_JWT_SECRET, coordinator_token_secret=TEST_COORDINATOR_SECRET,
+                         service_token_secret=TEST_SERVICE_SECRET, database_prefix=f"shard{uuid.uuid4().hex[:8]}_")
     second_database = system.database_prefix + "accounts_shard1"
     shard_urls = [system.database_url("accounts_service"), postgres.url(second_database)]
     system.add_instance("accounts_service", SHARDS[1], free_port(), {"DATABASE_URL": shard_urls[1]})

@@ -232,3 +232,18 @@ async def test_every_service_reports_health(api: Api, service: str) -> None:
     for path in ("/health", "/health/ping", "/ready"):
         answer = await api.call("GET", service, path)
         assert answer.status == 200, (service, path, answer.body)
+
+
+async def test_the_events_a_customer_reads_name_no_login_and_no_host(api: Api) -> None:
+    """Found: the receiver read the sender's login name (requested_by) and internal hosts in the events."""
+    alice_token = await api.login("alice", "alice123")
+    transfer = await api.transfer(ALICE_MAIN, BOB_MAIN, "0.01", auth=alice_token)
+    assert transfer.status == 200, transfer.body
+    path = f"/transactions/{transfer.data['transaction_id']}"
+    seen_by_bob = await api.call("GET", "transactions_service", path, auth=token("customer", BOB))
+    assert seen_by_bob.status == 200, seen_by_bob.body
+    text = str(seen_by_bob.data["events"])
+    assert "alice" not in text and "requested_by" not in text
+    assert "127.0.0.1" not in text and "localhost" not in text
+    seen_by_staff = await api.call("GET", "transactions_service", path, auth=token("admin"))
+    assert any(event["details"].get("requested_by") == "alice" for event in seen_by_staff.data["events"])

@@ -13,6 +13,7 @@ import pytest
 from harness.system import LocalSystem
 from tests.conftest import token
 from tests.e2e.conftest import ALICE, BOB, Api, fetch
+from tests.conftest import coordinator_token
 from tests.faults.conftest import restart, settled_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -127,7 +128,7 @@ async def _protocol(api: Api, action: str, transaction_id: uuid.UUID, changes) -
     answer = await api.call("POST", "accounts_service", f"/2pc/{action}", {
         "transaction_id": str(transaction_id),
         "changes": [{"account_id": str(account), "change": change} for account, change in changes]},
-        auth=token("service"))
+        auth=coordinator_token())
     return {"status": answer.status, **(answer.data or answer.body.get("error") or {})}
 
 

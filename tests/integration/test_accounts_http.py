@@ -25,7 +25,7 @@ from accounts_service.settings import Settings
 from shared import jsonio
 from shared.auth import issue_token
 from shared.database import create_engine
-from tests.conftest import TEST_JWT_SECRET, bearer, serve, token
+from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, TEST_JWT_SECRET, bearer, coordinator_token, serve, token
 from tests.integration.test_participant import account_states, log_rows
 
 REFUSING_URL = "http://127.0.0.1:9"
@@ -35,7 +35,7 @@ UNSAFE_PAUSE_S = 0.3
 
 def settings_for(database_url: str, log_dir: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": database_url, "jwt_secret": TEST_JWT_SECRET, "log_dir": log_dir, "demo_endpoints": True,
+        "database_url": database_url, **TEST_KEYS, "log_dir": log_dir, "demo_endpoints": True,
         "customer_service_url": REFUSING_URL, "transactions_service_url": REFUSING_URL,
         "prepare_busy_wait_s": 0.05, "unsafe_withdraw_pause_s": UNSAFE_PAUSE_S, "db_pool_size": 5,
     }
@@ -84,7 +84,7 @@ async def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-SERVICE = bearer("service")
+SERVICE = {"Authorization": f"Bearer {coordinator_token()}"}  # the coordinator: the only caller of /2pc writes
 EXPIRED_ADMIN_TOKEN = issue_token(TEST_JWT_SECRET, role="admin", ttl_s=1,
                                   now=datetime.now(UTC) - timedelta(hours=1))[0]
 ADMIN = bearer("admin")
@@ -269,7 +269,7 @@ def changes_body(transaction_id: UUID, *legs: tuple[UUID, Any]) -> dict[str, Any
 
 
 @pytest.mark.parametrize("path", ["/2pc/prepare", "/2pc/commit", "/2pc/abort"])
-@pytest.mark.parametrize("role", ["admin", "teller", "customer"])
+@pytest.mark.parametrize("role", ["admin", "teller", "customer", "service"])
 async def test_protocol_endpoints_are_for_services_only(client, engine, path, role):
     source = await open_account(engine, 100)
     destination = await open_account(engine, 0)
@@ -279,6 +279,50 @@ async def test_protocol_endpoints_are_for_services_only(client, engine, path, ro
                        "FORBIDDEN")
     await assert_error(await client.post(path, json=body), 401, "UNAUTHORIZED")
     assert await log_rows(engine, transaction_id) == {}
+
+
+def service_key_token(subject: str) -> dict[str, str]:
+    """A service token signed with the key every service holds (customer_service too), not the coordinator's."""
+    return {"Authorization": "Bearer " + issue_token(TEST_TOKEN_KEYS, role="service", subject=subject,
+                                                     audience="accounts-service", ttl_s=60)[0]}
+
+
+@pytest.mark.parametrize("path", ["/2pc/prepare", "/2pc/commit", "/2pc/abort"])
+@pytest.mark.parametrize(("headers", "status"), [
+    (service_key_token("transactions-service"), 403),  # the right name, the wrong key: anyone can claim a name
+    (service_key_token("customer-service"), 403),
+    ({"Authorization": f"Bearer {coordinator_token(subject='customer-service')}"}, 403),
+    ({"Authorization": f"Bearer {coordinator_token(secret='another-coordinator-secret-0123456789abc')}"}, 401),
+], ids=["service key naming the coordinator", "service key", "coordinator key, other subject", "wrong key"])
+async def test_only_the_coordinator_drives_the_participant(client, engine, path, headers, status):
+    """Found: any service token (customer_service could mint one) prepared +1e9 on one account and committed it."""
+    account = await open_account(engine, 0)
+    transaction_id = uuid.uuid4()
+    body = changes_body(transaction_id, (account["account_id"], "1000000000"))
+    response = await client.post(path, json=body, headers=headers)
+    await assert_error(response, status, "FORBIDDEN" if status == 403 else "UNAUTHORIZED")
+    assert await log_rows(engine, transaction_id) == {}
+    assert (await account_states(engine, [account["account_id"]]))[account["account_id"]]["balance"] == 0
+
+
+@pytest.mark.parametrize("legs", [((0, "-10"), (1, "11")), ((0, "10"), (1, "10")), ((0, "-1"), (1, "0.9999"))])
+async def test_legs_held_together_must_sum_to_zero(client, engine, legs):
+    accounts = [await open_account(engine, 100), await open_account(engine, 100)]
+    transaction_id = uuid.uuid4()
+    body = changes_body(transaction_id, *((accounts[index]["account_id"], change) for index, change in legs))
+    await assert_error(await client.post("/2pc/prepare", json=body, headers=SERVICE), 400, "VALIDATION_ERROR")
+    assert await log_rows(engine, transaction_id) == {}
+
+
+async def test_a_one_leg_prepare_must_balance_the_leg_already_held(client, engine):
+    source, destination = await open_account(engine, 100), await open_account(engine, 0)
+    transaction_id = uuid.uuid4()
+    debit = {"transaction_id": str(transaction_id), "account_id": str(source["account_id"]), "amount": "-30"}
+    credit = {"transaction_id": str(transaction_id), "account_id": str(destination["account_id"]), "amount": "31"}
+    assert (await data_of(await client.post("/2pc/prepare", json=debit, headers=SERVICE)))["vote"] == "yes"
+    await assert_error(await client.post("/2pc/prepare", json=credit, headers=SERVICE), 400, "VALIDATION_ERROR")
+    states = await account_states(engine, [destination["account_id"]])
+    assert states[destination["account_id"]]["transaction_lock"] is None
 
 
 async def test_prepare_commit_with_the_changes_shape(client, engine):

@@ -28,7 +28,7 @@ from harness.local_postgres import LocalPostgres
 from shared.auth import ACCOUNTS_SERVICE_NAME
 from shared.database import create_engine
 from shared.http_client import ServiceClient
-from tests.conftest import TEST_JWT_SECRET, bearer, make_database, serve
+from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, bearer, make_database, serve
 from transactions_service import app as transactions_app
 from transactions_service import db
 from transactions_service.coordinator import Caller, Coordinator
@@ -145,7 +145,7 @@ async def participant_url(fake: FakeParticipant) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def coordinator(engine: AsyncEngine, url: str, **options) -> AsyncIterator[Coordinator]:
-    client = ServiceClient(url, jwt_secret=TEST_JWT_SECRET, caller="transactions-service",
+    client = ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service",
                            audience=ACCOUNTS_SERVICE_NAME, timeout_s=5)
     participants = Participants({ACCOUNTS_PARTICIPANT: client}, prepare_timeout_s=2,
                                 decision_timeout_s=options.pop("decision_timeout_s", DECISION_TIMEOUT_S))
@@ -365,7 +365,7 @@ async def test_one_transfer_that_fails_does_not_stop_the_recovery_pass(engine):
     await nothing_left_to_complete(engine)
     exploding, healthy = await decided_unfinished(engine), await decided_unfinished(engine)
     async with participant_url(FakeParticipant()) as url:
-        client = ServiceClient(url, jwt_secret=TEST_JWT_SECRET, caller="transactions-service",
+        client = ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service",
                                audience=ACCOUNTS_SERVICE_NAME)
         participants = ExplodingParticipants({ACCOUNTS_PARTICIPANT: client}, decision_timeout_s=DECISION_TIMEOUT_S)
         participants.exploding = exploding.transaction_id
@@ -398,7 +398,7 @@ async def test_a_prepare_phase_past_its_deadline_aborts_the_transfer(engine):
 
 @asynccontextmanager
 async def transactions_service(coordinator_db_url: str, url: str, **settings) -> AsyncIterator:
-    app = transactions_app.create_app(Settings(database_url=coordinator_db_url, jwt_secret=TEST_JWT_SECRET,
+    app = transactions_app.create_app(Settings(database_url=coordinator_db_url, **TEST_KEYS,
                                                accounts_service_url=url, **settings))
     async with serve(app) as client:
         yield client

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from customer_service import demo_data
@@ -16,7 +17,7 @@ from customer_service.passwords import Passwords
 from customer_service.service import LOGIN_FAILED_MESSAGE
 from customer_service.settings import Settings
 from shared.database import create_engine
-from tests.conftest import TEST_JWT_SECRET, bearer, serve, token
+from tests.conftest import TEST_KEYS, bearer, serve, token
 
 # The cheapest argon2 settings: the tests check behaviour, not hashing cost.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8192}
@@ -24,12 +25,21 @@ MALFORMED_ID = "not-a-uuid"
 STAFF = ("teller", "admin")
 
 
+async def _no_accounts(request: web.Request) -> web.Response:
+    return web.json_response({"success": True, "data": []})
+
+
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
-    settings = Settings(database_url=customers_db_url, jwt_secret=TEST_JWT_SECRET,
-                        log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2)
-    async with serve(create_app(settings)) as test_client:
-        yield test_client
+    """customer_service, with a fake accounts service (every customer has no accounts) for deletes to ask."""
+    accounts = web.Application()
+    accounts.router.add_get("/accounts/customer/{customer_id}", _no_accounts)
+    async with serve(accounts) as fake_accounts:
+        settings = Settings(database_url=customers_db_url, **TEST_KEYS,
+                            log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2,
+                            accounts_service_url=str(fake_accounts.make_url("")))
+        async with serve(create_app(settings)) as test_client:
+            yield test_client
 
 
 def unique_email() -> str:

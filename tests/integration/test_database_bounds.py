@@ -15,7 +15,7 @@ from sqlalchemy import text
 from shared import database
 from shared.web import error_middleware
 from harness.local_postgres import LocalPostgres
-from tests.conftest import TEST_JWT_SECRET, make_database, serve
+from tests.conftest import TEST_KEYS, make_database, serve
 from transactions_service import app as transactions_app
 from transactions_service.keys import COORDINATOR_KEY
 from transactions_service.settings import Settings
@@ -99,7 +99,7 @@ async def test_a_statement_that_never_returns_ends_at_the_command_timeout(accoun
 
 
 async def test_http_connections_per_participant_follow_the_database_pool(transactions_db_url):
-    app = transactions_app.create_app(Settings(database_url=transactions_db_url, jwt_secret=TEST_JWT_SECRET,
+    app = transactions_app.create_app(Settings(database_url=transactions_db_url, **TEST_KEYS,
                                                accounts_service_url="http://127.0.0.1:9", db_pool_size=7))
     async with serve(app):
         clients = app[COORDINATOR_KEY].participants.clients

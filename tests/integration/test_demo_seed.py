@@ -16,7 +16,7 @@ from customer_service import demo_data, service
 from customer_service.domain import ContactInfo, NewCustomer
 from customer_service.passwords import Passwords
 from shared.database import create_engine
-from tests.conftest import ROOT, TEST_JWT_SECRET, make_database
+from tests.conftest import ROOT, TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET, make_database
 
 SEED_TIMEOUT_S = 120
 FAST_PASSWORDS = Passwords(time_cost=1, memory_kib=8192)
@@ -58,15 +58,18 @@ async def test_seed_skips_a_demo_customer_whose_email_was_given_away_and_restore
     _url, engine = fresh_customers
     await demo_data.seed(engine, FAST_PASSWORDS)
     stranger = await _alice_replaced_through_the_api(engine)
-    await service.delete_customer(engine, demo_data.BOB)  # Bob is simply gone: he can come back
+    # Bob is deleted: a customer id is never reused (issue 14), so the seed cannot bring him back either.
+    await service.delete_customer(engine, demo_data.BOB)
 
     report = await demo_data.seed(engine, FAST_PASSWORDS)
 
-    assert sorted(report.created) == ["customer Bob Smith", "login bob"]
-    assert report.skipped == ["customer Alice Johnson: a customer with this email already exists",
-                              "login alice: its customer Alice Johnson is missing"]
+    assert report.created == []
+    retired = "this customer_id belonged to a deleted customer and is never reused"
+    assert report.skipped == [f"customer Alice Johnson: {retired}", f"customer Bob Smith: {retired}",
+                              "login alice: its customer Alice Johnson is missing",
+                              "login bob: its customer Bob Smith is missing"]
     assert (await service.find_customer_by_email(engine, ALICE_EMAIL))["customer_id"] == stranger
-    assert await service.customer_exists(engine, demo_data.BOB)
+    assert not await service.customer_exists(engine, demo_data.BOB)
     assert not await service.customer_exists(engine, demo_data.ALICE)
 
 
@@ -82,14 +85,16 @@ async def test_seed_demo_command_exits_zero_and_prints_what_it_skipped(fresh_cus
                                      stdin=subprocess.DEVNULL, timeout=SEED_TIMEOUT_S)
 
     assert result.returncode == 0, result.stderr
-    assert "skipped customer Alice Johnson: a customer with this email already exists" in result.stdout
+    assert ("skipped customer Alice Johnson: this customer_id belonged to a deleted customer and is never reused"
+            in result.stdout)
 
 
 async def test_the_local_system_prepares_again_after_the_api_changed_the_demo_data(postgres: LocalPostgres,
                                                                                     tmp_path) -> None:
     """What `make up` runs before it starts the services, twice: the second start names what it skipped."""
     system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=tmp_path,
-                         jwt_secret=TEST_JWT_SECRET, database_prefix=f"seed{uuid.uuid4().hex[:8]}_")
+                         jwt_secret=TEST_JWT_SECRET, coordinator_token_secret=TEST_COORDINATOR_SECRET,
+                         service_token_secret=TEST_SERVICE_SECRET, database_prefix=f"seed{uuid.uuid4().hex[:8]}_")
     first = await asyncio.to_thread(system.prepare, seed=True)
     engine = create_engine(system.database_url("customer_service"), pool_size=1)
     try:
@@ -101,5 +106,5 @@ async def test_the_local_system_prepares_again_after_the_api_changed_the_demo_da
 
     assert first == []
     assert second == ["customer_service seed-demo: skipped customer Alice Johnson: "
-                      "a customer with this email already exists",
+                      "this customer_id belonged to a deleted customer and is never reused",
                       "customer_service seed-demo: skipped login alice: its customer Alice Johnson is missing"]

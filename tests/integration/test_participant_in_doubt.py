@@ -28,7 +28,7 @@ from shared.auth import TRANSACTIONS_SERVICE_NAME
 from shared.database import create_engine
 from shared.errors import ConflictError
 from shared.http_client import ServiceClient
-from tests.conftest import TEST_JWT_SECRET, make_database, serve
+from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, make_database, serve
 from tests.integration.test_participant import (account_states, assert_ledger_holds, log_rows, open_accounts,
                                                 transfer_changes, wait_until_blocked)
 from transactions_service import app as transactions_app
@@ -96,7 +96,7 @@ def nowhere() -> str:
 
 
 def coordinator_client(url: str) -> ServiceClient:
-    return ServiceClient(url, jwt_secret=TEST_JWT_SECRET, caller="accounts-service",
+    return ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="accounts-service",
                          audience=TRANSACTIONS_SERVICE_NAME, timeout_s=2)
 
 
@@ -149,7 +149,7 @@ async def test_a_lock_stays_when_the_coordinator_url_is_another_service(engine, 
     """TRANSACTIONS_SERVICE_URL pointing at an accounts service: its 404 for an unknown route is no answer."""
     transaction_id, source, destination = await prepared_transfer(engine)
     wrong_peer = accounts_app.create_app(AccountsSettings(
-        database_url=in_doubt_db_url, jwt_secret=TEST_JWT_SECRET, customer_service_url=nowhere(),
+        database_url=in_doubt_db_url, **TEST_KEYS, customer_service_url=nowhere(),
         transactions_service_url=nowhere()))
     async with serve(wrong_peer) as server:
         client = coordinator_client(str(server.make_url("")))
@@ -178,7 +178,7 @@ async def test_the_real_coordinator_with_no_record_is_a_presumed_abort(engine, e
     """The coordinator's own 404 names the transfer (TRANSFER_NOT_FOUND): that, and only that, releases."""
     transaction_id, source, destination = await prepared_transfer(engine)
     coordinator = transactions_app.create_app(TransactionsSettings(
-        database_url=empty_coordinator_db_url, jwt_secret=TEST_JWT_SECRET,
+        database_url=empty_coordinator_db_url, **TEST_KEYS,
         accounts_service_url=nowhere()))
     async with serve(coordinator) as server:
         client = coordinator_client(str(server.make_url("")))

@@ -19,7 +19,7 @@ from customer_service.service import create_login
 from customer_service.settings import Settings as CustomerSettings
 from shared.auth import ACCOUNTS_SERVICE_NAME, issue_token
 from shared.database import create_engine
-from tests.conftest import TEST_JWT_SECRET, serve
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, serve
 
 SERVICE_SECRET = "service-token-secret-for-the-suite-0123456789"
 PASSWORD = "correct horse battery"
@@ -47,7 +47,8 @@ async def test_eddsa_user_tokens_from_customer_service_pass_accounts_service(
     finally:
         await engine.dispose()
     keys = {"jwt_secret": TEST_JWT_SECRET, "jwt_algorithm": "EdDSA", "jwt_public_key_file": public_file,
-            "service_token_secret": SERVICE_SECRET, "log_dir": str(tmp_path)}
+            "service_token_secret": SERVICE_SECRET, "coordinator_token_secret": TEST_COORDINATOR_SECRET,
+            "log_dir": str(tmp_path)}
     customers = create_customer_app(CustomerSettings(database_url=customers_db_url, jwt_private_key_file=private_file,
                                                      argon2_time_cost=1, argon2_memory_kib=8192, **keys))
     accounts = create_accounts_app(AccountsSettings(database_url=accounts_db_url, **keys))

@@ -158,3 +158,40 @@ def test_a_staff_customer_id_must_be_a_non_empty_string(name):
 def test_a_service_token_with_a_name_for_customer_id_is_refused():
     with pytest.raises(UnauthorizedError):
         verify_token(SECRET, original_token("service-coordinator", "service"))
+
+
+@pytest.mark.parametrize("claims", [
+    {"role": ["admin"]}, {"role": {"admin": 1}}, {"role": 7}, {"sub": ["x"]}, {"sub": {"a": 1}},
+    {"customer_id": ["550e8400-e29b-41d4-a716-446655440001"]}, {"customer_id": 5}, {"aud": {"a": 1}},
+    {"aud": [["accounts-service"]]},
+])
+def test_a_validly_signed_token_with_a_claim_of_the_wrong_type_is_401(claims):
+    """Found: a signed token whose role was a list raised TypeError (unhashable) -> 500."""
+    payload = {"role": "admin", "sub": "admin", "iat": now_s(), "exp": now_s() + 60, **claims}
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, signed(payload), audience="accounts-service")
+
+
+def test_customer_service_never_holds_the_coordinator_key():
+    """customer_service faces the internet: a compromise there must not be able to drive the participant."""
+    from customer_service.app import create_app
+    from customer_service.settings import Settings
+    from shared.callers import TOKEN_KEYS_KEY
+    app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", jwt_secret=SECRET,
+                              service_token_secret=OTHER_SECRET,
+                              coordinator_token_secret="a-coordinator-secret-given-by-mistake-0123456789"))
+    assert app[TOKEN_KEYS_KEY].coordinator_secret == ""
+
+
+def test_a_coordinator_token_is_verified_only_with_the_coordinator_key():
+    from shared.auth import TokenKeys
+    coordinator_keys = TokenKeys(secret=SECRET, coordinator_secret=OTHER_SECRET)
+    minted = issue_token(coordinator_keys, role="service", subject="transactions-service", ttl_s=60,
+                         coordinator=True)[0]
+    assert verify_token(coordinator_keys, minted).coordinator is True
+    with pytest.raises(UnauthorizedError):
+        verify_token(SECRET, minted)  # a service without the coordinator key refuses it
+    with pytest.raises(UnauthorizedError):  # the coordinator key never vouches for a user
+        verify_token(coordinator_keys, jwt.encode({"role": "admin", "iat": now_s(), "exp": now_s() + 60},
+                                                  OTHER_SECRET, algorithm=ALGORITHM, headers={"kid": "coordinator"}))
+    assert verify_token(coordinator_keys, issue_token(SECRET, role="service", ttl_s=60)[0]).coordinator is False

@@ -130,8 +130,8 @@ def test_incomplete_key_settings_are_refused(arguments) -> None:
 
 
 def test_hs256_stays_the_default() -> None:
-    keys = load_token_keys(algorithm="HS256", secret=SECRET)
-    assert keys == TokenKeys(secret=SECRET)
+    keys = load_token_keys(algorithm="HS256", secret=SECRET, service_token_secret=SERVICE_SECRET)
+    assert keys == TokenKeys(secret=SECRET, service_secret=SERVICE_SECRET)
     assert jwt.get_unverified_header(issue_token(keys, role="admin")[0])["alg"] == "HS256"
 
 
@@ -143,3 +143,62 @@ def test_eddsa_mode_stays_strict_about_original_style_tokens() -> None:
     with pytest.raises(UnauthorizedError):  # even signed with the right private key, a staff id is a UUID here
         verify_token(VERIFIER, jwt.encode(payload, PRIVATE_PEM, algorithm="EdDSA"))
     assert verify_token(SECRET, jwt.encode(payload, SECRET, algorithm="HS256")).subject == "admin-001"
+
+
+# --- secrets a service refuses to start with ----------------------------------------------------------------
+
+STRONG = "a-random-enough-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+COORDINATOR_SECRET = "coordinator-only-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def hs256_keys(**overrides: str | bool) -> TokenKeys:
+    arguments = {"algorithm": "HS256", "secret": STRONG, "service_token_secret": SERVICE_SECRET,
+                 "coordinator_token_secret": COORDINATOR_SECRET, "coordinator_key_holder": True, **overrides}
+    return load_token_keys(**arguments)
+
+
+@pytest.mark.parametrize(("overrides", "words"), [
+    ({"secret": ""}, "JWT_SECRET must be set"),
+    ({"service_token_secret": ""}, "SERVICE_TOKEN_SECRET must be set"),
+    ({"coordinator_token_secret": ""}, "COORDINATOR_TOKEN_SECRET must be set"),
+    ({"secret": "dev-only-insecure-jwt-secret-change-me"}, "JWT_SECRET is a known placeholder"),
+    ({"secret": "REPLACE_ME"}, "JWT_SECRET is a known placeholder"),
+    ({"secret": "your-super-secret-jwt-key"}, "JWT_SECRET is a known placeholder"),
+    ({"service_token_secret": "x" * 31}, "SERVICE_TOKEN_SECRET is shorter than 32 bytes"),
+    ({"service_token_secret": STRONG}, "must differ"),
+    ({"coordinator_token_secret": SERVICE_SECRET}, "must differ"),
+], ids=["no JWT_SECRET", "no service secret", "no coordinator secret", "old dev default", "REPLACE_ME",
+        "the original's", "31 bytes", "user and service share", "service and coordinator share"])
+def test_a_missing_known_short_or_shared_secret_is_refused_with_a_clear_message(overrides, words) -> None:
+    with pytest.raises(KeyConfigurationError) as caught:
+        hs256_keys(**overrides)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("weak", ["REPLACE_ME", "short", "dev-only-insecure-jwt-secret-change-me"])
+def test_dev_mode_lets_a_weak_secret_through_but_never_a_missing_or_shared_one(weak) -> None:
+    assert hs256_keys(secret=weak, dev_mode=True).secret == weak
+    with pytest.raises(KeyConfigurationError):
+        hs256_keys(secret="", dev_mode=True)
+    with pytest.raises(KeyConfigurationError):
+        hs256_keys(secret=SERVICE_SECRET, dev_mode=True)
+
+
+def test_eddsa_mode_needs_no_jwt_secret_but_a_service_secret(tmp_path) -> None:
+    (tmp_path / "public.pem").write_text(PUBLIC_PEM)
+    keys = load_token_keys(algorithm="EdDSA", secret="", public_key_file=str(tmp_path / "public.pem"),
+                           service_token_secret=SERVICE_SECRET)
+    assert keys.service_secret == SERVICE_SECRET
+
+
+def test_in_hs256_mode_the_user_key_and_the_service_key_never_vouch_for_each_other() -> None:
+    keys = hs256_keys()
+    service_token = issue_token(keys, role="service", audience=ACCOUNTS_SERVICE_NAME, ttl_s=60)[0]
+    assert verify_token(keys, service_token, audience=ACCOUNTS_SERVICE_NAME).role == "service"
+    as_user_key = jwt.encode({"role": "service", "iat": 1, "exp": 2**40, "aud": ACCOUNTS_SERVICE_NAME}, STRONG, "HS256")
+    with pytest.raises(UnauthorizedError):
+        verify_token(keys, as_user_key, audience=ACCOUNTS_SERVICE_NAME)
+    admin_by_service_key = jwt.encode({"role": "admin", "iat": 1, "exp": 2**40}, SERVICE_SECRET, "HS256",
+                                      headers={"kid": "service"})
+    with pytest.raises(UnauthorizedError):
+        verify_token(keys, admin_by_service_key)

@@ -263,3 +263,23 @@ def test_dumps_then_loads_round_trips_money_exactly(amount):
 def test_parse_money_accepts_only_plain_ascii_decimal_text(text):
     with pytest.raises(ValidationError):
         parse_money(text, field="amount")
+
+
+# --- amounts bounded as written ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "1." + "0" * 16_400, "1.00000", "0.00000", "1E-5", "0E-20", "1" * 16, "1" * 15 + ".5", "1e15", "-1.00000",
+])
+def test_an_amount_written_with_too_many_places_or_digits_is_refused(text):
+    """Found: `1.` and 16,400 zeros equals 1, passed every check and made asyncpg fail -> 500."""
+    for value in (Decimal(text), text):
+        if isinstance(value, str) and len(value) > 40:
+            value = jsonio.loads(value)  # the way a JSON body delivers it
+        with pytest.raises(ValidationError) as caught:
+            parse_signed_money(value, field="amount")
+        assert caught.value.details == {"field": "amount"}
+
+
+@pytest.mark.parametrize("text", ["1.0000", "12.3400", "999999999.9999", "1e3", "1E+2"])
+def test_an_amount_within_the_written_bounds_is_taken(text):
+    assert parse_money(text, field="amount") == Decimal(text)

@@ -18,7 +18,7 @@ from shared.body_validation import BodyValidator, body_validators
 from shared.openapi import money_input
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_KEYS
 
 UNUSED_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 # aiohttp adds HEAD for every GET; CORS preflight (OPTIONS) is answered by middleware, not documented per route.
@@ -27,7 +27,7 @@ UNDOCUMENTED_METHODS = {"HEAD", "OPTIONS"}
 
 def build_apps() -> dict[str, web.Application]:
     """The apps as `create_app` builds them (no I/O happens before they start)."""
-    common = {"database_url": UNUSED_DATABASE, "jwt_secret": TEST_JWT_SECRET}
+    common = {"database_url": UNUSED_DATABASE, **TEST_KEYS}
     return {
         "customer_service": create_customer_app(CustomerSettings(**common)),
         "accounts_service": create_accounts_app(AccountsSettings(**common, demo_endpoints=True)),
@@ -83,3 +83,41 @@ def test_money_accepts_numbers_parsed_as_decimal_and_numeric_text(value: Any) ->
                                    Decimal("1000000001"), [], {}])
 def test_money_rejects_what_is_not_a_positive_amount(value: Any) -> None:
     assert not BodyValidator(money_input()).is_valid(value)
+
+
+def schema_patterns(value: Any) -> list[dict[str, Any]]:
+    """Every schema (dict) in a document that carries a `pattern`."""
+    if isinstance(value, dict):
+        found = [value] if isinstance(value.get("pattern"), str) else []
+        return found + [schema for item in value.values() for schema in schema_patterns(item)]
+    if isinstance(value, list):
+        return [schema for item in value for schema in schema_patterns(item)]
+    return []
+
+
+ADVERSARIAL_LENGTH = 20_000
+ADVERSARIAL_TEXTS = [" " * ADVERSARIAL_LENGTH + "x", "1" + " " * ADVERSARIAL_LENGTH + "x", "a" * ADVERSARIAL_LENGTH +
+                     "\x01", "!" * ADVERSARIAL_LENGTH + "\x01", "9" * ADVERSARIAL_LENGTH + "..", "a@" * ADVERSARIAL_LENGTH,
+                     "a." * ADVERSARIAL_LENGTH + "@"]
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_pattern_is_bounded_and_linear(name: str) -> None:
+    """Found: the phone pattern `[0-9 ().-]*\\s*$` backtracked quadratically (8,000 spaces = 0.27 s)."""
+    import re
+    import time
+    schemas = schema_patterns(APPS[name][OPENAPI_KEY])
+    assert schemas or name.startswith("accounts"), "the customer and transactions documents hold patterns"
+    for schema in schemas:
+        assert isinstance(schema.get("maxLength"), int), f"{schema['pattern']} needs a maxLength"
+        compiled = re.compile(schema["pattern"])
+        for text in ADVERSARIAL_TEXTS:
+            started = time.perf_counter()
+            compiled.search(text)
+            assert time.perf_counter() - started < 0.1, (schema["pattern"], text[:3])  # quadratic: seconds
+
+
+def test_a_too_long_value_never_meets_the_pattern() -> None:
+    validator = BodyValidator({"type": "string", "maxLength": 4, "pattern": "^(a|a)*$"})
+    errors = [error.validator for error in validator.iter_errors("a" * 40 + "b")]
+    assert errors == ["maxLength"]

@@ -359,3 +359,15 @@ def test_every_participant_vote_reason_maps_to_one_coordinator_abort_reason() ->
 
     assert set(REASON_OF_PARTICIPANT_NO) == {reason.value for reason in ParticipantVoteReason}
     assert all(isinstance(reason, AbortReason) for reason in REASON_OF_PARTICIPANT_NO.values())
+
+
+
+
+def test_a_customer_sees_no_login_name_nor_host_in_an_event():
+    from transactions_service.domain import customer_event_view
+    event = {"event_type": "ack_failed", "participant": "accounts", "details": {
+        "error": "POST /2pc/commit: ClientConnectorError: Cannot connect to host accounts-service:3002",
+        "requested_by": "alice", "status": "committed", "amount": "5.00"}}
+    shown = customer_event_view(event)
+    assert shown["details"] == {"status": "committed", "amount": "5.00"}
+    assert shown["participant"] == "accounts" and event["details"]["requested_by"] == "alice"  # the log is kept

@@ -11,7 +11,7 @@ Revision ID: 0004
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -36,7 +36,7 @@ def upgrade() -> None:
                                                     'participant', e.participant, 'details', '{{}}'::jsonb,
                                                     'occurred_at', e.occurred_at) ORDER BY e.event_id) AS bare
                 FROM new_events e JOIN transactions t USING (transaction_id)
-                GROUP BY t.transaction_id
+                GROUP BY t.transaction_id, t.source_account_id, t.destination_account_id, t.amount, t.status, t.reason
             LOOP
                 payload := jsonb_build_object(
                     'transaction_id', batch.transaction_id, 'source_account_id', batch.source_account_id,
