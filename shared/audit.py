@@ -65,12 +65,23 @@ def audited(action: str):
             try:
                 response = await handler(request)
             except ApiError as error:
-                await _record(request, action, error.status)
+                await _record_after(request, action, error.status)
                 raise
-            await _record(request, action, response.status)
+            await _record_after(request, action, response.status)
             return response
         return wrapper
     return decorate
+
+
+async def _record_after(request: web.Request, action: str, status: int) -> None:
+    """Record an action that already happened. Its answer stands whatever the audit write meets: a
+    transfer decided `committed` must not be answered 503 "try again" because the audit row could not be
+    written (the client could pay twice). A row that cannot be written goes to the error log instead."""
+    try:
+        await _record(request, action, status)
+    except Exception as error:  # the action's own answer is the truth; the audit falls back to the log
+        log.error("audit_not_recorded", details={"action": action, "status": status, "path": request.path,
+                                                 "error": type(error).__name__})
 
 
 async def _record(request: web.Request, action: str, status: int) -> None:
