@@ -1,50 +1,122 @@
 """The accounts service's OpenAPI 3.1 document: served at /openapi.json and used to validate request bodies."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from accounts_service.domain import VoteReason
 from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
+from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
-from shared.openapi import (JSON, MONEY, NULLABLE_MONEY, NULLABLE_TIMESTAMP, NULLABLE_UUID, PAGE_PARAMETERS, TIMESTAMP,
-                            UUID_SCHEMA, array_of, document, money_input, obj, operation, path_uuid_parameter,
-                            query_int_parameter)
+from shared.openapi import (
+    JSON,
+    MONEY,
+    NULLABLE_MONEY,
+    NULLABLE_TIMESTAMP,
+    NULLABLE_UUID,
+    PAGE_PARAMETERS,
+    TIMESTAMP,
+    UUID_SCHEMA,
+    array_of,
+    document,
+    money_input,
+    obj,
+    operation,
+    path_uuid_parameter,
+    query_int_parameter,
+)
 
 ACCOUNTS = ("accounts",)
 PROTOCOL = ("two-phase commit (service tokens)",)
 
-ACCOUNT = obj({"account_id": UUID_SCHEMA, "customer_id": UUID_SCHEMA, "balance": MONEY,
-               "transaction_lock": NULLABLE_UUID, "pending_change": NULLABLE_MONEY,
-               "created_at": TIMESTAMP, "updated_at": TIMESTAMP})
-EFFECTIVE_BALANCE = obj({"account_id": UUID_SCHEMA, "balance": MONEY, "pending_change": NULLABLE_MONEY,
-                         "effective_balance": MONEY, "transaction_lock": NULLABLE_UUID, "current_balance": MONEY,
-                         "is_locked": {"type": "boolean"}, "transaction_id": UUID_SCHEMA},
-                        required=("account_id", "balance", "pending_change", "effective_balance",
-                                  "transaction_lock", "current_balance", "is_locked"))
-LEDGER_ENTRY = obj({"transaction_id": UUID_SCHEMA, "account_id": UUID_SCHEMA, "change": MONEY,
-                    "kind": {"type": "string"}, "created_at": TIMESTAMP, "updated_at": TIMESTAMP})
-LEG = obj({"transaction_id": UUID_SCHEMA, "account_id": UUID_SCHEMA, "state": {"type": "string"}},
-          required=("account_id",))
-LOCK_STATUS = obj({"account_id": UUID_SCHEMA, "transaction_lock": NULLABLE_UUID, "pending_change": NULLABLE_MONEY,
-                   "locked_at": NULLABLE_TIMESTAMP})
-VOTE = obj({"transaction_id": UUID_SCHEMA, "vote": {"enum": ["yes", "no"]},
-            "reason": {"enum": [None, *(reason.value for reason in VoteReason)]}})
+ACCOUNT = obj(
+    {
+        "account_id": UUID_SCHEMA,
+        "customer_id": UUID_SCHEMA,
+        "balance": MONEY,
+        "transaction_lock": NULLABLE_UUID,
+        "pending_change": NULLABLE_MONEY,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }
+)
+EFFECTIVE_BALANCE = obj(
+    {
+        "account_id": UUID_SCHEMA,
+        "balance": MONEY,
+        "pending_change": NULLABLE_MONEY,
+        "effective_balance": MONEY,
+        "transaction_lock": NULLABLE_UUID,
+        "current_balance": MONEY,
+        "is_locked": {"type": "boolean"},
+        "transaction_id": UUID_SCHEMA,
+    },
+    required=(
+        "account_id",
+        "balance",
+        "pending_change",
+        "effective_balance",
+        "transaction_lock",
+        "current_balance",
+        "is_locked",
+    ),
+)
+LEDGER_ENTRY = obj(
+    {
+        "transaction_id": UUID_SCHEMA,
+        "account_id": UUID_SCHEMA,
+        "change": MONEY,
+        "kind": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }
+)
+LEG = obj(
+    {"transaction_id": UUID_SCHEMA, "account_id": UUID_SCHEMA, "state": {"type": "string"}}, required=("account_id",)
+)
+LOCK_STATUS = obj(
+    {
+        "account_id": UUID_SCHEMA,
+        "transaction_lock": NULLABLE_UUID,
+        "pending_change": NULLABLE_MONEY,
+        "locked_at": NULLABLE_TIMESTAMP,
+    }
+)
+VOTE = obj(
+    {
+        "transaction_id": UUID_SCHEMA,
+        "vote": {"enum": ["yes", "no"]},
+        "reason": {"enum": [None, *(reason.value for reason in VoteReason)]},
+    }
+)
 DECISION = obj({"transaction_id": UUID_SCHEMA, "state": {"enum": ["committed", "aborted"]}, "legs": array_of(LEG)})
 
-OPEN_ACCOUNT = obj({"customer_id": UUID_SCHEMA, "initial_balance": money_input(allow_zero=True)},
-                   required=("customer_id",))
+OPEN_ACCOUNT = obj(
+    {"customer_id": UUID_SCHEMA, "initial_balance": money_input(allow_zero=True)}, required=("customer_id",)
+)
 SET_BALANCE = obj({"balance": money_input(allow_zero=True)})
 WITHDRAW = obj({"amount": money_input()})
-ARM_FAILPOINT = obj({"failpoint": {"enum": list(PARTICIPANT_FAILPOINTS)}, "action": {"enum": ["crash", "stall"]},
-                     "seconds": {"type": "number", "minimum": 0, "maximum": 120}}, required=("failpoint", "action"))
+ARM_FAILPOINT = obj(
+    {
+        "failpoint": {"enum": list(PARTICIPANT_FAILPOINTS)},
+        "action": {"enum": ["crash", "stall"]},
+        "seconds": {"type": "number", "minimum": 0, "maximum": 120},
+    },
+    required=("failpoint", "action"),
+)
 ARMED = obj({"failpoint": {"type": "string"}, "action": {"type": "string"}, "seconds": {"type": "number"}})
 CHANGE = obj({"account_id": UUID_SCHEMA, "change": money_input(signed=True)})
 # A protocol message names its legs as `changes: [{account_id, change}]` or, for one leg, `account_id, amount`;
 # commit and abort may name none (then every leg of the transfer).
 PROTOCOL_MESSAGE = {
-    **obj({"transaction_id": UUID_SCHEMA,
-           "changes": {"type": "array", "minItems": 1, "maxItems": MAX_CHANGES_PER_PREPARE, "items": CHANGE},
-           "account_id": UUID_SCHEMA, "amount": money_input(signed=True)}, required=("transaction_id",)),
+    **obj(
+        {
+            "transaction_id": UUID_SCHEMA,
+            "changes": {"type": "array", "minItems": 1, "maxItems": MAX_CHANGES_PER_PREPARE, "items": CHANGE},
+            "account_id": UUID_SCHEMA,
+            "amount": money_input(signed=True),
+        },
+        required=("transaction_id",),
+    ),
     "dependentRequired": {"account_id": ["amount"]},
 }
 PREPARE_MESSAGE = {**PROTOCOL_MESSAGE, "anyOf": [{"required": ["changes"]}, {"required": ["account_id"]}]}
@@ -54,42 +126,102 @@ READERS = "(owner, teller, admin, service)"
 
 def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
     paths: dict[str, Any] = {
-        "/accounts": {"post": operation("open an account (teller, admin)", ACCOUNT, status=201, body=OPEN_ACCOUNT,
-                                        tags=ACCOUNTS)},
-        "/accounts/customer/{customer_id}": {"get": operation(
-            "a customer's accounts (owner, teller, admin, service)", array_of(ACCOUNT),
-            parameters=[path_uuid_parameter("customer_id")], tags=ACCOUNTS)},
-        "/accounts/{account_id}": {"get": operation(f"an account {READERS}", ACCOUNT, parameters=ACCOUNT_ID,
-                                                    tags=ACCOUNTS)},
-        "/accounts/{account_id}/effective-balance": {"get": operation(
-            f"balance after pending debits {READERS}", EFFECTIVE_BALANCE, parameters=ACCOUNT_ID, tags=ACCOUNTS)},
-        "/accounts/{account_id}/ledger": {"get": operation(
-            f"committed changes, newest first {READERS}", array_of(LEDGER_ENTRY),
-            parameters=ACCOUNT_ID + PAGE_PARAMETERS, tags=ACCOUNTS)},
-        "/accounts/{account_id}/balance": {"patch": operation(
-            "set a balance (admin; 409 while a transfer holds the account)", ACCOUNT, body=SET_BALANCE,
-            parameters=ACCOUNT_ID, errors=(400, 401, 403, 404, 409), tags=ACCOUNTS)},
+        "/accounts": {
+            "post": operation("open an account (teller, admin)", ACCOUNT, status=201, body=OPEN_ACCOUNT, tags=ACCOUNTS)
+        },
+        "/accounts/customer/{customer_id}": {
+            "get": operation(
+                "a customer's accounts (owner, teller, admin, service)",
+                array_of(ACCOUNT),
+                parameters=[path_uuid_parameter("customer_id")],
+                tags=ACCOUNTS,
+            )
+        },
+        "/accounts/{account_id}": {
+            "get": operation(f"an account {READERS}", ACCOUNT, parameters=ACCOUNT_ID, tags=ACCOUNTS)
+        },
+        "/accounts/{account_id}/effective-balance": {
+            "get": operation(
+                f"balance after pending debits {READERS}", EFFECTIVE_BALANCE, parameters=ACCOUNT_ID, tags=ACCOUNTS
+            )
+        },
+        "/accounts/{account_id}/ledger": {
+            "get": operation(
+                f"committed changes, newest first {READERS}",
+                array_of(LEDGER_ENTRY),
+                parameters=ACCOUNT_ID + PAGE_PARAMETERS,
+                tags=ACCOUNTS,
+            )
+        },
+        "/accounts/{account_id}/balance": {
+            "patch": operation(
+                "set a balance (admin; 409 while a transfer holds the account)",
+                ACCOUNT,
+                body=SET_BALANCE,
+                parameters=ACCOUNT_ID,
+                errors=(400, 401, 403, 404, 409),
+                tags=ACCOUNTS,
+            )
+        },
         "/2pc/prepare": {"post": operation("phase one: lock and vote", VOTE, body=PREPARE_MESSAGE, tags=PROTOCOL)},
-        "/2pc/commit": {"post": operation("phase two: apply and release", DECISION, body=PROTOCOL_MESSAGE,
-                                          errors=(400, 401, 403, 404, 409), tags=PROTOCOL)},
-        "/2pc/abort": {"post": operation("phase two: release (a tombstone when nothing was prepared)", DECISION,
-                                         body=PROTOCOL_MESSAGE, errors=(400, 401, 403, 404, 409), tags=PROTOCOL)},
-        "/2pc/status/{account_id}": {"get": operation("an account's lock (service, teller, admin)", LOCK_STATUS,
-                                                      parameters=ACCOUNT_ID, tags=PROTOCOL)},
-        "/2pc/status/{account_id}/{transaction_id}": {"get": operation(
-            "this account's leg of a transfer (service, teller, admin)", LEG,
-            parameters=ACCOUNT_ID + [path_uuid_parameter("transaction_id")], tags=PROTOCOL)},
+        "/2pc/commit": {
+            "post": operation(
+                "phase two: apply and release",
+                DECISION,
+                body=PROTOCOL_MESSAGE,
+                errors=(400, 401, 403, 404, 409),
+                tags=PROTOCOL,
+            )
+        },
+        "/2pc/abort": {
+            "post": operation(
+                "phase two: release (a tombstone when nothing was prepared)",
+                DECISION,
+                body=PROTOCOL_MESSAGE,
+                errors=(400, 401, 403, 404, 409),
+                tags=PROTOCOL,
+            )
+        },
+        "/2pc/status/{account_id}": {
+            "get": operation(
+                "an account's lock (service, teller, admin)", LOCK_STATUS, parameters=ACCOUNT_ID, tags=PROTOCOL
+            )
+        },
+        "/2pc/status/{account_id}/{transaction_id}": {
+            "get": operation(
+                "this account's leg of a transfer (service, teller, admin)",
+                LEG,
+                parameters=ACCOUNT_ID + [path_uuid_parameter("transaction_id")],
+                tags=PROTOCOL,
+            )
+        },
     }
-    paths["/2pc/locks"] = {"get": operation(
-        "the accounts locked by a prepared transfer right now, oldest first (service, teller, admin)",
-        array_of(LOCK_STATUS), parameters=[query_int_parameter("limit", minimum=1, maximum=MAX_LOCKS_LISTED,
-                                                               default=MAX_LOCKS_LISTED)], tags=PROTOCOL)}
+    paths["/2pc/locks"] = {
+        "get": operation(
+            "the accounts locked by a prepared transfer right now, oldest first (service, teller, admin)",
+            array_of(LOCK_STATUS),
+            parameters=[query_int_parameter("limit", minimum=1, maximum=MAX_LOCKS_LISTED, default=MAX_LOCKS_LISTED)],
+            tags=PROTOCOL,
+        )
+    }
     if demo_endpoints:
-        paths["/demo/failpoints"] = {"post": operation(
-            "DEMO ONLY: crash or stall this participant at a failpoint, once, for the next transfer (admin)",
-            ARMED, body=ARM_FAILPOINT, errors=(400, 401, 403), tags=("demo",))}
-        withdraw = operation("DEMO ONLY: a racy withdrawal without locking (admin)", ACCOUNT, body=WITHDRAW,
-                             parameters=ACCOUNT_ID, errors=(400, 401, 403, 404, 409), tags=ACCOUNTS)
+        paths["/demo/failpoints"] = {
+            "post": operation(
+                "DEMO ONLY: crash or stall this participant at a failpoint, once, for the next transfer (admin)",
+                ARMED,
+                body=ARM_FAILPOINT,
+                errors=(400, 401, 403),
+                tags=("demo",),
+            )
+        }
+        withdraw = operation(
+            "DEMO ONLY: a racy withdrawal without locking (admin)",
+            ACCOUNT,
+            body=WITHDRAW,
+            parameters=ACCOUNT_ID,
+            errors=(400, 401, 403, 404, 409),
+            tags=ACCOUNTS,
+        )
         answer = withdraw["responses"]["200"]["content"][JSON]["schema"]  # plus the original's top-level warning
         answer["properties"]["warning"] = {"type": "string"}
         answer["required"].append("warning")

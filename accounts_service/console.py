@@ -1,5 +1,6 @@
 """Routes the web console needs beside the API: the locks held right now (staff, service), and in demo
 mode a participant failpoint armed at runtime for the next transfer that reaches it (admin)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -8,9 +9,9 @@ from sqlalchemy import text
 from accounts_service.keys import ENGINE_KEY
 from shared import failpoints
 from shared.auth import STAFF_ROLES
+from shared.body_validation import validated_body
 from shared.callers import require_role
 from shared.errors import ValidationError
-from shared.body_validation import validated_body
 from shared.params import query_int, require_field
 from shared.web import ok
 
@@ -46,5 +47,7 @@ async def arm_failpoint(request: web.Request) -> web.Response:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= failpoints.MAX_STALL_S:
         raise ValidationError(f"seconds must be a number from 0 to {failpoints.MAX_STALL_S:g}")
     failpoints.arm_once(name, action, float(seconds))
-    return ok({"failpoint": name, "action": action, "seconds": seconds},
-              message=f"DEMO: {action} at {name} for the next transfer that reaches it")
+    return ok(
+        {"failpoint": name, "action": action, "seconds": seconds},
+        message=f"DEMO: {action} at {name} for the next transfer that reaches it",
+    )

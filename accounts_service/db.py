@@ -1,4 +1,5 @@
 """Queries on the accounts database: accounts rows and the participant log. Every function takes a connection."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -8,14 +9,15 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accounts_service.domain import Leg, LedgerKind, ParticipantState
+from accounts_service.domain import LedgerKind, Leg, ParticipantState
 
 # SQLSTATEs our statements raise through participant_assert() (migration 0002).
-RACE_LOST = "PB001"          # a prepare lost a race with an abort's tombstone: vote NO
-INVARIANT_BROKEN = "PB500"   # a prepared leg without its lock: a bug, never expected
+RACE_LOST = "PB001"  # a prepare lost a race with an abort's tombstone: vote NO
+INVARIANT_BROKEN = "PB500"  # a prepared leg without its lock: a bug, never expected
 
-ACCOUNT_COLUMNS = ("account_id, customer_id, balance, transaction_lock, pending_change, locked_at, "
-                   "created_at, updated_at")
+ACCOUNT_COLUMNS = (
+    "account_id, customer_id, balance, transaction_lock, pending_change, locked_at, created_at, updated_at"
+)
 
 _INSERT_ACCOUNT = text(f"""
     INSERT INTO accounts (account_id, customer_id, balance) VALUES (:account_id, :customer_id, :balance)
@@ -144,15 +146,18 @@ def _row(result_row: Any) -> dict[str, Any] | None:
     return dict(result_row._mapping) if result_row is not None else None
 
 
-async def insert_account(connection: AsyncConnection, account_id: UUID, customer_id: UUID,
-                         balance: Decimal) -> dict[str, Any]:
-    result = await connection.execute(_INSERT_ACCOUNT, {"account_id": account_id, "customer_id": customer_id,
-                                                        "balance": balance})
+async def insert_account(
+    connection: AsyncConnection, account_id: UUID, customer_id: UUID, balance: Decimal
+) -> dict[str, Any]:
+    result = await connection.execute(
+        _INSERT_ACCOUNT, {"account_id": account_id, "customer_id": customer_id, "balance": balance}
+    )
     return _row(result.one())
 
 
-async def select_account(connection: AsyncConnection, account_id: UUID, *, for_update: bool = False
-                         ) -> dict[str, Any] | None:
+async def select_account(
+    connection: AsyncConnection, account_id: UUID, *, for_update: bool = False
+) -> dict[str, Any] | None:
     statement = _SELECT_ACCOUNT_FOR_UPDATE if for_update else _SELECT_ACCOUNT
     return _row((await connection.execute(statement, {"account_id": account_id})).first())
 
@@ -167,29 +172,48 @@ async def set_balance(connection: AsyncConnection, account_id: UUID, balance: De
     return _row(result.one())
 
 
-async def insert_ledger_row(connection: AsyncConnection, *, transaction_id: UUID, account_id: UUID,
-                            change: Decimal, kind: LedgerKind, reason: str | None = None) -> None:
-    await connection.execute(_INSERT_LEDGER_ROW, {
-        "transaction_id": transaction_id, "account_id": account_id, "state": ParticipantState.COMMITTED.value,
-        "change": change, "kind": kind.value, "reason": reason})
+async def insert_ledger_row(
+    connection: AsyncConnection,
+    *,
+    transaction_id: UUID,
+    account_id: UUID,
+    change: Decimal,
+    kind: LedgerKind,
+    reason: str | None = None,
+) -> None:
+    await connection.execute(
+        _INSERT_LEDGER_ROW,
+        {
+            "transaction_id": transaction_id,
+            "account_id": account_id,
+            "state": ParticipantState.COMMITTED.value,
+            "change": change,
+            "kind": kind.value,
+            "reason": reason,
+        },
+    )
 
 
-async def select_ledger(connection: AsyncConnection, account_id: UUID, limit: int, offset: int
-                        ) -> list[dict[str, Any]]:
+async def select_ledger(connection: AsyncConnection, account_id: UUID, limit: int, offset: int) -> list[dict[str, Any]]:
     result = await connection.execute(_SELECT_LEDGER, {"account_id": account_id, "limit": limit, "offset": offset})
     return [dict(row._mapping) for row in result]
 
 
-async def prepare_legs(connection: AsyncConnection, transaction_id: UUID, ordered: list[Leg]
-                       ) -> list[dict[str, Any]]:
-    result = await connection.execute(PREPARE_LEGS, {
-        "transaction_id": transaction_id, "account_ids": [change.account_id for change in ordered],
-        "changes": [leg.change for leg in ordered]})
+async def prepare_legs(connection: AsyncConnection, transaction_id: UUID, ordered: list[Leg]) -> list[dict[str, Any]]:
+    result = await connection.execute(
+        PREPARE_LEGS,
+        {
+            "transaction_id": transaction_id,
+            "account_ids": [change.account_id for change in ordered],
+            "changes": [leg.change for leg in ordered],
+        },
+    )
     return [dict(row._mapping) for row in result]
 
 
-async def commit_legs(connection: AsyncConnection, transaction_id: UUID, account_ids: list[UUID] | None
-                      ) -> list[dict[str, Any]]:
+async def commit_legs(
+    connection: AsyncConnection, transaction_id: UUID, account_ids: list[UUID] | None
+) -> list[dict[str, Any]]:
     result = await connection.execute(COMMIT_LEGS, {"transaction_id": transaction_id, "account_ids": account_ids})
     return [dict(row._mapping) for row in result]
 
@@ -200,16 +224,20 @@ async def select_transfer_log(connection: AsyncConnection, transaction_id: UUID)
 
 
 async def insert_tombstone(connection: AsyncConnection, transaction_id: UUID, leg: Leg, reason: str) -> None:
-    await connection.execute(_INSERT_TOMBSTONE, {"transaction_id": transaction_id, "account_id": leg.account_id,
-                                                 "change": leg.change, "reason": reason})
+    await connection.execute(
+        _INSERT_TOMBSTONE,
+        {"transaction_id": transaction_id, "account_id": leg.account_id, "change": leg.change, "reason": reason},
+    )
 
 
-async def mark_decided(connection: AsyncConnection, transaction_id: UUID, state: ParticipantState,
-                       account_ids: list[UUID]) -> list[tuple[UUID, Decimal]]:
+async def mark_decided(
+    connection: AsyncConnection, transaction_id: UUID, state: ParticipantState, account_ids: list[UUID]
+) -> list[tuple[UUID, Decimal]]:
     """Move this transfer's prepared rows on these accounts to the decided state; the rows moved now."""
     assert state is not ParticipantState.PREPARED, "a decision is commit or abort"
-    result = await connection.execute(_MARK_DECIDED, {"transaction_id": transaction_id, "state": state.value,
-                                                      "account_ids": account_ids})
+    result = await connection.execute(
+        _MARK_DECIDED, {"transaction_id": transaction_id, "state": state.value, "account_ids": account_ids}
+    )
     return [(row.account_id, row.change) for row in result]
 
 

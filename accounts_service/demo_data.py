@@ -3,6 +3,7 @@
 Seeding is idempotent: an account that exists is left as it is (its balance may have moved since), and
 one that cannot be opened is skipped and reported, never a failed start.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """Pure rules of the participant: states, votes, changes. No I/O."""
+
 from __future__ import annotations
 
 import enum
@@ -30,6 +31,7 @@ class LedgerKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Leg:
     """One leg of a transfer at this participant: a signed change on one account."""
+
     account_id: UUID
     change: Decimal
 
@@ -65,6 +67,7 @@ def vote_from_log(states: dict[UUID, ParticipantState], changes: list[Leg]) -> V
 @dataclass(frozen=True, slots=True)
 class LegState:
     """One leg as the prepare statement saw it: the account's latest row (locked), and any earlier log state."""
+
     leg: Leg
     account_exists: bool
     balance: Decimal | None

@@ -1,4 +1,5 @@
 """Thin HTTP handlers: parse, call one use case, answer JSON."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,20 +12,21 @@ from accounts_service import participant, service, unsafe_demo
 from accounts_service.domain import Leg
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
-from shared.auth import Principal, STAFF_ROLES
-from shared.callers import require_role
 from shared.audit import add_audit_route, audited
-from shared.callers import require_coordinator
+from shared.auth import STAFF_ROLES, Principal
+from shared.body_validation import validated_body
+from shared.callers import require_coordinator, require_role
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
-from shared.body_validation import validated_body
 from shared.params import page_params, parse_uuid, path_uuid, require_field
 from shared.web import json_response, ok
 
 MAX_CHANGES_PER_PREPARE = 16
-UNSAFE_WITHDRAW_WARNING = ("this endpoint is intentionally racy (read, pause, write; no lock): "
-                           "concurrent withdrawals lose updates. Transfers use two-phase commit.")
+UNSAFE_WITHDRAW_WARNING = (
+    "this endpoint is intentionally racy (read, pause, write; no lock): "
+    "concurrent withdrawals lose updates. Transfers use two-phase commit."
+)
 READERS = ("customer", *STAFF_ROLES, "service")
 
 
@@ -95,8 +97,10 @@ async def open_account(request: web.Request) -> web.Response:
 def _check_opening_deposit(principal: Principal, initial_balance: Decimal, teller_max: Decimal) -> None:
     """An opening deposit creates money: a teller's is capped, more needs an admin."""
     if principal.role != "admin" and initial_balance > teller_max:
-        raise ForbiddenError(f"a teller may open an account with at most {teller_max}; more needs an admin",
-                             details={"field": "initial_balance", "teller_opening_deposit_max": teller_max})
+        raise ForbiddenError(
+            f"a teller may open an account with at most {teller_max}; more needs an admin",
+            details={"field": "initial_balance", "teller_opening_deposit_max": teller_max},
+        )
 
 
 async def _require_customer(app: web.Application, customer_id: UUID) -> None:
@@ -113,8 +117,12 @@ async def adjust_balance(request: web.Request) -> web.Response:
     principal = require_role(request, "admin")
     body = await validated_body(request)
     balance = parse_money(require_field(body, "balance"), field="balance", allow_zero=True)
-    row = await service.adjust_balance(request.app[ENGINE_KEY], path_uuid(request, "account_id"), balance,
-                                       reason=f"admin adjustment by {principal.subject}")
+    row = await service.adjust_balance(
+        request.app[ENGINE_KEY],
+        path_uuid(request, "account_id"),
+        balance,
+        reason=f"admin adjustment by {principal.subject}",
+    )
     return ok(service.account_view(row), message="balance updated")
 
 
@@ -123,11 +131,21 @@ async def unsafe_withdraw(request: web.Request) -> web.Response:
     require_role(request, "admin")
     body = await validated_body(request)
     amount = parse_money(require_field(body, "amount"), field="amount")
-    row = await unsafe_demo.unsafe_withdraw(request.app[ENGINE_KEY], path_uuid(request, "account_id"), amount,
-                                        pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s)
+    row = await unsafe_demo.unsafe_withdraw(
+        request.app[ENGINE_KEY],
+        path_uuid(request, "account_id"),
+        amount,
+        pause_s=request.app[SETTINGS_KEY].unsafe_withdraw_pause_s,
+    )
     # The original's answer: `warning` at the top level, beside data and message; its demo scripts print it.
-    return json_response({"success": True, "data": service.account_view(row),
-                          "message": "UNSAFE withdrawal (demo: no locking)", "warning": UNSAFE_WITHDRAW_WARNING})
+    return json_response(
+        {
+            "success": True,
+            "data": service.account_view(row),
+            "message": "UNSAFE withdrawal (demo: no locking)",
+            "warning": UNSAFE_WITHDRAW_WARNING,
+        }
+    )
 
 
 def _parse_changes(body: dict[str, Any]) -> list[Leg]:
@@ -140,8 +158,13 @@ def _parse_changes(body: dict[str, Any]) -> list[Leg]:
             raise ValidationError("each change must be an object")
     else:
         items = [{"account_id": require_field(body, "account_id"), "change": require_field(body, "amount")}]
-    changes = [Leg(parse_uuid(require_field(item, "account_id"), field="account_id"),
-                      parse_signed_money(require_field(item, "change"), field="change")) for item in items]
+    changes = [
+        Leg(
+            parse_uuid(require_field(item, "account_id"), field="account_id"),
+            parse_signed_money(require_field(item, "change"), field="change"),
+        )
+        for item in items
+    ]
     if len({change.account_id for change in changes}) != len(changes):
         raise ValidationError("one change per account")
     return changes
@@ -159,20 +182,30 @@ async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]
 
 async def prepare(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
-    vote = await participant.prepare(request.app[ENGINE_KEY], transaction_id, _parse_changes(body),
-                                     busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
-                                     signals=request.app[RELEASE_SIGNALS_KEY])
+    vote = await participant.prepare(
+        request.app[ENGINE_KEY],
+        transaction_id,
+        _parse_changes(body),
+        busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
+        signals=request.app[RELEASE_SIGNALS_KEY],
+    )
     request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
     await failpoints.hit("after_prepare_before_answer")
-    return ok({"transaction_id": transaction_id, "vote": "yes" if vote.yes else "no",
-               "reason": vote.reason.value if vote.reason else None})
+    return ok(
+        {
+            "transaction_id": transaction_id,
+            "vote": "yes" if vote.yes else "no",
+            "reason": vote.reason.value if vote.reason else None,
+        }
+    )
 
 
 async def commit(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     account_ids = [change.account_id for change in _parse_changes(body)] if _names_legs(body) else None
-    rows = await participant.commit(request.app[ENGINE_KEY], transaction_id, account_ids,
-                                    signals=request.app[RELEASE_SIGNALS_KEY])
+    rows = await participant.commit(
+        request.app[ENGINE_KEY], transaction_id, account_ids, signals=request.app[RELEASE_SIGNALS_KEY]
+    )
     request.app[METRICS_KEY].decisions.labels("commit").inc()
     await failpoints.hit("after_local_commit_before_answer")
     return ok({"transaction_id": transaction_id, "state": "committed", "legs": rows})
@@ -181,8 +214,9 @@ async def commit(request: web.Request) -> web.Response:
 async def abort(request: web.Request) -> web.Response:
     transaction_id, body = await _protocol_message(request)
     changes = _parse_changes(body) if _names_legs(body) else []
-    rows = await participant.abort(request.app[ENGINE_KEY], transaction_id, changes,
-                                   signals=request.app[RELEASE_SIGNALS_KEY])
+    rows = await participant.abort(
+        request.app[ENGINE_KEY], transaction_id, changes, signals=request.app[RELEASE_SIGNALS_KEY]
+    )
     request.app[METRICS_KEY].decisions.labels("abort").inc()
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
 

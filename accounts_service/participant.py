@@ -4,6 +4,7 @@ Prepare and commit are each one statement (atomic by itself, one round trip); ab
 transaction. A prepared change is held on the account row (transaction_lock, pending_change) and
 recorded in the participant log, so a repeat of any message finds its earlier answer there.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +18,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
-from accounts_service.domain import (Leg, LegState, ParticipantState, Vote, VoteReason, in_global_order,
-                                     prepare_vote)
-from accounts_service.domain import (balanced_legs)
+from accounts_service.domain import (
+    Leg,
+    LegState,
+    ParticipantState,
+    Vote,
+    VoteReason,
+    balanced_legs,
+    in_global_order,
+    prepare_vote,
+)
 from shared.database import autocommit, sqlstate_of
 from shared.errors import ConflictError, ValidationError
 
@@ -66,8 +74,14 @@ class ReleaseSignals:
 NO_SIGNALS = ReleaseSignals()
 
 
-async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *,
-                  busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S, signals: ReleaseSignals = NO_SIGNALS) -> Vote:
+async def prepare(
+    engine: AsyncEngine,
+    transaction_id: UUID,
+    changes: list[Leg],
+    *,
+    busy_wait_s: float = DEFAULT_PREPARE_BUSY_WAIT_S,
+    signals: ReleaseSignals = NO_SIGNALS,
+) -> Vote:
     """Vote on a transfer's changes here; on a busy account, retry until busy_wait_s has passed.
 
     A NO vote leaves a tombstone, so this participant never votes YES on that transfer later.
@@ -83,9 +97,15 @@ async def prepare(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg],
         await signals.wait([change.account_id for change in ordered], max(pause_s, 0.0))
     if not vote.yes and vote.reason is not VoteReason.ALREADY_ABORTED:
         await _leave_tombstones(engine, transaction_id, ordered, vote.reason)
-    log.info("participant_voted", transaction_id=str(transaction_id),
-             details={"vote": "yes" if vote.yes else "no", "reason": vote.reason and vote.reason.value,
-                      "accounts": [str(change.account_id) for change in ordered]})
+    log.info(
+        "participant_voted",
+        transaction_id=str(transaction_id),
+        details={
+            "vote": "yes" if vote.yes else "no",
+            "reason": vote.reason and vote.reason.value,
+            "accounts": [str(change.account_id) for change in ordered],
+        },
+    )
     return vote
 
 
@@ -97,11 +117,17 @@ async def _refuse_unbalanced(engine: AsyncEngine, transaction_id: UUID, ordered:
     amounts = [change.change for change in ordered]
     if len(ordered) == 1:
         named = {change.account_id for change in ordered}
-        amounts += [row["change"] for row in await transfer_state(engine, transaction_id)
-                    if row["account_id"] not in named and row["state"] != ParticipantState.ABORTED]
+        amounts += [
+            row["change"]
+            for row in await transfer_state(engine, transaction_id)
+            if row["account_id"] not in named and row["state"] != ParticipantState.ABORTED
+        ]
     if not balanced_legs(amounts):
-        log.warning("prepare_unbalanced_refused", transaction_id=str(transaction_id),
-                    details={"accounts": [str(change.account_id) for change in ordered]})
+        log.warning(
+            "prepare_unbalanced_refused",
+            transaction_id=str(transaction_id),
+            details={"accounts": [str(change.account_id) for change in ordered]},
+        )
         raise ValidationError("the legs of a transfer must sum to zero", details={"field": "changes"})
 
 
@@ -123,22 +149,33 @@ async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list
                 raise
             log.info("prepare_met_a_newer_log_row", transaction_id=str(transaction_id))
             continue
-        legs = [LegState(change, row["account_exists"], row["balance"], row["transaction_lock"],
-                         ParticipantState(row["earlier_state"]) if row["earlier_state"] else None)
-                for change, row in zip(ordered, rows, strict=True)]
+        legs = [
+            LegState(
+                change,
+                row["account_exists"],
+                row["balance"],
+                row["transaction_lock"],
+                ParticipantState(row["earlier_state"]) if row["earlier_state"] else None,
+            )
+            for change, row in zip(ordered, rows, strict=True)
+        ]
         return prepare_vote(legs, rows[0]["locked_legs"])
     raise AssertionError("a prepare met more new log rows than the transfer has legs")
 
 
-async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg],
-                            reason: VoteReason) -> None:
+async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg], reason: VoteReason) -> None:
     async with engine.begin() as connection:
         for change in ordered:
             await db.insert_tombstone(connection, transaction_id, change, reason.value)
 
 
-async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UUID] | None = None, *,
-                 signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
+async def commit(
+    engine: AsyncEngine,
+    transaction_id: UUID,
+    account_ids: list[UUID] | None = None,
+    *,
+    signals: ReleaseSignals = NO_SIGNALS,
+) -> list[dict[str, Any]]:
     """Apply this transfer's prepared changes (on the named accounts, or all of them here): one statement.
 
     A repeat is a no-op. A commit of a transfer aborted here (on any leg), or never prepared here, is
@@ -147,25 +184,34 @@ async def commit(engine: AsyncEngine, transaction_id: UUID, account_ids: list[UU
     async with autocommit(engine).connect() as connection:
         rows = await db.commit_legs(connection, transaction_id, account_ids)
     if not rows:
-        raise ConflictError("no prepared record of this transfer here",
-                            details={"transaction_id": str(transaction_id)})
+        raise ConflictError("no prepared record of this transfer here", details={"transaction_id": str(transaction_id)})
     if rows[0]["aborted_here"]:
         assert all(row["balance_after"] is None for row in rows), "nothing is applied on an aborted transfer"
-        raise ConflictError("transfer was aborted here; it cannot commit",
-                            details={"transaction_id": str(transaction_id)})
+        raise ConflictError(
+            "transfer was aborted here; it cannot commit", details={"transaction_id": str(transaction_id)}
+        )
     signals.released([row["account_id"] for row in rows if row["balance_after"] is not None])
     for row in rows:
         if row["balance_after"] is not None:
             assert row["balance_after"] >= 0, "a committed balance is never negative"
-            log.info("participant_committed", transaction_id=str(transaction_id),
-                     details={"account_id": str(row["account_id"]), "change": str(row["change"]),
-                              "balance": str(row["balance_after"])})
-    return [{key: value for key, value in row.items() if key not in ("balance_after", "applied_all", "aborted_here")}
-            for row in rows]
+            log.info(
+                "participant_committed",
+                transaction_id=str(transaction_id),
+                details={
+                    "account_id": str(row["account_id"]),
+                    "change": str(row["change"]),
+                    "balance": str(row["balance_after"]),
+                },
+            )
+    return [
+        {key: value for key, value in row.items() if key not in ("balance_after", "applied_all", "aborted_here")}
+        for row in rows
+    ]
 
 
-async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *,
-                signals: ReleaseSignals = NO_SIGNALS) -> list[dict[str, Any]]:
+async def abort(
+    engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *, signals: ReleaseSignals = NO_SIGNALS
+) -> list[dict[str, Any]]:
     """Release prepared changes and leave tombstones, also for legs whose prepare never arrived.
 
     With no changes named, every leg of the transfer held here is aborted (in-doubt resolution).
@@ -177,25 +223,27 @@ async def abort(engine: AsyncEngine, transaction_id: UUID, changes: list[Leg], *
         # comes later finds the tombstone and votes NO.
         for change in ordered:
             await db.insert_tombstone(connection, transaction_id, change, "coordinator_abort")
-        account_ids = ([change.account_id for change in ordered]
-                       or await db.select_transfer_accounts(connection, transaction_id))
+        account_ids = [change.account_id for change in ordered] or await db.select_transfer_accounts(
+            connection, transaction_id
+        )
         # Check the contradiction before acting on it: a transfer committed here on any leg is refused
         # before a single lock is released (the raise rolls the tombstones back too).
         logged = await db.select_transfer_log(connection, transaction_id)
         if any(row["state"] == ParticipantState.COMMITTED for row in logged):
-            raise ConflictError("transfer was committed here; it cannot abort",
-                                details={"transaction_id": str(transaction_id)})
+            raise ConflictError(
+                "transfer was committed here; it cannot abort", details={"transaction_id": str(transaction_id)}
+            )
         decided = await db.mark_decided(connection, transaction_id, ParticipantState.ABORTED, account_ids)
         for account_id, _change in sorted(decided):  # account rows in account-id order, as everywhere
             released = await db.release_lock(connection, transaction_id, account_id)
             assert released, "a prepared change holds its account's lock until decided"
-            log.info("participant_aborted", transaction_id=str(transaction_id),
-                     details={"account_id": str(account_id)})
+            log.info("participant_aborted", transaction_id=str(transaction_id), details={"account_id": str(account_id)})
         rows = _legs(await db.select_transfer_log(connection, transaction_id), account_ids)
     signals.released([account_id for account_id, _change in decided])
     if any(row["state"] == ParticipantState.COMMITTED for row in rows):  # only a commit racing this abort
-        raise ConflictError("transfer was committed here; it cannot abort",
-                            details={"transaction_id": str(transaction_id)})
+        raise ConflictError(
+            "transfer was committed here; it cannot abort", details={"transaction_id": str(transaction_id)}
+        )
     return rows
 
 

@@ -6,6 +6,7 @@ the coordinator for the outcome and applies it; the coordinator's positive "no r
 transfer before sending any prepare). Anything else, a 404 from another route or service included,
 counts as unreachable: the row stays locked and is asked again next tick.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db, participant
-from accounts_service.participant import NO_SIGNALS, ReleaseSignals
 from accounts_service.metrics import ParticipantMetrics
+from accounts_service.participant import NO_SIGNALS, ReleaseSignals
 from shared.errors import ConflictError, TransferNotFoundError
 from shared.http_client import PeerResponse, PeerUnavailableError, ServiceClient
 
@@ -39,8 +40,12 @@ class ParticipantRecoverySettings:
     tombstone_retention_s: float = DEFAULT_TOMBSTONE_RETENTION_S
 
 
-async def resolve_in_doubt(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
-                           signals: ReleaseSignals = NO_SIGNALS) -> int:
+async def resolve_in_doubt(
+    engine: AsyncEngine,
+    coordinator: ServiceClient,
+    settings: ParticipantRecoverySettings,
+    signals: ReleaseSignals = NO_SIGNALS,
+) -> int:
     """Ask about every long-held lock, oldest first; how many were resolved now.
 
     One transfer that fails (a refused commit, a broken invariant, a database error) is logged and
@@ -76,8 +81,9 @@ def outcome_from_answer(transaction_id: UUID, answer: PeerResponse) -> str | Non
     return status if status in ("committed", "aborted") else None  # preparing: the coordinator will decide
 
 
-async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID,
-                   signals: ReleaseSignals) -> int:
+async def _resolve(
+    engine: AsyncEngine, coordinator: ServiceClient, transaction_id: UUID, signals: ReleaseSignals
+) -> int:
     try:
         answer = await coordinator.get(f"/transactions/{transaction_id}/outcome")
     except PeerUnavailableError:
@@ -86,8 +92,9 @@ async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_
     status = outcome_from_answer(transaction_id, answer)
     if status is None:
         if answer.status != 200:
-            log.warning("in_doubt_no_answer", transaction_id=str(transaction_id),
-                        details={"http_status": answer.status})
+            log.warning(
+                "in_doubt_no_answer", transaction_id=str(transaction_id), details={"http_status": answer.status}
+            )
         return 0
     try:
         if status == "committed":
@@ -97,8 +104,11 @@ async def _resolve(engine: AsyncEngine, coordinator: ServiceClient, transaction_
     except ConflictError:
         log.error("in_doubt_conflict", transaction_id=str(transaction_id), details={"outcome": status})
         return 0
-    log.info("in_doubt_resolved", transaction_id=str(transaction_id),
-             details={"outcome": status, "presumed": answer.status == 404})
+    log.info(
+        "in_doubt_resolved",
+        transaction_id=str(transaction_id),
+        details={"outcome": status, "presumed": answer.status == 404},
+    )
     return 1
 
 
@@ -107,12 +117,18 @@ async def purge_tombstones(engine: AsyncEngine, settings: ParticipantRecoverySet
         return await db.purge_tombstones(connection, settings.tombstone_retention_s, settings.batch_max)
 
 
-async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings: ParticipantRecoverySettings,
-                      metrics: ParticipantMetrics, signals: ReleaseSignals) -> None:
+async def run_forever(
+    engine: AsyncEngine,
+    coordinator: ServiceClient,
+    settings: ParticipantRecoverySettings,
+    metrics: ParticipantMetrics,
+    signals: ReleaseSignals,
+) -> None:
     while True:
         try:
             metrics.recovery_actions.labels("in_doubt_resolved").inc(
-                await resolve_in_doubt(engine, coordinator, settings, signals))
+                await resolve_in_doubt(engine, coordinator, settings, signals)
+            )
             metrics.recovery_actions.labels("tombstones_purged").inc(await purge_tombstones(engine, settings))
             async with engine.connect() as connection:
                 locked, in_doubt = await db.count_locks(connection, settings.in_doubt_timeout_s)
@@ -123,12 +139,21 @@ async def run_forever(engine: AsyncEngine, coordinator: ServiceClient, settings:
         await asyncio.sleep(settings.interval_s)
 
 
-def recovery_context(engine_key: web.AppKey, coordinator_key: web.AppKey, settings_key: web.AppKey,
-                     metrics_key: web.AppKey, signals_key: web.AppKey):
+def recovery_context(
+    engine_key: web.AppKey,
+    coordinator_key: web.AppKey,
+    settings_key: web.AppKey,
+    metrics_key: web.AppKey,
+    signals_key: web.AppKey,
+):
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(run_forever(app[engine_key], app[coordinator_key], app[settings_key].recovery,
-                                               app[metrics_key], app[signals_key]))
+        task = asyncio.create_task(
+            run_forever(
+                app[engine_key], app[coordinator_key], app[settings_key].recovery, app[metrics_key], app[signals_key]
+            )
+        )
         yield
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
     return context

@@ -1,4 +1,5 @@
 """Account use cases: open, read, list, and the admin adjustment (the racy demo withdrawal is in unsafe_demo.py)."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,18 @@ log = structlog.get_logger()
 
 def account_view(row: dict[str, Any]) -> dict[str, Any]:
     """The public JSON shape of an account."""
-    return {key: row[key] for key in ("account_id", "customer_id", "balance", "transaction_lock", "pending_change",
-                                      "created_at", "updated_at")}
+    return {
+        key: row[key]
+        for key in (
+            "account_id",
+            "customer_id",
+            "balance",
+            "transaction_lock",
+            "pending_change",
+            "created_at",
+            "updated_at",
+        )
+    }
 
 
 def effective_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -27,21 +38,33 @@ def effective_view(row: dict[str, Any]) -> dict[str, Any]:
     pending = row["pending_change"] or Decimal(0)
     effective = row["balance"] + min(pending, Decimal(0))
     assert effective >= 0, "a prepared debit never exceeds the balance"
-    view = {"account_id": row["account_id"], "balance": row["balance"], "pending_change": row["pending_change"],
-            "effective_balance": effective, "transaction_lock": row["transaction_lock"],
-            # The original system's names for the same facts; its transaction_id is there only when locked.
-            "current_balance": row["balance"], "is_locked": row["transaction_lock"] is not None}
+    view = {
+        "account_id": row["account_id"],
+        "balance": row["balance"],
+        "pending_change": row["pending_change"],
+        "effective_balance": effective,
+        "transaction_lock": row["transaction_lock"],
+        # The original system's names for the same facts; its transaction_id is there only when locked.
+        "current_balance": row["balance"],
+        "is_locked": row["transaction_lock"] is not None,
+    }
     return {**view, "transaction_id": row["transaction_lock"]} if view["is_locked"] else view
 
 
-async def open_account(engine: AsyncEngine, customer_id: UUID, initial_balance: Decimal,
-                       account_id: UUID | None = None) -> dict[str, Any]:
+async def open_account(
+    engine: AsyncEngine, customer_id: UUID, initial_balance: Decimal, account_id: UUID | None = None
+) -> dict[str, Any]:
     """A new account; its opening balance is the first row of its ledger."""
     account_id = account_id or uuid.uuid4()
     async with engine.begin() as connection:
         row = await db.insert_account(connection, account_id, customer_id, initial_balance)
-        await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
-                                   change=initial_balance, kind=LedgerKind.OPENING)
+        await db.insert_ledger_row(
+            connection,
+            transaction_id=uuid.uuid4(),
+            account_id=account_id,
+            change=initial_balance,
+            kind=LedgerKind.OPENING,
+        )
     log.info("account_opened", details={"account_id": str(account_id), "customer_id": str(customer_id)})
     return row
 
@@ -64,22 +87,27 @@ async def ledger(engine: AsyncEngine, account_id: UUID, limit: int, offset: int)
         return await db.select_ledger(connection, account_id, limit, offset)
 
 
-async def adjust_balance(engine: AsyncEngine, account_id: UUID, new_balance: Decimal, *,
-                         reason: str) -> dict[str, Any]:
+async def adjust_balance(engine: AsyncEngine, account_id: UUID, new_balance: Decimal, *, reason: str) -> dict[str, Any]:
     """Set a balance (admin); the difference is written to the ledger. Refused while a transfer holds the row."""
     async with engine.begin() as connection:
         row = await db.select_account(connection, account_id, for_update=True)
         if row is None:
             raise NotFoundError("account not found", details={"account_id": str(account_id)})
         if row["transaction_lock"] is not None:
-            raise AccountLockedError("account is locked by a transfer in progress",
-                                     details={"transaction_lock": str(row["transaction_lock"])})
+            raise AccountLockedError(
+                "account is locked by a transfer in progress",
+                details={"transaction_lock": str(row["transaction_lock"])},
+            )
         change = new_balance - row["balance"]
         updated = await db.set_balance(connection, account_id, new_balance)
         if change != 0:
-            await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
-                                       change=change, kind=LedgerKind.ADJUSTMENT, reason=reason)
+            await db.insert_ledger_row(
+                connection,
+                transaction_id=uuid.uuid4(),
+                account_id=account_id,
+                change=change,
+                kind=LedgerKind.ADJUSTMENT,
+                reason=reason,
+            )
     log.info("balance_adjusted", details={"account_id": str(account_id), "change": str(change)})
     return updated
-
-

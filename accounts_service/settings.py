@@ -1,4 +1,5 @@
 """accounts_service settings, read from the environment in main()."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -6,14 +7,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from accounts_service.participant import DEFAULT_PREPARE_BUSY_WAIT_S
-from accounts_service.recovery import (DEFAULT_IN_DOUBT_TIMEOUT_S, DEFAULT_RECOVERY_BATCH_MAX,
-                                       DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_TOMBSTONE_RETENTION_S,
-                                       ParticipantRecoverySettings)
-from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
+from accounts_service.recovery import (
+    DEFAULT_IN_DOUBT_TIMEOUT_S,
+    DEFAULT_RECOVERY_BATCH_MAX,
+    DEFAULT_RECOVERY_INTERVAL_S,
+    DEFAULT_TOMBSTONE_RETENTION_S,
+    ParticipantRecoverySettings,
+)
 from shared.errors import ValidationError
+from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.money import parse_money
-from shared.settings import (ServiceSettings, SettingsError, common_from_environ, env_bool, env_int, env_seconds,
-                             env_str)
+from shared.settings import ServiceSettings, SettingsError, common_from_environ, env_bool, env_int, env_seconds, env_str
 
 DEFAULT_PORT = 3002
 DEFAULT_UNSAFE_WITHDRAW_PAUSE_S = 0.2
@@ -43,8 +47,9 @@ class Settings(ServiceSettings):
             prepare_busy_wait_s=env_seconds(environ, "PREPARE_BUSY_WAIT_S", DEFAULT_PREPARE_BUSY_WAIT_S),
             unsafe_withdraw_pause_s=env_seconds(environ, "UNSAFE_WITHDRAW_PAUSE_S", DEFAULT_UNSAFE_WITHDRAW_PAUSE_S),
             http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
-            teller_opening_deposit_max=_money_setting(environ, "TELLER_OPENING_DEPOSIT_MAX",
-                                                      DEFAULT_TELLER_OPENING_DEPOSIT_MAX),
+            teller_opening_deposit_max=_money_setting(
+                environ, "TELLER_OPENING_DEPOSIT_MAX", DEFAULT_TELLER_OPENING_DEPOSIT_MAX
+            ),
             recovery=ParticipantRecoverySettings(
                 in_doubt_timeout_s=env_seconds(environ, "IN_DOUBT_TIMEOUT_S", DEFAULT_IN_DOUBT_TIMEOUT_S),
                 interval_s=env_seconds(environ, "RECOVERY_INTERVAL_S", DEFAULT_RECOVERY_INTERVAL_S),

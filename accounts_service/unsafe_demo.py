@@ -1,4 +1,5 @@
 """DEMO ONLY: the deliberately racy withdrawal the demos use to show a lost update. Never on a transfer path."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ from accounts_service.domain import LedgerKind
 from accounts_service.service import get_account
 from shared.errors import ConflictError, InsufficientFundsError
 
+
 async def unsafe_withdraw(engine: AsyncEngine, account_id: UUID, amount: Decimal, *, pause_s: float) -> dict[str, Any]:
     """DEMO ONLY: read, pause, write back, with no lock held: two concurrent calls lose an update."""
     row = await get_account(engine, account_id)
@@ -24,8 +26,13 @@ async def unsafe_withdraw(engine: AsyncEngine, account_id: UUID, amount: Decimal
     try:
         async with engine.begin() as connection:
             updated = await db.set_balance(connection, account_id, row["balance"] - amount)
-            await db.insert_ledger_row(connection, transaction_id=uuid.uuid4(), account_id=account_id,
-                                       change=-amount, kind=LedgerKind.UNSAFE_WITHDRAWAL)
+            await db.insert_ledger_row(
+                connection,
+                transaction_id=uuid.uuid4(),
+                account_id=account_id,
+                change=-amount,
+                kind=LedgerKind.UNSAFE_WITHDRAWAL,
+            )
     except IntegrityError:
         raise ConflictError("balance changed under a prepared transfer") from None
     return updated

@@ -4,6 +4,7 @@ Every failure ends as one line on stderr and an exit code that means something (
 modules (PyJWT, aiohttp, the shell, rich's progress bar, harness) are imported only by the commands
 that need them, so starting the CLI stays fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,11 @@ class BankingGroup(TyperGroup):
         except Exception as error:  # a bug: say so in one line, show the traceback only on request
             if os.environ.get(DEBUG_VARIABLE):
                 raise
-            report_error(CliError(f"unexpected {type(error).__name__}: {error}",
-                                  hint=f"set {DEBUG_VARIABLE}=1 for the traceback"))
+            report_error(
+                CliError(
+                    f"unexpected {type(error).__name__}: {error}", hint=f"set {DEBUG_VARIABLE}=1 for the traceback"
+                )
+            )
             raise typer.Exit(EXIT_OTHER) from None
 
 

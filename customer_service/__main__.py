@@ -1,4 +1,5 @@
 """python -m customer_service [serve|migrate|seed-demo|create-admin]: settings from the environment."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,15 @@ def _seed(engine, settings: Settings):
 
 
 COMMANDS = ServiceCommands(
-    package="customer_service", service_name=SERVICE_NAME, log_file="customers.log",
-    settings_from_environ=Settings.from_environ, create_app=create_app, seed=_seed,
-    migrations_dir=Path(__file__).parent / "migrations", extra_commands={"create-admin": create_admin})
+    package="customer_service",
+    service_name=SERVICE_NAME,
+    log_file="customers.log",
+    settings_from_environ=Settings.from_environ,
+    create_app=create_app,
+    seed=_seed,
+    migrations_dir=Path(__file__).parent / "migrations",
+    extra_commands={"create-admin": create_admin},
+)
 
 
 def main(argv: list[str] | None = None) -> None:

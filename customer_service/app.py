@@ -1,4 +1,5 @@
 """create_app(settings): keys, resources, middleware and routes. No I/O at import."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -11,30 +12,39 @@ from customer_service.keys import ACCOUNTS_KEY, PASSWORDS_KEY, SETTINGS_KEY, THR
 from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
-from shared.auth import CUSTOMER_SERVICE_NAME, load_token_keys
 from shared.api_docs import install_openapi
-from shared.auth import ACCOUNTS_SERVICE_NAME
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, load_token_keys
 from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
 from shared.revocation import revocation_context
-from shared.service_app import ENGINE_KEY
-from shared.service_app import create_service_app
+from shared.service_app import ENGINE_KEY, create_service_app
 
 SERVICE_NAME = CUSTOMER_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
-    token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
-                                 public_key_file=settings.jwt_public_key_file,
-                                 private_key_file=settings.jwt_private_key_file,
-                                 service_token_secret=settings.service_token_secret, dev_mode=settings.dev_mode)
-    app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
-                             db_pool_size=settings.db_pool_size, token_keys=token_keys,
-                             cors_allowed_origins=settings.cors_allowed_origins)
+    token_keys = load_token_keys(
+        algorithm=settings.jwt_algorithm,
+        secret=settings.jwt_secret,
+        public_key_file=settings.jwt_public_key_file,
+        private_key_file=settings.jwt_private_key_file,
+        service_token_secret=settings.service_token_secret,
+        dev_mode=settings.dev_mode,
+    )
+    app = create_service_app(
+        SERVICE_NAME,
+        database_url=settings.database_url,
+        jwt_secret=settings.jwt_secret,
+        db_pool_size=settings.db_pool_size,
+        token_keys=token_keys,
+        cors_allowed_origins=settings.cors_allowed_origins,
+    )
     app[SETTINGS_KEY] = settings
-    app[THROTTLE_KEY] = LoginThrottle(failures_max=settings.login_failures_max,
-                                      address_failures_max=settings.login_address_failures_max,
-                                      window_s=settings.login_window_s)
+    app[THROTTLE_KEY] = LoginThrottle(
+        failures_max=settings.login_failures_max,
+        address_failures_max=settings.login_address_failures_max,
+        window_s=settings.login_window_s,
+    )
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     app.cleanup_ctx.append(_accounts_client)
     app.cleanup_ctx.append(revocation_context(_feed_from_database))
@@ -45,8 +55,13 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _accounts_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    client = ServiceClient(settings.accounts_service_url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
-                           audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    client = ServiceClient(
+        settings.accounts_service_url,
+        jwt_secret=app[TOKEN_KEYS_KEY],
+        caller=SERVICE_NAME,
+        audience=ACCOUNTS_SERVICE_NAME,
+        timeout_s=settings.http_timeout_s,
+    )
     app[ACCOUNTS_KEY] = client
     yield
     await client.close()

@@ -1,4 +1,5 @@
 """Queries on the customers database: customers and their logins (users). Every function takes a connection."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,10 +50,13 @@ def _contact_json(contact_info: ContactInfo | None) -> str | None:
     return jsonio.dumps(contact_info.to_json()) if contact_info is not None else None
 
 
-async def insert_customer(connection: AsyncConnection, customer_id: UUID, name: str, address: str,
-                          contact_info: ContactInfo) -> dict[str, Any]:
-    result = await connection.execute(_INSERT_CUSTOMER, {"customer_id": customer_id, "name": name, "address": address,
-                                                         "contact_info": _contact_json(contact_info)})
+async def insert_customer(
+    connection: AsyncConnection, customer_id: UUID, name: str, address: str, contact_info: ContactInfo
+) -> dict[str, Any]:
+    result = await connection.execute(
+        _INSERT_CUSTOMER,
+        {"customer_id": customer_id, "name": name, "address": address, "contact_info": _contact_json(contact_info)},
+    )
     return _row(result.one())
 
 
@@ -69,11 +73,18 @@ async def select_customers(connection: AsyncConnection, limit: int, offset: int)
     return [dict(row._mapping) for row in result]
 
 
-async def update_customer(connection: AsyncConnection, customer_id: UUID, changes: CustomerChanges
-                          ) -> dict[str, Any] | None:
-    result = await connection.execute(_UPDATE_CUSTOMER, {
-        "customer_id": customer_id, "name": changes.name, "address": changes.address,
-        "contact_info": _contact_json(changes.contact_info)})
+async def update_customer(
+    connection: AsyncConnection, customer_id: UUID, changes: CustomerChanges
+) -> dict[str, Any] | None:
+    result = await connection.execute(
+        _UPDATE_CUSTOMER,
+        {
+            "customer_id": customer_id,
+            "name": changes.name,
+            "address": changes.address,
+            "contact_info": _contact_json(changes.contact_info),
+        },
+    )
     return _row(result.first())
 
 
@@ -87,10 +98,25 @@ async def customer_exists(connection: AsyncConnection, customer_id: UUID) -> boo
     return bool((await connection.execute(_CUSTOMER_EXISTS, {"customer_id": customer_id})).scalar_one())
 
 
-async def insert_user(connection: AsyncConnection, *, user_id: UUID, username: str, password_hash: str, role: Role,
-                      customer_id: UUID | None) -> None:
-    await connection.execute(_INSERT_USER, {"user_id": user_id, "username": username, "password_hash": password_hash,
-                                            "role": role.value, "customer_id": customer_id})
+async def insert_user(
+    connection: AsyncConnection,
+    *,
+    user_id: UUID,
+    username: str,
+    password_hash: str,
+    role: Role,
+    customer_id: UUID | None,
+) -> None:
+    await connection.execute(
+        _INSERT_USER,
+        {
+            "user_id": user_id,
+            "username": username,
+            "password_hash": password_hash,
+            "role": role.value,
+            "customer_id": customer_id,
+        },
+    )
 
 
 async def select_login(connection: AsyncConnection, username: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 Seeding is idempotent and never fails on what the API changed: a demo customer whose email now belongs
 to someone else, or a login whose username or customer is gone, is skipped and reported.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,12 +16,19 @@ from shared.errors import ConflictError
 from shared.seeding import SeedReport
 
 DEMO_CUSTOMERS = (
-    NewCustomer(ALICE, "Alice Johnson", "12 Harbour Street, Bristol BS1 4RW",
-                ContactInfo("alice@example.com", "+44 117 496 0101")),
-    NewCustomer(BOB, "Bob Smith", "48 Mill Lane, Leeds LS1 5DJ",
-                ContactInfo("bob@example.com", "+44 113 496 0202")),
-    NewCustomer(CAROL, "Carol Williams", "7 Castle Road, Edinburgh EH1 2NG",
-                ContactInfo("carol@example.com", "+44 131 496 0303")),
+    NewCustomer(
+        ALICE,
+        "Alice Johnson",
+        "12 Harbour Street, Bristol BS1 4RW",
+        ContactInfo("alice@example.com", "+44 117 496 0101"),
+    ),
+    NewCustomer(BOB, "Bob Smith", "48 Mill Lane, Leeds LS1 5DJ", ContactInfo("bob@example.com", "+44 113 496 0202")),
+    NewCustomer(
+        CAROL,
+        "Carol Williams",
+        "7 Castle Road, Edinburgh EH1 2NG",
+        ContactInfo("carol@example.com", "+44 131 496 0303"),
+    ),
 )
 DEMO_CUSTOMER_NAMES = {customer.customer_id: customer.name for customer in DEMO_CUSTOMERS}
 
@@ -45,8 +53,9 @@ async def seed(engine: AsyncEngine, passwords: Passwords) -> SeedReport:
     return report
 
 
-async def _restore_customer(engine: AsyncEngine, passwords: Passwords, customer: NewCustomer,
-                            report: SeedReport) -> None:
+async def _restore_customer(
+    engine: AsyncEngine, passwords: Passwords, customer: NewCustomer, report: SeedReport
+) -> None:
     if await service.customer_exists(engine, customer.customer_id):
         return
     try:

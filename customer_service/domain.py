@@ -1,4 +1,5 @@
 """Pure rules for customers and logins: field validation, roles, and the shapes the service writes. No I/O."""
+
 from __future__ import annotations
 
 import enum
@@ -37,6 +38,7 @@ CREDENTIAL_FIELDS = frozenset({"username", "password"})
 
 class Role(enum.StrEnum):
     """Roles a login can hold. Services authenticate with role "service" tokens and have no login."""
+
     CUSTOMER = "customer"
     TELLER = "teller"
     ADMIN = "admin"
@@ -57,6 +59,7 @@ class ContactInfo:
 @dataclass(frozen=True, slots=True)
 class Login:
     """A login to create. The password is plain text here and hashed before it reaches the database."""
+
     username: str
     password: str = field(repr=False)
     role: Role
@@ -82,6 +85,7 @@ class NewCustomer:
 @dataclass(frozen=True, slots=True)
 class CustomerChanges:
     """A partial update: None means "leave as is"; contact_info, when given, replaces the whole object."""
+
     name: str | None = None
     address: str | None = None
     contact_info: ContactInfo | None = None
@@ -100,19 +104,28 @@ def parse_new_customer(body: dict[str, Any], customer_id: UUID) -> NewCustomer:
     _reject_unknown_fields(body, NEW_CUSTOMER_FIELDS)
     login = None
     if body.get("username") is not None or body.get("password") is not None:
-        login = Login(username=parse_username(body.get("username")), password=parse_password(body.get("password")),
-                      role=Role.CUSTOMER, customer_id=customer_id)
-    return NewCustomer(customer_id=customer_id, name=parse_text(body.get("name"), "name", MAX_NAME_LENGTH),
-                       address=parse_text(body.get("address"), "address", MAX_ADDRESS_LENGTH),
-                       contact_info=parse_contact_info(body.get("contact_info")), login=login)
+        login = Login(
+            username=parse_username(body.get("username")),
+            password=parse_password(body.get("password")),
+            role=Role.CUSTOMER,
+            customer_id=customer_id,
+        )
+    return NewCustomer(
+        customer_id=customer_id,
+        name=parse_text(body.get("name"), "name", MAX_NAME_LENGTH),
+        address=parse_text(body.get("address"), "address", MAX_ADDRESS_LENGTH),
+        contact_info=parse_contact_info(body.get("contact_info")),
+        login=login,
+    )
 
 
 def parse_customer_changes(body: dict[str, Any]) -> CustomerChanges:
     _reject_unknown_fields(body, CUSTOMER_FIELDS)
     given = {name: value for name, value in body.items() if value is not None}
     if not given:
-        raise ValidationError("give at least one of name, address, contact_info",
-                              details={"fields": sorted(CUSTOMER_FIELDS)})
+        raise ValidationError(
+            "give at least one of name, address, contact_info", details={"fields": sorted(CUSTOMER_FIELDS)}
+        )
     return CustomerChanges(
         name=parse_text(given["name"], "name", MAX_NAME_LENGTH) if "name" in given else None,
         address=parse_text(given["address"], "address", MAX_ADDRESS_LENGTH) if "address" in given else None,
@@ -128,8 +141,9 @@ def parse_credentials(body: dict[str, Any]) -> Credentials:
     if not isinstance(password, str) or not password:
         raise ValidationError("password must be a non-empty string", details={"field": "password"})
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValidationError(f"password must be at most {MAX_PASSWORD_LENGTH} characters",
-                              details={"field": "password"})
+        raise ValidationError(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters", details={"field": "password"}
+        )
     return Credentials(username=username, password=password)
 
 
@@ -167,17 +181,21 @@ def parse_phone(value: Any) -> str:
     phone = parse_text(value, "phone", MAX_PHONE_LENGTH)
     digit_count = sum(character.isdigit() for character in phone)
     if not PHONE_PATTERN.fullmatch(phone) or not MIN_PHONE_DIGITS <= digit_count <= MAX_PHONE_DIGITS:
-        raise ValidationError(f"phone must hold {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits, "
-                              "optionally with a leading +, spaces, dots, dashes or parentheses",
-                              details={"field": "phone"})
+        raise ValidationError(
+            f"phone must hold {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits, "
+            "optionally with a leading +, spaces, dots, dashes or parentheses",
+            details={"field": "phone"},
+        )
     return phone
 
 
 def parse_username(value: Any) -> str:
     username = parse_text(value, "username", MAX_USERNAME_LENGTH)
     if len(username) < MIN_USERNAME_LENGTH or not USERNAME_PATTERN.fullmatch(username):
-        raise ValidationError(f"username must be {MIN_USERNAME_LENGTH} to {MAX_USERNAME_LENGTH} letters, digits "
-                              "or . _ @ -", details={"field": "username"})
+        raise ValidationError(
+            f"username must be {MIN_USERNAME_LENGTH} to {MAX_USERNAME_LENGTH} letters, digits or . _ @ -",
+            details={"field": "username"},
+        )
     return username
 
 
@@ -188,8 +206,9 @@ def parse_password(value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError("password must be a string", details={"field": "password"})
     if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
-        raise ValidationError(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
-                              details={"field": "password"})
+        raise ValidationError(
+            f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters", details={"field": "password"}
+        )
     return value
 
 
@@ -203,9 +222,13 @@ def user_role(role: str, customer_id: UUID | None) -> Role:
 def _reject_unknown_fields(body: dict[str, Any], allowed: frozenset[str], *, prefix: str = "") -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationError(f"unknown fields: {', '.join(prefix + name for name in unknown)}",
-                              details={"unknown_fields": [prefix + name for name in unknown],
-                                       "allowed_fields": sorted(prefix + name for name in allowed)})
+        raise ValidationError(
+            f"unknown fields: {', '.join(prefix + name for name in unknown)}",
+            details={
+                "unknown_fields": [prefix + name for name in unknown],
+                "allowed_fields": sorted(prefix + name for name in allowed),
+            },
+        )
 
 
 def parse_refresh_token(body: dict[str, Any]) -> str:

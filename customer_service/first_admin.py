@@ -3,6 +3,7 @@
 The password comes from --password-file FILE (its first line), else ADMIN_PASSWORD in the environment,
 else a hidden prompt (asked twice). It is never an argument, so it stays out of shell history and `ps`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ def create_admin(settings: Settings, arguments: list[str]) -> None:
     parser.add_argument("--password-file", type=Path, help="a file whose first line is the password")
     chosen = parser.parse_args(arguments)
     try:
-        login = Login(username=parse_username(chosen.username), password=parse_password(_password(chosen)),
-                      role=Role.ADMIN, customer_id=None)
+        login = Login(
+            username=parse_username(chosen.username),
+            password=parse_password(_password(chosen)),
+            role=Role.ADMIN,
+            customer_id=None,
+        )
         asyncio.run(_create(settings, login))
     except ApiError as error:  # a bad name or password, or the username is taken: one line, exit 1
         raise SystemExit(f"create-admin: {error.message}") from None
@@ -50,7 +55,8 @@ def _password(chosen: argparse.Namespace) -> str:
 async def _create(settings: Settings, login: Login) -> None:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        await create_login(engine, Passwords(time_cost=settings.argon2_time_cost,
-                                             memory_kib=settings.argon2_memory_kib), login)
+        await create_login(
+            engine, Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib), login
+        )
     finally:
         await engine.dispose()

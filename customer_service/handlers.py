@@ -1,4 +1,5 @@
 """Thin HTTP handlers: parse, call one use case, answer JSON."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,21 +9,17 @@ from uuid import UUID
 
 from aiohttp import web
 
-from customer_service import domain, service
-from customer_service.keys import ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
-from shared.auth import STAFF_ROLES
-from shared.callers import TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
-from shared.errors import ForbiddenError
-from shared.body_validation import validated_body
-from shared.params import page_params, parse_uuid, path_uuid
-from shared.web import ok
-from customer_service import sessions
-from customer_service.keys import ACCOUNTS_KEY
+from customer_service import domain, service, sessions
+from customer_service.keys import ACCOUNTS_KEY, ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.throttle import client_address
 from shared.audit import add_audit_route, audited
-from shared.errors import ConflictError, ServiceUnavailableError
+from shared.auth import STAFF_ROLES
+from shared.body_validation import validated_body
+from shared.callers import TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
+from shared.errors import ConflictError, ForbiddenError, ServiceUnavailableError
 from shared.http_client import PeerUnavailableError
-from shared.params import query_int
+from shared.params import page_params, parse_uuid, path_uuid, query_int
+from shared.web import ok
 
 READERS = ("customer", *STAFF_ROLES, "service")
 FEED_ID_MAX = 2**62  # BIGINT feed ids; QUERY_INTEGER reads at most 18 digits anyway
@@ -48,20 +45,30 @@ async def login(request: web.Request) -> web.Response:
     credentials = domain.parse_credentials(await validated_body(request))
     app = request.app
     # The peer as the socket saw it; X-Forwarded-For only from a trusted proxy (the client can forge it).
-    address = client_address(request.remote, request.headers.get("X-Forwarded-For"),
-                             app[SETTINGS_KEY].trusted_proxies)
-    answer = await service.login(app[ENGINE_KEY], app[PASSWORDS_KEY], credentials,
-                                 jwt_secret=app[TOKEN_KEYS_KEY], token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
-                                 throttle=app[THROTTLE_KEY], address=address,
-                                 refresh_ttl_s=app[SETTINGS_KEY].refresh_token_ttl_s)
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), app[SETTINGS_KEY].trusted_proxies)
+    answer = await service.login(
+        app[ENGINE_KEY],
+        app[PASSWORDS_KEY],
+        credentials,
+        jwt_secret=app[TOKEN_KEYS_KEY],
+        token_ttl_s=app[SETTINGS_KEY].token_ttl_s,
+        throttle=app[THROTTLE_KEY],
+        address=address,
+        refresh_ttl_s=app[SETTINGS_KEY].refresh_token_ttl_s,
+    )
     return ok(answer, message="logged in")
 
 
 async def refresh(request: web.Request) -> web.Response:
     refresh_token = domain.parse_refresh_token(await validated_body(request))
     settings = request.app[SETTINGS_KEY]
-    answer = await service.refresh(request.app[ENGINE_KEY], refresh_token, jwt_secret=request.app[TOKEN_KEYS_KEY],
-                                   token_ttl_s=settings.token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
+    answer = await service.refresh(
+        request.app[ENGINE_KEY],
+        refresh_token,
+        jwt_secret=request.app[TOKEN_KEYS_KEY],
+        token_ttl_s=settings.token_ttl_s,
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+    )
     return ok(answer, message="refreshed")
 
 
@@ -128,16 +135,22 @@ async def _refuse_if_accounts_hold_money(app: web.Application, customer_id: UUID
     try:
         answer = await app[ACCOUNTS_KEY].get(f"/accounts/customer/{customer_id}")
     except PeerUnavailableError:
-        raise ServiceUnavailableError("accounts service unavailable: cannot tell whether the accounts hold money") \
-            from None
+        raise ServiceUnavailableError(
+            "accounts service unavailable: cannot tell whether the accounts hold money"
+        ) from None
     if answer.status != 200:
-        raise ServiceUnavailableError("accounts service did not list the customer's accounts",
-                                      details={"status": answer.status})
-    holding = [account["account_id"] for account in answer.body.get("data", [])
-               if Decimal(str(account.get("balance", 0))) != 0 or account.get("pending_change")]
+        raise ServiceUnavailableError(
+            "accounts service did not list the customer's accounts", details={"status": answer.status}
+        )
+    holding = [
+        account["account_id"]
+        for account in answer.body.get("data", [])
+        if Decimal(str(account.get("balance", 0))) != 0 or account.get("pending_change")
+    ]
     if holding:
-        raise ConflictError("the customer's accounts still hold money; move it out first",
-                            details={"accounts": holding})
+        raise ConflictError(
+            "the customer's accounts still hold money; move it out first", details={"accounts": holding}
+        )
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -145,8 +158,12 @@ async def list_customers(request: web.Request) -> web.Response:
     limit, offset = page_params(request)
     rows = await service.list_customers(request.app[ENGINE_KEY], limit, offset)
     # The original system's shape, which its clients page through.
-    return ok({"customers": [service.customer_view(row) for row in rows],
-               "pagination": {"limit": limit, "offset": offset, "count": len(rows)}})
+    return ok(
+        {
+            "customers": [service.customer_view(row) for row in rows],
+            "pagination": {"limit": limit, "offset": offset, "count": len(rows)},
+        }
+    )
 
 
 async def find_by_email(request: web.Request) -> web.Response:

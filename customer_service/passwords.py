@@ -1,4 +1,5 @@
 """Password hashing with argon2id, run off the event loop, with equal work for known and unknown users."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,12 +19,14 @@ _DUMMY_PASSWORD = "not-a-password-of-anyone"
 class Passwords:
     """Hashes and verifies passwords. One per app: it holds the dummy hash made with the app's cost settings."""
 
-    def __init__(self, *, time_cost: int = DEFAULT_ARGON2_TIME_COST,
-                 memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB) -> None:
+    def __init__(
+        self, *, time_cost: int = DEFAULT_ARGON2_TIME_COST, memory_kib: int = DEFAULT_ARGON2_MEMORY_KIB
+    ) -> None:
         assert time_cost >= 1, "argon2 needs at least one pass"
         assert memory_kib >= MIN_ARGON2_MEMORY_KIB, "argon2 needs 8 KiB per lane"
-        self._hasher = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
-                                             parallelism=DEFAULT_ARGON2_PARALLELISM)
+        self._hasher = argon2.PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=DEFAULT_ARGON2_PARALLELISM
+        )
         # Same parameters as real hashes, so verifying it costs what verifying a real one costs.
         self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
 

@@ -1,4 +1,5 @@
 """Customer use cases: create, read, find, list, update, delete; logins and the login check that issues tokens."""
+
 from __future__ import annotations
 
 import uuid
@@ -42,11 +43,18 @@ async def create_customer(engine: AsyncEngine, passwords: Passwords, new_custome
     password_hash = await passwords.hash(login.password) if login is not None else None
     try:
         async with engine.begin() as connection:
-            row = await db.insert_customer(connection, new_customer.customer_id, new_customer.name,
-                                           new_customer.address, new_customer.contact_info)
+            row = await db.insert_customer(
+                connection, new_customer.customer_id, new_customer.name, new_customer.address, new_customer.contact_info
+            )
             if login is not None:
-                await db.insert_user(connection, user_id=uuid.uuid4(), username=login.username,
-                                     password_hash=password_hash, role=login.role, customer_id=login.customer_id)
+                await db.insert_user(
+                    connection,
+                    user_id=uuid.uuid4(),
+                    username=login.username,
+                    password_hash=password_hash,
+                    role=login.role,
+                    customer_id=login.customer_id,
+                )
     except IntegrityError as error:
         _raise_if_duplicate(error)
         raise
@@ -60,8 +68,14 @@ async def create_login(engine: AsyncEngine, passwords: Passwords, login: Login) 
     password_hash = await passwords.hash(login.password)
     try:
         async with engine.begin() as connection:
-            await db.insert_user(connection, user_id=user_id, username=login.username, password_hash=password_hash,
-                                 role=login.role, customer_id=login.customer_id)
+            await db.insert_user(
+                connection,
+                user_id=user_id,
+                username=login.username,
+                password_hash=password_hash,
+                role=login.role,
+                customer_id=login.customer_id,
+            )
     except IntegrityError as error:
         _raise_if_duplicate(error)
         raise
@@ -135,10 +149,17 @@ async def delete_customer(engine: AsyncEngine, customer_id: UUID) -> None:
     log.info("customer_deleted", details={"customer_id": str(customer_id)})
 
 
-async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credentials, *,
-                jwt_secret: str | TokenKeys, token_ttl_s: int, throttle: LoginThrottle | None = None,
-                address: str = "unknown", refresh_ttl_s: int = sessions.DEFAULT_REFRESH_TOKEN_TTL_S
-                ) -> dict[str, Any]:
+async def login(
+    engine: AsyncEngine,
+    passwords: Passwords,
+    credentials: Credentials,
+    *,
+    jwt_secret: str | TokenKeys,
+    token_ttl_s: int,
+    throttle: LoginThrottle | None = None,
+    address: str = "unknown",
+    refresh_ttl_s: int = sessions.DEFAULT_REFRESH_TOKEN_TTL_S,
+) -> dict[str, Any]:
     """Check a username and password; a token for that login, or 401 with the same answer whatever failed.
 
     With a throttle: the attempt is counted first, and 429 once the username or the address is over its
@@ -154,14 +175,14 @@ async def login(engine: AsyncEngine, passwords: Passwords, credentials: Credenti
     if throttle is not None and attempt is not None:
         await throttle.succeeded(engine, attempt)
     async with engine.begin() as connection:
-        family_id, refresh_token, refresh_expires_at = await sessions.start(connection, row["username"],
-                                                                            refresh_ttl_s)
+        family_id, refresh_token, refresh_expires_at = await sessions.start(connection, row["username"], refresh_ttl_s)
     log.info("login_succeeded", details={"user_id": str(row["user_id"]), "role": row["role"]})
     return _session_answer(row, jwt_secret, token_ttl_s, family_id, refresh_token, refresh_expires_at)
 
 
-async def refresh(engine: AsyncEngine, refresh_token: str, *, jwt_secret: str | TokenKeys, token_ttl_s: int,
-                  refresh_ttl_s: int) -> dict[str, Any]:
+async def refresh(
+    engine: AsyncEngine, refresh_token: str, *, jwt_secret: str | TokenKeys, token_ttl_s: int, refresh_ttl_s: int
+) -> dict[str, Any]:
     """A new access token and the next refresh token for a refresh token, spending it (sessions.rotate)."""
     username, family_id, next_token, expires_at = await sessions.rotate(engine, refresh_token, refresh_ttl_s)
     async with engine.connect() as connection:
@@ -171,10 +192,28 @@ async def refresh(engine: AsyncEngine, refresh_token: str, *, jwt_secret: str | 
     return _session_answer(row, jwt_secret, token_ttl_s, family_id, next_token, expires_at)
 
 
-def _session_answer(row: dict[str, Any], jwt_secret: str | TokenKeys, token_ttl_s: int, family_id: UUID,
-                    refresh_token: str, refresh_expires_at: datetime) -> dict[str, Any]:
+def _session_answer(
+    row: dict[str, Any],
+    jwt_secret: str | TokenKeys,
+    token_ttl_s: int,
+    family_id: UUID,
+    refresh_token: str,
+    refresh_expires_at: datetime,
+) -> dict[str, Any]:
     role = user_role(row["role"], row["customer_id"])
-    token, expires_at = issue_token(jwt_secret, role=role.value, customer_id=row["customer_id"],
-                                    subject=row["username"], ttl_s=token_ttl_s, session_id=str(family_id))
-    return {"token": token, "customer_id": row["customer_id"], "role": role.value, "expires_at": expires_at,
-            "refresh_token": refresh_token, "refresh_expires_at": refresh_expires_at}
+    token, expires_at = issue_token(
+        jwt_secret,
+        role=role.value,
+        customer_id=row["customer_id"],
+        subject=row["username"],
+        ttl_s=token_ttl_s,
+        session_id=str(family_id),
+    )
+    return {
+        "token": token,
+        "customer_id": row["customer_id"],
+        "role": role.value,
+        "expires_at": expires_at,
+        "refresh_token": refresh_token,
+        "refresh_expires_at": refresh_expires_at,
+    }

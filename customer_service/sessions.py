@@ -5,6 +5,7 @@ and hands out the next one of the same family; presenting a spent one again mean
 whole family is revoked. Every revocation (logout, reuse, a deleted user) is also a row in
 `revocations`, the feed each service polls (shared/revocation.py) to refuse access tokens within seconds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,22 +43,32 @@ _FEED_SUBJECT = text("INSERT INTO revocations (subject) VALUES (:subject)")
 _READ_FEED = text("""
     SELECT revocation_id, session_id, subject, revoked_at FROM revocations
     WHERE revocation_id > :after ORDER BY revocation_id LIMIT :limit""")
-_FAMILY_REVOKED = text("SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = :family_id "
-                       "AND revoked_at IS NOT NULL)")
+_FAMILY_REVOKED = text(
+    "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = :family_id AND revoked_at IS NOT NULL)"
+)
 
 
 def _digest(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
-async def start(connection: AsyncConnection, username: str, ttl_s: int,
-                family_id: UUID | None = None) -> tuple[UUID, str, datetime]:
+async def start(
+    connection: AsyncConnection, username: str, ttl_s: int, family_id: UUID | None = None
+) -> tuple[UUID, str, datetime]:
     """A new refresh token (of a new family unless given): (family_id, token, expires_at)."""
     family_id = family_id or uuid.uuid4()
     refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
-    await connection.execute(_INSERT_TOKEN, {"token_id": uuid.uuid4(), "family_id": family_id, "username": username,
-                                             "token_hash": _digest(refresh_token), "expires_at": expires_at})
+    await connection.execute(
+        _INSERT_TOKEN,
+        {
+            "token_id": uuid.uuid4(),
+            "family_id": family_id,
+            "username": username,
+            "token_hash": _digest(refresh_token),
+            "expires_at": expires_at,
+        },
+    )
     return family_id, refresh_token, expires_at
 
 

@@ -9,6 +9,7 @@ start at a key's first attempt), so at most twice the limit fits across a window
 Which address a request comes from: the socket's peer, unless that peer is a trusted proxy
 (TRUSTED_PROXIES), in which case the nearest untrusted address in X-Forwarded-For.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import TooManyRequestsError
 
-DEFAULT_LOGIN_FAILURES_MAX = 5          # per username, per window
+DEFAULT_LOGIN_FAILURES_MAX = 5  # per username, per window
 DEFAULT_LOGIN_ADDRESS_FAILURES_MAX = 50  # per client address (many users may share one, behind NAT)
 DEFAULT_LOGIN_WINDOW_S = 300.0
 PURGE_BATCH_MAX = 100  # expired rows removed per attempt: the table stays the size of one window's keys
@@ -52,6 +53,7 @@ _GIVE_BACK = text("""
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """A counted attempt, to be given back if its password turns out right."""
+
     user_key: str
     address_key: str
     address_window_started_at: datetime
@@ -60,9 +62,13 @@ class Attempt:
 class LoginThrottle:
     """Refuses a login (429, Retry-After) once its username or its address is over its limit."""
 
-    def __init__(self, *, failures_max: int = DEFAULT_LOGIN_FAILURES_MAX,
-                 address_failures_max: int = DEFAULT_LOGIN_ADDRESS_FAILURES_MAX,
-                 window_s: float = DEFAULT_LOGIN_WINDOW_S) -> None:
+    def __init__(
+        self,
+        *,
+        failures_max: int = DEFAULT_LOGIN_FAILURES_MAX,
+        address_failures_max: int = DEFAULT_LOGIN_ADDRESS_FAILURES_MAX,
+        window_s: float = DEFAULT_LOGIN_WINDOW_S,
+    ) -> None:
         assert failures_max >= 1 and address_failures_max >= 1, "at least one attempt is allowed"
         assert window_s > 0, "the window has a length"
         self._limits = {USER_PREFIX: failures_max, ADDRESS_PREFIX: address_failures_max}
@@ -77,9 +83,11 @@ class LoginThrottle:
         over = [row for row in rows if row.attempts > self._limit_of(row.throttle_key)]
         if over:
             retry_after_s = max(1, math.ceil(max(float(row.retry_after_s) for row in over)))
-            raise TooManyRequestsError("too many failed logins, try again later",
-                                       details={"retry_after_s": retry_after_s},
-                                       headers={"Retry-After": str(retry_after_s)})
+            raise TooManyRequestsError(
+                "too many failed logins, try again later",
+                details={"retry_after_s": retry_after_s},
+                headers={"Retry-After": str(retry_after_s)},
+            )
         address_row = next(row for row in rows if row.throttle_key == keys["address_key"])
         return Attempt(keys["user_key"], keys["address_key"], address_row.window_started_at)
 
@@ -87,8 +95,9 @@ class LoginThrottle:
         """The user's count starts again; the address gets this attempt back (its failures stay counted)."""
         async with engine.begin() as connection:
             await connection.execute(_FORGET_USER, {"user_key": attempt.user_key})
-            await connection.execute(_GIVE_BACK, {"address_key": attempt.address_key,
-                                                  "window_started_at": attempt.address_window_started_at})
+            await connection.execute(
+                _GIVE_BACK, {"address_key": attempt.address_key, "window_started_at": attempt.address_window_started_at}
+            )
 
     def _limit_of(self, throttle_key: str) -> int:
         return self._limits[USER_PREFIX if throttle_key.startswith(USER_PREFIX) else ADDRESS_PREFIX]

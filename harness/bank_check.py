@@ -10,6 +10,7 @@ an answer that said anything but "committed" for a transfer the log says committ
 The checker starts its own system (its own PostgreSQL cluster and service processes on free ports),
 because it must own the processes it kills; it reads the databases directly, on purpose.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,9 +50,15 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ANSWERED_WRONG_SHOWN = 20
 # Short protocol deadlines so recovery after each fault is quick; every one is a named service setting.
 CHECK_SERVICE_ENV = {
-    "PREPARE_TIMEOUT_S": "2", "DECISION_TIMEOUT_S": "2", "PREPARE_BUSY_WAIT_S": "0.5",
-    "PREPARE_DEADLINE_S": "3", "COMPLETION_GRACE_S": "1", "IN_DOUBT_TIMEOUT_S": "2",
-    "RECOVERY_INTERVAL_S": "0.2", "RECOVERY_RETRY_FIRST_S": "0.2", "RECOVERY_RETRY_MAX_S": "1",
+    "PREPARE_TIMEOUT_S": "2",
+    "DECISION_TIMEOUT_S": "2",
+    "PREPARE_BUSY_WAIT_S": "0.5",
+    "PREPARE_DEADLINE_S": "3",
+    "COMPLETION_GRACE_S": "1",
+    "IN_DOUBT_TIMEOUT_S": "2",
+    "RECOVERY_INTERVAL_S": "0.2",
+    "RECOVERY_RETRY_FIRST_S": "0.2",
+    "RECOVERY_RETRY_MAX_S": "1",
     "HTTP_TIMEOUT_S": "2",
 }
 _LOGGED_BY_KEY = "SELECT idempotency_key, status FROM transactions WHERE idempotency_key = ANY($1::text[])"
@@ -59,13 +66,13 @@ _LOGGED_BY_KEY = "SELECT idempotency_key, status FROM transactions WHERE idempot
 
 @dataclass(frozen=True)
 class CheckOptions:
-    seconds: float = 60.0         # the phase with faults
-    fault_free_s: float = 0.0     # the phase before it, without faults
+    seconds: float = 60.0  # the phase with faults
+    fault_free_s: float = 0.0  # the phase before it, without faults
     clients: int = 8
     accounts: int = 10
     fault_every_s: float = 3.0
     down_for_s: float = 1.0
-    replicas: int = 1             # of the coordinator and of the participant, on their shared databases
+    replicas: int = 1  # of the coordinator and of the participant, on their shared databases
     database_faults: bool = False
     seed: int | None = None
     commands: dict[str, list[str]] = field(default_factory=dict)
@@ -102,24 +109,30 @@ class CheckReport:
         outcomes, attempts = self.outcomes, self.workload.attempts
         statuses = Counter(attempt.status for attempt in attempts if attempt.status)
         server_errors = sum(count for status, count in statuses.items() if status >= 500)
-        return {"transfers_attempted": sum(outcomes.values()), "committed": outcomes["committed"],
-                "aborted": outcomes["aborted"], "indeterminate": outcomes["indeterminate"],
-                "unavailable": outcomes["unavailable"],
-                "answers_500": statuses[500], "answers_503": statuses[503],
-                "answers_5xx_other": server_errors - statuses[500] - statuses[503],
-                "answered_outcome_unknown": sum(attempt.code == OUTCOME_UNKNOWN for attempt in attempts),
-                "answered_wrong": len(self.answered_wrong),
-                "answered_wrong_examples": self.answered_wrong[:ANSWERED_WRONG_SHOWN],
-                "committed_per_s_fault_free": self.committed_per_s(FAULT_FREE),
-                "committed_per_s_during_faults": self.committed_per_s(FAULTS),
-                "faults_injected": len(self.faults),
-                "faults_by_kind": dict(Counter(fault.split()[0] for fault in self.faults)),
-                "faults": self.faults, "restarts_failed": self.restarts_failed,
-                "reads_checked": self.workload.reads_checked,
-                "violations": self.violations,
-                "locks_left": self.invariants.locked_accounts if self.invariants else None,
-                "unfinished_left": self.invariants.unfinished_transfers if self.invariants else None,
-                "time_to_quiesce_s": None if self.quiesce_s is None else Decimal(f"{self.quiesce_s:.2f}")}
+        return {
+            "transfers_attempted": sum(outcomes.values()),
+            "committed": outcomes["committed"],
+            "aborted": outcomes["aborted"],
+            "indeterminate": outcomes["indeterminate"],
+            "unavailable": outcomes["unavailable"],
+            "answers_500": statuses[500],
+            "answers_503": statuses[503],
+            "answers_5xx_other": server_errors - statuses[500] - statuses[503],
+            "answered_outcome_unknown": sum(attempt.code == OUTCOME_UNKNOWN for attempt in attempts),
+            "answered_wrong": len(self.answered_wrong),
+            "answered_wrong_examples": self.answered_wrong[:ANSWERED_WRONG_SHOWN],
+            "committed_per_s_fault_free": self.committed_per_s(FAULT_FREE),
+            "committed_per_s_during_faults": self.committed_per_s(FAULTS),
+            "faults_injected": len(self.faults),
+            "faults_by_kind": dict(Counter(fault.split()[0] for fault in self.faults)),
+            "faults": self.faults,
+            "restarts_failed": self.restarts_failed,
+            "reads_checked": self.workload.reads_checked,
+            "violations": self.violations,
+            "locks_left": self.invariants.locked_accounts if self.invariants else None,
+            "unfinished_left": self.invariants.unfinished_transfers if self.invariants else None,
+            "time_to_quiesce_s": None if self.quiesce_s is None else Decimal(f"{self.quiesce_s:.2f}"),
+        }
 
 
 def instance_names(service: str, replicas: int) -> tuple[str, ...]:
@@ -129,6 +142,7 @@ def instance_names(service: str, replicas: int) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Topology:
     """The processes a check runs, and the Service (harness/service_proxy.py) in front of each replicated one."""
+
     system: LocalSystem
     proxy_ports: dict[str, int]  # service -> its Service's port; empty with one replica
 
@@ -144,11 +158,17 @@ def _build(folder: Path, options: CheckOptions) -> Topology:
     # Crashing the server must lose no acknowledged commit, as on a real one: synchronous_commit stays on.
     postgres = LocalPostgres(folder / "pg", free_port(), durable=False, survives_server_crash=True)
     proxy_ports = {service: free_port() for service in (COORDINATOR, PARTICIPANT)} if options.replicas > 1 else {}
-    through_proxies = {SERVICE_BY_NAME[service].url_variable: f"http://127.0.0.1:{port}"
-                       for service, port in proxy_ports.items()}
-    system = LocalSystem(postgres, {name: free_port() for name in ("customer_service", PARTICIPANT, COORDINATOR)},
-                         folder / "logs", jwt_secret=uuid.uuid4().hex * 2,
-                         extra_env={**CHECK_SERVICE_ENV, **through_proxies}, commands=options.commands)
+    through_proxies = {
+        SERVICE_BY_NAME[service].url_variable: f"http://127.0.0.1:{port}" for service, port in proxy_ports.items()
+    }
+    system = LocalSystem(
+        postgres,
+        {name: free_port() for name in ("customer_service", PARTICIPANT, COORDINATOR)},
+        folder / "logs",
+        jwt_secret=uuid.uuid4().hex * 2,
+        extra_env={**CHECK_SERVICE_ENV, **through_proxies},
+        commands=options.commands,
+    )
     for service in (COORDINATOR, PARTICIPANT):
         for name in instance_names(service, options.replicas)[1:]:
             system.add_instance(service, name, free_port())
@@ -159,8 +179,12 @@ def _start_proxies(topology: Topology, replicas: int) -> list[subprocess.Popen]:
     proxies = []
     for service, port in topology.proxy_ports.items():
         replica_ports = [topology.system.ports[name] for name in instance_names(service, replicas)]
-        proxies.append(subprocess.Popen([sys.executable, "-m", "harness.service_proxy", str(port),
-                                         *map(str, replica_ports)], stdin=subprocess.DEVNULL))
+        proxies.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "harness.service_proxy", str(port), *map(str, replica_ports)],
+                stdin=subprocess.DEVNULL,
+            )
+        )
     for port in topology.proxy_ports.values():
         _wait_listening(port)
     return proxies
@@ -209,22 +233,37 @@ def _start_everything(system: LocalSystem) -> None:
         system.wait_ready(name, READY_TIMEOUT_S)
 
 
-async def _run_against(topology: Topology, options: CheckOptions, randomness: random.Random,
-                       progress: Callable[[CheckReport], None] | None) -> CheckReport:
+async def _run_against(
+    topology: Topology, options: CheckOptions, randomness: random.Random, progress: Callable[[CheckReport], None] | None
+) -> CheckReport:
     report, system = CheckReport(), topology.system
     targets = Targets(topology.urls(COORDINATOR, options.replicas), topology.urls(PARTICIPANT, options.replicas))
-    plan = NemesisPlan(instance_names(COORDINATOR, options.replicas) + instance_names(PARTICIPANT, options.replicas),
-                       options.fault_every_s, options.down_for_s, options.database_faults)
+    plan = NemesisPlan(
+        instance_names(COORDINATOR, options.replicas) + instance_names(PARTICIPANT, options.replicas),
+        options.fault_every_s,
+        options.down_for_s,
+        options.database_faults,
+    )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)) as session:
         client = Client(session, system)
         accounts = [await _open_account(client, system.url(PARTICIPANT)) for _ in range(options.accounts)]
         started = time.monotonic()
-        schedule = Schedule(faults_from=started + options.fault_free_s,
-                            until=started + options.fault_free_s + options.seconds)
-        clients = [run_client(client, targets, accounts, schedule, randomness, report.workload, OPENING_BALANCE)
-                   for _ in range(options.clients)]
-        nemesis = run_nemesis(system, plan, schedule.faults_from, schedule.until, randomness, report.faults,
-                              progress=(lambda: progress(report)) if progress else None)
+        schedule = Schedule(
+            faults_from=started + options.fault_free_s, until=started + options.fault_free_s + options.seconds
+        )
+        clients = [
+            run_client(client, targets, accounts, schedule, randomness, report.workload, OPENING_BALANCE)
+            for _ in range(options.clients)
+        ]
+        nemesis = run_nemesis(
+            system,
+            plan,
+            schedule.faults_from,
+            schedule.until,
+            randomness,
+            report.faults,
+            progress=(lambda: progress(report)) if progress else None,
+        )
         report.restarts_failed, *_ = await asyncio.gather(nemesis, *clients)
     report.phase_s = {FAULT_FREE: options.fault_free_s, FAULTS: options.seconds}
     await asyncio.to_thread(_start_everything, system)
@@ -234,16 +273,20 @@ async def _run_against(topology: Topology, options: CheckOptions, randomness: ra
 
 
 async def _open_account(client: Client, participant_url: str) -> uuid.UUID:
-    status, body = await client.call("POST", participant_url, "/accounts",
-                                     {"customer_id": str(DEMO_CUSTOMER), "initial_balance": OPENING_BALANCE})
+    status, body = await client.call(
+        "POST", participant_url, "/accounts", {"customer_id": str(DEMO_CUSTOMER), "initial_balance": OPENING_BALANCE}
+    )
     assert status == 201, f"could not open a checker account: {status} {body}"
     return uuid.UUID(body["data"]["account_id"])
 
 
 def _told(attempts: list[Attempt]) -> dict[uuid.UUID, str]:
     """The outcomes clients were told in so many words: invariant 6 holds the log to them."""
-    return {attempt.transaction_id: attempt.told for attempt in attempts
-            if attempt.transaction_id is not None and attempt.told in ("committed", "aborted")}
+    return {
+        attempt.transaction_id: attempt.told
+        for attempt in attempts
+        if attempt.transaction_id is not None and attempt.told in ("committed", "aborted")
+    }
 
 
 async def _audit(system: LocalSystem, accounts: list[uuid.UUID], report: CheckReport) -> None:
@@ -253,15 +296,15 @@ async def _audit(system: LocalSystem, accounts: list[uuid.UUID], report: CheckRe
     arguments = (system.database_url(PARTICIPANT), system.database_url(COORDINATOR), accounts)
     expected_total = OPENING_BALANCE * len(accounts)
     while True:
-        audit = await check_invariants(*arguments, expected_total=expected_total, quiesced=False,
-                                       client_outcomes=told)
+        audit = await check_invariants(*arguments, expected_total=expected_total, quiesced=False, client_outcomes=told)
         quiet = audit.locked_accounts == 0 and audit.unfinished_transfers == 0
         if quiet or time.monotonic() - started > QUIESCE_TIMEOUT_S:
             break
         await asyncio.sleep(QUIESCE_POLL_S)
     report.quiesce_s = time.monotonic() - started if quiet else None
-    report.invariants = await check_invariants(*arguments, expected_total=expected_total, quiesced=True,
-                                               client_outcomes=told)
+    report.invariants = await check_invariants(
+        *arguments, expected_total=expected_total, quiesced=True, client_outcomes=told
+    )
 
 
 async def _judge_answers(transactions_url: str, report: CheckReport) -> None:
@@ -277,8 +320,10 @@ async def _judge_answers(transactions_url: str, report: CheckReport) -> None:
         committed = logged.get(attempt.key) == "committed"
         report.committed_logged[attempt.phase] += committed
         if _answered_wrong(attempt, committed):
-            report.answered_wrong.append(f"key {attempt.key}: answered {attempt.status} {attempt.code or ''}, "
-                                         f"log says {logged.get(attempt.key, 'no such transfer')}")
+            report.answered_wrong.append(
+                f"key {attempt.key}: answered {attempt.status} {attempt.code or ''}, "
+                f"log says {logged.get(attempt.key, 'no such transfer')}"
+            )
 
 
 def _answered_wrong(attempt: Attempt, committed: bool) -> bool:

@@ -3,6 +3,7 @@
 It reads and writes PostgreSQL directly (asyncpg, no service in between) on purpose: it measures what one
 database can do, the ceiling the 2PC system is compared with. cli.bench.driver drives it like the system.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -30,7 +31,8 @@ class Baseline:
             await connection.execute(f"""CREATE TABLE {BASELINE_TABLE} (
                 account_id UUID PRIMARY KEY, balance NUMERIC(19,4) NOT NULL CHECK (balance >= 0))""")
             await connection.copy_records_to_table(
-                BASELINE_TABLE, records=[(account_id, opening_balance) for account_id in self.account_ids])
+                BASELINE_TABLE, records=[(account_id, opening_balance) for account_id in self.account_ids]
+            )
 
     async def transfer(self, source: int, destination: int, amount: Decimal) -> str:
         """'committed' or 'insufficient_funds'. Rows are locked in id order, so transfers never deadlock."""
@@ -40,12 +42,16 @@ class Baseline:
                 if account_id == source_id:
                     debited = await connection.fetchval(
                         f"UPDATE {BASELINE_TABLE} SET balance = balance - $2 WHERE account_id = $1 "
-                        "AND balance >= $2 RETURNING 1", account_id, amount)
+                        "AND balance >= $2 RETURNING 1",
+                        account_id,
+                        amount,
+                    )
                     if debited is None:
                         raise _Insufficient()
                 else:
-                    await connection.execute(f"UPDATE {BASELINE_TABLE} SET balance = balance + $2 "
-                                             "WHERE account_id = $1", account_id, amount)
+                    await connection.execute(
+                        f"UPDATE {BASELINE_TABLE} SET balance = balance + $2 WHERE account_id = $1", account_id, amount
+                    )
         return "committed"
 
     async def total(self) -> Decimal:
@@ -68,15 +74,32 @@ async def baseline_transfer(baseline: Baseline, source: int, destination: int, a
         return "insufficient_funds"
 
 
-async def run_baseline(database_url: str, workload: Workload, *, clients: int, seconds: float, warmup_s: float,
-                       seed: int, on_tick=None, cpu_probe=None) -> RunResult:
+async def run_baseline(
+    database_url: str,
+    workload: Workload,
+    *,
+    clients: int,
+    seconds: float,
+    warmup_s: float,
+    seed: int,
+    on_tick=None,
+    cpu_probe=None,
+) -> RunResult:
     pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
     try:
         baseline = Baseline(pool)
         await baseline.create_accounts(workload.accounts, workload.opening_balance)
-        result = await drive(lambda s, d, a: baseline_transfer(baseline, s, d, a), workload, clients=clients,
-                             seconds=seconds, warmup_s=warmup_s, seed=seed, on_tick=on_tick, target="baseline",
-                             cpu_probe=cpu_probe)
+        result = await drive(
+            lambda s, d, a: baseline_transfer(baseline, s, d, a),
+            workload,
+            clients=clients,
+            seconds=seconds,
+            warmup_s=warmup_s,
+            seed=seed,
+            on_tick=on_tick,
+            target="baseline",
+            cpu_probe=cpu_probe,
+        )
         result.money_conserved = await baseline.total() == workload.total_money
         result.locks_left = 0
         await baseline.drop()

@@ -7,6 +7,7 @@
 
 Faults are drawn from a shuffled bag, so each kind comes up every round and a short run meets them all.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,15 @@ class NemesisPlan:
     database_faults: bool
 
 
-async def run_nemesis(system: LocalSystem, plan: NemesisPlan, starts_at: float, until: float,
-                      randomness: random.Random, faults: list[str], progress: Callable | None = None) -> list[str]:
+async def run_nemesis(
+    system: LocalSystem,
+    plan: NemesisPlan,
+    starts_at: float,
+    until: float,
+    randomness: random.Random,
+    faults: list[str],
+    progress: Callable | None = None,
+) -> list[str]:
     """Inject faults from starts_at until `until` (time.monotonic()), a line per fault appended to `faults`;
     once every killed process is back, the restarts that failed (the checker starts those itself)."""
     nemesis = _Nemesis(system, plan, randomness)
@@ -51,8 +59,15 @@ async def run_nemesis(system: LocalSystem, plan: NemesisPlan, starts_at: float, 
         await asyncio.gather(*nemesis.restarts.values(), return_exceptions=True)
 
 
-async def _inject_until(nemesis: _Nemesis, plan: NemesisPlan, starts_at: float, until: float,
-                        randomness: random.Random, faults: list[str], progress: Callable | None) -> list[str]:
+async def _inject_until(
+    nemesis: _Nemesis,
+    plan: NemesisPlan,
+    starts_at: float,
+    until: float,
+    randomness: random.Random,
+    faults: list[str],
+    progress: Callable | None,
+) -> list[str]:
     await asyncio.sleep(max(0.0, starts_at - time.monotonic()))
     bag: list[str] = []
     while True:
@@ -84,8 +99,9 @@ class _Nemesis:
     async def kill(self) -> str:
         running = self._running()
         if not running:  # every process is down: this kill waits for one to be back
-            await asyncio.wait([task for task in self.restarts.values() if not task.done()],
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [task for task in self.restarts.values() if not task.done()], return_when=asyncio.FIRST_COMPLETED
+            )
             running = self._running()
         target = self.randomness.choice(running)
         await asyncio.to_thread(self.system.kill, target, signal.SIGKILL)
@@ -118,7 +134,9 @@ class _Nemesis:
         try:
             killed = await connection.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
         finally:
             await connection.close()
         return f"{TERMINATE} {killed} connections of {database}"

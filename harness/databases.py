@@ -11,6 +11,7 @@ from the environment:
 Migrations and demo data run as `python -m <service> migrate|seed-demo` with DATABASE_URL set, the way
 a deployment runs them; nothing here imports a service.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,10 @@ def database_urls(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each service's database URL, from its variable or from POSTGRES_URL and the default name."""
     environ = os.environ if environ is None else environ
     server = environ.get("POSTGRES_URL") or DEFAULT_POSTGRES_URL
-    return {service: environ.get(variable) or _with_database(server, name)
-            for service, (name, variable) in DATABASES.items()}
+    return {
+        service: environ.get(variable) or _with_database(server, name)
+        for service, (name, variable) in DATABASES.items()
+    }
 
 
 def _with_database(url: str, database: str) -> str:
@@ -63,15 +66,21 @@ def create_database(url: str) -> bool:
 
     try:
         return asyncio.run(create())
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as error:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         raise SystemExit(f"cannot create database {name} at {redacted(url)}: {type(error).__name__}: {error}") from None
 
 
 def run_service_command(service: str, command: str, database_url: str) -> None:
     """`python -m <service> <command>` against its database; SystemExit with its error output on failure."""
     assert service in DATABASES, f"unknown service {service}"
-    result = subprocess.run([sys.executable, "-m", service, command], env={**os.environ, "DATABASE_URL": database_url},
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_S)
+    result = subprocess.run(
+        [sys.executable, "-m", service, command],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=COMMAND_TIMEOUT_S,
+    )
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise SystemExit(f"{service} {command} failed: {lines[-1] if lines else f'exit {result.returncode}'}")

@@ -5,6 +5,7 @@ service that runs it, so it explains the real SQL and not a copy that could drif
 a statement without running it, so the data-modifying ones write nothing. The recovery loops' statements
 are off the transfer's path but run on a clock, so a scan there would cost every second: they are shown too.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -19,8 +20,14 @@ PLAN_LIMIT = 100  # the recovery statements' batch bound, as the services use it
 
 
 def _event_params(transaction_id: uuid.UUID) -> dict[str, Any]:
-    return {"transaction_id": transaction_id, "log_unchanged": False, "event_types": ["decision"],
-            "event_participants": [None], "event_details": ["{}"], "event_times": [datetime.now(UTC)]}
+    return {
+        "transaction_id": transaction_id,
+        "log_unchanged": False,
+        "event_types": ["decision"],
+        "event_participants": [None],
+        "event_details": ["{}"],
+        "event_times": [datetime.now(UTC)],
+    }
 
 
 def coordinator_statements() -> list[tuple[str, Any, dict[str, Any]]]:
@@ -29,17 +36,32 @@ def coordinator_statements() -> list[tuple[str, Any, dict[str, Any]]]:
     source, destination, customer = scale_account_id(0), scale_account_id(1), scale_customer_id(0)
     known = scale_transfer_id(0)
     return [
-        ("accept", db._INSERT_TRANSFER, {
-            **_event_params(uuid.uuid4()), "source_account_id": source, "destination_account_id": destination,
-            "amount": Decimal("1.00"), "idempotency_key": None, "request_fingerprint": "f" * 64,
-            "requested_by": str(customer), "requested_by_customer_id": customer}),
-        ("decide", db._DECIDE, {**_event_params(known), "status": "committed", "reason": None,
-                                "completion_grace_s": 10.0}),
-        ("complete", db._RECORD_COMPLETION, {**_event_params(known), "all_acknowledged": True, "retry_first_s": 1.0,
-                                             "retry_max_s": 60.0}),
+        (
+            "accept",
+            db._INSERT_TRANSFER,
+            {
+                **_event_params(uuid.uuid4()),
+                "source_account_id": source,
+                "destination_account_id": destination,
+                "amount": Decimal("1.00"),
+                "idempotency_key": None,
+                "request_fingerprint": "f" * 64,
+                "requested_by": str(customer),
+                "requested_by_customer_id": customer,
+            },
+        ),
+        (
+            "decide",
+            db._DECIDE,
+            {**_event_params(known), "status": "committed", "reason": None, "completion_grace_s": 10.0},
+        ),
+        (
+            "complete",
+            db._RECORD_COMPLETION,
+            {**_event_params(known), "all_acknowledged": True, "retry_first_s": 1.0, "retry_max_s": 60.0},
+        ),
         ("read transfer", db._SELECT_TRANSFER, {"transaction_id": known}),
-        ("recovery: abort orphans", db._ABORT_ORPHANS, {"deadline_s": 30.0, "reason": "timeout",
-                                                        "limit": PLAN_LIMIT}),
+        ("recovery: abort orphans", db._ABORT_ORPHANS, {"deadline_s": 30.0, "reason": "timeout", "limit": PLAN_LIMIT}),
         ("recovery: claim unfinished", db._CLAIM_UNFINISHED, {"lease_s": 11.0, "limit": PLAN_LIMIT}),
         ("metrics: count unfinished", db._COUNT_UNFINISHED, {}),
     ]
@@ -54,8 +76,16 @@ def participant_statements() -> list[tuple[str, Any, dict[str, Any]]]:
         ("ownership check", db._SELECT_ACCOUNT, {"account_id": source}),
         ("prepare", db.PREPARE_LEGS, {"transaction_id": uuid.uuid4(), **legs}),
         ("commit", db.COMMIT_LEGS, {"transaction_id": known, "account_ids": legs["account_ids"]}),
-        ("vote no: tombstone", db._INSERT_TOMBSTONE, {"transaction_id": uuid.uuid4(), "account_id": source,
-                                                      "change": Decimal("-1.00"), "reason": "insufficient_funds"}),
+        (
+            "vote no: tombstone",
+            db._INSERT_TOMBSTONE,
+            {
+                "transaction_id": uuid.uuid4(),
+                "account_id": source,
+                "change": Decimal("-1.00"),
+                "reason": "insufficient_funds",
+            },
+        ),
         ("recovery: in doubt", db._SELECT_IN_DOUBT, {"in_doubt_s": 30.0, "limit": PLAN_LIMIT}),
         ("recovery: purge tombstones", db._PURGE_TOMBSTONES, {"retention_s": 86400.0, "limit": PLAN_LIMIT}),
         ("metrics: count locks", db._COUNT_LOCKS, {"in_doubt_s": 30.0}),
@@ -63,7 +93,9 @@ def participant_statements() -> list[tuple[str, Any, dict[str, Any]]]:
 
 
 STATEMENTS: dict[str, Callable[[], list[tuple[str, Any, dict[str, Any]]]]] = {
-    "transactions_service": coordinator_statements, "accounts_service": participant_statements}
+    "transactions_service": coordinator_statements,
+    "accounts_service": participant_statements,
+}
 
 
 async def explain_hot_path(database_urls: dict[str, str]) -> list[dict[str, Any]]:
@@ -88,8 +120,12 @@ async def explain_hot_path(database_urls: dict[str, str]) -> list[dict[str, Any]
 
 def _summary(service: str, name: str, explained: Any) -> dict[str, Any]:
     nodes = list(_nodes((explained if isinstance(explained, list) else _json(explained))[0]["Plan"]))
-    return {"service": service, "statement": name, "nodes": [_describe(node) for node in nodes],
-            "scans": [_describe(node) for node in nodes if node["Node Type"] == "Seq Scan"]}
+    return {
+        "service": service,
+        "statement": name,
+        "nodes": [_describe(node) for node in nodes],
+        "scans": [_describe(node) for node in nodes if node["Node Type"] == "Seq Scan"],
+    }
 
 
 def _json(raw: str) -> Any:

@@ -3,6 +3,7 @@
 Used by the test suite after concurrent runs and by the bank checker after faults. Each check
 returns human-readable violations; an empty list means the invariant holds.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -38,9 +39,15 @@ class InvariantReport:
         return not self.violations
 
 
-async def check_invariants(accounts_url: str, transactions_url: str, account_ids: Iterable[UUID], *,
-                           expected_total: Decimal, quiesced: bool = True,
-                           client_outcomes: dict[UUID, str] | None = None) -> InvariantReport:
+async def check_invariants(
+    accounts_url: str,
+    transactions_url: str,
+    account_ids: Iterable[UUID],
+    *,
+    expected_total: Decimal,
+    quiesced: bool = True,
+    client_outcomes: dict[UUID, str] | None = None,
+) -> InvariantReport:
     """All six invariants over these accounts; `quiesced` adds no-locks and nothing-unfinished (5)."""
     ids = list(account_ids)
     accounts = await _fetch(accounts_url, _BALANCES, ids)
@@ -86,9 +93,12 @@ def _no_negative_balance(accounts) -> list[str]:
 
 
 def _balances_match_ledger(accounts, ledger_sums: dict[UUID, Decimal]) -> list[str]:
-    return [f"4: account {row['account_id']} balance {row['balance']} != ledger sum "
-            f"{ledger_sums.get(row['account_id'], Decimal(0))}"
-            for row in accounts if row["balance"] != ledger_sums.get(row["account_id"], Decimal(0))]
+    return [
+        f"4: account {row['account_id']} balance {row['balance']} != ledger sum "
+        f"{ledger_sums.get(row['account_id'], Decimal(0))}"
+        for row in accounts
+        if row["balance"] != ledger_sums.get(row["account_id"], Decimal(0))
+    ]
 
 
 def _all_or_nothing(transfers, legs, watched: set[UUID]) -> list[str]:
@@ -98,27 +108,40 @@ def _all_or_nothing(transfers, legs, watched: set[UUID]) -> list[str]:
         applied.setdefault(leg["transaction_id"], []).append((leg["account_id"], leg["change"]))
     problems = []
     for transfer in transfers:
-        expected = {(transfer["source_account_id"], -transfer["amount"]),
-                    (transfer["destination_account_id"], transfer["amount"])}
+        expected = {
+            (transfer["source_account_id"], -transfer["amount"]),
+            (transfer["destination_account_id"], transfer["amount"]),
+        }
         expected = {leg for leg in expected if leg[0] in watched}
         found = applied.pop(transfer["transaction_id"], [])
         if transfer["status"] == "committed" and (len(found) != len(expected) or set(found) != expected):
             problems.append(f"3: committed transfer {transfer['transaction_id']} applied as {found}")
         if transfer["status"] != "committed" and found:
             problems.append(f"3: {transfer['status']} transfer {transfer['transaction_id']} applied as {found}")
-    problems += [f"4: ledger rows {found} of unknown transfer {transaction_id}" for transaction_id, found in applied.items()]
+    problems += [
+        f"4: ledger rows {found} of unknown transfer {transaction_id}" for transaction_id, found in applied.items()
+    ]
     return problems
 
 
 def _quiescent(accounts, transfers) -> list[str]:
-    problems = [f"5: account {row['account_id']} still locked by {row['transaction_lock']}"
-                for row in accounts if row["transaction_lock"] is not None]
-    problems += [f"5: transfer {row['transaction_id']} left {row['status']}, completed_at {row['completed_at']}"
-                 for row in transfers if row["status"] == "preparing" or row["completed_at"] is None]
+    problems = [
+        f"5: account {row['account_id']} still locked by {row['transaction_lock']}"
+        for row in accounts
+        if row["transaction_lock"] is not None
+    ]
+    problems += [
+        f"5: transfer {row['transaction_id']} left {row['status']}, completed_at {row['completed_at']}"
+        for row in transfers
+        if row["status"] == "preparing" or row["completed_at"] is None
+    ]
     return problems
 
 
 def _clients_told_the_truth(transfers, client_outcomes: dict[UUID, str]) -> list[str]:
     stored = {row["transaction_id"]: row["status"] for row in transfers}
-    return [f"6: client was told {told} for {transaction_id}, log says {stored.get(transaction_id)}"
-            for transaction_id, told in client_outcomes.items() if stored.get(transaction_id) != told]
+    return [
+        f"6: client was told {told} for {transaction_id}, log says {stored.get(transaction_id)}"
+        for transaction_id, told in client_outcomes.items()
+        if stored.get(transaction_id) != told
+    ]

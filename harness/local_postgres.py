@@ -5,6 +5,7 @@ refuses to run as root, so as root every server command runs inside `unshare --u
 the overflow uid, which is also how the root-owned data folder looks from inside, so the ownership
 check passes without creating a user.
 """
+
 from __future__ import annotations
 
 import glob
@@ -73,8 +74,9 @@ class LocalPostgres:
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             command = ["unshare", "--user", *command]
-        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            command, check=check, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+        )
 
     @property
     def initialized(self) -> bool:
@@ -83,22 +85,49 @@ class LocalPostgres:
     def initialize(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
-        self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                  "--locale=C", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-instructions",
+        )
 
     def start(self) -> None:
         if not self.initialized:
             self.initialize()
-        options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=",
-                   "-c max_connections=300", "-c shared_buffers=128MB"]
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            "-c unix_socket_directories=",
+            "-c max_connections=300",
+            "-c shared_buffers=128MB",
+        ]
         if not self.durable:
             options += ["-c fsync=off", "-c full_page_writes=off"]
             options += [] if self.survives_server_crash else ["-c synchronous_commit=off"]
-        result = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", " ".join(options),
-                           "-w", "-t", str(START_TIMEOUT_S), "start", check=False, timeout_s=START_TIMEOUT_S + 10)
+        result = self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            " ".join(options),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+            check=False,
+            timeout_s=START_TIMEOUT_S + 10,
+        )
         if result.returncode != 0:
-            raise PostgresUnavailableError(f"PostgreSQL did not start: {result.stderr.strip()}\n"
-                                           f"{self._log_tail()}")
+            raise PostgresUnavailableError(f"PostgreSQL did not start: {result.stderr.strip()}\n{self._log_tail()}")
         self._wait_until_accepting()
 
     def _wait_until_accepting(self) -> None:
@@ -113,8 +142,19 @@ class LocalPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data_dir / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", str(STOP_TIMEOUT_S), "stop",
-                      check=False, timeout_s=STOP_TIMEOUT_S + 10)
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                str(STOP_TIMEOUT_S),
+                "stop",
+                check=False,
+                timeout_s=STOP_TIMEOUT_S + 10,
+            )
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

@@ -7,6 +7,7 @@ Each sample is charged to the innermost frame that belongs to a component we nam
 SQLAlchemy, ...), so a socket write inside asyncpg counts as asyncpg, and the event loop's own work
 (selectors, callbacks, transports outside any library) as "event loop".
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,12 +20,23 @@ COMPONENTS = (
     ("event loop", ("run_app (aiohttp/web.py", "asyncio/", "selectors", "uvloop")),
     ("asyncpg", ("asyncpg/",)),
     ("SQLAlchemy", ("sqlalchemy/",)),
-    ("aiohttp server", ("aiohttp/web", "aiohttp/_http_parser", "aiohttp/http_parser", "aiohttp/http_writer",
-                        "aiohttp/base_protocol", "aiohttp/streams")),
+    (
+        "aiohttp server",
+        (
+            "aiohttp/web",
+            "aiohttp/_http_parser",
+            "aiohttp/http_parser",
+            "aiohttp/http_writer",
+            "aiohttp/base_protocol",
+            "aiohttp/streams",
+        ),
+    ),
     ("aiohttp client", ("aiohttp/client", "aiohttp/connector")),
     ("aiohttp other", ("aiohttp/", "multidict/", "yarl/")),
-    ("JSON and schemas", ("shared/jsonio", "json/", "jsonschema", "referencing/", "rpds", "orjson", "msgspec",
-                          "shared/openapi")),
+    (
+        "JSON and schemas",
+        ("shared/jsonio", "json/", "jsonschema", "referencing/", "rpds", "orjson", "msgspec", "shared/openapi"),
+    ),
     ("logging", ("structlog/", "logging/", "shared/log")),
     ("metrics", ("prometheus_client/", "shared/metrics", "/metrics.py")),
     ("JWT", ("jwt/", "shared/auth", "cryptography/")),

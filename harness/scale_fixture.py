@@ -10,6 +10,7 @@ same amount there and back, so every balance stays its opening balance and each 
 
 harness.hot_path_plans then shows which plans PostgreSQL picks for a transfer's statements on them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,16 +32,16 @@ MAINTENANCE_WORK_MEM = "512MB"  # index builds sort in memory instead of on disk
 
 # Transfer n (0-based) of $2 over $1 accounts: pairs 2p and 2p+1 move one amount between accounts a and
 # b, there and back; b is never a.
-_TRANSFERS = """
+_TRANSFERS = f"""
     SELECT n, md5('scale-transfer-' || n)::uuid AS transaction_id,
            md5('scale-account-' || CASE WHEN n % 2 = 0 THEN a ELSE b END)::uuid AS source_account_id,
            md5('scale-account-' || CASE WHEN n % 2 = 0 THEN b ELSE a END)::uuid AS destination_account_id,
-           md5('scale-customer-' || (CASE WHEN n % 2 = 0 THEN a ELSE b END) / {per_customer})::uuid AS customer_id,
+           md5('scale-customer-' || (CASE WHEN n % 2 = 0 THEN a ELSE b END) / {ACCOUNTS_PER_CUSTOMER})::uuid AS customer_id,
            (1 + p % 100) / 100.0 AS amount,
-           now() - make_interval(secs => ($2 - n) * {history_s}.0 / $2) AS created_at
+           now() - make_interval(secs => ($2 - n) * {HISTORY_S}.0 / $2) AS created_at
     FROM (SELECT n, p, p % $1 AS a, (p % $1 + 1 + (p * 31) % ($1 - 1)) % $1 AS b
           FROM (SELECT n, n / 2 AS p FROM generate_series(0::bigint, $2 - 1) AS n) AS numbered) AS pairs
-""".format(per_customer=ACCOUNTS_PER_CUSTOMER, history_s=HISTORY_S)
+"""
 
 _CUSTOMERS = """
     INSERT INTO customers (customer_id, name, address, contact_info)
@@ -86,11 +87,27 @@ async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) 
     customers = -(-accounts // ACCOUNTS_PER_CUSTOMER)
     steps = {
         "customer_service": (["customers"], [(_CUSTOMERS, customers)]),
-        "accounts_service": (["accounts", "participant_log"], [
-            (_ACCOUNTS, accounts, OPENING_BALANCE), (_OPENINGS, accounts, OPENING_BALANCE), (_LEGS, accounts, transfers)]),
-        "transactions_service": (["transactions", "transaction_events"], [
-            (_COORDINATOR_ROWS, accounts, transfers),
-            (_EVENTS, accounts, transfers, list(EVENT_TYPES), [kind in _PARTICIPANT_EVENTS for kind in EVENT_TYPES])]),
+        "accounts_service": (
+            ["accounts", "participant_log"],
+            [
+                (_ACCOUNTS, accounts, OPENING_BALANCE),
+                (_OPENINGS, accounts, OPENING_BALANCE),
+                (_LEGS, accounts, transfers),
+            ],
+        ),
+        "transactions_service": (
+            ["transactions", "transaction_events"],
+            [
+                (_COORDINATOR_ROWS, accounts, transfers),
+                (
+                    _EVENTS,
+                    accounts,
+                    transfers,
+                    list(EVENT_TYPES),
+                    [kind in _PARTICIPANT_EVENTS for kind in EVENT_TYPES],
+                ),
+            ],
+        ),
     }
     timings = {}
     for service, (tables, statements) in steps.items():
@@ -122,25 +139,32 @@ async def _keys_and_indexes_rebuilt(connection: asyncpg.Connection, tables: list
 
     Foreign keys from or to these tables go first and come back last, so each one finds the key it points to.
     """
-    constraints = await connection.fetch("""
+    constraints = await connection.fetch(
+        """
         SELECT conrelid::regclass::text AS table_name, conname AS name, contype AS kind,
                pg_get_constraintdef(oid) AS definition
         FROM pg_constraint
         WHERE (contype IN ('p', 'u') AND conrelid = ANY(CAST($1 AS regclass[])))
            OR (contype = 'f' AND (conrelid = ANY(CAST($1 AS regclass[])) OR confrelid = ANY(CAST($1 AS regclass[]))))
-        ORDER BY contype = 'f' DESC""", tables)
-    indexes = await connection.fetch("""
+        ORDER BY contype = 'f' DESC""",
+        tables,
+    )
+    indexes = await connection.fetch(
+        """
         SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition FROM pg_index
         WHERE indrelid = ANY(CAST($1 AS regclass[]))
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)""", tables)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)""",
+        tables,
+    )
     for constraint in constraints:
         await connection.execute(f'ALTER TABLE {constraint["table_name"]} DROP CONSTRAINT "{constraint["name"]}"')
     for index in indexes:
         await connection.execute(f'DROP INDEX "{index["name"]}"')
     yield
     for constraint in reversed(constraints):
-        await connection.execute(f'ALTER TABLE {constraint["table_name"]} ADD CONSTRAINT "{constraint["name"]}" '
-                                 f'{constraint["definition"]}')
+        await connection.execute(
+            f'ALTER TABLE {constraint["table_name"]} ADD CONSTRAINT "{constraint["name"]}" {constraint["definition"]}'
+        )
     for index in indexes:
         await connection.execute(index["definition"])
 

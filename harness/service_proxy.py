@@ -5,6 +5,7 @@ until either side closes it, so a killed replica drops exactly the connections i
 
     python -m harness.service_proxy LISTEN_PORT REPLICA_PORT [REPLICA_PORT ...]
 """
+
 from __future__ import annotations
 
 import asyncio

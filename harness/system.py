@@ -4,6 +4,7 @@
 It talks to the services the way a deployment does: as separate processes configured by environment
 variables (`python -m accounts_service`), never by importing them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,8 @@ SEED_SKIPPED_MARK = "seed-demo: skipped "  # shared/seeding.py: one line per dem
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str          # the Python package: python -m <name>
-    database: str      # its own database
+    name: str  # the Python package: python -m <name>
+    database: str  # its own database
     default_port: int
     url_variable: str  # how the other services find it
 
@@ -84,22 +85,26 @@ class LocalSystem:
 
     def service_env(self, service: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
         environ = dict(os.environ)
-        environ.update({
-            "DATABASE_URL": self.database_url(service),
-            "PORT": str(self.ports[service]),
-            "JWT_SECRET": self.jwt_secret,
-            "SERVICE_TOKEN_SECRET": self.service_token_secret,
-            "DEV_MODE": "true" if self.dev_mode else "false",
-            "LOG_DIR": str(self.log_dir),
-            "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
-            **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
-            **({"COORDINATOR_TOKEN_SECRET": self.coordinator_token_secret}
-               if self.service_of(service) in COORDINATOR_KEY_HOLDERS
-               else {}),
-            **self.extra_env,
-            **self.instance_env.get(service, {}),
-            **(overrides or {}),
-        })
+        environ.update(
+            {
+                "DATABASE_URL": self.database_url(service),
+                "PORT": str(self.ports[service]),
+                "JWT_SECRET": self.jwt_secret,
+                "SERVICE_TOKEN_SECRET": self.service_token_secret,
+                "DEV_MODE": "true" if self.dev_mode else "false",
+                "LOG_DIR": str(self.log_dir),
+                "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
+                **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
+                **(
+                    {"COORDINATOR_TOKEN_SECRET": self.coordinator_token_secret}
+                    if self.service_of(service) in COORDINATOR_KEY_HOLDERS
+                    else {}
+                ),
+                **self.extra_env,
+                **self.instance_env.get(service, {}),
+                **(overrides or {}),
+            }
+        )
         return environ
 
     def create_databases(self) -> None:
@@ -108,9 +113,14 @@ class LocalSystem:
 
     def run_command(self, service: str, command: str) -> str:
         """Run `python -m <service> <command>` (migrate, seed-demo) to completion; what it printed."""
-        result = subprocess.run([sys.executable, "-m", self.service_of(service), command],
-                                env=self.service_env(service), capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", self.service_of(service), command],
+            env=self.service_env(service),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{service} {command} failed:\n{result.stderr[-4000:]}")
         return result.stdout
@@ -132,8 +142,13 @@ class LocalSystem:
         output = open(self.log_dir / f"{service}.out", "ab")
         package = self.service_of(service)
         command = self.commands.get(package, [sys.executable, "-m", package])
-        process = subprocess.Popen(command, env=self.service_env(service, overrides),
-                                   stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            env=self.service_env(service, overrides),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         output.close()
         self.processes[service] = process
         if wait:
@@ -143,11 +158,20 @@ class LocalSystem:
     def start_console(self, port: int, *, wait: bool = True) -> subprocess.Popen:
         """The web console on `port`, passing the API through to this system's services."""
         self.ports[CONSOLE] = port
-        environ = {**os.environ, "PORT": str(port), "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
-                   **{spec.url_variable: self.url(spec.name) for spec in SERVICES}}
+        environ = {
+            **os.environ,
+            "PORT": str(port),
+            "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
+            **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
+        }
         output = open(self.log_dir / f"{CONSOLE}.out", "ab")
-        process = subprocess.Popen([sys.executable, "-m", CONSOLE], env=environ, stdout=output,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", CONSOLE],
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         output.close()
         self.processes[CONSOLE] = process
         if wait:

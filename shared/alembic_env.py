@@ -1,4 +1,5 @@
 """The body of every service's migrations/env.py: run its history online, on asyncpg."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The OpenAPI document served: GET /openapi.json, and GET /docs as one self-contained HTML page."""
+
 from __future__ import annotations
 
 import html
@@ -39,18 +40,22 @@ def docs_html(openapi_document: dict[str, Any]) -> str:
             body = spec.get("requestBody", {}).get("content", {}).get(JSON, {}).get("schema")
             auth = "bearer" if spec.get("security") else "none"
             responses = ", ".join(spec["responses"])
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(spec.get('summary', ''))}</td><td>{auth}</td><td>{responses}</td>"
-                        f"<td>{_schema_block(body)}</td></tr>")
-    return ("<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(info['title'])}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px;"
-            "vertical-align:top}table{border-collapse:collapse}pre{margin:0;font-size:12px}</style></head><body>"
-            f"<h1>{html.escape(info['title'])} {html.escape(info['version'])}</h1>"
-            f"<p>{html.escape(info.get('description', ''))} The machine-readable document is "
-            f"<a href='{OPENAPI_PATH}'>{OPENAPI_PATH}</a>.</p>"
-            "<table><tr><th>method</th><th>path</th><th>summary</th><th>auth</th><th>statuses</th>"
-            f"<th>request body</th></tr>{''.join(rows)}</table></body></html>")
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(spec.get('summary', ''))}</td><td>{auth}</td><td>{responses}</td>"
+                f"<td>{_schema_block(body)}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(info['title'])}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px;"
+        "vertical-align:top}table{border-collapse:collapse}pre{margin:0;font-size:12px}</style></head><body>"
+        f"<h1>{html.escape(info['title'])} {html.escape(info['version'])}</h1>"
+        f"<p>{html.escape(info.get('description', ''))} The machine-readable document is "
+        f"<a href='{OPENAPI_PATH}'>{OPENAPI_PATH}</a>.</p>"
+        "<table><tr><th>method</th><th>path</th><th>summary</th><th>auth</th><th>statuses</th>"
+        f"<th>request body</th></tr>{''.join(rows)}</table></body></html>"
+    )
 
 
 def _schema_block(schema: dict[str, Any] | None) -> str:

@@ -5,6 +5,7 @@ at GET /audit. A handler decorated with `audited(action)` records who (the token
 what (the action, method, path, status and the money or ids in the body), when, and from which address,
 whenever a teller or an admin calls it, allowed or refused. A database trigger refuses UPDATE and DELETE.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,19 +16,26 @@ from aiohttp import web
 from sqlalchemy import text
 
 from shared import jsonio
-from shared.auth import Principal, STAFF_ROLES
+from shared.auth import STAFF_ROLES, Principal
 from shared.callers import PRINCIPAL_KEY, require_role
 from shared.errors import ApiError
-from shared.service_app import ENGINE_KEY
 from shared.params import page_params
+from shared.service_app import ENGINE_KEY
 from shared.web import Handler, ok
 
 log = structlog.get_logger()
 
 AUDIT_PATH = "/audit"
 # The body fields worth keeping: amounts and the ids they move between, never a password or free text.
-AUDITED_FIELDS = ("customer_id", "initial_balance", "balance", "amount", "source_account_id",
-                  "destination_account_id", "username")
+AUDITED_FIELDS = (
+    "customer_id",
+    "initial_balance",
+    "balance",
+    "amount",
+    "source_account_id",
+    "destination_account_id",
+    "username",
+)
 AUDITED_VALUE_MAX = 80  # characters kept of each recorded field
 
 AUDIT_LOG_DDL = (
@@ -59,6 +67,7 @@ _SELECT = text("""
 
 def audited(action: str):
     """Record each staff call of this handler in the audit log, with the status it got."""
+
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -69,7 +78,9 @@ def audited(action: str):
                 raise
             await _record_after(request, action, response.status)
             return response
+
         return wrapper
+
     return decorate
 
 
@@ -88,9 +99,16 @@ async def _record(request: web.Request, action: str, status: int) -> None:
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is None or principal.role not in STAFF_ROLES:
         return  # only staff actions are audited; a refused token never got a principal
-    row = {"actor": principal.subject, "role": principal.role, "action": action, "method": request.method,
-           "path": request.path, "status": status, "address": request.remote or "unknown",
-           "details": jsonio.dumps(await _details(request))}
+    row = {
+        "actor": principal.subject,
+        "role": principal.role,
+        "action": action,
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "address": request.remote or "unknown",
+        "details": jsonio.dumps(await _details(request)),
+    }
     async with request.app[ENGINE_KEY].begin() as connection:
         await connection.execute(_INSERT, row)
     log.info("staff_action_audited", details={key: row[key] for key in ("actor", "role", "action", "status")})

@@ -14,6 +14,7 @@ The participant's /2pc/* calls take only the coordinator's tokens: HS256 with CO
 (header kid=coordinator), held by transactions_service (which signs) and accounts_service (which verifies)
 and by no other service, with subject transactions-service.
 """
+
 from __future__ import annotations
 
 import time
@@ -47,12 +48,20 @@ COORDINATOR_KEY_ID = "coordinator"
 SERVICE_KEY_ID = "service"
 MIN_SECRET_BYTES = 32
 # Published or placeholder values: whoever has read this repository or its ancestors can sign with them.
-KNOWN_SECRETS = frozenset({
-    "dev-only-insecure-jwt-secret-change-me",  # the old development default
-    "your-super-secret-jwt-key", "your-secret-key", "secret", "changeme", "change-me", "replace_me",
-    "local-only-jwt-secret-not-for-production", "local-only-coordinator-secret-not-for-production",
-    "local-only-service-secret-not-for-production",
-})
+KNOWN_SECRETS = frozenset(
+    {
+        "dev-only-insecure-jwt-secret-change-me",  # the old development default
+        "your-super-secret-jwt-key",
+        "your-secret-key",
+        "secret",
+        "changeme",
+        "change-me",
+        "replace_me",
+        "local-only-jwt-secret-not-for-production",
+        "local-only-coordinator-secret-not-for-production",
+        "local-only-service-secret-not-for-production",
+    }
+)
 
 
 class KeyConfigurationError(ValueError):
@@ -62,11 +71,12 @@ class KeyConfigurationError(ValueError):
 @dataclass(frozen=True, slots=True)
 class TokenKeys:
     """What one service signs and verifies tokens with. `secret` alone is the HS256 mode."""
+
     secret: str
     algorithm: str = ALGORITHM
     private_key_pem: str = ""  # EdDSA: customer_service only
-    public_key_pem: str = ""   # EdDSA: every service
-    service_secret: str = ""   # HS256 key of service tokens; empty means `secret`
+    public_key_pem: str = ""  # EdDSA: every service
+    service_secret: str = ""  # HS256 key of service tokens; empty means `secret`
     coordinator_secret: str = ""  # HS256 key of the coordinator's /2pc calls: transactions and accounts only
 
     def __post_init__(self) -> None:
@@ -88,20 +98,25 @@ def check_secrets(named: dict[str, str], *, dev_mode: bool) -> list[str]:
     DEV_MODE: user tokens and service tokens never share a key."""
     missing = [name for name, value in named.items() if not value]
     if missing:
-        raise KeyConfigurationError(f"{', '.join(missing)} must be set: a random secret of at least "
-                                    f"{MIN_SECRET_BYTES} bytes ({GENERATE_HINT})")
+        raise KeyConfigurationError(
+            f"{', '.join(missing)} must be set: a random secret of at least {MIN_SECRET_BYTES} bytes ({GENERATE_HINT})"
+        )
     names_by_value: dict[str, list[str]] = {}
     for name, value in named.items():
         names_by_value.setdefault(value, []).append(name)
     shared = [names for names in names_by_value.values() if len(names) > 1]
     if shared:
         raise KeyConfigurationError(f"{' and '.join(shared[0])} must differ: each key signs one kind of token")
-    weak = [f"{name} is a known placeholder" if _known(value) else
-            f"{name} is shorter than {MIN_SECRET_BYTES} bytes" for name, value in named.items()
-            if _known(value) or len(value.encode()) < MIN_SECRET_BYTES]
+    weak = [
+        f"{name} is a known placeholder" if _known(value) else f"{name} is shorter than {MIN_SECRET_BYTES} bytes"
+        for name, value in named.items()
+        if _known(value) or len(value.encode()) < MIN_SECRET_BYTES
+    ]
     if weak and not dev_mode:
-        raise KeyConfigurationError(f"{'; '.join(weak)}: anyone could sign tokens with it. Set a random secret "
-                                    f"({GENERATE_HINT}), or DEV_MODE=true for local development only")
+        raise KeyConfigurationError(
+            f"{'; '.join(weak)}: anyone could sign tokens with it. Set a random secret "
+            f"({GENERATE_HINT}), or DEV_MODE=true for local development only"
+        )
     return weak
 
 
@@ -112,9 +127,17 @@ def _known(value: str) -> bool:
     return value.strip().lower() in KNOWN_SECRETS or "replace_me" in value.lower()
 
 
-def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", private_key_file: str = "",
-                    service_token_secret: str = "", coordinator_token_secret: str = "",
-                    coordinator_key_holder: bool = False, dev_mode: bool = False) -> TokenKeys:
+def load_token_keys(
+    *,
+    algorithm: str,
+    secret: str,
+    public_key_file: str = "",
+    private_key_file: str = "",
+    service_token_secret: str = "",
+    coordinator_token_secret: str = "",
+    coordinator_key_holder: bool = False,
+    dev_mode: bool = False,
+) -> TokenKeys:
     """The keys a service's settings name, checked (check_secrets) and read from their files (in
     create_app, never at import). Only a `coordinator_key_holder` (transactions, accounts) gets that key."""
     if algorithm not in ALGORITHMS:
@@ -129,14 +152,20 @@ def load_token_keys(*, algorithm: str, secret: str, public_key_file: str = "", p
     for warning in check_secrets(named, dev_mode=dev_mode):
         structlog.get_logger().warning("weak_secret_allowed_in_dev_mode", details={"reason": warning})
     if algorithm == ALGORITHM:
-        return TokenKeys(secret=secret, service_secret=service_token_secret,
-                         coordinator_secret=coordinator_token_secret)
+        return TokenKeys(
+            secret=secret, service_secret=service_token_secret, coordinator_secret=coordinator_token_secret
+        )
     if not public_key_file:
         raise KeyConfigurationError("JWT_ALGORITHM=EdDSA needs JWT_PUBLIC_KEY_FILE")
     private_key = Path(private_key_file).read_text() if private_key_file else ""
-    return TokenKeys(secret=secret, algorithm=algorithm, private_key_pem=private_key,
-                     public_key_pem=Path(public_key_file).read_text(), service_secret=service_token_secret,
-                     coordinator_secret=coordinator_token_secret)
+    return TokenKeys(
+        secret=secret,
+        algorithm=algorithm,
+        private_key_pem=private_key,
+        public_key_pem=Path(public_key_file).read_text(),
+        service_secret=service_token_secret,
+        coordinator_secret=coordinator_token_secret,
+    )
 
 
 def _keys(keys: str | TokenKeys) -> TokenKeys:
@@ -164,14 +193,21 @@ class RevocationCheck:
         raise NotImplementedError
 
 
-
 _verified: dict[tuple[TokenKeys, str | None, str], tuple[Principal, float]] = {}
 
 
-def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = None, subject: str | None = None,
-                ttl_s: int = DEFAULT_USER_TOKEN_TTL_S, now: datetime | None = None,
-                audience: str | list[str] | None = None, coordinator: bool = False,
-                session_id: str | None = None) -> tuple[str, datetime]:
+def issue_token(
+    keys: str | TokenKeys,
+    *,
+    role: str,
+    customer_id: UUID | None = None,
+    subject: str | None = None,
+    ttl_s: int = DEFAULT_USER_TOKEN_TTL_S,
+    now: datetime | None = None,
+    audience: str | list[str] | None = None,
+    coordinator: bool = False,
+    session_id: str | None = None,
+) -> tuple[str, datetime]:
     """A signed token: a service token with the service secret (or, from the coordinator, the coordinator
     key), a user token with the mode's user key."""
     assert role in ROLES, f"unknown role {role}"
@@ -193,8 +229,9 @@ def issue_token(keys: str | TokenKeys, *, role: str, customer_id: UUID | None = 
     if coordinator:
         if not keys.coordinator_secret:
             raise KeyConfigurationError("only the coordinator holds COORDINATOR_TOKEN_SECRET")
-        return jwt.encode(payload, keys.coordinator_secret, algorithm=ALGORITHM,
-                          headers={"kid": COORDINATOR_KEY_ID}), expires_at
+        return jwt.encode(
+            payload, keys.coordinator_secret, algorithm=ALGORITHM, headers={"kid": COORDINATOR_KEY_ID}
+        ), expires_at
     if role == "service":
         return jwt.encode(payload, keys.service_key, algorithm=ALGORITHM, headers={"kid": SERVICE_KEY_ID}), expires_at
     if not keys.asymmetric:
@@ -237,8 +274,9 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
             key = keys.service_key if by_service_key else keys.secret
         else:
             raise jwt.InvalidAlgorithmError("algorithm not accepted")
-        payload = jwt.decode(token, key, algorithms=[algorithm],
-                             options={"require": ["exp", "iat", "role"], "verify_aud": False})
+        payload = jwt.decode(
+            token, key, algorithms=[algorithm], options={"require": ["exp", "iat", "role"], "verify_aud": False}
+        )
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("token expired") from None
     except jwt.PyJWTError:
@@ -254,14 +292,25 @@ def _verify(keys: TokenKeys, token: str, audience: str | None) -> tuple[Principa
     if coordinator and role != "service":
         raise UnauthorizedError("invalid token")  # the coordinator key vouches for the coordinator only
     customer_id, subject = _identity(payload, role, accept_staff_names=not keys.asymmetric)
-    principal = Principal(role=role, customer_id=customer_id, subject=subject, coordinator=coordinator,
-                          session_id=payload.get("sid"), issued_at=float(payload["iat"]))
+    principal = Principal(
+        role=role,
+        customer_id=customer_id,
+        subject=subject,
+        coordinator=coordinator,
+        session_id=payload.get("sid"),
+        issued_at=float(payload["iat"]),
+    )
     return principal, float(payload["exp"])
 
 
 # A validly signed token is still input: each claim we read must have the type we read it as.
-CLAIM_TYPES: dict[str, tuple[type, ...]] = {"role": (str,), "sub": (str,), "customer_id": (str, type(None)),
-                                            "aud": (str, list), "sid": (str,)}
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "role": (str,),
+    "sub": (str,),
+    "customer_id": (str, type(None)),
+    "aud": (str, list),
+    "sid": (str,),
+}
 
 
 def _check_claim_types(payload: dict) -> None:
@@ -297,5 +346,3 @@ def _identity(payload: dict, role: str, *, accept_staff_names: bool) -> tuple[UU
         if role in STAFF_ROLES and accept_staff_names and isinstance(raw, str) and raw.strip():
             return None, str(subject or raw)
         raise UnauthorizedError("invalid token subject") from None
-
-

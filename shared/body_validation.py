@@ -2,6 +2,7 @@
 
 What a client reads in /openapi.json is what the server checks.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,9 @@ def _bounded_pattern(validator: Any, pattern: str, instance: Any, schema: dict[s
 
 
 _TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number)
-BodyValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER,
-                                             validators={"pattern": _bounded_pattern})
+BodyValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER, validators={"pattern": _bounded_pattern}
+)
 _FORMATS = jsonschema.FormatChecker(formats=("uuid",))
 
 
@@ -79,7 +81,19 @@ def describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     if rule == "additionalProperties":
         unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return field, f"unknown fields: {', '.join(unknown)}"[:200]
-    if rule in ("type", "enum", "const", "format", "minimum", "maximum", "exclusiveMinimum", "minLength",
-                "maxLength", "minItems", "maxItems", "pattern"):
+    if rule in (
+        "type",
+        "enum",
+        "const",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "pattern",
+    ):
         return field, f"{field} fails {rule} {jsonio.dumps(expected)}"
     return field, f"{field} fails {rule}"

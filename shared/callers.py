@@ -1,5 +1,6 @@
 """Who is calling: the request's verified principal (checked once, kept on the request) and the role checks
 handlers make. The token rules themselves are in shared/auth.py, which needs no aiohttp."""
+
 from __future__ import annotations
 
 from uuid import UUID

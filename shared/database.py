@@ -1,4 +1,5 @@
 """Engines and migrations. Each service owns one database and one alembic history."""
+
 from __future__ import annotations
 
 import weakref
@@ -36,21 +37,25 @@ def async_url(database_url: str) -> str:
     """Accept the usual postgres:// forms and point SQLAlchemy at asyncpg."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if database_url.startswith(prefix):
-            return "postgresql+asyncpg://" + database_url[len(prefix):]
+            return "postgresql+asyncpg://" + database_url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
 def plain_url(database_url: str) -> str:
     """The libpq form (postgresql://...), for asyncpg.connect and psql."""
-    return "postgresql://" + async_url(database_url)[len("postgresql+asyncpg://"):]
+    return "postgresql://" + async_url(database_url)[len("postgresql+asyncpg://") :]
 
 
-def create_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-                  max_overflow: int = DEFAULT_POOL_MAX_OVERFLOW,
-                  pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
-                  statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
-                  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-                  command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_POOL_MAX_OVERFLOW,
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+) -> AsyncEngine:
     url, ssl_mode = split_sslmode(database_url)
     engine = create_async_engine(
         url,
@@ -60,9 +65,15 @@ def create_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
         # No ping round trip per checkout: a connection the driver knows is closed is dropped at checkout
         # (below), and the first disconnect error invalidates the whole pool (SQLAlchemy does that itself).
         pool_pre_ping=False,
-        connect_args={"server_settings": {"statement_timeout": str(statement_timeout_ms),
-                                          "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)},
-                      "timeout": connect_timeout_s, "command_timeout": command_timeout_s, "ssl": ssl_mode},
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(statement_timeout_ms),
+                "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
+            },
+            "timeout": connect_timeout_s,
+            "command_timeout": command_timeout_s,
+            "ssl": ssl_mode,
+        },
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
     return engine
@@ -89,8 +100,17 @@ def database_unavailable(error: BaseException) -> bool:
         seen.add(id(candidate))
         if isinstance(candidate, sa_exc.DBAPIError) and candidate.connection_invalidated:
             return True
-        if isinstance(candidate, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-                                  sa_exc.DisconnectionError, asyncpg.InterfaceError, OSError)):
+        if isinstance(
+            candidate,
+            (
+                sa_exc.OperationalError,
+                sa_exc.InterfaceError,
+                sa_exc.TimeoutError,
+                sa_exc.DisconnectionError,
+                asyncpg.InterfaceError,
+                OSError,
+            ),
+        ):
             return True  # OSError covers refused and reset connections and TimeoutError
         code = getattr(candidate, "sqlstate", None)
         if isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES:

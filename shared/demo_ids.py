@@ -3,6 +3,7 @@
 The services' demo data seeds them; the CLI, scripts and tests name them. They never change: clients and
 the README use them as they are.
 """
+
 from __future__ import annotations
 
 from uuid import UUID

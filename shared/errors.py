@@ -1,21 +1,22 @@
 """The one error tree. Each error carries its HTTP status and a stable code; one middleware maps them.
 
-    ApiError
-    ├── ValidationError          400 VALIDATION_ERROR
-    ├── UnauthorizedError        401 UNAUTHORIZED
-    ├── ForbiddenError           403 FORBIDDEN
-    ├── NotFoundError            404 NOT_FOUND
-    │   └── TransferNotFoundError 404 TRANSFER_NOT_FOUND (the coordinator has no record of the transfer)
-    ├── ConflictError            409 CONFLICT_ERROR
-    │   ├── AccountLockedError   409 ACCOUNT_LOCKED
-    │   ├── InsufficientFundsError 409 INSUFFICIENT_FUNDS
-    │   └── TransferAbortedError 409 INSUFFICIENT_FUNDS | ACCOUNT_BUSY | NOT_FOUND | ...
-    ├── PayloadTooLargeError     413 PAYLOAD_TOO_LARGE
-    ├── IdempotencyKeyReusedError 422 IDEMPOTENCY_KEY_REUSED
-    ├── TooManyRequestsError     429 TOO_MANY_REQUESTS
-    ├── ServiceUnavailableError  503 SERVICE_UNAVAILABLE
-    └── OutcomeUnknownError      504 OUTCOME_UNKNOWN (the decision may be stored; ask about the transaction id)
+ApiError
+├── ValidationError          400 VALIDATION_ERROR
+├── UnauthorizedError        401 UNAUTHORIZED
+├── ForbiddenError           403 FORBIDDEN
+├── NotFoundError            404 NOT_FOUND
+│   └── TransferNotFoundError 404 TRANSFER_NOT_FOUND (the coordinator has no record of the transfer)
+├── ConflictError            409 CONFLICT_ERROR
+│   ├── AccountLockedError   409 ACCOUNT_LOCKED
+│   ├── InsufficientFundsError 409 INSUFFICIENT_FUNDS
+│   └── TransferAbortedError 409 INSUFFICIENT_FUNDS | ACCOUNT_BUSY | NOT_FOUND | ...
+├── PayloadTooLargeError     413 PAYLOAD_TOO_LARGE
+├── IdempotencyKeyReusedError 422 IDEMPOTENCY_KEY_REUSED
+├── TooManyRequestsError     429 TOO_MANY_REQUESTS
+├── ServiceUnavailableError  503 SERVICE_UNAVAILABLE
+└── OutcomeUnknownError      504 OUTCOME_UNKNOWN (the decision may be stored; ask about the transaction id)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,9 @@ class ApiError(Exception):
     status = 500
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -67,6 +69,7 @@ class TransferNotFoundError(NotFoundError):
     It always names the transfer (details.transaction_id), so a 404 from some other route or service,
     which names nothing, is never taken for it.
     """
+
     code = "TRANSFER_NOT_FOUND"
 
     def __init__(self, transaction_id: Any) -> None:
@@ -93,8 +96,12 @@ class TransferAbortedError(ConflictError):
         self.transfer = transfer
 
     def to_body(self) -> dict[str, Any]:
-        return {**super().to_body(), "data": self.transfer, "message": self.message,
-                "details": {"reason": self.transfer.get("reason")}}
+        return {
+            **super().to_body(),
+            "data": self.transfer,
+            "message": self.message,
+            "details": {"reason": self.transfer.get("reason")},
+        }
 
 
 class PayloadTooLargeError(ApiError):
@@ -119,6 +126,7 @@ DEFAULT_RETRY_AFTER_S = 1
 
 class ServiceUnavailableError(ApiError):
     """Nothing was decided; the same request may be sent again after Retry-After seconds."""
+
     status = 503
     code = "SERVICE_UNAVAILABLE"
 
@@ -139,11 +147,14 @@ class OutcomeUnknownError(ApiError):
     about details.transaction_id (also in the Location header) instead; a repeat with the same
     Idempotency-Key is safe too.
     """
+
     status = 504
     code = "OUTCOME_UNKNOWN"
 
     def __init__(self, transaction_id: Any) -> None:
         status_path = f"/transfers/status/{transaction_id}"
-        super().__init__("the outcome of this transfer is not known yet; ask about its transaction id",
-                         details={"transaction_id": str(transaction_id), "status_url": status_path},
-                         headers={"Location": status_path})
+        super().__init__(
+            "the outcome of this transfer is not known yet; ask about its transaction id",
+            details={"transaction_id": str(transaction_id), "status_url": status_path},
+            headers={"Location": status_path},
+        )

@@ -6,6 +6,7 @@ Off unless the process starts with FAILPOINTS set, e.g.
 Several are separated by commas. When FAILPOINTS is unset, `hit()` is one dict lookup on an empty dict.
 A demo may also `arm_once()` a failpoint at runtime: it fires at its next hit, then disarms.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,13 +15,19 @@ import sys
 from collections.abc import Mapping
 
 CRASH_EXIT_CODE = 97
-KNOWN_FAILPOINTS = frozenset({
-    # coordinator (transactions_service)
-    "after_accept", "after_first_prepare", "after_all_votes_before_decision",
-    "after_decision_before_complete", "between_commits",
-    # participant (accounts_service)
-    "after_prepare_before_answer", "after_local_commit_before_answer",
-})
+KNOWN_FAILPOINTS = frozenset(
+    {
+        # coordinator (transactions_service)
+        "after_accept",
+        "after_first_prepare",
+        "after_all_votes_before_decision",
+        "after_decision_before_complete",
+        "between_commits",
+        # participant (accounts_service)
+        "after_prepare_before_answer",
+        "after_local_commit_before_answer",
+    }
+)
 
 ACTIONS = ("crash", "stall")
 MAX_STALL_S = 120.0

@@ -1,4 +1,5 @@
 """GET /health (the database checked, 503 when it is down), /health/ping (the process alive) and /ready."""
+
 from __future__ import annotations
 
 import time
@@ -37,17 +38,27 @@ async def _health(request: web.Request) -> web.Response:
     Unhealthy is a 503 whose body is our error envelope and, beside it, the same `data` saying why,
     because the original's clients read `data.status` and `data.database.connected` on either answer."""
     app = request.app
-    probe = {"service": app[SERVICE_NAME_KEY], "timestamp": datetime.now(UTC),
-             "uptime": int((time.monotonic() - app[STARTED_KEY]) * 1000)}
+    probe = {
+        "service": app[SERVICE_NAME_KEY],
+        "timestamp": datetime.now(UTC),
+        "uptime": int((time.monotonic() - app[STARTED_KEY]) * 1000),
+    }
     started = time.perf_counter()
     try:
         await app[HEALTH_CHECK_KEY](app)
     except Exception as error:  # any failure of the check means "not healthy", with its reason
         reason = type(error).__name__
-        unavailable = ServiceUnavailableError("database unavailable", details={
-            "service": app[SERVICE_NAME_KEY], "database": "down", "reason": reason})
+        unavailable = ServiceUnavailableError(
+            "database unavailable", details={"service": app[SERVICE_NAME_KEY], "database": "down", "reason": reason}
+        )
         data = {"status": "unhealthy", **probe, "database": {"connected": False, "error": reason}}
         return json_response({**unavailable.to_body(), "data": data}, unavailable.status)
     latency_ms = Decimal(f"{(time.perf_counter() - started) * 1000:.1f}")
-    return ok({"status": "healthy", **probe, "database": {"connected": True, "latency_ms": latency_ms},
-               "database_latency_ms": latency_ms})
+    return ok(
+        {
+            "status": "healthy",
+            **probe,
+            "database": {"connected": True, "latency_ms": latency_ms},
+            "database_latency_ms": latency_ms,
+        }
+    )

@@ -1,4 +1,5 @@
 """One keep-alive HTTP session per peer service, calling it with a short-lived service token."""
+
 from __future__ import annotations
 
 import time
@@ -35,9 +36,17 @@ class PeerResponse:
 class ServiceClient:
     """Calls to one peer service. Create inside a cleanup_ctx; close() on shutdown."""
 
-    def __init__(self, base_url: str, *, jwt_secret: str | TokenKeys, caller: str, audience: str,
-                 timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
-                 connections: int = DEFAULT_CONNECTIONS_PER_PEER, coordinator: bool = False) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        jwt_secret: str | TokenKeys,
+        caller: str,
+        audience: str,
+        timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
+        connections: int = DEFAULT_CONNECTIONS_PER_PEER,
+        coordinator: bool = False,
+    ) -> None:
         """`audience` is the called service's name: its token is good there and nowhere else.
         `coordinator`: sign with the coordinator key (transactions_service calling /2pc/*)."""
         self._coordinator = coordinator
@@ -60,14 +69,26 @@ class ServiceClient:
     def _authorization(self) -> str:
         now = time.monotonic()
         if now >= self._token_renew_at:
-            self._token, _ = issue_token(self._jwt_secret, role="service", subject=self._caller,
-                                         audience=self._audience, ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S,
-                                         coordinator=self._coordinator)
+            self._token, _ = issue_token(
+                self._jwt_secret,
+                role="service",
+                subject=self._caller,
+                audience=self._audience,
+                ttl_s=DEFAULT_SERVICE_TOKEN_TTL_S,
+                coordinator=self._coordinator,
+            )
             self._token_renew_at = now + DEFAULT_SERVICE_TOKEN_TTL_S - TOKEN_REFRESH_MARGIN_S
         return f"Bearer {self._token}"
 
-    async def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                      timeout_s: float | None = None, headers: dict[str, str] | None = None) -> PeerResponse:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PeerResponse:
         all_headers = {"Authorization": self._authorization(), **(headers or {})}
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
@@ -78,8 +99,9 @@ class ServiceClient:
             all_headers["Content-Type"] = "application/json"
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
         try:
-            async with self._session.request(method, self.base_url + path, data=data, headers=all_headers,
-                                             timeout=timeout) as response:
+            async with self._session.request(
+                method, self.base_url + path, data=data, headers=all_headers, timeout=timeout
+            ) as response:
                 text = await response.text()
                 return PeerResponse(response.status, jsonio.loads(text) if text else {})
         except (aiohttp.ClientError, TimeoutError, jsonio.JsonInputError) as error:

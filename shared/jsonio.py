@@ -1,4 +1,5 @@
 """JSON in and out with exact money: numbers parse into Decimal and Decimals are written as numbers."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ class JsonInputError(ValueError):
 def loads(text: str | bytes) -> Any:
     """Strict parse: Decimal numbers, no NaN/Infinity, no duplicate keys, bounded nesting."""
     try:
-        value = json.loads(text, parse_float=Decimal, parse_int=_parse_int,
-                           parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_int=_parse_int,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise JsonInputError(f"malformed JSON: {error}") from None
     if _depth(value) > MAX_NESTING_DEPTH:
@@ -118,4 +124,3 @@ def _scalar(value: Any) -> str:
     if isinstance(value, (datetime, date)):
         return json.dumps(value.isoformat())
     return json.dumps(value)
-

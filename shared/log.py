@@ -3,6 +3,7 @@
 Every line carries timestamp, level, service_name and event; protocol lines add transaction_id and
 details. Context bound with structlog.contextvars (request_id, transaction_id) follows the request.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,14 @@ LOG_LEVEL_DEFAULT = "INFO"
 QUIET_LOGGERS = ("aiohttp.access", "asyncio", "sqlalchemy.engine")
 
 
-def configure_logging(service_name: str, log_file_name: str, *, log_dir: str | Path,
-                      level: str = LOG_LEVEL_DEFAULT, console: bool | None = None) -> None:
+def configure_logging(
+    service_name: str,
+    log_file_name: str,
+    *,
+    log_dir: str | Path,
+    level: str = LOG_LEVEL_DEFAULT,
+    console: bool | None = None,
+) -> None:
     """console=None: log to stderr too only when it is a terminal (the files already hold every line)."""
     if console is None:
         console = sys.stderr.isatty()
@@ -31,9 +38,11 @@ def configure_logging(service_name: str, log_file_name: str, *, log_dir: str | P
     ]
     json_formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer(default=str)],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(default=str),
+        ],
     )
     handlers: list[logging.Handler] = [
         _file_handler(log_dir / log_file_name, json_formatter, logging.DEBUG),
@@ -61,6 +70,7 @@ def _add_service_name(service_name: str):
     def processor(_logger, _method, event_dict):
         event_dict.setdefault("service_name", service_name)
         return event_dict
+
     return processor
 
 
@@ -72,13 +82,21 @@ def _file_handler(path: Path, formatter: logging.Formatter, level: int) -> loggi
 
 
 def _console_handler(shared_processors) -> logging.Handler:
-    renderer = (structlog.dev.ConsoleRenderer(colors=True) if sys.stderr.isatty()
-                else structlog.processors.JSONRenderer(default=str))
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=True)
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer(default=str)
+    )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
     handler.setLevel(logging.INFO)
     return handler

@@ -1,5 +1,6 @@
 """Prometheus metrics: one registry per app (so tests can build many apps), HTTP metrics for every route,
 and GET /metrics in the text format."""
+
 from __future__ import annotations
 
 import time
@@ -16,10 +17,16 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"],
-                                registry=registry)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-                                 buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests answered", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
 
 
 def install_metrics(app: web.Application, pool_in_use) -> CollectorRegistry:
@@ -27,8 +34,9 @@ def install_metrics(app: web.Application, pool_in_use) -> CollectorRegistry:
     registry = CollectorRegistry()
     app[REGISTRY_KEY] = registry
     app[HTTP_METRICS_KEY] = HttpMetrics(registry)
-    Gauge("db_pool_connections_in_use", "database connections checked out of the pool",
-          registry=registry).set_function(pool_in_use)
+    Gauge("db_pool_connections_in_use", "database connections checked out of the pool", registry=registry).set_function(
+        pool_in_use
+    )
     app.router.add_get("/metrics", _metrics)
     return registry
 

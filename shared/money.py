@@ -1,4 +1,5 @@
 """Money is a Decimal with at most four places, parsed strictly and written exactly."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,9 @@ MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 NUMERIC_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", re.ASCII)
 
 
-def parse_money(value: Any, *, field: str, allow_zero: bool = False,
-                max_amount: Decimal = DEFAULT_MAX_AMOUNT) -> Decimal:
+def parse_money(
+    value: Any, *, field: str, allow_zero: bool = False, max_amount: Decimal = DEFAULT_MAX_AMOUNT
+) -> Decimal:
     """A JSON number (already a Decimal or int) or a numeric string -> Decimal, or ValidationError."""
     amount = _to_decimal(value, field)
     if not amount.is_finite():

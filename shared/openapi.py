@@ -3,6 +3,7 @@
 Each service writes its document as Python data (its api_schema.py) from the blocks here; shared/api_docs.py
 serves it and shared/body_validation.py checks request bodies against it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,11 +44,13 @@ def money_input(*, allow_zero: bool = False, signed: bool = False) -> dict[str, 
     return {"anyOf": [number, text], "description": "decimal amount, at most 4 places (number or numeric string)"}
 
 
-def obj(properties: dict[str, Any], *, required: tuple[str, ...] | None = None, closed: bool = False
-        ) -> dict[str, Any]:
+def obj(properties: dict[str, Any], *, required: tuple[str, ...] | None = None, closed: bool = False) -> dict[str, Any]:
     """An object schema; by default every property is required (answers always carry all their keys)."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties,
-                              "required": list(properties if required is None else required)}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties if required is None else required),
+    }
     if closed:
         schema["additionalProperties"] = False
     return schema
@@ -57,25 +60,38 @@ def array_of(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": item}
 
 
-ERROR_ENVELOPE = obj({
-    "success": {"const": False},
-    "error": obj({"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
-                 required=("code", "message")),
-}, closed=True)
+ERROR_ENVELOPE = obj(
+    {
+        "success": {"const": False},
+        "error": obj(
+            {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}, required=("code", "message")
+        ),
+    },
+    closed=True,
+)
 
 
 def success(data: dict[str, Any]) -> dict[str, Any]:
-    return obj({"success": {"const": True}, "data": data, "message": {"type": "string"}},
-               required=("success", "data"), closed=True)
-
+    return obj(
+        {"success": {"const": True}, "data": data, "message": {"type": "string"}},
+        required=("success", "data"),
+        closed=True,
+    )
 
 
 BEARER_SCHEME = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-ERROR_DESCRIPTIONS = {400: "invalid input (VALIDATION_ERROR)", 401: "missing or invalid token",
-                      403: "role or owner not allowed", 404: "not found", 409: "conflict",
-                      413: "body too large", 422: "idempotency key reused", 429: "too many requests",
-                      503: "database or peer unavailable, nothing decided (Retry-After)",
-                      504: "outcome unknown (OUTCOME_UNKNOWN): ask about details.transaction_id, do not resend"}
+ERROR_DESCRIPTIONS = {
+    400: "invalid input (VALIDATION_ERROR)",
+    401: "missing or invalid token",
+    403: "role or owner not allowed",
+    404: "not found",
+    409: "conflict",
+    413: "body too large",
+    422: "idempotency key reused",
+    429: "too many requests",
+    503: "database or peer unavailable, nothing decided (Retry-After)",
+    504: "outcome unknown (OUTCOME_UNKNOWN): ask about details.transaction_id, do not resend",
+}
 AUTHED_ERRORS = (400, 401, 403, 404, 503)
 BODY_ERRORS = (413,)
 
@@ -85,17 +101,31 @@ def path_uuid_parameter(name: str) -> dict[str, Any]:
 
 
 def query_int_parameter(name: str, *, minimum: int, maximum: int, default: int) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False,
-            "schema": {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default},
+    }
 
 
-PAGE_PARAMETERS = [query_int_parameter("limit", minimum=1, maximum=MAX_PAGE_LIMIT, default=DEFAULT_PAGE_LIMIT),
-                   query_int_parameter("offset", minimum=0, maximum=10_000_000, default=0)]
+PAGE_PARAMETERS = [
+    query_int_parameter("limit", minimum=1, maximum=MAX_PAGE_LIMIT, default=DEFAULT_PAGE_LIMIT),
+    query_int_parameter("offset", minimum=0, maximum=10_000_000, default=0),
+]
 
 
-def operation(summary: str, data: dict[str, Any], *, status: int = 200, body: dict[str, Any] | None = None,
-              parameters: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = AUTHED_ERRORS,
-              public: bool = False, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+def operation(
+    summary: str,
+    data: dict[str, Any],
+    *,
+    status: int = 200,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    errors: tuple[int, ...] = AUTHED_ERRORS,
+    public: bool = False,
+    tags: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """One operation answering the success envelope around `data`, or the error envelope for `errors`."""
     responses: dict[str, Any] = {str(status): {"description": "success", "content": {JSON: {"schema": success(data)}}}}
     all_errors = sorted(set(errors) | (set(BODY_ERRORS) if body is not None else set()) | {503})
@@ -118,48 +148,102 @@ def operation(summary: str, data: dict[str, Any], *, status: int = 200, body: di
 
 
 def plain_operation(summary: str, content_type: str) -> dict[str, Any]:
-    return {"summary": summary, "security": [], "tags": ["operations"],
-            "responses": {"200": {"description": summary, "content": {content_type: {"schema": {"type": "string"}}}}}}
+    return {
+        "summary": summary,
+        "security": [],
+        "tags": ["operations"],
+        "responses": {"200": {"description": summary, "content": {content_type: {"schema": {"type": "string"}}}}},
+    }
 
 
 # /health: the original system's fields (status, service, timestamp, database.connected, uptime in ms) and ours.
 _PROBE = {"service": {"type": "string"}, "timestamp": TIMESTAMP, "uptime": {"type": "integer", "minimum": 0}}
-HEALTH = obj({"status": {"const": "healthy"}, **_PROBE,
-              "database": obj({"connected": {"const": True}, "latency_ms": {"type": "number"}}),
-              "database_latency_ms": {"type": "number"}})
-UNHEALTHY = {**ERROR_ENVELOPE, "properties": {**ERROR_ENVELOPE["properties"], "data": obj({
-    "status": {"const": "unhealthy"}, **_PROBE,
-    "database": obj({"connected": {"const": False}, "error": {"type": "string"}})})}}
+HEALTH = obj(
+    {
+        "status": {"const": "healthy"},
+        **_PROBE,
+        "database": obj({"connected": {"const": True}, "latency_ms": {"type": "number"}}),
+        "database_latency_ms": {"type": "number"},
+    }
+)
+UNHEALTHY = {
+    **ERROR_ENVELOPE,
+    "properties": {
+        **ERROR_ENVELOPE["properties"],
+        "data": obj(
+            {
+                "status": {"const": "unhealthy"},
+                **_PROBE,
+                "database": obj({"connected": {"const": False}, "error": {"type": "string"}}),
+            }
+        ),
+    },
+}
 
 
 def common_paths() -> dict[str, Any]:
     """The routes every service serves: health, metrics, and this document."""
-    health = operation("health, with a database check (503 when it is down)", HEALTH, errors=(), public=True,
-                       tags=("operations",))
+    health = operation(
+        "health, with a database check (503 when it is down)", HEALTH, errors=(), public=True, tags=("operations",)
+    )
     health["responses"]["503"]["content"] = {JSON: {"schema": UNHEALTHY}}
-    ping = operation("process alive", obj({"status": {"const": "ok"}, "service": {"type": "string"}}),
-                     errors=(), public=True, tags=("operations",))
-    openapi = {"summary": "this OpenAPI document", "security": [], "tags": ["operations"],
-               "responses": {"200": {"description": "OpenAPI 3.1", "content": {JSON: {"schema": {"type": "object"}}}}}}
-    return {"/health": {"get": health}, "/health/ping": {"get": ping}, "/ready": {"get": health},
-            "/metrics": {"get": plain_operation("Prometheus metrics", TEXT)},
-            OPENAPI_PATH: {"get": openapi}, DOCS_PATH: {"get": plain_operation("this API as HTML", "text/html")}}
+    ping = operation(
+        "process alive",
+        obj({"status": {"const": "ok"}, "service": {"type": "string"}}),
+        errors=(),
+        public=True,
+        tags=("operations",),
+    )
+    openapi = {
+        "summary": "this OpenAPI document",
+        "security": [],
+        "tags": ["operations"],
+        "responses": {"200": {"description": "OpenAPI 3.1", "content": {JSON: {"schema": {"type": "object"}}}}},
+    }
+    return {
+        "/health": {"get": health},
+        "/health/ping": {"get": ping},
+        "/ready": {"get": health},
+        "/metrics": {"get": plain_operation("Prometheus metrics", TEXT)},
+        OPENAPI_PATH: {"get": openapi},
+        DOCS_PATH: {"get": plain_operation("this API as HTML", "text/html")},
+    }
 
 
-AUDIT_ENTRY = obj({"audit_id": {"type": "integer"}, "occurred_at": TIMESTAMP, "actor": {"type": "string"},
-                   "role": {"enum": ["teller", "admin"]}, "action": {"type": "string"}, "method": {"type": "string"},
-                   "path": {"type": "string"}, "status": {"type": "integer"}, "address": {"type": "string"},
-                   "details": {"type": "object"}})
+AUDIT_ENTRY = obj(
+    {
+        "audit_id": {"type": "integer"},
+        "occurred_at": TIMESTAMP,
+        "actor": {"type": "string"},
+        "role": {"enum": ["teller", "admin"]},
+        "action": {"type": "string"},
+        "method": {"type": "string"},
+        "path": {"type": "string"},
+        "status": {"type": "integer"},
+        "address": {"type": "string"},
+        "details": {"type": "object"},
+    }
+)
 
 
 def audit_paths() -> dict[str, Any]:
     """GET /audit, which every service serves (shared/audit.py)."""
-    return {"/audit": {"get": operation("staff actions on money and customers, newest first (admin)",
-                                        array_of(AUDIT_ENTRY), parameters=PAGE_PARAMETERS, tags=("audit",))}}
+    return {
+        "/audit": {
+            "get": operation(
+                "staff actions on money and customers, newest first (admin)",
+                array_of(AUDIT_ENTRY),
+                parameters=PAGE_PARAMETERS,
+                tags=("audit",),
+            )
+        }
+    }
 
 
 def document(title: str, description: str, paths: dict[str, Any]) -> dict[str, Any]:
-    return {"openapi": OPENAPI_VERSION,
-            "info": {"title": title, "version": "1.0.0", "description": description},
-            "paths": {**paths, **audit_paths(), **common_paths()},
-            "components": {"securitySchemes": BEARER_SCHEME}}
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": "1.0.0", "description": description},
+        "paths": {**paths, **audit_paths(), **common_paths()},
+        "components": {"securitySchemes": BEARER_SCHEME},
+    }

@@ -1,4 +1,5 @@
 """Reading a request: the JSON body (strict, bounded), path ids, required fields, query integers and pages."""
+
 from __future__ import annotations
 
 import re
@@ -63,8 +64,7 @@ def require_text(body: dict[str, Any], name: str, *, max_length: int = 200) -> s
     return value.strip()
 
 
-def query_int(request: web.Request, name: str, *, default: int, minimum: int = 0,
-              maximum: int = MAX_PAGE_LIMIT) -> int:
+def query_int(request: web.Request, name: str, *, default: int, minimum: int = 0, maximum: int = MAX_PAGE_LIMIT) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default

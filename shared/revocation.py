@@ -7,6 +7,7 @@ polls every DEFAULT_REVOCATION_POLL_S, so a revoked token is refused everywhere 
 If the feed cannot be read the list keeps what it knew (tokens stay short: 15 minutes) and says so in
 the log. Entries older than an access token's life are forgotten: no token they could refuse is left.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,8 @@ from shared.callers import REVOCATION_KEY
 log = structlog.get_logger()
 
 DEFAULT_REVOCATION_POLL_S = 1.0
-REVOCATION_BATCH_MAX = 1000     # entries read per request to the feed
-REVOCATION_ROUNDS_MAX = 10      # feed requests per tick when it has more: a backlog drains, bounded
+REVOCATION_BATCH_MAX = 1000  # entries read per request to the feed
+REVOCATION_ROUNDS_MAX = 10  # feed requests per tick when it has more: a backlog drains, bounded
 FORGET_AFTER_S = DEFAULT_USER_TOKEN_TTL_S + 60
 FEED_PATH = "/auth/revocations"
 
@@ -42,10 +43,17 @@ class Revocation:
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> Revocation:
         revoked_at = entry["revoked_at"]
-        moment = revoked_at.timestamp() if isinstance(revoked_at, datetime) else \
-            datetime.fromisoformat(str(revoked_at)).timestamp()
-        return cls(int(entry["revocation_id"]), entry.get("session_id") and str(entry["session_id"]),
-                   entry.get("subject"), moment)
+        moment = (
+            revoked_at.timestamp()
+            if isinstance(revoked_at, datetime)
+            else datetime.fromisoformat(str(revoked_at)).timestamp()
+        )
+        return cls(
+            int(entry["revocation_id"]),
+            entry.get("session_id") and str(entry["session_id"]),
+            entry.get("subject"),
+            moment,
+        )
 
 
 class RevocationList(RevocationCheck):
@@ -84,6 +92,7 @@ Fetch = Callable[[web.Application, int, int], Awaitable[list[dict[str, Any]]]]
 
 def revocation_context(fetch: Fetch, poll_s: float = DEFAULT_REVOCATION_POLL_S):
     """A cleanup_ctx: a RevocationList in the app, kept current by a task that reads `fetch(app, after, limit)`."""
+
     async def context(app: web.Application) -> AsyncIterator[None]:
         revocations = RevocationList()
         app[REVOCATION_KEY] = revocations
@@ -92,6 +101,7 @@ def revocation_context(fetch: Fetch, poll_s: float = DEFAULT_REVOCATION_POLL_S):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
     return context
 
 
@@ -99,8 +109,9 @@ async def _poll(app: web.Application, revocations: RevocationList, fetch: Fetch,
     while True:
         try:
             for _ in range(REVOCATION_ROUNDS_MAX):
-                entries = [Revocation.from_json(entry) for entry in await fetch(app, revocations.after,
-                                                                                 REVOCATION_BATCH_MAX)]
+                entries = [
+                    Revocation.from_json(entry) for entry in await fetch(app, revocations.after, REVOCATION_BATCH_MAX)
+                ]
                 revocations.apply(entries)
                 if len(entries) < REVOCATION_BATCH_MAX:
                     break
@@ -111,9 +122,11 @@ async def _poll(app: web.Application, revocations: RevocationList, fetch: Fetch,
 
 def http_fetch(client_key: web.AppKey) -> Fetch:
     """Read the feed from customer_service with the app's client for it (under `client_key`)."""
+
     async def fetch(app: web.Application, after: int, limit: int) -> list[dict[str, Any]]:
         answer = await app[client_key].get(f"{FEED_PATH}?after={after}&limit={limit}")
         if answer.status != 200:
             raise RuntimeError(f"revocation feed answered {answer.status}")
         return answer.body["data"]
+
     return fetch

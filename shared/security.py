@@ -3,6 +3,7 @@
 Headers are added when a response is prepared (not in a middleware's return path), so the answers the
 error middleware writes for a raised error, a 404 route or a 405 method carry them too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,8 +21,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
 # A human page (the API docs: no scripts, one inline style sheet) may style itself, and load nothing else.
-HTML_CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                                "frame-ancestors 'none'")
+HTML_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+)
 CORS_ALLOWED_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
 CORS_EXPOSED_HEADERS = "X-Request-ID, Retry-After"

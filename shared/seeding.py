@@ -3,6 +3,7 @@
 Seeding runs before every start (`banking-cli up`, compose, the Kubernetes Job), on data the API may
 have changed since: a demo row that cannot come back is skipped and named, never a failed start.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,5 +22,7 @@ class SeedReport:
 
     def lines(self, service: str) -> list[str]:
         """One line for the whole seed, then one per skipped row."""
-        return [f"{service} seed-demo: created {len(self.created)}, skipped {len(self.skipped)}",
-                *(f"{service} seed-demo: skipped {skipped}" for skipped in self.skipped)]
+        return [
+            f"{service} seed-demo: created {len(self.created)}, skipped {len(self.skipped)}",
+            *(f"{service} seed-demo: skipped {skipped}" for skipped in self.skipped),
+        ]

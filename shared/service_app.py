@@ -1,5 +1,6 @@
 """The skeleton every service app shares: middlewares, the token keys, security headers and CORS, the
 database engine as a cleanup_ctx resource, health routes that check it, and /metrics."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -12,21 +13,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.auth import TokenKeys
 from shared.callers import AUDIENCE_KEY, TOKEN_KEYS_KEY
 from shared.database import create_engine
-from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
-from shared.security import cors_preflight_middleware, install_security
 from shared.health import add_health_routes
+from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
 from shared.params import MAX_BODY_BYTES
+from shared.security import cors_preflight_middleware, install_security
 from shared.web import error_middleware
 
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 
 
-def create_service_app(service_name: str, *, database_url: str, jwt_secret: str, db_pool_size: int,
-                       token_keys: TokenKeys | None = None, cors_allowed_origins: tuple[str, ...] = ()
-                       ) -> web.Application:
+def create_service_app(
+    service_name: str,
+    *,
+    database_url: str,
+    jwt_secret: str,
+    db_pool_size: int,
+    token_keys: TokenKeys | None = None,
+    cors_allowed_origins: tuple[str, ...] = (),
+) -> web.Application:
     """`token_keys` defaults to HS256 with `jwt_secret`; service tokens must name `service_name` as audience."""
-    app = web.Application(middlewares=[metrics_middleware, error_middleware, cors_preflight_middleware],
-                          client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, cors_preflight_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[TOKEN_KEYS_KEY] = token_keys or TokenKeys(secret=jwt_secret)
     app[AUDIENCE_KEY] = service_name
     install_security(app, cors_allowed_origins)
@@ -46,6 +54,7 @@ def _engine_context(database_url: str, pool_size: int):
         app[ENGINE_KEY] = engine
         yield
         await engine.dispose()
+
     return context
 
 
@@ -58,6 +67,7 @@ def run_service(app: web.Application, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM, on uvloop where it is installed (it is on Linux and macOS)."""
     try:
         import uvloop
+
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = None

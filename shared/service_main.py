@@ -2,6 +2,7 @@
 
 Settings come from the environment; logging and failpoints are set up once, here, before anything runs.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,6 +32,7 @@ log = structlog.get_logger()
 @dataclass(frozen=True)
 class ServiceCommands:
     """What differs between the services' command lines."""
+
     package: str
     service_name: str
     log_file: str
@@ -50,8 +52,9 @@ def run(service: ServiceCommands, argv: list[str] | None = None) -> None:
         raise SystemExit(f"usage: python -m {service.package} [{'|'.join(known)}], not {command!r}")
     environ = process_environ()
     settings = service.settings_from_environ(environ)
-    configure_logging(service.service_name, service.log_file, log_dir=settings.log_dir,
-                      console=True if settings.log_console else None)
+    configure_logging(
+        service.service_name, service.log_file, log_dir=settings.log_dir, console=True if settings.log_console else None
+    )
     failpoints.configure(environ)
     if command in service.extra_commands:
         service.extra_commands[command](settings, arguments[1:])

@@ -1,4 +1,5 @@
 """Reading settings from the environment, once, in a service's main(); never at import time."""
+
 from __future__ import annotations
 
 import os
@@ -81,6 +82,7 @@ def env_origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class ServiceSettings:
     """The settings every service has; each service's Settings adds its own (and its default PORT)."""
+
     database_url: str
     host: str = "127.0.0.1"
     port: int = 0

@@ -1,4 +1,5 @@
 """The HTTP edge every service shares: answers in the envelope, and the one middleware where errors become HTTP."""
+
 from __future__ import annotations
 
 import re
@@ -40,15 +41,23 @@ def error_response(error: ApiError) -> web.Response:
 
 def _unexpected_error_response(request: web.Request, error: Exception) -> web.Response:
     if database_unavailable(error):
-        log.error("database_unavailable", method=request.method, path=request.path,
-                  details={"error": type(error).__name__})
+        log.error(
+            "database_unavailable", method=request.method, path=request.path, details={"error": type(error).__name__}
+        )
         return error_response(ServiceUnavailableError("database unavailable, try again"))
     log.exception("unhandled_error", method=request.method, path=request.path)
     return json_response({"success": False, "error": {"code": "INTERNAL_ERROR", "message": "internal error"}}, 500)
 
 
-_HTTP_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-               405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 
 
 @web.middleware
@@ -67,8 +76,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if http_error.status < 400:
             raise
         code = _HTTP_CODES.get(http_error.status, "HTTP_ERROR")
-        response = json_response({"success": False, "error": {"code": code, "message": http_error.reason}},
-                                 http_error.status)
+        response = json_response(
+            {"success": False, "error": {"code": code, "message": http_error.reason}}, http_error.status
+        )
     except Exception as error:
         response = _unexpected_error_response(request, error)
     response.headers["X-Request-ID"] = request_id

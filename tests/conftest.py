@@ -1,4 +1,5 @@
 """The test run's own throwaway PostgreSQL cluster, databases at migration head, and tokens."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,22 +10,25 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, settings
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, settings
 
 from harness.local_postgres import LocalPostgres, free_port
-from shared.auth import SERVICE_NAMES, issue_token
-from shared.auth import ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, TokenKeys
+from shared.auth import ACCOUNTS_SERVICE_NAME, SERVICE_NAMES, TRANSACTIONS_SERVICE_NAME, TokenKeys, issue_token
 from shared.database import migrate
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
 TEST_COORDINATOR_SECRET = "test-coordinator-secret-for-the-suite-0123456789"
 TEST_SERVICE_SECRET = "test-service-secret-for-the-suite-only-0123456789"
 # Every key a service may need, each at least 32 bytes and distinct (shared.auth.check_secrets): Settings(**TEST_KEYS).
-TEST_KEYS = {"jwt_secret": TEST_JWT_SECRET, "service_token_secret": TEST_SERVICE_SECRET,
-             "coordinator_token_secret": TEST_COORDINATOR_SECRET}
-TEST_TOKEN_KEYS = TokenKeys(secret=TEST_JWT_SECRET, service_secret=TEST_SERVICE_SECRET,
-                            coordinator_secret=TEST_COORDINATOR_SECRET)
+TEST_KEYS = {
+    "jwt_secret": TEST_JWT_SECRET,
+    "service_token_secret": TEST_SERVICE_SECRET,
+    "coordinator_token_secret": TEST_COORDINATOR_SECRET,
+}
+TEST_TOKEN_KEYS = TokenKeys(
+    secret=TEST_JWT_SECRET, service_secret=TEST_SERVICE_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET
+)
 
 # A fresh clone has no .hypothesis cache: building it makes the first examples slow, and tests talk to
 # real PostgreSQL and real processes, so wall-clock deadlines would only measure this machine.
@@ -77,8 +81,14 @@ def token(role: str, customer_id: uuid.UUID | None = None, *, secret: str | None
 
 def coordinator_token(*, secret: str = TEST_COORDINATOR_SECRET, subject: str = TRANSACTIONS_SERVICE_NAME) -> str:
     """A token only the coordinator can sign: what /2pc/prepare, commit and abort accept."""
-    return issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=secret), role="service", subject=subject,
-                       audience=ACCOUNTS_SERVICE_NAME, ttl_s=3600, coordinator=True)[0]
+    return issue_token(
+        TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=secret),
+        role="service",
+        subject=subject,
+        audience=ACCOUNTS_SERVICE_NAME,
+        ttl_s=3600,
+        coordinator=True,
+    )[0]
 
 
 def bearer(role: str, customer_id: uuid.UUID | None = None) -> dict[str, str]:

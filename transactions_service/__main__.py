@@ -1,4 +1,5 @@
 """python -m transactions_service [serve|migrate|seed-demo]: settings from the environment."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,14 @@ from transactions_service.app import SERVICE_NAME, create_app
 from transactions_service.settings import Settings
 
 COMMANDS = ServiceCommands(
-    package="transactions_service", service_name=SERVICE_NAME, log_file="transactions.log",
-    settings_from_environ=Settings.from_environ, create_app=create_app,
-    seed=lambda engine, _settings: demo_data.seed(engine), migrations_dir=Path(__file__).parent / "migrations")
+    package="transactions_service",
+    service_name=SERVICE_NAME,
+    log_file="transactions.log",
+    settings_from_environ=Settings.from_environ,
+    create_app=create_app,
+    seed=lambda engine, _settings: demo_data.seed(engine),
+    migrations_dir=Path(__file__).parent / "migrations",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
 """Who may see or move what: customers act on their own accounts, which the accounts service knows."""
+
 from __future__ import annotations
 
 from uuid import UUID

@@ -1,16 +1,16 @@
 """create_app(settings): keys, resources, middleware and routes. No I/O at import."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from shared.auth import ACCOUNTS_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, load_token_keys
-from shared.callers import TOKEN_KEYS_KEY
-from shared.auth import CUSTOMER_SERVICE_NAME
-from shared.revocation import http_fetch, revocation_context
-from shared.http_client import ServiceClient
 from shared.api_docs import install_openapi
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.callers import TOKEN_KEYS_KEY
+from shared.http_client import ServiceClient
+from shared.revocation import http_fetch, revocation_context
 from shared.service_app import create_service_app, registry_of
 from transactions_service import api_schema, handlers
 from transactions_service.coordinator import Coordinator
@@ -25,14 +25,23 @@ SERVICE_NAME = TRANSACTIONS_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
-    token_keys = load_token_keys(algorithm=settings.jwt_algorithm, secret=settings.jwt_secret,
-                                 public_key_file=settings.jwt_public_key_file,
-                                 service_token_secret=settings.service_token_secret,
-                                 coordinator_token_secret=settings.coordinator_token_secret,
-                                 coordinator_key_holder=True, dev_mode=settings.dev_mode)
-    app = create_service_app(SERVICE_NAME, database_url=settings.database_url, jwt_secret=settings.jwt_secret,
-                             db_pool_size=settings.db_pool_size, token_keys=token_keys,
-                             cors_allowed_origins=settings.cors_allowed_origins)
+    token_keys = load_token_keys(
+        algorithm=settings.jwt_algorithm,
+        secret=settings.jwt_secret,
+        public_key_file=settings.jwt_public_key_file,
+        service_token_secret=settings.service_token_secret,
+        coordinator_token_secret=settings.coordinator_token_secret,
+        coordinator_key_holder=True,
+        dev_mode=settings.dev_mode,
+    )
+    app = create_service_app(
+        SERVICE_NAME,
+        database_url=settings.database_url,
+        jwt_secret=settings.jwt_secret,
+        db_pool_size=settings.db_pool_size,
+        token_keys=token_keys,
+        cors_allowed_origins=settings.cors_allowed_origins,
+    )
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
     app.cleanup_ctx.append(_coordinator)
@@ -40,8 +49,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_customers_client)
     app.cleanup_ctx.append(revocation_context(http_fetch(CUSTOMERS_KEY)))
     handlers.add_routes(app)
-    install_push(app, settings.push, settings.database_url,
-                 clients_of=lambda app: app[COORDINATOR_KEY].participants.clients.values())
+    install_push(
+        app,
+        settings.push,
+        settings.database_url,
+        clients_of=lambda app: app[COORDINATOR_KEY].participants.clients.values(),
+    )
     install_openapi(app, api_schema.openapi_document())
     return app
 
@@ -50,29 +63,46 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     # As many connections per participant as its database pool can serve at once (the same DB_POOL_SIZE):
     # more would only queue there, holding sockets and counting against our timeouts.
-    clients = {name: ServiceClient(url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
-                                   audience=ACCOUNTS_SERVICE_NAME, timeout_s=settings.http_timeout_s,
-                                   connections=settings.db_pool_size, coordinator=True)
-               for name, url in zip(participant_names(len(settings.participant_urls)), settings.participant_urls,
-                                    strict=True)}
-    participants = Participants(clients, prepare_timeout_s=settings.prepare_timeout_s,
-                                decision_timeout_s=settings.decision_timeout_s)
-    app[COORDINATOR_KEY] = Coordinator(app[ENGINE_KEY], participants, idempotent_wait_s=settings.idempotent_wait_s,
-                                       completion_grace_s=settings.completion_grace_s, metrics=app[METRICS_KEY],
-                                       prepare_deadline_s=settings.recovery.prepare_deadline_s,
-                                       decision_write_s=settings.decision_write_s,
-                                       retry_first_s=settings.recovery.retry_first_s,
-                                       retry_max_s=settings.recovery.retry_max_s)
+    clients = {
+        name: ServiceClient(
+            url,
+            jwt_secret=app[TOKEN_KEYS_KEY],
+            caller=SERVICE_NAME,
+            audience=ACCOUNTS_SERVICE_NAME,
+            timeout_s=settings.http_timeout_s,
+            connections=settings.db_pool_size,
+            coordinator=True,
+        )
+        for name, url in zip(participant_names(len(settings.participant_urls)), settings.participant_urls, strict=True)
+    }
+    participants = Participants(
+        clients, prepare_timeout_s=settings.prepare_timeout_s, decision_timeout_s=settings.decision_timeout_s
+    )
+    app[COORDINATOR_KEY] = Coordinator(
+        app[ENGINE_KEY],
+        participants,
+        idempotent_wait_s=settings.idempotent_wait_s,
+        completion_grace_s=settings.completion_grace_s,
+        metrics=app[METRICS_KEY],
+        prepare_deadline_s=settings.recovery.prepare_deadline_s,
+        decision_write_s=settings.decision_write_s,
+        retry_first_s=settings.recovery.retry_first_s,
+        retry_max_s=settings.recovery.retry_max_s,
+    )
     yield
     for client in clients.values():
         await client.close()
 
 
-
 async def _customers_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    client = ServiceClient(settings.customer_service_url, jwt_secret=app[TOKEN_KEYS_KEY], caller=SERVICE_NAME,
-                           audience=CUSTOMER_SERVICE_NAME, timeout_s=settings.http_timeout_s)
+    client = ServiceClient(
+        settings.customer_service_url,
+        jwt_secret=app[TOKEN_KEYS_KEY],
+        caller=SERVICE_NAME,
+        audience=CUSTOMER_SERVICE_NAME,
+        timeout_s=settings.http_timeout_s,
+    )
     app[CUSTOMERS_KEY] = client
     yield
     await client.close()

@@ -4,6 +4,7 @@ The coordinator log is written before every step that matters: the `preparing` r
 prepare is sent (so recovery knows to abort it), the decision before any participant hears it (the
 commit point), and `completed` only after every participant acknowledged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,6 +48,7 @@ COMPLETION_LEASE_MARGIN_S = 1.0
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who asked for the transfer: the token's subject, and its customer when a customer asked."""
+
     subject: str
     customer_id: UUID | None
 
@@ -97,27 +99,47 @@ class Coordinator:
             return await self.complete(transfer)
         except Exception as error:  # the answer is the stored decision; recovery finishes what failed here
             if not database_unavailable(error):
-                log.exception("completion_failed_after_decision", transaction_id=str(transfer.transaction_id),
-                              details={"status": transfer.status.value})
+                log.exception(
+                    "completion_failed_after_decision",
+                    transaction_id=str(transfer.transaction_id),
+                    details={"status": transfer.status.value},
+                )
             else:
-                log.warning("completion_write_unanswered", transaction_id=str(transfer.transaction_id),
-                            details={"status": transfer.status.value, "error": type(error).__name__})
+                log.warning(
+                    "completion_write_unanswered",
+                    transaction_id=str(transfer.transaction_id),
+                    details={"status": transfer.status.value, "error": type(error).__name__},
+                )
             return transfer
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
         transaction_id = request.transaction_id or uuid.uuid4()
         steps = self.participants.plan(request.legs)
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
-        events += [Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
-                   for participant, legs in steps]
+        events += [
+            Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
+            for participant, legs in steps
+        ]
         async with self.autocommit_engine.connect() as connection:
-            transfer = await db.insert_transfer(connection, transaction_id, request, events,
-                                                idempotency_key=idempotency_key, requested_by=caller.subject,
-                                                requested_by_customer_id=caller.customer_id)
+            transfer = await db.insert_transfer(
+                connection,
+                transaction_id,
+                request,
+                events,
+                idempotency_key=idempotency_key,
+                requested_by=caller.subject,
+                requested_by_customer_id=caller.customer_id,
+            )
         if transfer is not None:
-            log.info("transfer_accepted", transaction_id=str(transaction_id),
-                     details={"amount": str(request.amount), "source": str(request.source_account_id),
-                              "destination": str(request.destination_account_id)})
+            log.info(
+                "transfer_accepted",
+                transaction_id=str(transaction_id),
+                details={
+                    "amount": str(request.amount),
+                    "source": str(request.source_account_id),
+                    "destination": str(request.destination_account_id),
+                },
+            )
         return transfer
 
     async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
@@ -133,15 +155,26 @@ class Coordinator:
                 for participant, legs in steps:
                     vote, elapsed_ms = await self.participants.prepare(participant, transfer.transaction_id, legs)
                     votes.append(vote)
-                    events.append(Event(EventType.VOTE, participant, {
-                        "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
-                        "reason": vote.reason.value if vote.reason else None, "latency_ms": elapsed_ms}))
+                    events.append(
+                        Event(
+                            EventType.VOTE,
+                            participant,
+                            {
+                                "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
+                                "reason": vote.reason.value if vote.reason else None,
+                                "latency_ms": elapsed_ms,
+                            },
+                        )
+                    )
                     if not vote.yes:
                         break
                     await failpoints.hit("after_first_prepare")
         except TimeoutError:
-            log.warning("prepare_deadline_passed", transaction_id=str(transfer.transaction_id),
-                        details={"deadline_s": self.prepare_deadline_s, "votes": len(votes)})
+            log.warning(
+                "prepare_deadline_passed",
+                transaction_id=str(transfer.transaction_id),
+                details={"deadline_s": self.prepare_deadline_s, "votes": len(votes)},
+            )
             return Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT), events
         return decide(votes, planned_participants=len(steps)), events
 
@@ -152,8 +185,13 @@ class Coordinator:
         been stored: it is tried again (a compare-and-set, so a stored decision is read back, never
         overwritten) until decision_write_s has passed; then the outcome is unknown (504 with the id).
         """
-        events = [*events, Event(EventType.DECISION, details={
-            "status": decision.status.value, "reason": decision.reason.value if decision.reason else None})]
+        events = [
+            *events,
+            Event(
+                EventType.DECISION,
+                details={"status": decision.status.value, "reason": decision.reason.value if decision.reason else None},
+            ),
+        ]
         deadline = time.monotonic() + self.decision_write_s
         retried = False
         while True:
@@ -164,23 +202,35 @@ class Coordinator:
                 if not (database_unavailable(error) or isinstance(error, TimeoutError)):
                     raise
                 if time.monotonic() + DECISION_WRITE_PAUSE_S >= deadline:
-                    log.error("decision_outcome_unknown", transaction_id=str(transaction_id),
-                              details={"decision": decision.status.value, "error": type(error).__name__})
+                    log.error(
+                        "decision_outcome_unknown",
+                        transaction_id=str(transaction_id),
+                        details={"decision": decision.status.value, "error": type(error).__name__},
+                    )
                     raise OutcomeUnknownError(transaction_id) from None
-                log.warning("decision_write_unanswered", transaction_id=str(transaction_id),
-                            details={"error": type(error).__name__})
+                log.warning(
+                    "decision_write_unanswered",
+                    transaction_id=str(transaction_id),
+                    details={"error": type(error).__name__},
+                )
             retried = True
             await asyncio.sleep(DECISION_WRITE_PAUSE_S)
 
-    async def _store_decision(self, transaction_id: UUID, decision: Decision, events: list[Event], *,
-                              retried: bool) -> Transfer:
+    async def _store_decision(
+        self, transaction_id: UUID, decision: Decision, events: list[Event], *, retried: bool
+    ) -> Transfer:
         """One compare-and-set; when it finds the row decided already, the stored decision is read back.
 
         After a retry, finding our own decision stored means the lost write had been stored after all.
         """
         async with self.autocommit_engine.connect() as connection:
-            transfer = await db.store_decision(connection, transaction_id, decision, events,
-                                       completion_grace_s=max(self.completion_grace_s, self.completion_lease_s))
+            transfer = await db.store_decision(
+                connection,
+                transaction_id,
+                decision,
+                events,
+                completion_grace_s=max(self.completion_grace_s, self.completion_lease_s),
+            )
         won = transfer is not None
         if transfer is None:
             async with self.autocommit_engine.connect() as connection:
@@ -189,12 +239,18 @@ class Coordinator:
             assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
             won = retried and Decision(transfer.status, transfer.reason) == decision
             if not won:
-                log.warning("decision_lost_race", transaction_id=str(transaction_id),
-                            details={"ours": decision.status.value, "stored": transfer.status.value})
+                log.warning(
+                    "decision_lost_race",
+                    transaction_id=str(transaction_id),
+                    details={"ours": decision.status.value, "stored": transfer.status.value},
+                )
         if won:
             self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
-        log.info("transfer_decided", transaction_id=str(transaction_id),
-                 details={"status": transfer.status.value, "reason": transfer.reason and transfer.reason.value})
+        log.info(
+            "transfer_decided",
+            transaction_id=str(transaction_id),
+            details={"status": transfer.status.value, "reason": transfer.reason and transfer.reason.value},
+        )
         return transfer
 
     async def complete(self, transfer: Transfer) -> Transfer:
@@ -211,20 +267,28 @@ class Coordinator:
                 await failpoints.hit("between_commits")
             started = time.perf_counter()
             events.append(Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value}))
-            failure = await self.participants.send_decision(participant, transfer.transaction_id, transfer.status,
-                                                            legs)
+            failure = await self.participants.send_decision(participant, transfer.transaction_id, transfer.status, legs)
             elapsed_ms = int((time.perf_counter() - started) * 1000)
-            events.append(Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": elapsed_ms}) if failure is None
-                          else Event(EventType.ACK_FAILED, participant, {"error": failure}))
+            events.append(
+                Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": elapsed_ms})
+                if failure is None
+                else Event(EventType.ACK_FAILED, participant, {"error": failure})
+            )
             failures += [failure] if failure else []
         events.append(Event(EventType.COMPLETED))  # logged only if the transfer is completed now
         async with self.autocommit_engine.connect() as connection:
-            completed = await db.record_completion(connection, transfer.transaction_id, events,
-                                                   all_acknowledged=not failures, retry_first_s=self.retry_first_s,
-                                                   retry_max_s=self.retry_max_s)
+            completed = await db.record_completion(
+                connection,
+                transfer.transaction_id,
+                events,
+                all_acknowledged=not failures,
+                retry_first_s=self.retry_first_s,
+                retry_max_s=self.retry_max_s,
+            )
         if failures:
-            log.warning("transfer_incomplete", transaction_id=str(transfer.transaction_id),
-                        details={"failures": failures})
+            log.warning(
+                "transfer_incomplete", transaction_id=str(transfer.transaction_id), details={"failures": failures}
+            )
         return completed or transfer
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
@@ -234,13 +298,17 @@ class Coordinator:
             first = await self._first_named(request, caller, idempotency_key)
             if not request.repeats(first, caller.subject):
                 name = "transaction_id" if first.transaction_id == request.transaction_id else "Idempotency-Key"
-                raise IdempotencyKeyReusedError(f"{name} already used for a different transfer",
-                                                details={"transaction_id": str(first.transaction_id)})
+                raise IdempotencyKeyReusedError(
+                    f"{name} already used for a different transfer",
+                    details={"transaction_id": str(first.transaction_id)},
+                )
             if first.status is not TransferStatus.PREPARING:
                 return first
             if time.monotonic() > deadline:
-                raise ConflictError("the first request with this name is still in progress",
-                                    details={"transaction_id": str(first.transaction_id)})
+                raise ConflictError(
+                    "the first request with this name is still in progress",
+                    details={"transaction_id": str(first.transaction_id)},
+                )
             await asyncio.sleep(IDEMPOTENT_POLL_S)
 
     async def _first_named(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:

@@ -1,4 +1,5 @@
 """Queries on the coordinator log. Every state change is a compare-and-set on the stored status."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,9 +13,11 @@ from shared import jsonio
 from transactions_service.domain import Event, Transfer, TransferRequest
 from transactions_service.protocol import Decision, TransferStatus
 
-TRANSFER_COLUMNS = ("transaction_id, source_account_id, destination_account_id, amount, status, reason, "
-                    "idempotency_key, request_fingerprint, requested_by, requested_by_customer_id, "
-                    "created_at, updated_at, decided_at, completed_at, completion_attempts, next_attempt_at")
+TRANSFER_COLUMNS = (
+    "transaction_id, source_account_id, destination_account_id, amount, status, reason, "
+    "idempotency_key, request_fingerprint, requested_by, requested_by_customer_id, "
+    "created_at, updated_at, decided_at, completed_at, completion_attempts, next_attempt_at"
+)
 
 # Each state change and the events it logs are one statement: atomic on its own, one round trip.
 # `changed` holds the row the change touched (none when a compare-and-set lost); its events are
@@ -29,24 +32,30 @@ _LOG_EVENTS = f"""
              AS event(event_type, participant, details, occurred_at)
         WHERE EXISTS (SELECT 1 FROM changed))
     SELECT {TRANSFER_COLUMNS} FROM changed"""
-_INSERT_TRANSFER = text(f"""
+_INSERT_TRANSFER = text(
+    f"""
     WITH changed AS (
         INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
                                   idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
         VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
                 :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
         ON CONFLICT DO NOTHING
-        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
+        RETURNING {TRANSFER_COLUMNS})"""
+    + _LOG_EVENTS
+)
 _SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
 _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
 # The commit point: exactly one decision wins; a loser reads the stored one.
-_DECIDE = text(f"""
+_DECIDE = text(
+    f"""
     WITH changed AS (
         UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now(),
                                 next_attempt_at = now() + make_interval(secs => :completion_grace_s)
         WHERE transaction_id = :transaction_id AND status = 'preparing'
-        RETURNING {TRANSFER_COLUMNS})""" + _LOG_EVENTS)
+        RETURNING {TRANSFER_COLUMNS})"""
+    + _LOG_EVENTS
+)
 # Presumed abort: every transfer still preparing past the deadline, a bounded batch, skipping rows
 # another coordinator replica is deciding right now.
 _ABORT_ORPHANS = text(f"""
@@ -122,26 +131,43 @@ def _transfer(row: Any) -> Transfer | None:
 
 
 def _event_params(transaction_id: UUID, events: list[Event]) -> dict[str, Any]:
-    return {"transaction_id": transaction_id,
-            "event_types": [event.event_type.value for event in events],
-            "event_participants": [event.participant for event in events],
-            "event_details": [jsonio.dumps(event.details) for event in events],
-            "event_times": [event.occurred_at for event in events]}
+    return {
+        "transaction_id": transaction_id,
+        "event_types": [event.event_type.value for event in events],
+        "event_participants": [event.participant for event in events],
+        "event_details": [jsonio.dumps(event.details) for event in events],
+        "event_times": [event.occurred_at for event in events],
+    }
 
 
-async def insert_transfer(connection: AsyncConnection, transaction_id: UUID, request: TransferRequest,
-                          events: list[Event], *, idempotency_key: str | None, requested_by: str,
-                          requested_by_customer_id: UUID | None) -> Transfer | None:
+async def insert_transfer(
+    connection: AsyncConnection,
+    transaction_id: UUID,
+    request: TransferRequest,
+    events: list[Event],
+    *,
+    idempotency_key: str | None,
+    requested_by: str,
+    requested_by_customer_id: UUID | None,
+) -> Transfer | None:
     """The new transfer with its first events, or None when its id or this caller's Idempotency-Key is taken.
 
     ON CONFLICT without a target covers both unique keys: the primary key (a client-named transfer) and
     (requested_by, idempotency_key). The database decides, so concurrent repeats on any replica meet here.
     """
-    result = await connection.execute(_INSERT_TRANSFER, {
-        **_event_params(transaction_id, events), "source_account_id": request.source_account_id,
-        "destination_account_id": request.destination_account_id, "amount": request.amount,
-        "idempotency_key": idempotency_key, "request_fingerprint": request.fingerprint(requested_by),
-        "requested_by": requested_by, "requested_by_customer_id": requested_by_customer_id})
+    result = await connection.execute(
+        _INSERT_TRANSFER,
+        {
+            **_event_params(transaction_id, events),
+            "source_account_id": request.source_account_id,
+            "destination_account_id": request.destination_account_id,
+            "amount": request.amount,
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": request.fingerprint(requested_by),
+            "requested_by": requested_by,
+            "requested_by_customer_id": requested_by_customer_id,
+        },
+    )
     return _transfer(result.first())
 
 
@@ -154,20 +180,31 @@ async def select_by_idempotency_key(connection: AsyncConnection, requested_by: s
     return _transfer(result.first())
 
 
-async def store_decision(connection: AsyncConnection, transaction_id: UUID, decision: Decision, events: list[Event], *,
-                 completion_grace_s: float) -> Transfer | None:
+async def store_decision(
+    connection: AsyncConnection,
+    transaction_id: UUID,
+    decision: Decision,
+    events: list[Event],
+    *,
+    completion_grace_s: float,
+) -> Transfer | None:
     """Compare-and-set preparing -> decision, logging its events; None when another decision was stored first.
 
     Recovery leaves the transfer to the request that decided it for completion_grace_s.
     """
-    result = await connection.execute(_DECIDE, {
-        **_event_params(transaction_id, events), "status": decision.status.value,
-        "reason": decision.reason.value if decision.reason else None, "completion_grace_s": completion_grace_s})
+    result = await connection.execute(
+        _DECIDE,
+        {
+            **_event_params(transaction_id, events),
+            "status": decision.status.value,
+            "reason": decision.reason.value if decision.reason else None,
+            "completion_grace_s": completion_grace_s,
+        },
+    )
     return _transfer(result.first())
 
 
-async def abort_orphans(connection: AsyncConnection, *, deadline_s: float, reason: str, limit: int
-                        ) -> list[Transfer]:
+async def abort_orphans(connection: AsyncConnection, *, deadline_s: float, reason: str, limit: int) -> list[Transfer]:
     result = await connection.execute(_ABORT_ORPHANS, {"deadline_s": deadline_s, "reason": reason, "limit": limit})
     return [_transfer(row) for row in result]
 
@@ -179,24 +216,47 @@ async def claim_unfinished(connection: AsyncConnection, *, lease_s: float, limit
     return [_transfer(row) for row in result]
 
 
-async def record_completion(connection: AsyncConnection, transaction_id: UUID, events: list[Event], *,
-                            all_acknowledged: bool, retry_first_s: float, retry_max_s: float) -> Transfer | None:
+async def record_completion(
+    connection: AsyncConnection,
+    transaction_id: UUID,
+    events: list[Event],
+    *,
+    all_acknowledged: bool,
+    retry_first_s: float,
+    retry_max_s: float,
+) -> Transfer | None:
     """Log a completion attempt's events; mark the transfer completed when every participant acknowledged,
     else schedule the next attempt with backoff.
 
     The completed transfer, or None when it was not completed now.
     """
-    result = await connection.execute(_RECORD_COMPLETION, {
-        **_event_params(transaction_id, events), "all_acknowledged": all_acknowledged,
-        "retry_first_s": retry_first_s, "retry_max_s": retry_max_s})
+    result = await connection.execute(
+        _RECORD_COMPLETION,
+        {
+            **_event_params(transaction_id, events),
+            "all_acknowledged": all_acknowledged,
+            "retry_first_s": retry_first_s,
+            "retry_max_s": retry_max_s,
+        },
+    )
     return _transfer(result.first())
 
 
 async def insert_events(connection: AsyncConnection, transaction_id: UUID, events: list[Event]) -> None:
     if events:
-        await connection.execute(_INSERT_EVENT, [{
-            "transaction_id": transaction_id, "event_type": event.event_type.value, "participant": event.participant,
-            "details": jsonio.dumps(event.details), "occurred_at": event.occurred_at} for event in events])
+        await connection.execute(
+            _INSERT_EVENT,
+            [
+                {
+                    "transaction_id": transaction_id,
+                    "event_type": event.event_type.value,
+                    "participant": event.participant,
+                    "details": jsonio.dumps(event.details),
+                    "occurred_at": event.occurred_at,
+                }
+                for event in events
+            ],
+        )
 
 
 async def select_events(connection: AsyncConnection, transaction_id: UUID) -> list[dict[str, Any]]:
@@ -205,15 +265,18 @@ async def select_events(connection: AsyncConnection, transaction_id: UUID) -> li
     return [{**row._mapping, "details": jsonio.loads(row.details)} for row in result]
 
 
-async def select_account_history(connection: AsyncConnection, account_id: UUID, limit: int, offset: int
-                                 ) -> list[Transfer]:
-    result = await connection.execute(_SELECT_ACCOUNT_HISTORY, {"account_id": account_id, "limit": limit,
-                                                                "offset": offset})
+async def select_account_history(
+    connection: AsyncConnection, account_id: UUID, limit: int, offset: int
+) -> list[Transfer]:
+    result = await connection.execute(
+        _SELECT_ACCOUNT_HISTORY, {"account_id": account_id, "limit": limit, "offset": offset}
+    )
     return [_transfer(row) for row in result]
 
 
-async def select_by_status(connection: AsyncConnection, status: TransferStatus, limit: int, offset: int
-                           ) -> list[Transfer]:
+async def select_by_status(
+    connection: AsyncConnection, status: TransferStatus, limit: int, offset: int
+) -> list[Transfer]:
     result = await connection.execute(_SELECT_BY_STATUS, {"status": status.value, "limit": limit, "offset": offset})
     return [_transfer(row) for row in result]
 

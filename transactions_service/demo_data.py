@@ -1,4 +1,5 @@
 """The coordinator log starts empty: demo data lives in the customers and accounts databases."""
+
 from __future__ import annotations
 
 from shared.seeding import SeedReport

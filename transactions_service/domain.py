@@ -1,4 +1,5 @@
 """Transfers as the coordinator sees them: the request, the stored transfer, its legs. No I/O."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +51,7 @@ class TransferRequest:
 @dataclass(frozen=True, slots=True)
 class Leg:
     """One account's signed change within a transfer."""
+
     account_id: UUID
     change: Decimal
 
@@ -82,10 +84,17 @@ class Transfer:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Transfer:
         """Check the log twice: what recovery reads back must satisfy what was written."""
-        transfer = cls(**{**row, "status": TransferStatus(row["status"]),
-                          "reason": AbortReason(row["reason"]) if row["reason"] else None})
+        transfer = cls(
+            **{
+                **row,
+                "status": TransferStatus(row["status"]),
+                "reason": AbortReason(row["reason"]) if row["reason"] else None,
+            }
+        )
         assert transfer.amount > 0, "a logged transfer has a positive amount"
-        assert (transfer.status is TransferStatus.PREPARING) == (transfer.decided_at is None), "decided_at marks a decision"
+        assert (transfer.status is TransferStatus.PREPARING) == (transfer.decided_at is None), (
+            "decided_at marks a decision"
+        )
         assert (transfer.status is TransferStatus.ABORTED) == (transfer.reason is not None), "only aborts have reasons"
         return transfer
 

@@ -1,24 +1,30 @@
 """Thin HTTP handlers: parse, call one use case, answer JSON."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp import web
 
-from shared.auth import STAFF_ROLES
-from shared.callers import require_role
 from shared.audit import add_audit_route, audited
-from shared.callers import principal_of
+from shared.auth import STAFF_ROLES
+from shared.body_validation import validated_body
+from shared.callers import principal_of, require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
-from shared.body_validation import validated_body
 from shared.params import page_params, parse_uuid, path_uuid, query_int, require_field
 from shared.web import ok
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
-from transactions_service.domain import (MAX_IDEMPOTENCY_KEY_LENGTH, WIRE_STATUSES, Transfer, TransferRequest,
-                                         status_of_wire, wire_status)
-from transactions_service.domain import customer_event_view
+from transactions_service.domain import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    WIRE_STATUSES,
+    Transfer,
+    TransferRequest,
+    customer_event_view,
+    status_of_wire,
+    wire_status,
+)
 from transactions_service.keys import COORDINATOR_KEY, ENGINE_KEY
 from transactions_service.protocol import ERROR_CODE_BY_REASON, TransferStatus
 
@@ -69,15 +75,19 @@ def transfer_answer(transfer: Transfer) -> web.Response:
     view = {**transfer.view(), **ATTEMPTS}
     if transfer.status is TransferStatus.ABORTED:
         assert transfer.reason is not None, "an abort has a reason"
-        raise TransferAbortedError(f"transfer aborted: {transfer.reason.value}", transfer=view,
-                                   code=ERROR_CODE_BY_REASON[transfer.reason])
+        raise TransferAbortedError(
+            f"transfer aborted: {transfer.reason.value}", transfer=view, code=ERROR_CODE_BY_REASON[transfer.reason]
+        )
     return ok(view, message=f"transfer {wire_status(transfer.status)}")
 
 
 def transfer_page(transfers: list[Transfer], limit: int, offset: int) -> dict[str, Any]:
     """The original system's list shape: `transactions` and `count`, and `pagination` as it paged them."""
-    return {"transactions": [transfer.view() for transfer in transfers], "count": len(transfers),
-            "pagination": {"limit": limit, "offset": offset, "count": len(transfers)}}
+    return {
+        "transactions": [transfer.view() for transfer in transfers],
+        "count": len(transfers),
+        "pagination": {"limit": limit, "offset": offset, "count": len(transfers)},
+    }
 
 
 @audited("transfer.create")
@@ -87,7 +97,8 @@ async def create_transfer(request: web.Request) -> web.Response:
     key = idempotency_key_of(request)
     await access.require_account_owner(request.app, principal, transfer_request.source_account_id)
     transfer = await request.app[COORDINATOR_KEY].transfer(
-        transfer_request, Caller(principal.subject, principal.customer_id), key)
+        transfer_request, Caller(principal.subject, principal.customer_id), key
+    )
     return transfer_answer(transfer)
 
 
@@ -116,8 +127,13 @@ async def transfer_outcome(request: web.Request) -> web.Response:
     """For a participant in doubt: the stored decision (404 TRANSFER_NOT_FOUND means no record: presume abort)."""
     require_role(request, "service", *STAFF_ROLES)
     transfer = await service.outcome_of(request.app[ENGINE_KEY], path_uuid(request, "transaction_id"))
-    return ok({"transaction_id": transfer.transaction_id, "status": wire_status(transfer.status),
-               "completed": transfer.completed})
+    return ok(
+        {
+            "transaction_id": transfer.transaction_id,
+            "status": wire_status(transfer.status),
+            "completed": transfer.completed,
+        }
+    )
 
 
 async def account_history(request: web.Request) -> web.Response:
@@ -145,8 +161,11 @@ async def pending_transfers(request: web.Request) -> web.Response:
     require_role(request, "admin")
     minutes = query_int(request, "olderThanMinutes", default=5, maximum=MAX_PENDING_AGE_MINUTES)
     transfers = await service.unfinished_older_than(request.app[ENGINE_KEY], minutes)
-    answer = {"pending_transactions": [transfer.view() for transfer in transfers], "count": len(transfers),
-              "older_than_minutes": minutes}
+    answer = {
+        "pending_transactions": [transfer.view() for transfer in transfers],
+        "count": len(transfers),
+        "older_than_minutes": minutes,
+    }
     return ok({**answer, "warning": PENDING_WARNING} if transfers else answer)
 
 

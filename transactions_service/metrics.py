@@ -1,4 +1,5 @@
 """What the coordinator counts: transfers by outcome, protocol phase latencies, recovery actions."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -10,9 +11,18 @@ class CoordinatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
         self.transfers = Counter("transfers_total", "transfers decided", ["status", "reason"], registry=registry)
-        self.phase_latency = Histogram("transfer_phase_duration_seconds", "time spent in each protocol phase",
-                                       ["phase"], buckets=LATENCY_BUCKETS_S, registry=registry)
-        self.recovery_actions = Counter("recovery_actions_total", "recovery actions taken", ["action"],
-                                        registry=registry)
-        self.unfinished = Gauge("transfers_unfinished", "decided transfers not yet acknowledged by every "
-                                "participant, as of the last recovery pass", registry=registry)
+        self.phase_latency = Histogram(
+            "transfer_phase_duration_seconds",
+            "time spent in each protocol phase",
+            ["phase"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.recovery_actions = Counter(
+            "recovery_actions_total", "recovery actions taken", ["action"], registry=registry
+        )
+        self.unfinished = Gauge(
+            "transfers_unfinished",
+            "decided transfers not yet acknowledged by every participant, as of the last recovery pass",
+            registry=registry,
+        )

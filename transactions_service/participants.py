@@ -1,4 +1,5 @@
 """The participants as the coordinator sees them: which one holds an account, and the messages sent to it."""
+
 from __future__ import annotations
 
 import time
@@ -75,29 +76,42 @@ class Participants:
         started = time.perf_counter()
         try:
             answer = await self.clients[participant].post(
-                "/2pc/prepare", {"transaction_id": str(transaction_id), "changes": _changes(legs)},
-                timeout_s=self.prepare_timeout_s)
+                "/2pc/prepare",
+                {"transaction_id": str(transaction_id), "changes": _changes(legs)},
+                timeout_s=self.prepare_timeout_s,
+            )
         except PeerUnavailableError as error:
-            log.warning("prepare_unanswered", transaction_id=str(transaction_id), participant=participant,
-                        details={"error": str(error)})
+            log.warning(
+                "prepare_unanswered",
+                transaction_id=str(transaction_id),
+                participant=participant,
+                details={"error": str(error)},
+            )
             reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
             return Vote(participant, answered=False, reason=reason), _elapsed_ms(started)
         return _vote_from_answer(participant, answer.status, answer.body), _elapsed_ms(started)
 
-    async def send_decision(self, participant: str, transaction_id: UUID, status: TransferStatus,
-                            legs: list[Leg]) -> str | None:
+    async def send_decision(
+        self, participant: str, transaction_id: UUID, status: TransferStatus, legs: list[Leg]
+    ) -> str | None:
         """Send commit or abort; None when acknowledged, else why not."""
         assert status is not TransferStatus.PREPARING, "only a decision is sent"
         path = "/2pc/commit" if status is TransferStatus.COMMITTED else "/2pc/abort"
         try:
             answer = await self.clients[participant].post(
-                path, {"transaction_id": str(transaction_id), "changes": _changes(legs)},
-                timeout_s=self.decision_timeout_s)
+                path,
+                {"transaction_id": str(transaction_id), "changes": _changes(legs)},
+                timeout_s=self.decision_timeout_s,
+            )
         except PeerUnavailableError as error:
             return str(error)
         if answer.status != 200:
-            log.error("decision_refused", transaction_id=str(transaction_id), participant=participant,
-                      details={"status": answer.status, "body": answer.body})
+            log.error(
+                "decision_refused",
+                transaction_id=str(transaction_id),
+                participant=participant,
+                details={"status": answer.status, "body": answer.body},
+            )
             error = answer.body.get("error") if isinstance(answer.body, dict) else None
             return f"HTTP {answer.status}: {error.get('code') if isinstance(error, dict) else None}"
         return None

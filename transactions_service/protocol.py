@@ -3,6 +3,7 @@
 A transfer is `preparing` until decided `committed` or `aborted` (final, never changed), and is
 `completed` (a separate mark, completed_at) once every participant has acknowledged the decision.
 """
+
 from __future__ import annotations
 
 import enum
@@ -51,6 +52,7 @@ ERROR_CODE_BY_REASON: dict[AbortReason, str] = {
 @dataclass(frozen=True, slots=True)
 class Vote:
     """One participant's answer to prepare; `answered` is False when no answer came by the deadline."""
+
     participant: str
     answered: bool
     yes: bool = False
@@ -85,6 +87,7 @@ def decide(votes: list[Vote], planned_participants: int) -> Decision:
 
 class EventType(enum.StrEnum):
     """The protocol events appended to a transfer's log."""
+
     ACCEPTED = "accepted"
     PREPARE_SENT = "prepare_sent"
     VOTE = "vote"

@@ -1,4 +1,5 @@
 """Read use cases over the coordinator log: one transfer with its events, histories, monitoring."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -64,10 +65,18 @@ async def stats(engine: AsyncEngine) -> dict[str, Any]:
     detail = {wire_status(status): {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus}
     for row in rows:
         detail[wire_status(TransferStatus(row["status"]))] = {
-            "transfers": row["transfers"], "unfinished": row["unfinished"], "amount": row["amount"]}
+            "transfers": row["transfers"],
+            "unfinished": row["unfinished"],
+            "amount": row["amount"],
+        }
     counts = {name: item["transfers"] for name, item in detail.items()}
-    return {"total": sum(counts.values()), "by_status": counts, "success_rate": success_rate(counts),
-            "unfinished": sum(item["unfinished"] for item in detail.values()), "by_status_detail": detail}
+    return {
+        "total": sum(counts.values()),
+        "by_status": counts,
+        "success_rate": success_rate(counts),
+        "unfinished": sum(item["unfinished"] for item in detail.values()),
+        "by_status_detail": detail,
+    }
 
 
 def success_rate(counts: dict[str, int]) -> str:

@@ -1,4 +1,5 @@
 """transactions_service settings, read from the environment in main()."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -6,13 +7,21 @@ from dataclasses import dataclass, field
 
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
 from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds, env_str
-from transactions_service.coordinator import (DEFAULT_COMPLETION_GRACE_S, DEFAULT_DECISION_WRITE_S,
-                                              DEFAULT_IDEMPOTENT_WAIT_S)
+from transactions_service.coordinator import (
+    DEFAULT_COMPLETION_GRACE_S,
+    DEFAULT_DECISION_WRITE_S,
+    DEFAULT_IDEMPOTENT_WAIT_S,
+)
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
 from transactions_service.push.settings import PushSettings
-from transactions_service.recovery import (DEFAULT_PREPARE_DEADLINE_S, DEFAULT_RECOVERY_BATCH_MAX,
-                                           DEFAULT_RECOVERY_INTERVAL_S, DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S,
-                                           RecoverySettings)
+from transactions_service.recovery import (
+    DEFAULT_PREPARE_DEADLINE_S,
+    DEFAULT_RECOVERY_BATCH_MAX,
+    DEFAULT_RECOVERY_INTERVAL_S,
+    DEFAULT_RETRY_FIRST_S,
+    DEFAULT_RETRY_MAX_S,
+    RecoverySettings,
+)
 
 DEFAULT_PORT = 3003
 
@@ -47,8 +56,9 @@ class Settings(ServiceSettings):
             decision_timeout_s=env_seconds(environ, "DECISION_TIMEOUT_S", DEFAULT_DECISION_TIMEOUT_S),
             idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),
             http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
-            accounts_shard_urls=tuple(url.strip() for url in environ.get("ACCOUNTS_SHARD_URLS", "").split(",")
-                                      if url.strip()),
+            accounts_shard_urls=tuple(
+                url.strip() for url in environ.get("ACCOUNTS_SHARD_URLS", "").split(",") if url.strip()
+            ),
             completion_grace_s=env_seconds(environ, "COMPLETION_GRACE_S", DEFAULT_COMPLETION_GRACE_S),
             decision_write_s=env_seconds(environ, "DECISION_WRITE_S", DEFAULT_DECISION_WRITE_S),
             recovery=RecoverySettings(

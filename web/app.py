@@ -1,4 +1,5 @@
 """create_app(settings): the static console, its config, and the pass-through to the services. No I/O at import."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -19,8 +20,10 @@ CUSTOMER_PREFIXES = ("/auth", "/customers")
 ACCOUNTS_PREFIXES = ("/accounts", "/2pc", "/demo")
 TRANSACTIONS_PREFIXES = ("/transfers", "/transactions")
 # The pages' own scripts and styles only: nothing from another origin, no inline script.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -34,9 +37,11 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_get(path, _ping)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.router.add_get("/ws", partial(_forward_socket, upstream=settings.transactions_service_url))
-    for prefixes, upstream in ((CUSTOMER_PREFIXES, settings.customer_service_url),
-                               (ACCOUNTS_PREFIXES, settings.accounts_service_url),
-                               (TRANSACTIONS_PREFIXES, settings.transactions_service_url)):
+    for prefixes, upstream in (
+        (CUSTOMER_PREFIXES, settings.customer_service_url),
+        (ACCOUNTS_PREFIXES, settings.accounts_service_url),
+        (TRANSACTIONS_PREFIXES, settings.transactions_service_url),
+    ):
         for prefix in prefixes:
             app.router.add_route("*", prefix + "{tail:(/.*)?}", partial(_forward, upstream=upstream))
     return app
@@ -66,8 +71,9 @@ async def _ping(request: web.Request) -> web.Response:
 
 
 async def _config(request: web.Request) -> web.Response:
-    return web.Response(content_type="application/json",
-                        text=jsonio.dumps({"demo": request.app[SETTINGS_KEY].demo_endpoints}))
+    return web.Response(
+        content_type="application/json", text=jsonio.dumps({"demo": request.app[SETTINGS_KEY].demo_endpoints})
+    )
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:

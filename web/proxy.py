@@ -3,6 +3,7 @@
 Bodies go through as bytes, so amounts stay exactly as the services wrote them; only the headers an API
 call needs are forwarded, and the answer's status, body and content type come back as they were.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,22 +24,29 @@ SESSION_KEY = web.AppKey("proxy_session", aiohttp.ClientSession)
 
 
 def unavailable(message: str) -> web.Response:
-    return web.Response(status=503, content_type="application/json", text=jsonio.dumps(
-        {"success": False, "error": {"code": "SERVICE_UNAVAILABLE", "message": message}}))
+    return web.Response(
+        status=503,
+        content_type="application/json",
+        text=jsonio.dumps({"success": False, "error": {"code": "SERVICE_UNAVAILABLE", "message": message}}),
+    )
 
 
 async def forward(request: web.Request, upstream: str) -> web.Response:
     body = await request.read() if request.body_exists else None
     headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
     try:
-        async with request.app[SESSION_KEY].request(request.method, upstream + request.rel_url.path_qs, data=body,
-                                                     headers=headers, allow_redirects=False) as answer:
+        async with request.app[SESSION_KEY].request(
+            request.method, upstream + request.rel_url.path_qs, data=body, headers=headers, allow_redirects=False
+        ) as answer:
             payload = await answer.content.read(MAX_ANSWER_BYTES + 1)
             if len(payload) > MAX_ANSWER_BYTES:
                 return unavailable("the service's answer is larger than the console passes on")
-            return web.Response(status=answer.status, body=payload,
-                                headers={"Content-Type": answer.headers.get("Content-Type", "application/json")})
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            return web.Response(
+                status=answer.status,
+                body=payload,
+                headers={"Content-Type": answer.headers.get("Content-Type", "application/json")},
+            )
+    except (TimeoutError, aiohttp.ClientError) as error:
         return unavailable(f"service unreachable: {type(error).__name__}")
 
 
@@ -48,15 +56,18 @@ async def forward_socket(request: web.Request, upstream: str) -> web.StreamRespo
     await browser.prepare(request)
     offered = [item.strip() for item in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if item.strip()]
     try:
-        service = await request.app[SESSION_KEY].ws_connect(upstream.replace("http", "ws", 1) + "/ws",
-                                                            protocols=offered or (PUSH_PROTOCOL,), heartbeat=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+        service = await request.app[SESSION_KEY].ws_connect(
+            upstream.replace("http", "ws", 1) + "/ws", protocols=offered or (PUSH_PROTOCOL,), heartbeat=None
+        )
+    except (TimeoutError, aiohttp.ClientError):
         await browser.close(code=CLOSE_UPSTREAM_UNAVAILABLE, message=b"push channel unavailable")
         return browser
     closed_by: dict[str, tuple[int, str]] = {}
     async with service:
-        relays = [asyncio.create_task(_relay(browser, service, "browser", closed_by)),
-                  asyncio.create_task(_relay(service, browser, "service", closed_by))]
+        relays = [
+            asyncio.create_task(_relay(browser, service, "browser", closed_by)),
+            asyncio.create_task(_relay(service, browser, "service", closed_by)),
+        ]
         await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
         for relay in relays:
             relay.cancel()
@@ -75,6 +86,8 @@ async def _relay(source, target, name: str, closed_by: dict[str, tuple[int, str]
         if message.type == WSMsgType.TEXT:
             await target.send_str(message.data)
         elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            closed_by[name] = (source.close_code or 1000, str(message.extra or "") if message.type == WSMsgType.CLOSE
-                               else "")
+            closed_by[name] = (
+                source.close_code or 1000,
+                str(message.extra or "") if message.type == WSMsgType.CLOSE else "",
+            )
             return

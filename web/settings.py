@@ -1,4 +1,5 @@
 """The console's settings, read from the environment in main()."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

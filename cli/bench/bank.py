@@ -4,6 +4,7 @@ Each customer's token is minted locally from JWT_SECRET (as `banking-cli tokens`
 so the measured path holds what a customer's transfer costs (the ownership check included) and no
 login: logging in is a separate, deliberately slow operation (password hashing).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ CALLERS = ("customer", "teller")
 @dataclass
 class BenchBank:
     """The workload's accounts by index, and the Authorization header each transfer from one is sent with."""
+
     account_ids: list[str] = field(default_factory=list)
     customer_ids: list[str] = field(default_factory=list)
     transfer_headers: list[dict[str, str]] = field(default_factory=list)  # by account index
@@ -42,10 +44,15 @@ class BankOpener:
         self.teller_headers = _headers(issue_token(jwt_secret, role="admin", ttl_s=BENCH_TOKEN_TTL_S)[0])
         self.run_tag = uuid.uuid4().hex[:12]  # keeps each run's customer emails unique
 
-    async def call(self, method: str, service: str, path: str, body: dict | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, dict]:
-        async with self.session.request(method, self.urls[service] + path, headers=headers or self.teller_headers,
-                                        data=jsonio.dumps(body) if body is not None else None) as response:
+    async def call(
+        self, method: str, service: str, path: str, body: dict | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict]:
+        async with self.session.request(
+            method,
+            self.urls[service] + path,
+            headers=headers or self.teller_headers,
+            data=jsonio.dumps(body) if body is not None else None,
+        ) as response:
             return response.status, jsonio.loads(await response.read() or b"{}")
 
     async def open(self, workload: Workload, caller: str) -> BenchBank:
@@ -53,7 +60,8 @@ class BankOpener:
         bank = BenchBank()
         bank.customer_ids = await bounded(self._create_customer, workload.customers)
         bank.account_ids = await bounded(
-            lambda index: self._open_account(bank.customer_ids[workload.owner_of(index)], workload), workload.accounts)
+            lambda index: self._open_account(bank.customer_ids[workload.owner_of(index)], workload), workload.accounts
+        )
         if caller == "teller":
             bank.transfer_headers = [self.teller_headers] * workload.accounts
         else:
@@ -62,23 +70,32 @@ class BankOpener:
         return bank
 
     async def _create_customer(self, index: int) -> str:
-        status, body = await self.call("POST", "customers", "/customers", {
-            "name": f"Bench Customer {index}", "address": f"{index} Benchmark Street",
-            "contact_info": {"email": f"bench-{self.run_tag}-{index}@bench.example"}})
+        status, body = await self.call(
+            "POST",
+            "customers",
+            "/customers",
+            {
+                "name": f"Bench Customer {index}",
+                "address": f"{index} Benchmark Street",
+                "contact_info": {"email": f"bench-{self.run_tag}-{index}@bench.example"},
+            },
+        )
         if status != 201:
             raise RuntimeError(f"could not create a bench customer: {status} {body}")
         return body["data"]["customer_id"]
 
     async def _open_account(self, customer_id: str, workload: Workload) -> str:
-        status, body = await self.call("POST", "accounts", "/accounts", {
-            "customer_id": customer_id, "initial_balance": workload.opening_balance})
+        status, body = await self.call(
+            "POST", "accounts", "/accounts", {"customer_id": customer_id, "initial_balance": workload.opening_balance}
+        )
         if status != 201:
             raise RuntimeError(f"could not open a bench account: {status} {body}")
         return body["data"]["account_id"]
 
     def _customer_token(self, customer_id: str) -> str:
-        return issue_token(self.jwt_secret, role="customer", customer_id=uuid.UUID(customer_id),
-                           ttl_s=BENCH_TOKEN_TTL_S)[0]
+        return issue_token(
+            self.jwt_secret, role="customer", customer_id=uuid.UUID(customer_id), ttl_s=BENCH_TOKEN_TTL_S
+        )[0]
 
 
 def _headers(token: str) -> dict[str, str]:
@@ -92,4 +109,5 @@ async def bounded(work: Callable[[int], Awaitable], count: int) -> list:
     async def one(index: int):
         async with gate:
             return await work(index)
+
     return list(await asyncio.gather(*(one(index) for index in range(count))))

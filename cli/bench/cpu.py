@@ -3,6 +3,7 @@
 PostgreSQL forks one backend per connection: its figure is the postmaster, every live child, and the
 children that already exited (the postmaster reaps them, so their time lands in its children_* fields).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +26,11 @@ CpuProbe = Callable[[], dict[str, float]]
 
 def listening_processes(ports: dict[str, int]) -> dict[str, psutil.Process]:
     """The process listening on each named port (those found; a remote service has none here)."""
-    listeners = {connection.laddr.port: connection.pid for connection in psutil.net_connections(kind="tcp")
-                 if connection.status == psutil.CONN_LISTEN and connection.pid}
+    listeners = {
+        connection.laddr.port: connection.pid
+        for connection in psutil.net_connections(kind="tcp")
+        if connection.status == psutil.CONN_LISTEN and connection.pid
+    }
     return {name: psutil.Process(listeners[port]) for name, port in ports.items() if port in listeners}
 
 
@@ -35,8 +39,10 @@ def cpu_probe(ports: dict[str, int]) -> CpuProbe:
     processes = {**listening_processes(ports), LOAD_GENERATOR: psutil.Process()}
 
     def probe() -> dict[str, float]:
-        return {name: (_family_cpu(process) if name == POSTGRES else _cpu(process))
-                for name, process in processes.items()}
+        return {
+            name: (_family_cpu(process) if name == POSTGRES else _cpu(process)) for name, process in processes.items()
+        }
+
     return probe
 
 

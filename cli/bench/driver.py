@@ -6,6 +6,7 @@ source account's owner, then check over HTTP that money was conserved and nothin
 same transfer mix against one database (the baseline) runs in harness.bench_baseline, which drives it
 with this module's `drive`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,9 +62,18 @@ class RunResult:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def drive(send: SendTransfer, workload: Workload, *, clients: int, seconds: float, warmup_s: float,
-                seed: int, on_tick: Callable[[RunResult], None] | None = None, target: str,
-                cpu_probe: CpuProbe | None = None) -> RunResult:
+async def drive(
+    send: SendTransfer,
+    workload: Workload,
+    *,
+    clients: int,
+    seconds: float,
+    warmup_s: float,
+    seed: int,
+    on_tick: Callable[[RunResult], None] | None = None,
+    target: str,
+    cpu_probe: CpuProbe | None = None,
+) -> RunResult:
     """C clients send transfers back to back; those that finish inside the measured window (after the warm-up) count.
 
     Counting finishes, not starts, keeps the rate right when one transfer takes longer than the window
@@ -111,11 +121,15 @@ class SystemTarget:
         self.bank = bank
 
     async def transfer(self, source: int, destination: int, amount: Decimal) -> str:
-        body = {"source_account_id": self.bank.account_ids[source],
-                "destination_account_id": self.bank.account_ids[destination], "amount": amount}
+        body = {
+            "source_account_id": self.bank.account_ids[source],
+            "destination_account_id": self.bank.account_ids[destination],
+            "amount": amount,
+        }
         try:
-            status, answer = await self.opener.call("POST", "transactions", "/transfers", body,
-                                                    headers=self.bank.transfer_headers[source])
+            status, answer = await self.opener.call(
+                "POST", "transactions", "/transfers", body, headers=self.bank.transfer_headers[source]
+            )
         except TimeoutError:
             return "error_timeout"
         except (aiohttp.ClientError, jsonio.JsonInputError):
@@ -144,17 +158,37 @@ class SystemTarget:
         return body["data"]
 
 
-async def run_system(urls: dict[str, str], jwt_secret: str, workload: Workload, *, clients: int, seconds: float,
-                     warmup_s: float, seed: int, caller: str = "customer", on_tick=None,
-                     cpu_probe: CpuProbe | None = None) -> RunResult:
+async def run_system(
+    urls: dict[str, str],
+    jwt_secret: str,
+    workload: Workload,
+    *,
+    clients: int,
+    seconds: float,
+    warmup_s: float,
+    seed: int,
+    caller: str = "customer",
+    on_tick=None,
+    cpu_probe: CpuProbe | None = None,
+) -> RunResult:
     # One connection per client, and enough for the setup's bounded concurrency: no client ever waits
     # for the load generator's own pool.
     connector = aiohttp.TCPConnector(limit=max(clients, SETUP_CONCURRENCY), limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
+    ) as session:
         opener = BankOpener(session, urls, jwt_secret)
         target = SystemTarget(opener, await opener.open(workload, caller))
-        result = await drive(target.transfer, workload, clients=clients, seconds=seconds, warmup_s=warmup_s,
-                             seed=seed, on_tick=on_tick, target="2pc", cpu_probe=cpu_probe)
+        result = await drive(
+            target.transfer,
+            workload,
+            clients=clients,
+            seconds=seconds,
+            warmup_s=warmup_s,
+            seed=seed,
+            on_tick=on_tick,
+            target="2pc",
+            cpu_probe=cpu_probe,
+        )
         result.money_conserved, result.locks_left = await target.audit(workload)
     return result

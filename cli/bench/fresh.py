@@ -3,6 +3,7 @@
 The harness starts it (processes, migrations, and for a loaded variant the bulk fixture written straight
 into the databases); the bench then talks to it over HTTP like to any other system.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,25 +19,31 @@ from cli.bench.variants import Variant
 
 @dataclass(frozen=True)
 class RunningSystem:
-    urls: dict[str, str]           # customers, accounts, transactions
+    urls: dict[str, str]  # customers, accounts, transactions
     jwt_secret: str
-    postgres_url: str              # the cluster's `postgres` database: the baseline's home
+    postgres_url: str  # the cluster's `postgres` database: the baseline's home
     database_urls: dict[str, str]  # each service's own database, for the scale fixture's plans
-    preload_s: dict[str, float]    # seconds the scale fixture took per database (empty when not loaded)
+    preload_s: dict[str, float]  # seconds the scale fixture took per database (empty when not loaded)
 
 
 @asynccontextmanager
-async def fresh_system(variant: Variant, *, jwt_secret: str, fsync: bool, service_env: dict[str, str],
-                       status) -> AsyncIterator[RunningSystem]:
+async def fresh_system(
+    variant: Variant, *, jwt_secret: str, fsync: bool, service_env: dict[str, str], status
+) -> AsyncIterator[RunningSystem]:
     """Start, yield, and always stop and delete. `status(text)` is a context manager showing progress."""
     from harness.local_postgres import LocalPostgres, free_port
     from harness.system import SERVICES, LocalSystem
 
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     postgres = LocalPostgres(folder / "pg", free_port(), durable=fsync)
-    system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, folder / "logs",
-                         jwt_secret=jwt_secret, demo_endpoints=False,
-                         extra_env={**service_env, **variant.service_env})
+    system = LocalSystem(
+        postgres,
+        {spec.name: free_port() for spec in SERVICES},
+        folder / "logs",
+        jwt_secret=jwt_secret,
+        demo_endpoints=False,
+        extra_env={**service_env, **variant.service_env},
+    )
     try:
         with status(f"starting a fresh system{' for ' + variant.label if variant.label else ''}"):
             await asyncio.to_thread(postgres.start)
@@ -45,10 +52,16 @@ async def fresh_system(variant: Variant, *, jwt_secret: str, fsync: bool, servic
         with status("starting the services"):
             await asyncio.to_thread(system.start_all)
         yield RunningSystem(
-            urls={"customers": system.url("customer_service"), "accounts": system.url("accounts_service"),
-                  "transactions": system.url("transactions_service")},
-            jwt_secret=jwt_secret, postgres_url=postgres.url("postgres"),
-            database_urls={spec.name: system.database_url(spec.name) for spec in SERVICES}, preload_s=preload_s)
+            urls={
+                "customers": system.url("customer_service"),
+                "accounts": system.url("accounts_service"),
+                "transactions": system.url("transactions_service"),
+            },
+            jwt_secret=jwt_secret,
+            postgres_url=postgres.url("postgres"),
+            database_urls={spec.name: system.database_url(spec.name) for spec in SERVICES},
+            preload_s=preload_s,
+        )
     finally:
         await asyncio.to_thread(system.stop_all)
         await asyncio.to_thread(postgres.stop)
@@ -60,5 +73,6 @@ async def _preload(system, variant: Variant, status) -> dict[str, float]:
 
     size = variant.preload
     with status(f"loading {size.accounts:,} accounts and {size.transfers:,} transfers straight into the databases"):
-        return await load({name: system.database_url(name) for name in system.ports}, accounts=size.accounts,
-                          transfers=size.transfers)
+        return await load(
+            {name: system.database_url(name) for name in system.ports}, accounts=size.accounts, transfers=size.transfers
+        )

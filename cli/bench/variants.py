@@ -2,6 +2,7 @@
 
 Each variant is a fresh system of its own (`--start`), so one run's setting or data never leaks into the next.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,6 +18,7 @@ DEFAULT_SCALE_TRANSFERS = 5_000_000
 @dataclass(frozen=True)
 class ScaleSize:
     """How much history the loaded variant starts with."""
+
     accounts: int
     transfers: int
 
@@ -59,8 +61,10 @@ def variants(compare_env: str | None, scale: ScaleSize | None) -> list[Variant]:
         name, values = parse_setting_values(compare_env)
         settings = [{name: value} for value in values]
     preloads = [None, scale] if scale else [None]
-    return [Variant(_label(setting, preload, scale is not None), setting, preload)
-            for setting, preload in product(settings, preloads)]
+    return [
+        Variant(_label(setting, preload, scale is not None), setting, preload)
+        for setting, preload in product(settings, preloads)
+    ]
 
 
 def _label(setting: dict[str, str], preload: ScaleSize | None, scaled: bool) -> str:

@@ -1,4 +1,5 @@
 """The benchmark's workloads: which accounts exist, who owns them, and which transfer each client sends next."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """login, logout, whoami: the session kept in the token file."""
+
 from __future__ import annotations
 
 import typer
@@ -14,8 +15,9 @@ MAX_USERNAME_LENGTH = 100
 
 def login(
     username: str = typer.Option(None, "--username", "-u", help="Your login name; asked for when not given."),
-    password: str = typer.Option(None, "--password", "-p",
-                                 help="Your password; asked for (hidden) when not given. Avoid it in shell history."),
+    password: str = typer.Option(
+        None, "--password", "-p", help="Your password; asked for (hidden) when not given. Avoid it in shell history."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (the token is not printed)."),
 ) -> None:
     """Log in (POST /auth/login) and save the token to the token file (mode 0600).
@@ -31,8 +33,10 @@ def login(
         print_json(_session_view(session, str(token_path(load_config()))))
         return
     who = f"customer {session.customer_id}" if session.customer_id else session.role
-    console.print(f"[green]Logged in[/] as [bold]{session.username}[/] ({who}); "
-                  f"session valid until {session.expires_at:%Y-%m-%d %H:%M} UTC")
+    console.print(
+        f"[green]Logged in[/] as [bold]{session.username}[/] ({who}); "
+        f"session valid until {session.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def log_in(client: Client, username: str, password: str) -> Session:
@@ -89,5 +93,10 @@ def whoami(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
 
 
 def _session_view(session: Session, token_file: str) -> dict[str, object]:
-    return {"username": session.username, "role": session.role, "customer_id": session.customer_id,
-            "expires_at": session.expires_at.isoformat(), "token_file": token_file}
+    return {
+        "username": session.username,
+        "role": session.role,
+        "customer_id": session.customer_id,
+        "expires_at": session.expires_at.isoformat(),
+        "token_file": token_file,
+    }

@@ -1,4 +1,5 @@
 """The `banking-cli bench` command: options, optional self-started systems (one per variant), progress, outputs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.bench.bank import CALLERS
-from cli.bench.variants import (DEFAULT_SCALE_ACCOUNTS, DEFAULT_SCALE_TRANSFERS, ScaleSize, Variant, parse_setting,
-                                variants)
+from cli.bench.variants import (
+    DEFAULT_SCALE_ACCOUNTS,
+    DEFAULT_SCALE_TRANSFERS,
+    ScaleSize,
+    Variant,
+    parse_setting,
+    variants,
+)
 from cli.bench.workloads import WORKLOADS, Workload
 
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
@@ -34,28 +41,40 @@ class RunOptions:
 
 
 def bench(
-    workload: list[str] = typer.Option(["uniform"], "--workload", "-w",
-                                       help="uniform, hot, overdraft or all; repeat for several."),
+    workload: list[str] = typer.Option(
+        ["uniform"], "--workload", "-w", help="uniform, hot, overdraft or all; repeat for several."
+    ),
     clients: int = typer.Option(16, "--clients", "-c", min=1, max=512, help="Concurrent clients."),
     seconds: float = typer.Option(30.0, "--seconds", "-s", min=1, help="Measured seconds per run."),
     warmup: float = typer.Option(3.0, help="Uncounted warm-up seconds before each run."),
     accounts: int = typer.Option(0, help="Override the workload's account count (0 keeps it)."),
-    caller: str = typer.Option("customer", help="Who sends the transfers: customer (each from its own account, "
-                                                "the ownership check on the path) or teller."),
+    caller: str = typer.Option(
+        "customer",
+        help="Who sends the transfers: customer (each from its own account, "
+        "the ownership check on the path) or teller.",
+    ),
     out: Path = typer.Option(Path("results.json"), help="Where to write the JSON results."),
     chart: Path = typer.Option(None, help="Where to write the PNG chart (default: next to --out)."),
     start: bool = typer.Option(False, "--start", help="Start a fresh system of its own (one per variant)."),
     fsync: bool = typer.Option(True, "--fsync/--no-fsync", help="With --start: PostgreSQL durable, as `make up`."),
-    service_env: list[str] = typer.Option([], "--service-env", help="With --start: NAME=value for every service "
-                                                                    "of every variant; repeat for several."),
-    compare_env: str = typer.Option(None, "--compare-env", help="With --start: NAME=v1,v2 runs a fresh system per "
-                                                                "value and reports them side by side."),
-    scale: bool = typer.Option(False, "--scale", help="With --start: each variant also on databases preloaded "
-                                                      "with --scale-accounts and --scale-transfers."),
+    service_env: list[str] = typer.Option(
+        [], "--service-env", help="With --start: NAME=value for every service of every variant; repeat for several."
+    ),
+    compare_env: str = typer.Option(
+        None,
+        "--compare-env",
+        help="With --start: NAME=v1,v2 runs a fresh system per value and reports them side by side.",
+    ),
+    scale: bool = typer.Option(
+        False,
+        "--scale",
+        help="With --start: each variant also on databases preloaded with --scale-accounts and --scale-transfers.",
+    ),
     scale_accounts: int = typer.Option(DEFAULT_SCALE_ACCOUNTS, min=2, help="Accounts the scale fixture loads."),
     scale_transfers: int = typer.Option(DEFAULT_SCALE_TRANSFERS, min=0, help="Transfers the scale fixture loads."),
-    baseline_url: str = typer.Option(os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASELINE_URL),
-                                     help="PostgreSQL for the single-database baseline."),
+    baseline_url: str = typer.Option(
+        os.environ.get("BENCH_DATABASE_URL", DEFAULT_BASELINE_URL), help="PostgreSQL for the single-database baseline."
+    ),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline runs."),
     seed: int = typer.Option(1, help="Random seed of the transfer mix."),
 ) -> None:
@@ -84,11 +103,20 @@ def bench(
         results, extra = asyncio.run(_run_fresh(chosen, planned, options, fsync=fsync, service_env=common_env))
     else:
         results, extra = asyncio.run(_run_existing(chosen, options, baseline_url)), {}
-    settings = {"clients": clients, "seconds": str(seconds), "warmup_s": str(warmup), "seed": seed,
-                "workloads": [w.name for w in chosen], "caller": caller, "self_started": start,
-                "fsync": fsync if start else None, "service_env": common_env,
-                "variants": [{"label": v.label, "service_env": v.service_env,
-                              "preload": v.preload and vars(v.preload)} for v in planned]}
+    settings = {
+        "clients": clients,
+        "seconds": str(seconds),
+        "warmup_s": str(warmup),
+        "seed": seed,
+        "workloads": [w.name for w in chosen],
+        "caller": caller,
+        "self_started": start,
+        "fsync": fsync if start else None,
+        "service_env": common_env,
+        "variants": [
+            {"label": v.label, "service_env": v.service_env, "preload": v.preload and vars(v.preload)} for v in planned
+        ],
+    }
     _report(results, settings, extra, out, chart)
 
 
@@ -123,8 +151,9 @@ def _print_plans(label: str, plans: list[dict]) -> None:
         table.add_column(column)
     for plan in plans:
         touched = [node for node in plan["nodes"] if " on " in node or " using " in node]
-        table.add_row(plan["service"], plan["statement"], ", ".join(plan["scans"]) or "none",
-                      ", ".join(dict.fromkeys(touched)))
+        table.add_row(
+            plan["service"], plan["statement"], ", ".join(plan["scans"]) or "none", ", ".join(dict.fromkeys(touched))
+        )
     console.print(table)
 
 
@@ -134,19 +163,22 @@ async def _run_existing(workloads: list[Workload], options: RunOptions, baseline
     return await _measure(workloads, urls, jwt_secret, options, baseline_url=baseline_url, variant=Variant())
 
 
-async def _run_fresh(workloads: list[Workload], planned: list[Variant], options: RunOptions, *, fsync: bool,
-                     service_env: dict[str, str]):
+async def _run_fresh(
+    workloads: list[Workload], planned: list[Variant], options: RunOptions, *, fsync: bool, service_env: dict[str, str]
+):
     from cli.bench.fresh import fresh_system
 
     results, plans, preload_s = [], {}, {}
     for variant in planned:
-        async with fresh_system(variant, jwt_secret=_default_secret(), fsync=fsync, service_env=service_env,
-                                status=console.status) as running:
+        async with fresh_system(
+            variant, jwt_secret=_default_secret(), fsync=fsync, service_env=service_env, status=console.status
+        ) as running:
             if variant.preload:
                 plans[variant.label] = await _hot_path_plans(running)
                 preload_s[variant.label] = running.preload_s
-            results += await _measure(workloads, running.urls, running.jwt_secret, options,
-                                      baseline_url=running.postgres_url, variant=variant)
+            results += await _measure(
+                workloads, running.urls, running.jwt_secret, options, baseline_url=running.postgres_url, variant=variant
+            )
     return results, ({"hot_path_plans": plans, "preload_seconds": preload_s} if plans else {})
 
 
@@ -156,27 +188,52 @@ async def _hot_path_plans(running) -> list[dict]:
     return await explain_hot_path(running.database_urls)
 
 
-async def _measure(workloads: list[Workload], urls: dict[str, str], jwt_secret: str, options: RunOptions, *,
-                   baseline_url: str, variant: Variant):
+async def _measure(
+    workloads: list[Workload],
+    urls: dict[str, str],
+    jwt_secret: str,
+    options: RunOptions,
+    *,
+    baseline_url: str,
+    variant: Variant,
+):
     from cli.bench.cpu import cpu_probe
     from cli.bench.driver import run_system
     from harness.bench_baseline import run_baseline  # reads one database directly: only for this command
 
     probe = cpu_probe(_ports(urls, baseline_url))
-    common = {"clients": options.clients, "seconds": options.seconds, "warmup_s": options.warmup_s,
-              "seed": options.seed, "cpu_probe": probe}
+    common = {
+        "clients": options.clients,
+        "seconds": options.seconds,
+        "warmup_s": options.warmup_s,
+        "seed": options.seed,
+        "cpu_probe": probe,
+    }
     results = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[committed]} committed"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[committed]} committed"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         for workload in workloads:
-            runs = [("2pc", lambda tick, w=workload: run_system(urls, jwt_secret, w, caller=options.caller,
-                                                                on_tick=tick, **common))]
+            runs = [
+                (
+                    "2pc",
+                    lambda tick, w=workload: run_system(
+                        urls, jwt_secret, w, caller=options.caller, on_tick=tick, **common
+                    ),
+                )
+            ]
             if options.baseline:
-                runs.append(("baseline", lambda tick, w=workload: run_baseline(baseline_url, w, on_tick=tick,
-                                                                               **common)))
+                runs.append(
+                    ("baseline", lambda tick, w=workload: run_baseline(baseline_url, w, on_tick=tick, **common))
+                )
             for target, run in runs:
-                task = progress.add_task(" ".join(p for p in (variant.label, workload.name, target) if p),
-                                         total=None, committed=0)
+                task = progress.add_task(
+                    " ".join(p for p in (variant.label, workload.name, target) if p), total=None, committed=0
+                )
                 result = await run(lambda r, task=task: progress.update(task, committed=r.outcomes["committed"]))
                 progress.update(task, total=1, completed=1, committed=result.outcomes["committed"])
                 result.variant = variant.label
@@ -185,9 +242,11 @@ async def _measure(workloads: list[Workload], urls: dict[str, str], jwt_secret: 
 
 
 def _urls_from_environ() -> dict[str, str]:
-    return {"customers": os.environ.get("CUSTOMER_SERVICE_URL", "http://127.0.0.1:3001"),
-            "accounts": os.environ.get("ACCOUNTS_SERVICE_URL", "http://127.0.0.1:3002"),
-            "transactions": os.environ.get("TRANSACTIONS_SERVICE_URL", "http://127.0.0.1:3003")}
+    return {
+        "customers": os.environ.get("CUSTOMER_SERVICE_URL", "http://127.0.0.1:3001"),
+        "accounts": os.environ.get("ACCOUNTS_SERVICE_URL", "http://127.0.0.1:3002"),
+        "transactions": os.environ.get("TRANSACTIONS_SERVICE_URL", "http://127.0.0.1:3003"),
+    }
 
 
 def _ports(urls: dict[str, str], database_url: str) -> dict[str, int]:

@@ -1,4 +1,5 @@
 """The `banking-cli check` command: run the bank checker and print its report."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,10 +11,26 @@ from rich.table import Table
 
 console = Console()
 # What the table shows, in order; every figure is also in the JSON report (--out).
-REPORT_ROWS = ("transfers_attempted", "committed", "aborted", "indeterminate", "unavailable",
-               "answers_500", "answers_503", "answers_5xx_other", "answered_outcome_unknown", "answered_wrong",
-               "committed_per_s_fault_free", "committed_per_s_during_faults", "faults_injected", "faults_by_kind",
-               "reads_checked", "locks_left", "unfinished_left", "time_to_quiesce_s")
+REPORT_ROWS = (
+    "transfers_attempted",
+    "committed",
+    "aborted",
+    "indeterminate",
+    "unavailable",
+    "answers_500",
+    "answers_503",
+    "answers_5xx_other",
+    "answered_outcome_unknown",
+    "answered_wrong",
+    "committed_per_s_fault_free",
+    "committed_per_s_during_faults",
+    "faults_injected",
+    "faults_by_kind",
+    "reads_checked",
+    "locks_left",
+    "unfinished_left",
+    "time_to_quiesce_s",
+)
 FAULTS_SHOWN = 30
 
 
@@ -23,10 +40,12 @@ def check(
     clients: int = typer.Option(8, "--clients", "-c", min=1, max=256, help="Concurrent clients."),
     accounts: int = typer.Option(10, min=2, help="Accounts the clients move money between."),
     replicas: int = typer.Option(1, min=1, max=3, help="Replicas of the coordinator and of the participant."),
-    database_faults: bool = typer.Option(False, "--db-faults/--no-db-faults",
-                                         help="Also kill database connections and crash PostgreSQL."),
-    fault_every: float = typer.Option(3.0, "--fault-every", "--kill-every", min=0.2,
-                                      help="Mean seconds between two faults."),
+    database_faults: bool = typer.Option(
+        False, "--db-faults/--no-db-faults", help="Also kill database connections and crash PostgreSQL."
+    ),
+    fault_every: float = typer.Option(
+        3.0, "--fault-every", "--kill-every", min=0.2, help="Mean seconds between two faults."
+    ),
     down_for: float = typer.Option(1.0, min=0, help="Seconds a killed process or a crashed PostgreSQL stays down."),
     seed: int = typer.Option(None, help="Random seed, for a reproducible schedule."),
     out: Path = typer.Option(None, help="Also write the report as JSON here."),
@@ -42,18 +61,37 @@ def check(
     from harness.bank_check import CheckOptions, run_check
     from shared import jsonio
 
-    options = CheckOptions(seconds=seconds, fault_free_s=fault_free, clients=clients, accounts=accounts,
-                           fault_every_s=fault_every, down_for_s=down_for, replicas=replicas,
-                           database_faults=database_faults, seed=seed)
+    options = CheckOptions(
+        seconds=seconds,
+        fault_free_s=fault_free,
+        clients=clients,
+        accounts=accounts,
+        fault_every_s=fault_every,
+        down_for_s=down_for,
+        replicas=replicas,
+        database_faults=database_faults,
+        seed=seed,
+    )
     with console.status("bank check running") as status:
-        report = asyncio.run(run_check(options, progress=lambda r: status.update(
-            f"bank check running: {len(r.workload.attempts)} transfers, {len(r.faults)} faults so far")))
+        report = asyncio.run(
+            run_check(
+                options,
+                progress=lambda r: status.update(
+                    f"bank check running: {len(r.workload.attempts)} transfers, {len(r.faults)} faults so far"
+                ),
+            )
+        )
     summary = report.as_dict()
     _print(summary)
     if out:
         out.write_text(jsonio.dumps(summary) + "\n")
-    if summary["violations"] or summary["locks_left"] or summary["unfinished_left"] or summary["answers_500"] \
-            or summary["answered_wrong"]:
+    if (
+        summary["violations"]
+        or summary["locks_left"]
+        or summary["unfinished_left"]
+        or summary["answers_500"]
+        or summary["answered_wrong"]
+    ):
         raise typer.Exit(1)
 
 

@@ -1,4 +1,5 @@
 """The everyday commands: profile, accounts, balance, transfer, history, transaction."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,8 +13,18 @@ from cli.core.client import Client
 from cli.core.context import logged_in
 from cli.core.errors import CliError, InputError, RefusedError
 from cli.core.inputs import parse_amount, parse_id
-from cli.core.render import (accounts_table, balance_table, console, history_table, key_value_table, money, print_json,
-                        profile_table, status_text, transfer_table)
+from cli.core.render import (
+    accounts_table,
+    balance_table,
+    console,
+    history_table,
+    key_value_table,
+    money,
+    print_json,
+    profile_table,
+    status_text,
+    transfer_table,
+)
 from cli.core.transfers import TransferOutcome, send_transfer
 
 DEFAULT_HISTORY_LIMIT = 20
@@ -89,13 +100,17 @@ def balance(
 
 
 def transfer(
-    from_account: str = typer.Option(..., "--from", "-f", help="The account to pay from.",
-                                     autocompletion=complete_account_id),
+    from_account: str = typer.Option(
+        ..., "--from", "-f", help="The account to pay from.", autocompletion=complete_account_id
+    ),
     to_account: str = typer.Option(..., "--to", "-t", help="The account to pay to."),
     amount: str = typer.Option(..., "--amount", "-a", help="A positive decimal, at most 4 places: 100, 12.50."),
-    idempotency_key: str = typer.Option(None, "--idempotency-key", "-k",
-                                        help="Reuse the key of an earlier attempt to retry it safely; "
-                                             "a new one is generated otherwise."),
+    idempotency_key: str = typer.Option(
+        None,
+        "--idempotency-key",
+        "-k",
+        help="Reuse the key of an earlier attempt to retry it safely; a new one is generated otherwise.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move money between two accounts with a two-phase commit; print the outcome and both new balances.
@@ -134,12 +149,19 @@ def _balance_or_none(client: Client, account_id: UUID) -> Any:
 def _print_outcome(outcome: TransferOutcome, balances: dict[str, Any]) -> None:
     data = outcome.transfer
     mark = "[green]✓[/]" if outcome.committed else "[red]✗[/]"
-    console.print(f"{mark} Transfer {status_text(outcome.status, outcome.reason)}: [bold]{money(data['amount'])}[/]"
-                  + ("" if outcome.committed else " (no money moved)"))
-    rows = [(label, f"{account_id}  balance now [bold]{money(balances[account_id])}[/]"
-             if balances[account_id] is not None else f"{account_id}  [dim](balance not yours to see)[/]")
-            for label, account_id in (("from", str(data["source_account_id"])),
-                                      ("to", str(data["destination_account_id"])))]
+    console.print(
+        f"{mark} Transfer {status_text(outcome.status, outcome.reason)}: [bold]{money(data['amount'])}[/]"
+        + ("" if outcome.committed else " (no money moved)")
+    )
+    rows = [
+        (
+            label,
+            f"{account_id}  balance now [bold]{money(balances[account_id])}[/]"
+            if balances[account_id] is not None
+            else f"{account_id}  [dim](balance not yours to see)[/]",
+        )
+        for label, account_id in (("from", str(data["source_account_id"])), ("to", str(data["destination_account_id"])))
+    ]
     rows += [("transaction", data["transaction_id"]), ("idempotency key", outcome.idempotency_key)]
     console.print(key_value_table(None, [(f"  {label}", value) for label, value in rows]))
     console.print(f"  [dim]timeline: banking-cli trace {data['transaction_id']}[/]")
@@ -147,8 +169,9 @@ def _print_outcome(outcome: TransferOutcome, balances: dict[str, Any]) -> None:
 
 def history(
     account: str = typer.Option(..., "--account", "-a", help="The account id.", autocompletion=complete_account_id),
-    limit: int = typer.Option(DEFAULT_HISTORY_LIMIT, "--limit", "-n", min=1, max=MAX_HISTORY_LIMIT,
-                              help="How many transfers, newest first."),
+    limit: int = typer.Option(
+        DEFAULT_HISTORY_LIMIT, "--limit", "-n", min=1, max=MAX_HISTORY_LIMIT, help="How many transfers, newest first."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List the transfers into and out of an account, newest first.
@@ -189,8 +212,9 @@ AUDIT_SERVICES = ("customer", "accounts", "transactions")
 
 
 def audit(
-    limit: int = typer.Option(DEFAULT_HISTORY_LIMIT, "--limit", "-n", min=1, max=MAX_HISTORY_LIMIT,
-                              help="How many entries, newest first."),
+    limit: int = typer.Option(
+        DEFAULT_HISTORY_LIMIT, "--limit", "-n", min=1, max=MAX_HISTORY_LIMIT, help="How many entries, newest first."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show the audit log (admin): staff actions on money and customers in all three services, newest first.
@@ -200,8 +224,11 @@ def audit(
       banking-cli audit -n 200 --json | jq '[.[] | select(.actor=="teller")]'
     """
     client = logged_in().client
-    entries = [{"service": service, **entry} for service in AUDIT_SERVICES
-               for entry in client.get(service, f"/audit?limit={limit}")]
+    entries = [
+        {"service": service, **entry}
+        for service in AUDIT_SERVICES
+        for entry in client.get(service, f"/audit?limit={limit}")
+    ]
     entries = sorted(entries, key=lambda entry: str(entry["occurred_at"]), reverse=True)[:limit]
     if as_json:
         print_json(entries)
@@ -213,6 +240,13 @@ def audit(
         table.add_column(column, overflow="fold")
     for entry in entries:
         details = ", ".join(f"{key}={value}" for key, value in entry["details"].items())
-        table.add_row(str(entry["occurred_at"])[:19], entry["service"], f"{entry['actor']} ({entry['role']})",
-                      entry["action"], str(entry["status"]), entry["address"], details)
+        table.add_row(
+            str(entry["occurred_at"])[:19],
+            entry["service"],
+            f"{entry['actor']} ({entry['role']})",
+            entry["action"],
+            str(entry["status"]),
+            entry["address"],
+            details,
+        )
     console.print(table if entries else "No staff actions recorded yet.")

@@ -1,4 +1,5 @@
 """`banking-cli health`: each service's /health, its database status and the latency seen from here."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +18,15 @@ STATUS_STYLES = {"healthy": "green", "unhealthy": "yellow", "unreachable": "red"
 
 def check_service(client: Client, service: str) -> dict[str, Any]:
     """One service's health as a row: healthy, unhealthy (answers, database down) or unreachable."""
-    row: dict[str, Any] = {"service": service, "url": client.config.url(service), "status": "unreachable",
-                           "database": "unknown", "database_latency_ms": None, "latency_ms": None, "error": None}
+    row: dict[str, Any] = {
+        "service": service,
+        "url": client.config.url(service),
+        "status": "unreachable",
+        "database": "unknown",
+        "database_latency_ms": None,
+        "latency_ms": None,
+        "error": None,
+    }
     try:
         reply = client.request(service, "GET", "/health")
     except CliError as error:
@@ -26,11 +34,14 @@ def check_service(client: Client, service: str) -> dict[str, Any]:
     data = reply.data or {}  # a 503 carries `data` too: status "unhealthy", database.connected false
     database = data.get("database")
     connected = database.get("connected") if isinstance(database, dict) else None
-    return {**row, "status": "healthy" if reply.ok else "unhealthy",
-            "database": {True: "up", False: "down"}.get(connected, "unknown"),
-            "database_latency_ms": data.get("database_latency_ms"),
-            "latency_ms": Decimal(f"{reply.elapsed_ms:.1f}"),
-            "error": None if reply.ok else reply.error.get("message", f"HTTP {reply.status}")}
+    return {
+        **row,
+        "status": "healthy" if reply.ok else "unhealthy",
+        "database": {True: "up", False: "down"}.get(connected, "unknown"),
+        "database_latency_ms": data.get("database_latency_ms"),
+        "latency_ms": Decimal(f"{reply.elapsed_ms:.1f}"),
+        "error": None if reply.ok else reply.error.get("message", f"HTTP {reply.status}"),
+    }
 
 
 def health(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
@@ -51,8 +62,10 @@ def health(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         _print_rows(rows)
     unhealthy = [row["service"] for row in rows if row["status"] != "healthy"]
     if unhealthy:
-        raise UnavailableError(f"{len(unhealthy)} of {len(rows)} services not healthy: "
-                               f"{', '.join(SERVICE_LABELS[name] for name in unhealthy)}")
+        raise UnavailableError(
+            f"{len(unhealthy)} of {len(rows)} services not healthy: "
+            f"{', '.join(SERVICE_LABELS[name] for name in unhealthy)}"
+        )
 
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
@@ -62,14 +75,23 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
     table = Table(title="Service health", title_justify="left")
     for column in ("service", "status", "database", "db latency", "latency", "url / problem"):
-        table.add_column(column, justify="right" if "latency" in column else "left",
-                         overflow="fold" if "url" in column else "ellipsis", no_wrap="url" not in column)
+        table.add_column(
+            column,
+            justify="right" if "latency" in column else "left",
+            overflow="fold" if "url" in column else "ellipsis",
+            no_wrap="url" not in column,
+        )
     for row in rows:
         style = STATUS_STYLES[row["status"]]
         database_style = "green" if row["database"] == "up" else "red"
-        table.add_row(row["service"], f"[{style}]{row['status']}[/]", f"[{database_style}]{row['database']}[/]",
-                      _ms(row["database_latency_ms"]), _ms(row["latency_ms"]),
-                      row["url"] if row["error"] is None else f"[red]{row['error']}[/]")
+        table.add_row(
+            row["service"],
+            f"[{style}]{row['status']}[/]",
+            f"[{database_style}]{row['database']}[/]",
+            _ms(row["database_latency_ms"]),
+            _ms(row["latency_ms"]),
+            row["url"] if row["error"] is None else f"[red]{row['error']}[/]",
+        )
     console.print(table)
 
 

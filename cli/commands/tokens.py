@@ -1,4 +1,5 @@
 """`banking-cli tokens`: demo tokens for each role, minted locally from JWT_SECRET, for REST experiments."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,8 +15,9 @@ MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
 def tokens(
     who: list[str] = typer.Argument(None, help="Only these identities (alice, bob, carol, teller, admin)."),
-    ttl_s: int = typer.Option(DEFAULT_TOKEN_TTL_S, "--ttl", min=1, max=MAX_TOKEN_TTL_S,
-                              help="Lifetime of each token in seconds."),
+    ttl_s: int = typer.Option(
+        DEFAULT_TOKEN_TTL_S, "--ttl", min=1, max=MAX_TOKEN_TTL_S, help="Lifetime of each token in seconds."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Print demo tokens for each role, minted locally from JWT_SECRET, for REST experiments.
@@ -34,8 +36,18 @@ def tokens(
     if as_json:
         from cli.core.render import print_json
 
-        print_json([{"username": identity.username, "role": identity.role, "customer_id": identity.customer_id,
-                     "token": token, "expires_at": expires_at} for identity, token, expires_at in minted])
+        print_json(
+            [
+                {
+                    "username": identity.username,
+                    "role": identity.role,
+                    "customer_id": identity.customer_id,
+                    "token": token,
+                    "expires_at": expires_at,
+                }
+                for identity, token, expires_at in minted
+            ]
+        )
         return
     _print_tokens(config, minted)
 
@@ -44,12 +56,12 @@ def _print_tokens(config: Config, minted: list[tuple[DemoIdentity, str, datetime
     from cli.core.render import console
 
     secret_note = "JWT_SECRET"
-    console.print(f"[bold]Demo tokens[/] signed with {secret_note}, valid until "
-                  f"{minted[0][2]:%Y-%m-%d %H:%M} UTC\n")
+    console.print(f"[bold]Demo tokens[/] signed with {secret_note}, valid until {minted[0][2]:%Y-%m-%d %H:%M} UTC\n")
     for identity, token, _expires_at in minted:
         who = f"{identity.role}, customer {identity.customer_id}" if identity.customer_id else identity.role
         console.print(f"[bold cyan]{identity.username}[/] ({who})")
         console.print(token, soft_wrap=True)
         console.print()
-    console.print('[dim]use: curl -H "Authorization: Bearer <token>" '
-                  f'{config.url("accounts")}/accounts/{ALICE_MAIN}[/]')
+    console.print(
+        f'[dim]use: curl -H "Authorization: Bearer <token>" {config.url("accounts")}/accounts/{ALICE_MAIN}[/]'
+    )

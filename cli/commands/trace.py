@@ -1,4 +1,5 @@
 """`banking-cli trace ID`: the life of one transfer, from the coordinator's protocol events, as a timeline."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -12,9 +13,14 @@ from cli.core.inputs import parse_id
 
 TIMELINE_WIDTH = 16
 EVENT_MARKS = {
-    "accepted": ("●", "cyan"), "prepare_sent": ("→", "blue"), "vote": ("←", "magenta"),
-    "decision": ("◆", "bold"), "decision_sent": ("→", "blue"), "acknowledged": ("←", "green"),
-    "ack_failed": ("✗", "red"), "completed": ("✓", "green"),
+    "accepted": ("●", "cyan"),
+    "prepare_sent": ("→", "blue"),
+    "vote": ("←", "magenta"),
+    "decision": ("◆", "bold"),
+    "decision_sent": ("→", "blue"),
+    "acknowledged": ("←", "green"),
+    "ack_failed": ("✗", "red"),
+    "completed": ("✓", "green"),
 }
 
 
@@ -53,14 +59,18 @@ def timeline(data: dict[str, Any]) -> list[Any]:
 
     events = sorted(data.get("events") or [], key=lambda event: (event["occurred_at"], event["event_id"]))
     offsets = offsets_ms(events)
-    completion = "completed: every participant acknowledged" if data.get("completed") \
+    completion = (
+        "completed: every participant acknowledged"
+        if data.get("completed")
         else "[yellow]not completed yet: the decision still has to reach every participant[/]"
-    header = (f"[bold]Transfer {data['transaction_id']}[/]  {status_text(data['status'], data.get('reason'))}  "
-              f"[bold]{money(data['amount'])}[/]\n"
-              f"from {data['source_account_id']}\nto   {data['destination_account_id']}\n"
-              f"created {when(data.get('created_at'))} UTC; {completion}")
-    table = Table(title=f"{len(events)} protocol events, ms from the first", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    )
+    header = (
+        f"[bold]Transfer {data['transaction_id']}[/]  {status_text(data['status'], data.get('reason'))}  "
+        f"[bold]{money(data['amount'])}[/]\n"
+        f"from {data['source_account_id']}\nto   {data['destination_account_id']}\n"
+        f"created {when(data.get('created_at'))} UTC; {completion}"
+    )
+    table = Table(title=f"{len(events)} protocol events, ms from the first", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("+ms", justify="right", no_wrap=True)
     table.add_column("timeline", no_wrap=True)
     table.add_column("event", no_wrap=True)
@@ -68,8 +78,9 @@ def timeline(data: dict[str, Any]) -> list[Any]:
     total_ms = offsets[-1] if offsets else Decimal(0)
     for event, offset in zip(events, offsets, strict=True):
         mark, style = EVENT_MARKS.get(event["event_type"], ("·", "white"))
-        table.add_row(f"{offset:.1f}", _bar(offset, total_ms, mark, style), f"[{style}]{event['event_type']}[/]",
-                      describe(event))
+        table.add_row(
+            f"{offset:.1f}", _bar(offset, total_ms, mark, style), f"[{style}]{event['event_type']}[/]", describe(event)
+        )
     return [header, table]
 
 

@@ -3,6 +3,7 @@
 A local PostgreSQL cluster in the data folder (kept between runs; --reset wipes it), the three
 databases at their migration heads, the demo data, and the three services on 3001-3003.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.failpoints import CRASH_EXIT_CODE
 from cli.core.config import local_secrets
+from shared.failpoints import CRASH_EXIT_CODE
 
 if TYPE_CHECKING:
     from harness.local_postgres import LocalPostgres
@@ -26,11 +27,13 @@ if TYPE_CHECKING:
 DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_POSTGRES_PORT = 55432
 CHILD_POLL_S = 0.5
-DEMO_LOGINS = (("alice", "alice123", "customer, owns ...001 and ...002"),
-               ("bob", "bob123", "customer, owns ...003 and ...004"),
-               ("carol", "carol123", "customer, owns ...005"),
-               ("teller", "teller123", "teller"),
-               ("admin", "admin123", "admin"))
+DEMO_LOGINS = (
+    ("alice", "alice123", "customer, owns ...001 and ...002"),
+    ("bob", "bob123", "customer, owns ...003 and ...004"),
+    ("carol", "carol123", "customer, owns ...005"),
+    ("teller", "teller123", "teller"),
+    ("admin", "admin123", "admin"),
+)
 
 console = Console()
 
@@ -39,7 +42,8 @@ def up(
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, help="Where the PostgreSQL cluster keeps its data."),
     reset: bool = typer.Option(False, "--reset", help="Delete the data folder first: a fresh cluster and demo data."),
     postgres_port: int = typer.Option(DEFAULT_POSTGRES_PORT, help="Port of the local PostgreSQL cluster."),
-    customer_port: int = typer.Option(3001), accounts_port: int = typer.Option(3002),
+    customer_port: int = typer.Option(3001),
+    accounts_port: int = typer.Option(3002),
     transactions_port: int = typer.Option(3003),
     web_port: int = typer.Option(3000, help="Port of the web console."),
     log_dir: Path = typer.Option(Path("logs"), help="Where the services write their JSON logs."),
@@ -59,12 +63,20 @@ def up(
     # Local development mode: random secrets made once per data folder (0600), read back by the CLI.
     keys = local_secrets(data_dir, create=True)
     assert keys is not None, "created when missing"
-    system = LocalSystem(postgres, {"customer_service": customer_port, "accounts_service": accounts_port,
-                                    "transactions_service": transactions_port},
-                         log_dir=log_dir.resolve(), jwt_secret=os.environ.get("JWT_SECRET") or keys["jwt_secret"],
-                         service_token_secret=keys["service_token_secret"],
-                         coordinator_token_secret=keys["coordinator_token_secret"],
-                         demo_endpoints=demo_endpoints, dev_mode=True)
+    system = LocalSystem(
+        postgres,
+        {
+            "customer_service": customer_port,
+            "accounts_service": accounts_port,
+            "transactions_service": transactions_port,
+        },
+        log_dir=log_dir.resolve(),
+        jwt_secret=os.environ.get("JWT_SECRET") or keys["jwt_secret"],
+        service_token_secret=keys["service_token_secret"],
+        coordinator_token_secret=keys["coordinator_token_secret"],
+        demo_endpoints=demo_endpoints,
+        dev_mode=True,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -116,7 +128,11 @@ def _print_summary(system: LocalSystem, postgres: LocalPostgres) -> None:
     for row in DEMO_LOGINS:
         logins.add_row(*row)
     console.print(logins)
-    console.print(f"[bold]Open the console: {system.url(CONSOLE)}[/]  (log in as alice / alice123, or admin for the demo panel)")
+    console.print(
+        f"[bold]Open the console: {system.url(CONSOLE)}[/]  (log in as alice / alice123, or admin for the demo panel)"
+    )
     console.print(f"logs: {system.log_dir}   PostgreSQL data: {postgres.data_dir}   stop: Ctrl-C")
-    console.print(f"DEV_MODE: keys in {postgres.data_dir.parent / 'secrets.json'} (0600), read by banking-cli "
-                  "from this folder (BANKING_DATA_DIR for another)")
+    console.print(
+        f"DEV_MODE: keys in {postgres.data_dir.parent / 'secrets.json'} (0600), read by banking-cli "
+        "from this folder (BANKING_DATA_DIR for another)"
+    )

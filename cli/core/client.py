@@ -4,6 +4,7 @@ Built on urllib so a command starts fast, and thread-safe (nothing shared betwee
 can fire requests from many threads. A service that cannot be reached becomes an UnavailableError, an
 error answer becomes the CliError its status means (cli.core.errors); nothing else escapes.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -18,8 +19,11 @@ from cli.core.config import Config
 from cli.core.errors import CliError, UnavailableError, error_for_status
 from shared import jsonio
 
-SERVICE_LABELS = {"customer": "customer service", "accounts": "accounts service",
-                  "transactions": "transactions service"}
+SERVICE_LABELS = {
+    "customer": "customer service",
+    "accounts": "accounts service",
+    "transactions": "transactions service",
+}
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 USER_AGENT = "banking-cli"
 _HINT_BY_STATUS = {401: "run: banking-cli login"}
@@ -52,8 +56,16 @@ class Client:
         self.config = config
         self.token = token
 
-    def request(self, service: str, method: str, path: str, body: Any = None, *,
-                headers: dict[str, str] | None = None, token: str | None = None) -> Reply:
+    def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> Reply:
         """Any HTTP answer as a Reply; UnavailableError when the service does not answer usably."""
         url = self.config.url(service) + path
         all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
@@ -80,7 +92,7 @@ class Client:
                 return answer.code, answer.read(MAX_ANSWER_BYTES)
         except urllib.error.URLError as error:
             raise UnavailableError(f"{label} is unavailable: {_reason(error.reason)}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise UnavailableError(f"{label} did not answer within {self.config.timeout_s:g}s") from None
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             raise UnavailableError(f"{label} is unavailable: {_reason(error)}") from None
@@ -93,12 +105,19 @@ class Client:
             body = None
         if not isinstance(body, dict):
             error_class = UnavailableError if status >= 500 else CliError
-            raise error_class(f"{SERVICE_LABELS[service]} sent an answer that is not the JSON envelope "
-                              f"(HTTP {status})")
+            raise error_class(f"{SERVICE_LABELS[service]} sent an answer that is not the JSON envelope (HTTP {status})")
         return body
 
-    def call(self, service: str, method: str, path: str, body: Any = None, *,
-             headers: dict[str, str] | None = None, token: str | None = None) -> Any:
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> Any:
         """The answer's data on success; the CliError its status means otherwise."""
         reply = self.request(service, method, path, body, headers=headers, token=token)
         if not reply.ok:
@@ -118,8 +137,7 @@ def error_of(reply: Reply, service: str) -> CliError:
     elif reply.status >= 500:
         message = f"{SERVICE_LABELS[service]}: {message}"
     error_class = error_for_status(reply.status)
-    return error_class(f"{message} ({code})" if code else message, hint=_HINT_BY_STATUS.get(reply.status),
-                       code=code)
+    return error_class(f"{message} ({code})" if code else message, hint=_HINT_BY_STATUS.get(reply.status), code=code)
 
 
 def _reason(reason: object) -> str:

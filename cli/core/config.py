@@ -13,6 +13,7 @@ Each key can be overridden by its environment variable (ENV_BY_KEY); the environ
 jwt_secret anywhere, the one `banking-cli up` generated for its data folder (BANKING_DATA_DIR, default
 .data, file secrets.json) is used.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cli.core.errors import InputError
+
 # The services' own default (shared.settings imports only the standard library, so this stays cheap).
 
 DEFAULT_CONFIG_FILE = Path("~/.config/banking-cli/config.toml")
@@ -44,8 +46,11 @@ ENV_BY_KEY = {
     "jwt_secret": "JWT_SECRET",
     "timeout_s": "BANKING_CLI_TIMEOUT_S",
 }
-SERVICE_KEYS = {"customer": "customer_service_url", "accounts": "accounts_service_url",
-                "transactions": "transactions_service_url"}
+SERVICE_KEYS = {
+    "customer": "customer_service_url",
+    "accounts": "accounts_service_url",
+    "transactions": "transactions_service_url",
+}
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,7 @@ def _read_file(path: Path) -> dict[str, object]:
         raise InputError(f"cannot read config file {path}: {error}") from None
     unknown = sorted(set(values) - set(ENV_BY_KEY))
     if unknown:
-        raise InputError(f"unknown key(s) {', '.join(unknown)} in config file {path}; "
-                         f"known: {', '.join(ENV_BY_KEY)}")
+        raise InputError(f"unknown key(s) {', '.join(unknown)} in config file {path}; known: {', '.join(ENV_BY_KEY)}")
     return values
 
 

@@ -1,4 +1,5 @@
 """What every command starts from: the config, the saved session, a client carrying its token."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

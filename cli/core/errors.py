@@ -1,12 +1,13 @@
 """The CLI's errors and the exit code each one means. Every failure a user can cause ends as one line.
 
-    CliError                      1  anything else (a 500, an unexpected answer)
-    ├── InputError                2  usage: a bad id, amount or option (also click's own usage errors)
-    ├── AuthError                 3  not logged in, token expired or refused (401, 403)
-    ├── NotFoundError             4  no such customer, account or transfer (404)
-    ├── RefusedError              5  the system said no: transfer aborted, conflict, key reused (409, 422)
-    └── UnavailableError          6  a service is down, timed out or answered 503
+CliError                      1  anything else (a 500, an unexpected answer)
+├── InputError                2  usage: a bad id, amount or option (also click's own usage errors)
+├── AuthError                 3  not logged in, token expired or refused (401, 403)
+├── NotFoundError             4  no such customer, account or transfer (404)
+├── RefusedError              5  the system said no: transfer aborted, conflict, key reused (409, 422)
+└── UnavailableError          6  a service is down, timed out or answered 503
 """
+
 from __future__ import annotations
 
 EXIT_OTHER = 1
@@ -48,8 +49,16 @@ class UnavailableError(CliError):
 
 
 _ERROR_BY_STATUS: dict[int, type[CliError]] = {
-    400: InputError, 401: AuthError, 403: AuthError, 404: NotFoundError, 409: RefusedError,
-    413: InputError, 422: RefusedError, 429: UnavailableError, 502: UnavailableError, 503: UnavailableError,
+    400: InputError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: RefusedError,
+    413: InputError,
+    422: RefusedError,
+    429: UnavailableError,
+    502: UnavailableError,
+    503: UnavailableError,
     504: UnavailableError,
 }
 

@@ -1,4 +1,5 @@
 """What a user types, checked before any request: ids are UUIDs, amounts exact decimals never rounded."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,10 @@ def parse_amount(text: str, *, name: str = "amount") -> Decimal:
         raise InputError(f"{name} {text!r} is not a decimal number like 100 or 12.50")
     amount = Decimal(cleaned)
     if amount != amount.quantize(MONEY_QUANTUM):
-        raise InputError(f"{name} {cleaned} has more than {MONEY_PLACES} decimal places; "
-                         f"amounts are never rounded, so type at most {MONEY_PLACES}")
+        raise InputError(
+            f"{name} {cleaned} has more than {MONEY_PLACES} decimal places; "
+            f"amounts are never rounded, so type at most {MONEY_PLACES}"
+        )
     if amount <= 0:
         raise InputError(f"{name} must be more than zero, got {cleaned}")
     if amount > DEFAULT_MAX_AMOUNT:

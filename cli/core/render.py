@@ -1,4 +1,5 @@
 """How answers look: rich tables for people, exact JSON (shared.jsonio) for scripts."""
+
 from __future__ import annotations
 
 import os
@@ -75,18 +76,24 @@ def accounts_table(accounts: list[dict[str, Any]], title: str) -> Table:
     table.add_column("opened")
     for account in accounts:
         pending = account.get("pending_change")
-        table.add_row(str(account["account_id"]), money(account["balance"]),
-                      signed_money(pending) if pending else "", when(account.get("created_at"), "%Y-%m-%d"))
+        table.add_row(
+            str(account["account_id"]),
+            money(account["balance"]),
+            signed_money(pending) if pending else "",
+            when(account.get("created_at"), "%Y-%m-%d"),
+        )
     return table
 
 
 def balance_table(account: dict[str, Any]) -> Table:
     pending = account.get("pending_change")
-    rows = [("account", account["account_id"]), ("balance", money(account["balance"])),
-            ("available", money(account.get("effective_balance", account["balance"])))]
+    rows = [
+        ("account", account["account_id"]),
+        ("balance", money(account["balance"])),
+        ("available", money(account.get("effective_balance", account["balance"]))),
+    ]
     if pending:
-        rows += [("pending", signed_money(pending)),
-                 ("locked by transfer", account.get("transaction_lock"))]
+        rows += [("pending", signed_money(pending)), ("locked by transfer", account.get("transaction_lock"))]
     return key_value_table(None, rows)
 
 
@@ -103,29 +110,43 @@ def history_table(transfers: list[dict[str, Any]], account_id: str) -> Table:
         counterparty = transfer["destination_account_id"] if outgoing else transfer["source_account_id"]
         amount = -transfer["amount"] if outgoing else transfer["amount"]
         shown = signed_money(amount) if transfer["status"] == "committed" else f"[dim]{signed_money(amount)}[/]"
-        table.add_row(when(transfer["created_at"], "%m-%d %H:%M:%S"), str(transfer["transaction_id"]),
-                      "to" if outgoing else "from", str(counterparty), shown,
-                      status_text(transfer["status"], transfer.get("reason")))
+        table.add_row(
+            when(transfer["created_at"], "%m-%d %H:%M:%S"),
+            str(transfer["transaction_id"]),
+            "to" if outgoing else "from",
+            str(counterparty),
+            shown,
+            status_text(transfer["status"], transfer.get("reason")),
+        )
     return table
 
 
 def transfer_table(transfer: dict[str, Any]) -> Table:
-    return key_value_table(None, [
-        ("transaction", transfer["transaction_id"]),
-        ("status", status_text(transfer["status"], transfer.get("reason"))),
-        ("amount", money(transfer["amount"])),
-        ("from", transfer["source_account_id"]),
-        ("to", transfer["destination_account_id"]),
-        ("created", when(transfer.get("created_at"))),
-        ("decided", when(transfer.get("decided_at"))),
-        ("completed", when(transfer.get("completed_at")) if transfer.get("completed") else "not yet"),
-    ])
+    return key_value_table(
+        None,
+        [
+            ("transaction", transfer["transaction_id"]),
+            ("status", status_text(transfer["status"], transfer.get("reason"))),
+            ("amount", money(transfer["amount"])),
+            ("from", transfer["source_account_id"]),
+            ("to", transfer["destination_account_id"]),
+            ("created", when(transfer.get("created_at"))),
+            ("decided", when(transfer.get("decided_at"))),
+            ("completed", when(transfer.get("completed_at")) if transfer.get("completed") else "not yet"),
+        ],
+    )
 
 
 def profile_table(customer: dict[str, Any]) -> Table:
     contact = customer.get("contact_info") or {}
-    return key_value_table(customer.get("name"), [
-        ("customer id", customer["customer_id"]), ("name", customer.get("name")),
-        ("address", customer.get("address")), ("email", contact.get("email")), ("phone", contact.get("phone")),
-        ("customer since", when(customer.get("created_at"))),
-    ])
+    return key_value_table(
+        customer.get("name"),
+        [
+            ("customer id", customer["customer_id"]),
+            ("name", customer.get("name")),
+            ("address", customer.get("address")),
+            ("email", contact.get("email")),
+            ("phone", contact.get("phone")),
+            ("customer since", when(customer.get("created_at"))),
+        ],
+    )

@@ -4,6 +4,7 @@ The file holds JSON {"token", "username", "refresh_token"}; a file holding just 
 `banking-cli tokens`) works too. The payload is read without verifying the signature: the services
 verify it, the CLI only needs to know who it is and when it expires.
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,9 +47,14 @@ def session_from_token(token: str, username: str | None = None, refresh_token: s
     except (KeyError, TypeError, ValueError):
         raise AuthError("the saved token has no role or expiry; log in again") from None
     customer_id = payload.get("customer_id")
-    return Session(token=token, username=username or str(payload.get("sub") or role), role=role,
-                   customer_id=str(customer_id) if customer_id else None, expires_at=expires_at,
-                   refresh_token=refresh_token)
+    return Session(
+        token=token,
+        username=username or str(payload.get("sub") or role),
+        role=role,
+        customer_id=str(customer_id) if customer_id else None,
+        expires_at=expires_at,
+        refresh_token=refresh_token,
+    )
 
 
 def _payload(token: str) -> dict:
@@ -94,8 +100,9 @@ def load_session(path: Path) -> Session | None:
         try:
             saved = json.loads(text)
             refresh_token = saved.get("refresh_token")
-            return session_from_token(str(saved["token"]), saved.get("username"),
-                                      refresh_token if isinstance(refresh_token, str) else None)
+            return session_from_token(
+                str(saved["token"]), saved.get("username"), refresh_token if isinstance(refresh_token, str) else None
+            )
         except (ValueError, KeyError, TypeError):
             raise AuthError(f"token file {path} is unreadable; log in again") from None
     return session_from_token(text)
@@ -107,8 +114,9 @@ def require_session(path: Path) -> Session:
     if session is None:
         raise AuthError("not logged in", hint="run: banking-cli login")
     if session.expired:
-        raise AuthError(f"your session expired at {session.expires_at:%Y-%m-%d %H:%M} UTC",
-                        hint="run: banking-cli login")
+        raise AuthError(
+            f"your session expired at {session.expires_at:%Y-%m-%d %H:%M} UTC", hint="run: banking-cli login"
+        )
     return session
 
 

@@ -1,4 +1,5 @@
 """Sending one transfer safely: an Idempotency-Key, and bounded retries that can never pay twice."""
+
 from __future__ import annotations
 
 import time
@@ -23,6 +24,7 @@ sent_transaction_ids: deque[str] = deque(maxlen=SENT_MEMORY)
 @dataclass(frozen=True)
 class TransferOutcome:
     """A decided transfer: committed, or aborted with its reason (the coordinator's 200 or 409)."""
+
     transfer: dict[str, Any]
     idempotency_key: str
 

@@ -4,6 +4,7 @@ Each run opens fresh accounts for the demo customers, so it can run again and ag
 with correct verdicts. The exit code is 0 when every two-phase-commit verdict holds; the unsafe
 endpoint's lost updates are the point of the demonstration, not a failure.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,11 +18,11 @@ from cli.demos.bank import DemoBank, check_services
 from cli.demos.concurrent import customers_run, high_concurrency_run, mixed_run
 from cli.demos.race import two_phase_race, unsafe_race
 
-demo_app = typer.Typer(help="Live demonstrations: lost updates without 2PC, exact books with it.",
-                       no_args_is_help=True)
+demo_app = typer.Typer(help="Live demonstrations: lost updates without 2PC, exact books with it.", no_args_is_help=True)
 
-LOGIN_OPTION = typer.Option(False, "--login", help="Log in as the demo users (admin/admin123, ...) instead of "
-                                                   "minting tokens from JWT_SECRET.")
+LOGIN_OPTION = typer.Option(
+    False, "--login", help="Log in as the demo users (admin/admin123, ...) instead of minting tokens from JWT_SECRET."
+)
 DEFAULT_TRANSFERS = 200
 MIN_HIGH_CONCURRENCY_TRANSFERS = 100
 MAX_TRANSFERS = 10_000
@@ -60,10 +61,17 @@ def race_condition(use_logins: bool = LOGIN_OPTION) -> None:
 
 @demo_app.command("concurrent")
 def concurrent(
-    transfers: int = typer.Option(DEFAULT_TRANSFERS, "--transfers", "-n", min=MIN_HIGH_CONCURRENCY_TRANSFERS,
-                                  max=MAX_TRANSFERS, help="Transfers in the high-concurrency run."),
-    concurrency: int = typer.Option(DEFAULT_CONCURRENCY, "--concurrency", "-c", min=1, max=MAX_CONCURRENCY,
-                                    help="Requests in flight at once."),
+    transfers: int = typer.Option(
+        DEFAULT_TRANSFERS,
+        "--transfers",
+        "-n",
+        min=MIN_HIGH_CONCURRENCY_TRANSFERS,
+        max=MAX_TRANSFERS,
+        help="Transfers in the high-concurrency run.",
+    ),
+    concurrency: int = typer.Option(
+        DEFAULT_CONCURRENCY, "--concurrency", "-c", min=1, max=MAX_CONCURRENCY, help="Requests in flight at once."
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed the random amounts and pairs, to repeat a run exactly."),
     use_logins: bool = LOGIN_OPTION,
 ) -> None:
@@ -79,5 +87,10 @@ def concurrent(
     """
     bank = _start(use_logins)
     rng = random.Random(seed)
-    _finish([customers_run(bank, rng, concurrency), mixed_run(bank),
-             high_concurrency_run(bank, rng, transfers, concurrency)])
+    _finish(
+        [
+            customers_run(bank, rng, concurrency),
+            mixed_run(bank),
+            high_concurrency_run(bank, rng, transfers, concurrency),
+        ]
+    )

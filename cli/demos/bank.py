@@ -4,6 +4,7 @@ adjustments, the racy withdrawal, transfers fired together, and the books read b
 The demos open their own accounts every run, so they never disturb the demo customers' seeded
 accounts and always start from known balances.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,8 +23,7 @@ from cli.core.errors import AuthError, CliError, UnavailableError
 from cli.core.tokens import DEMO_IDENTITIES, DemoIdentity
 from cli.core.transfers import TransferOutcome, send_transfer
 
-DEMO_PASSWORDS = {"alice": "alice123", "bob": "bob123", "carol": "carol123", "teller": "teller123",
-                  "admin": "admin123"}
+DEMO_PASSWORDS = {"alice": "alice123", "bob": "bob123", "carol": "carol123", "teller": "teller123", "admin": "admin123"}
 DEMO_TOKEN_TTL_S = 3600
 SETTLE_TIMEOUT_S = 15.0
 SETTLE_POLL_S = 0.1
@@ -35,6 +35,7 @@ Result = TypeVar("Result")
 @dataclass(frozen=True)
 class Attempt:
     """One transfer the demo sent: its outcome, or why none is known."""
+
     source: UUID
     destination: UUID
     amount: Decimal
@@ -65,8 +66,9 @@ class DemoBank:
 
     def __init__(self, config: Config, *, use_logins: bool) -> None:
         self.config = config
-        self.clients = {identity.username: Client(config, self._token(identity, use_logins))
-                        for identity in DEMO_IDENTITIES}
+        self.clients = {
+            identity.username: Client(config, self._token(identity, use_logins)) for identity in DEMO_IDENTITIES
+        }
         self.owner_of: dict[UUID, str] = {}
 
     def check_tokens(self) -> None:
@@ -74,14 +76,19 @@ class DemoBank:
         try:
             self.clients["admin"].get("transactions", "/transactions/monitoring/stats")
         except AuthError:
-            raise AuthError("the services refused the demo's admin token minted from JWT_SECRET",
-                            hint="set JWT_SECRET to the services' secret, or pass --login") from None
+            raise AuthError(
+                "the services refused the demo's admin token minted from JWT_SECRET",
+                hint="set JWT_SECRET to the services' secret, or pass --login",
+            ) from None
 
     def _token(self, identity: DemoIdentity, use_logins: bool) -> str:
         if use_logins:
-            data = Client(self.config).call("customer", "POST", "/auth/login",
-                                            {"username": identity.username,
-                                             "password": DEMO_PASSWORDS[identity.username]})
+            data = Client(self.config).call(
+                "customer",
+                "POST",
+                "/auth/login",
+                {"username": identity.username, "password": DEMO_PASSWORDS[identity.username]},
+            )
             return data["token"]
         from cli.core.tokens import mint
 
@@ -90,8 +97,9 @@ class DemoBank:
     def open_account(self, owner: str, balance: Decimal) -> UUID:
         """A fresh account for a demo customer (teller), set to `balance` by an admin adjustment."""
         customer_id = next(identity.customer_id for identity in DEMO_IDENTITIES if identity.username == owner)
-        data = self.clients["teller"].call("accounts", "POST", "/accounts",
-                                           {"customer_id": str(customer_id), "initial_balance": Decimal(0)})
+        data = self.clients["teller"].call(
+            "accounts", "POST", "/accounts", {"customer_id": str(customer_id), "initial_balance": Decimal(0)}
+        )
         account_id = UUID(str(data["account_id"]))
         self.owner_of[account_id] = owner
         if balance:
@@ -102,8 +110,9 @@ class DemoBank:
         self.clients["admin"].call("accounts", "PATCH", f"/accounts/{account_id}/balance", {"balance": balance})
 
     def unsafe_withdraw(self, account_id: UUID, amount: Decimal) -> Reply:
-        return self.clients["admin"].request("accounts", "POST", f"/accounts/{account_id}/unsafe-withdraw",
-                                             {"amount": amount})
+        return self.clients["admin"].request(
+            "accounts", "POST", f"/accounts/{account_id}/unsafe-withdraw", {"amount": amount}
+        )
 
     def transfer(self, source: UUID, destination: UUID, amount: Decimal, *, as_owner: bool = False) -> Attempt:
         """A 2PC transfer by the teller, or by the source's owner; never raises for a refused transfer."""
@@ -116,15 +125,17 @@ class DemoBank:
 
     def state(self, account_id: UUID) -> AccountState:
         data = self.clients["admin"].get("accounts", f"/accounts/{account_id}")
-        return AccountState(account_id, data["balance"], data["transaction_lock"] is not None,
-                            self.ledger_sum(account_id))
+        return AccountState(
+            account_id, data["balance"], data["transaction_lock"] is not None, self.ledger_sum(account_id)
+        )
 
     def ledger_sum(self, account_id: UUID) -> Decimal:
         """The sum of the account's committed ledger rows, every page of them."""
         total = Decimal(0)
         for page in range(MAX_LEDGER_PAGES):
             rows = self.clients["admin"].get(
-                "accounts", f"/accounts/{account_id}/ledger?limit={LEDGER_PAGE}&offset={page * LEDGER_PAGE}")
+                "accounts", f"/accounts/{account_id}/ledger?limit={LEDGER_PAGE}&offset={page * LEDGER_PAGE}"
+            )
             total += sum((row["change"] for row in rows), Decimal(0))
             if len(rows) < LEDGER_PAGE:
                 return total
@@ -152,8 +163,9 @@ def fire_together(calls: list[Callable[[], Result]]) -> list[Result]:
         return list(pool.map(run, calls))
 
 
-def run_pool(calls: list[Callable[[], Result]], concurrency: int,
-             on_done: Callable[[Result], Any] | None = None) -> list[Result]:
+def run_pool(
+    calls: list[Callable[[], Result]], concurrency: int, on_done: Callable[[Result], Any] | None = None
+) -> list[Result]:
     """Run the calls with at most `concurrency` in flight; results in order of `calls`."""
     assert concurrency > 0, "at least one worker"
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -168,8 +180,10 @@ def require_demo_endpoint(reply: Reply) -> None:
     """The racy withdrawal exists only when the accounts service runs with DEMO_ENDPOINTS=true (the demo's
     account exists, so a 404 means the route does not)."""
     if reply.status in (404, 405):
-        raise CliError("the accounts service does not serve the unsafe demo endpoint",
-                       hint="start it with DEMO_ENDPOINTS=true, as banking-cli up does")
+        raise CliError(
+            "the accounts service does not serve the unsafe demo endpoint",
+            hint="start it with DEMO_ENDPOINTS=true, as banking-cli up does",
+        )
 
 
 def check_services(config: Config) -> None:
@@ -180,6 +194,8 @@ def check_services(config: Config) -> None:
     for service in ("customer", "accounts", "transactions"):
         row = check_service(client, service)
         if row["status"] != "healthy":
-            raise UnavailableError(f"the demo needs every service: {service} is {row['status']}"
-                                   + (f" ({row['error']})" if row["error"] else ""),
-                                   hint="start the system with: banking-cli up")
+            raise UnavailableError(
+                f"the demo needs every service: {service} is {row['status']}"
+                + (f" ({row['error']})" if row["error"] else ""),
+                hint="start the system with: banking-cli up",
+            )

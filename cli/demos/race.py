@@ -1,4 +1,5 @@
 """`demo race-condition`: two withdrawals of 100 from 150 at once, without locks and then with 2PC."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -20,21 +21,32 @@ def unsafe_race(bank: DemoBank) -> None:
     replies = fire_together([lambda: bank.unsafe_withdraw(account, RACE_DEBIT)] * 2)
     require_demo_endpoint(replies[0])
     for number, reply in enumerate(replies, 1):
-        said = f"succeeded, the service says the balance is {money(reply.data['balance'])}" if reply.ok \
+        said = (
+            f"succeeded, the service says the balance is {money(reply.data['balance'])}"
+            if reply.ok
             else f"refused: {reply.error.get('message')}"
+        )
         console.print(f"  withdrawal {number}: {said}")
     state = bank.state(account)
     succeeded = sum(reply.ok for reply in replies)
     withdrawn = RACE_DEBIT * succeeded
-    console.print(f"Balance now {money(state.balance)}; withdrawn {money(withdrawn)} from {money(RACE_OPENING)}; "
-                  f"the ledger's rows add up to {money(state.ledger_sum)}.")
+    console.print(
+        f"Balance now {money(state.balance)}; withdrawn {money(withdrawn)} from {money(RACE_OPENING)}; "
+        f"the ledger's rows add up to {money(state.ledger_sum)}."
+    )
     if succeeded == 2 and state.balance == RACE_OPENING - RACE_DEBIT:
-        verdict(UNSAFE, f"LOST UPDATE — both withdrawals of {money(RACE_DEBIT)} succeeded from "
-                        f"{money(RACE_OPENING)} and the balance shows {money(state.balance)}: one write overwrote "
-                        f"the other, so {money(RACE_DEBIT)} left the bank without the balance ever recording it.")
+        verdict(
+            UNSAFE,
+            f"LOST UPDATE — both withdrawals of {money(RACE_DEBIT)} succeeded from "
+            f"{money(RACE_OPENING)} and the balance shows {money(state.balance)}: one write overwrote "
+            f"the other, so {money(RACE_DEBIT)} left the bank without the balance ever recording it.",
+        )
     else:
-        verdict(UNSAFE, f"no lost update this time ({succeeded} withdrawal(s) succeeded, balance "
-                        f"{money(state.balance)}): the race depends on timing; run it again.")
+        verdict(
+            UNSAFE,
+            f"no lost update this time ({succeeded} withdrawal(s) succeeded, balance "
+            f"{money(state.balance)}): the race depends on timing; run it again.",
+        )
 
 
 def two_phase_race(bank: DemoBank) -> bool:
@@ -50,15 +62,23 @@ def two_phase_race(bank: DemoBank) -> bool:
         console.print(f"  transfer {number}: {attempt.label}{transaction}")
     states = bank.settled_states([source, destination])
     committed = sum(attempt.committed for attempt in attempts)
-    books = [Book("Alice (source)", RACE_OPENING, RACE_OPENING - RACE_DEBIT, states[source]),
-             Book("Bob (destination)", Decimal(0), RACE_DEBIT, states[destination])]
+    books = [
+        Book("Alice (source)", RACE_OPENING, RACE_OPENING - RACE_DEBIT, states[source]),
+        Book("Bob (destination)", Decimal(0), RACE_DEBIT, states[destination]),
+    ]
     print_books(books)
     known = all(attempt.outcome is not None for attempt in attempts)
     ok = known and committed == 1 and all(book.exact for book in books)
     if ok:
-        verdict(CORRECT, f"CORRECT — exactly one transfer committed, the other was refused; the balance is "
-                         f"{money(states[source].balance)} and no money was created or lost.")
+        verdict(
+            CORRECT,
+            f"CORRECT — exactly one transfer committed, the other was refused; the balance is "
+            f"{money(states[source].balance)} and no money was created or lost.",
+        )
     else:
-        verdict(WRONG, f"WRONG — {committed} transfer(s) committed; source balance "
-                       f"{money(states[source].balance)}, expected exactly one and {money(RACE_OPENING - RACE_DEBIT)}.")
+        verdict(
+            WRONG,
+            f"WRONG — {committed} transfer(s) committed; source balance "
+            f"{money(states[source].balance)}, expected exactly one and {money(RACE_OPENING - RACE_DEBIT)}.",
+        )
     return ok

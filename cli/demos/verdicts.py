@@ -1,4 +1,5 @@
 """How a demo run ends: each account's expected and actual balance, the money total, and a verdict."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ VERDICT_STYLES = {CORRECT: ("green", "✓"), WRONG: ("red", "✗"), UNSAFE: ("ye
 @dataclass(frozen=True)
 class Book:
     """One demo account at the end of a run: what its balance must be, and what the bank says."""
+
     label: str
     opening: Decimal
     expected: Decimal
@@ -21,8 +23,11 @@ class Book:
 
     @property
     def exact(self) -> bool:
-        return self.state.balance == self.expected and self.state.ledger_sum == self.state.balance \
+        return (
+            self.state.balance == self.expected
+            and self.state.ledger_sum == self.state.balance
             and not self.state.locked
+        )
 
 
 def verdict(kind: str, text: str) -> None:
@@ -41,9 +46,15 @@ def print_books(books: list[Book]) -> bool:
         table.add_column(column, justify="right")
     table.add_column("ok")
     for book in books:
-        table.add_row(str(book.state.account_id), book.label, money(book.opening), money(book.expected),
-                      money(book.state.balance), money(book.state.ledger_sum),
-                      "[green]✓[/]" if book.exact else ("[red]✗ locked[/]" if book.state.locked else "[red]✗[/]"))
+        table.add_row(
+            str(book.state.account_id),
+            book.label,
+            money(book.opening),
+            money(book.expected),
+            money(book.state.balance),
+            money(book.state.ledger_sum),
+            "[green]✓[/]" if book.exact else ("[red]✗ locked[/]" if book.state.locked else "[red]✗[/]"),
+        )
     console.print(table)
     opening = sum((book.opening for book in books), Decimal(0))
     actual = sum((book.state.balance for book in books), Decimal(0))

@@ -1,4 +1,5 @@
 """What Tab offers in the interactive shell: commands, their options, the user's account ids, recent transfers."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,8 +10,9 @@ ACCOUNT_OPTIONS = frozenset({"-a", "--account", "-f", "--from", "-t", "--to"})
 TRANSACTION_OPTIONS = frozenset({"-i", "--id"})
 
 
-def candidates(group: Any, words_before: list[str], text: str, *, account_ids: Sequence[str],
-               transaction_ids: Sequence[str]) -> list[str]:
+def candidates(
+    group: Any, words_before: list[str], text: str, *, account_ids: Sequence[str], transaction_ids: Sequence[str]
+) -> list[str]:
     """What may come next after `words_before` and starts with `text`, each with its trailing space.
 
     `group` is the CLI's click group: its commands and their options are the truth, never a copy.

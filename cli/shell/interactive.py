@@ -5,6 +5,7 @@ Each line runs through the same typer app as the command line, so the shell can 
 Notifications come from a polling thread (cli.shell.notifications); they print at once while the prompt
 waits, and are held back while a command runs so they never cut into its output.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -25,8 +26,10 @@ from cli.shell.menu import run_menu
 from cli.shell.notifications import TransferWatcher
 from cli.shell.push import PushListener
 
-REFUSED_INSIDE = {"interactive": "you are already in the interactive shell",
-                  "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C"}
+REFUSED_INSIDE = {
+    "interactive": "you are already in the interactive shell",
+    "up": "run `banking-cli up` in another terminal; it runs until Ctrl-C",
+}
 SESSION_CHANGERS = frozenset({"login", "logout"})
 SECRET_OPTIONS = frozenset({"-p", "--password"})
 HISTORY_FILE_NAME = "shell_history"
@@ -100,8 +103,10 @@ class Shell:
         elif words[0] == "help":
             self.run_command([*words[1:], "--help"])
             if len(words) == 1:
-                console.print("In this shell also: [bold]menu[/] (guided), [bold]quit[/]; Tab completes commands, "
-                              "options and your account ids.")
+                console.print(
+                    "In this shell also: [bold]menu[/] (guided), [bold]quit[/]; Tab completes commands, "
+                    "options and your account ids."
+                )
         elif words[0] in REFUSED_INSIDE:
             console.print(f"[yellow]{REFUSED_INSIDE[words[0]]}[/]")
         else:
@@ -126,8 +131,13 @@ class Shell:
         return result if isinstance(result, int) else 0
 
     def complete(self, words_before: list[str], text: str) -> list[str]:
-        return candidates(self.group, words_before, text, account_ids=self.account_ids,
-                          transaction_ids=list(reversed(sent_transaction_ids)))
+        return candidates(
+            self.group,
+            words_before,
+            text,
+            account_ids=self.account_ids,
+            transaction_ids=list(reversed(sent_transaction_ids)),
+        )
 
     # --- the session and its accounts, for completion and notifications --------------------------------------
 
@@ -161,8 +171,9 @@ class Shell:
         another terminal) and every ACCOUNT_REFRESH_POLLS polls."""
         session = self.session()
         self.polls_since_refresh += 1
-        if (session.token if session else None) != self.accounts_token \
-                or self.polls_since_refresh >= ACCOUNT_REFRESH_POLLS:
+        if (
+            session.token if session else None
+        ) != self.accounts_token or self.polls_since_refresh >= ACCOUNT_REFRESH_POLLS:
             self.refresh_accounts()
         if session is None or not session.customer_id or not self.account_ids:
             return None, []
@@ -194,13 +205,20 @@ class Shell:
 
     def _banner(self) -> None:
         session = self.session()
-        who = (f"logged in as [bold]{session.username}[/] ({session.role})" if session
-               else "not logged in: type [bold]login[/]")
+        who = (
+            f"logged in as [bold]{session.username}[/] ({session.role})"
+            if session
+            else "not logged in: type [bold]login[/]"
+        )
         console.print(f"[bold]banking-cli interactive[/] — {who}.")
-        console.print("New here? Type [bold]menu[/]. [bold]help[/] lists the commands, Tab completes them and your "
-                      "account ids, [bold]quit[/] or Ctrl-D leaves.")
-        console.print(f"[dim]Transfers touching your accounts are announced here as they are decided (pushed; "
-                      f"checked every {self.watcher.poll_s:g} s when the push channel is down).[/]")
+        console.print(
+            "New here? Type [bold]menu[/]. [bold]help[/] lists the commands, Tab completes them and your "
+            "account ids, [bold]quit[/] or Ctrl-D leaves."
+        )
+        console.print(
+            f"[dim]Transfers touching your accounts are announced here as they are decided (pushed; "
+            f"checked every {self.watcher.poll_s:g} s when the push channel is down).[/]"
+        )
         if not self.editor.available:
             console.print("[dim](no readline on this system: no history or completion)[/]")
 

@@ -1,5 +1,6 @@
 """Line editing for the interactive shell: readline when the system has it, with Tab completion and a
 history file readable by its owner only; plain input() when it has not."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -61,7 +62,7 @@ class LineEditor:
 
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
-            before = self.readline.get_line_buffer()[:self.readline.get_begidx()]
+            before = self.readline.get_line_buffer()[: self.readline.get_begidx()]
             self._matches = self.completer(before.split(), text)
         return self._matches[state] if state < len(self._matches) else None
 

@@ -1,4 +1,5 @@
 """The interactive shell's menu for newcomers: pick a number, answer a few questions, see the command it ran."""
+
 from __future__ import annotations
 
 import shlex
@@ -36,9 +37,15 @@ class MenuItem:
 MENU = (
     MenuItem("see my accounts and balances", ("accounts",)),
     MenuItem("check one account's balance", ("balance",), (Question("account", "-a", "own_account"),)),
-    MenuItem("move money", ("transfer",), (Question("from account", "-f", "own_account"),
-                                          Question("to account", "-t", "account"),
-                                          Question("amount (e.g. 12.50)", "-a"))),
+    MenuItem(
+        "move money",
+        ("transfer",),
+        (
+            Question("from account", "-f", "own_account"),
+            Question("to account", "-t", "account"),
+            Question("amount (e.g. 12.50)", "-a"),
+        ),
+    ),
     MenuItem("see an account's transfers", ("history",), (Question("account", "-a", "own_account"),)),
     MenuItem("look up one transfer", ("transaction",), (Question("transaction id", "-i", "transaction"),)),
     MenuItem("watch a transfer's two-phase commit", ("trace",), (Question("transaction id", None, "transaction"),)),
@@ -90,8 +97,11 @@ def _choose(shell: Shell, prompt: str, count: int) -> int:
 
 
 def _ask(shell: Shell, question: Question) -> str:
-    choices = {"own_account": shell.account_ids, "account": shell.account_ids,
-               "transaction": list(reversed(sent_transaction_ids))}.get(question.kind, [])
+    choices = {
+        "own_account": shell.account_ids,
+        "account": shell.account_ids,
+        "transaction": list(reversed(sent_transaction_ids)),
+    }.get(question.kind, [])
     for number, choice in enumerate(choices, 1):
         console.print(f"    [cyan]{number}[/]  {choice}")
     hint = " (a number above, or paste one)" if choices else ""

@@ -4,6 +4,7 @@ A background thread polls GET /transfers/history/{account} every few seconds, un
 is live, and announces each transfer it sees decided for the first time. The first poll of an account
 only learns what is already there.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,13 @@ Watched = Callable[[], tuple[Client | None, list[str]]]
 class TransferWatcher:
     """Polls on its own daemon thread; `announce` receives one line per new decided transfer."""
 
-    def __init__(self, watched: Watched, announce: Callable[[str], None], poll_s: float,
-                 push_live: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        watched: Watched,
+        announce: Callable[[str], None],
+        poll_s: float,
+        push_live: Callable[[], bool] = lambda: False,
+    ) -> None:
         assert poll_s > 0, "a positive polling interval"
         self.push_live = push_live
         self.watched = watched
@@ -81,8 +87,7 @@ class TransferWatcher:
             return []
         notices = []
         for account_id in accounts[:MAX_ACCOUNTS_WATCHED]:
-            rows = client.get("transactions",
-                              f"/transfers/history/{account_id}?limit={HISTORY_WINDOW}")["transactions"]
+            rows = client.get("transactions", f"/transfers/history/{account_id}?limit={HISTORY_WINDOW}")["transactions"]
             first_look = account_id not in self.baselined
             self.baselined.add(account_id)
             for row in reversed(rows):  # oldest first, so notices come in the order things happened

@@ -4,6 +4,7 @@ A daemon thread holds one WebSocket to the coordinator (GET /ws, the token in th
 reconnecting with bounded backoff. While it is live the poller (cli/shell/notifications.py) stands by; when it
 is down, polling takes over, so nothing is missed either way.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from cli.shell.notifications import describe_transfer
 from cli.core.transfers import sent_transaction_ids
+from cli.shell.notifications import describe_transfer
 from shared import jsonio
 
 RECONNECT_FIRST_S = 0.5
@@ -28,14 +29,18 @@ def notice_row(message: dict[str, Any]) -> dict[str, Any]:
     """A pushed `transfer` notice in the shape of a history row, for describe_transfer."""
     own, other = str(message["account_id"]), str(message["counterparty_account_id"])
     source, destination = (own, other) if message["direction"] == "debit" else (other, own)
-    return {"transaction_id": message["transaction_id"], "source_account_id": source,
-            "destination_account_id": destination, "amount": message["amount"], "status": message["status"],
-            "reason": message.get("reason")}
+    return {
+        "transaction_id": message["transaction_id"],
+        "source_account_id": source,
+        "destination_account_id": destination,
+        "amount": message["amount"],
+        "status": message["status"],
+        "reason": message.get("reason"),
+    }
 
 
 class PushListener:
-    def __init__(self, target: Target, announce: Callable[[str], None],
-                 seen: Callable[[str, str], bool]) -> None:
+    def __init__(self, target: Target, announce: Callable[[str], None], seen: Callable[[str, str], bool]) -> None:
         """`seen(transaction_id, status)` records a transfer and says whether it was already announced."""
         self.target = target
         self.announce = announce
@@ -58,7 +63,7 @@ class PushListener:
                 try:
                     await self._listen(url, token)
                     failures = 0
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                except (TimeoutError, aiohttp.ClientError, OSError):
                     failures += 1
                 finally:
                     self.live.clear()
@@ -66,13 +71,16 @@ class PushListener:
 
     async def _listen(self, url: str, token: str) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.ws_connect(
-                url, headers={"Authorization": f"Bearer {token}"}, protocols=("banking.v1",),
-                heartbeat=None) as socket:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.ws_connect(
+                url, headers={"Authorization": f"Bearer {token}"}, protocols=("banking.v1",), heartbeat=None
+            ) as socket,
+        ):
             while not self._stop.is_set():
                 try:
                     message = await socket.receive(timeout=1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if self.target()[1] != token:
                         return  # logged out or in as someone else: reconnect with the new token
                     continue

@@ -1,5 +1,6 @@
 """The console in a real browser: Debian's Chromium, driven by Playwright for Python (never a downloaded
 browser). Without /usr/bin/chromium or Playwright these tests are skipped and the run says so."""
+
 from __future__ import annotations
 
 import os
@@ -15,13 +16,24 @@ from tests.conftest import ROOT
 from tests.e2e.conftest import start_system
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS_DIR", ROOT / "tmp" / "artifacts" / "browser"))
 # Recovery on a short clock, so the demo's broken transfer is finished within the test: a decision
 # unanswered for 1 s is given up by the request, and recovery re-sends it 3 s after the decision.
-FAST_RECOVERY = {"COMPLETION_GRACE_S": "3", "RECOVERY_INTERVAL_S": "0.5", "RECOVERY_RETRY_FIRST_S": "0.5",
-                 "DECISION_TIMEOUT_S": "1"}
+FAST_RECOVERY = {
+    "COMPLETION_GRACE_S": "3",
+    "RECOVERY_INTERVAL_S": "0.5",
+    "RECOVERY_RETRY_FIRST_S": "0.5",
+    "DECISION_TIMEOUT_S": "1",
+}
 
 
 def browser_missing() -> str | None:

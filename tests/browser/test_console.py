@@ -1,6 +1,7 @@
 """The console in headless Chromium against real services: log in, transfer, watch it live, break it on purpose.
 
 Each page's screenshot is saved under tmp/artifacts/browser (BROWSER_ARTIFACTS_DIR)."""
+
 from __future__ import annotations
 
 import time
@@ -22,11 +23,14 @@ VIEWPORT = {"width": 1280, "height": 860}
 
 def balance(system: LocalSystem, account_id: str) -> str:
     """The balance exactly as the API writes it (the console must show this very text)."""
-    answer = requests.get(f"{system.url('accounts_service')}/accounts/{account_id}",
-                          headers={"Authorization": f"Bearer {token('admin')}"}, timeout=10)
+    answer = requests.get(
+        f"{system.url('accounts_service')}/accounts/{account_id}",
+        headers={"Authorization": f"Bearer {token('admin')}"},
+        timeout=10,
+    )
     text = answer.text
     start = text.index('"balance":') + len('"balance":')
-    return text[start:text.index(",", start)].strip()
+    return text[start : text.index(",", start)].strip()
 
 
 def log_in(chromium, system: LocalSystem, username: str, password: str):
@@ -45,7 +49,8 @@ def balance_cell(page, account_id: str):
 
 
 def test_alice_sends_bob_25_bob_sees_it_live_and_the_protocol_view_shows_every_step(
-        console_system: LocalSystem, chromium, artifacts: Path) -> None:
+    console_system: LocalSystem, chromium, artifacts: Path
+) -> None:
     bob = log_in(chromium, console_system, "bob", "bob123")
     bob_before = balance(console_system, BOB_MAIN)
     balance_cell(bob, BOB_MAIN).filter(has_text=bob_before).wait_for()
@@ -76,8 +81,10 @@ def test_alice_sends_bob_25_bob_sees_it_live_and_the_protocol_view_shows_every_s
     alice.locator("tr.event-completed").wait_for()
     steps = alice.locator("tr.event").evaluate_all("rows => rows.map(row => row.dataset.eventType)")
     assert steps == EVERY_STEP
-    assert alice.locator("table.lanes th").all_inner_texts()[1:] == ["coordinator (transactions)",
-                                                                     "participant: accounts"]
+    assert alice.locator("table.lanes th").all_inner_texts()[1:] == [
+        "coordinator (transactions)",
+        "participant: accounts",
+    ]
     alice.screenshot(path=str(artifacts / "protocol-committed.png"), full_page=True)
 
     alice.get_by_role("link", name="History").click()
@@ -88,8 +95,9 @@ def test_alice_sends_bob_25_bob_sees_it_live_and_the_protocol_view_shows_every_s
 
 
 @pytest.mark.parametrize("amount", ["abc", "12.34567", "-5", "0"])
-def test_a_bad_amount_shows_a_clear_error_and_moves_nothing(console_system: LocalSystem, chromium, artifacts: Path,
-                                                           amount: str) -> None:
+def test_a_bad_amount_shows_a_clear_error_and_moves_nothing(
+    console_system: LocalSystem, chromium, artifacts: Path, amount: str
+) -> None:
     before = (balance(console_system, ALICE_MAIN), balance(console_system, BOB_MAIN))
     alice = log_in(chromium, console_system, "alice", "alice123")
     alice.get_by_role("link", name="Transfer").click()
@@ -106,8 +114,9 @@ def test_a_bad_amount_shows_a_clear_error_and_moves_nothing(console_system: Loca
     alice.context.close()
 
 
-def test_staff_see_locks_doubt_throughput_and_the_login_page(console_system: LocalSystem, chromium,
-                                                             artifacts: Path) -> None:
+def test_staff_see_locks_doubt_throughput_and_the_login_page(
+    console_system: LocalSystem, chromium, artifacts: Path
+) -> None:
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.goto(console_system.url("web") + "/")
@@ -121,8 +130,9 @@ def test_staff_see_locks_doubt_throughput_and_the_login_page(console_system: Loc
     teller.context.close()
 
 
-def test_the_demo_panel_breaks_a_transfer_and_recovery_finishes_it(console_system: LocalSystem, chromium,
-                                                                  artifacts: Path) -> None:
+def test_the_demo_panel_breaks_a_transfer_and_recovery_finishes_it(
+    console_system: LocalSystem, chromium, artifacts: Path
+) -> None:
     """The participant stalls after committing, past the coordinator's decision timeout: the acknowledgement
     is lost, the transfer stays unfinished, and recovery re-sends the decision until it is acknowledged."""
     admin = log_in(chromium, console_system, "admin", "admin123")
@@ -140,8 +150,7 @@ def test_the_demo_panel_breaks_a_transfer_and_recovery_finishes_it(console_syste
     admin.context.close()
 
 
-def test_the_page_parses_money_exactly_where_json_parse_would_round_it(console_system: LocalSystem,
-                                                                       chromium) -> None:
+def test_the_page_parses_money_exactly_where_json_parse_would_round_it(console_system: LocalSystem, chromium) -> None:
     context = chromium.new_context()
     page = context.new_page()
     page.goto(console_system.url("web") + "/")
@@ -154,7 +163,11 @@ def test_the_page_parses_money_exactly_where_json_parse_would_round_it(console_s
         return { value, rounded: String(JSON.parse(text).amount), refused };
     }""")
     context.close()
-    assert parsed["value"] == {"amount": "12345678901234.5678", "list": ["0.1", "-2e3", 'x"y'], "ok": True,
-                               "none": None}
+    assert parsed["value"] == {
+        "amount": "12345678901234.5678",
+        "list": ["0.1", "-2e3", 'x"y'],
+        "ok": True,
+        "none": None,
+    }
     assert parsed["rounded"] != "12345678901234.5678", "JSON.parse would have shown a different amount"
     assert parsed["refused"]

@@ -1,4 +1,5 @@
 """banking-cli driven through typer's CliRunner against the three services running as real processes."""
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ __all__ = ["ALICE", "BOB", "ALICE_MAIN", "BOB_MAIN", "Cli"]
 @dataclass
 class Cli:
     """Runs `banking-cli ARGS` in-process with its own environment: service URLs, token file, HOME."""
+
     env: dict[str, str]
     token_file: Path
     runner: CliRunner = field(default_factory=CliRunner)
@@ -46,8 +48,9 @@ class Cli:
         return Client(load_config(self.env), token("teller"))
 
     def open_account(self, customer_id: UUID, balance: Decimal) -> str:
-        data = self.client.call("accounts", "POST", "/accounts",
-                                {"customer_id": str(customer_id), "initial_balance": balance})
+        data = self.client.call(
+            "accounts", "POST", "/accounts", {"customer_id": str(customer_id), "initial_balance": balance}
+        )
         return str(data["account_id"])
 
     def balance(self, account_id: str) -> Decimal:

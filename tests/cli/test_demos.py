@@ -1,12 +1,13 @@
 """The demos run against the real services, end with correct verdicts and exit 0, and can run again."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from cli.demos.concurrent import MIXED_AMOUNT, MIXED_OPENING
 from cli.core.render import money
+from cli.demos.concurrent import MIXED_AMOUNT, MIXED_OPENING
 from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.e2e
@@ -47,8 +48,10 @@ def _mixed_run_verdict(cli: Cli, stdout: str) -> str:
     if drift == 0:
         return "VERDICT: ⚠ no lost update this run (the race depends on timing); the 2PC-only account is exact."
     assert drift > 0, "a lost update can only leave more money than was withdrawn"
-    return (f"VERDICT: ⚠ UNSAFE OPERATIONS BROKE THE BOOKS — Alice's balance is off by {money(drift)} "
-            "(money created: lost updates), while the 2PC-only account is exact.")
+    return (
+        f"VERDICT: ⚠ UNSAFE OPERATIONS BROKE THE BOOKS — Alice's balance is off by {money(drift)} "
+        "(money created: lost updates), while the 2PC-only account is exact."
+    )
 
 
 def test_concurrent_wants_at_least_a_hundred_transfers(cli: Cli) -> None:

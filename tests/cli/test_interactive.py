@@ -1,4 +1,5 @@
 """The interactive shell in a pseudo-terminal: log in, list accounts, transfer, complete, menu, notice, quit."""
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,15 @@ def start_shell(subprocess_env: dict[str, str]):
     children = []
 
     def start() -> Terminal:
-        child = pexpect.spawn(sys.executable, ["-m", "cli.main", "interactive", "--poll", "0.5"], cwd=str(ROOT),
-                              env=subprocess_env, encoding="utf-8", timeout=TIMEOUT_S, dimensions=(50, 200))
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "cli.main", "interactive", "--poll", "0.5"],
+            cwd=str(ROOT),
+            env=subprocess_env,
+            encoding="utf-8",
+            timeout=TIMEOUT_S,
+            dimensions=(50, 200),
+        )
         children.append(child)
         return Terminal(child)
 
@@ -104,8 +112,12 @@ def test_completion_menu_errors_and_live_notifications(start_shell, cli: Cli, su
     # Someone else pays into Alice's account while the shell waits at its prompt.
     teller = Client(load_config(subprocess_env), token("teller"))
     bob_account = cli.open_account(BOB, Decimal("5"))
-    teller.call("transactions", "POST", "/transfers", {"source_account_id": bob_account,
-                                                      "destination_account_id": source, "amount": Decimal("2.25")})
+    teller.call(
+        "transactions",
+        "POST",
+        "/transfers",
+        {"source_account_id": bob_account, "destination_account_id": source, "amount": Decimal("2.25")},
+    )
     shell.expect("received 2.25 into " + source)
 
     shell.sendeof()

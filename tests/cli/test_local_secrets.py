@@ -1,5 +1,6 @@
 """`banking-cli up` (local development mode) makes random keys once per data folder, 0600, and the CLI
 and the scripts read the user-token key from there when nothing else names one."""
+
 from __future__ import annotations
 
 import stat

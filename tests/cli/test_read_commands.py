@@ -1,5 +1,6 @@
 """profile, accounts, balance, history, transaction, health: tables for people, exact JSON for scripts,
 one-line errors with meaningful exit codes for bad input, unknown ids and services that are down."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ def test_someone_elses_account_is_refused(cli: Cli) -> None:
 
 
 @pytest.mark.parametrize("command", [("balance", "-a"), ("history", "-a"), ("transaction", "-i"), ("trace",)])
-def test_a_malformed_id_is_a_usage_error_before_any_request(cli: Cli, command: tuple[str, ...],
-                                                           closed_url: str) -> None:
+def test_a_malformed_id_is_a_usage_error_before_any_request(
+    cli: Cli, command: tuple[str, ...], closed_url: str
+) -> None:
     cli.log_in_as("alice", customer_id=ALICE)
 
     # The services' URLs point nowhere: the id is refused before any request is made.
@@ -111,8 +113,10 @@ def test_history_lists_transfers_both_ways(cli: Cli) -> None:
     assert table.exit_code == 0, table.output
     assert "-30.00" in table.stdout and "committed" in table.stdout
     assert "aborted (insufficient_funds)" in table.stdout
-    assert [(row["amount"], row["status"]) for row in rows] == [(Decimal("500"), "aborted"),
-                                                                (Decimal("30"), "committed")]
+    assert [(row["amount"], row["status"]) for row in rows] == [
+        (Decimal("500"), "aborted"),
+        (Decimal("30"), "committed"),
+    ]
 
 
 def test_transaction_shows_one_transfer(cli: Cli) -> None:
@@ -164,11 +168,16 @@ def test_a_read_with_its_service_down_is_one_clean_line(cli: Cli, closed_url: st
 def test_urls_and_token_file_from_the_config_file(cli: Cli, tmp_path) -> None:
     config_file = tmp_path / "config.toml"
     token_file = tmp_path / "elsewhere" / "token"
-    config_file.write_text(f'accounts_service_url = "{cli.env["ACCOUNTS_SERVICE_URL"]}"\n'
-                           f'customer_service_url = "{cli.env["CUSTOMER_SERVICE_URL"]}"\n'
-                           f'token_file = "{token_file}"\n')
-    env = {key: value for key, value in cli.env.items()
-           if key not in ("ACCOUNTS_SERVICE_URL", "CUSTOMER_SERVICE_URL", "TOKEN_FILE")}
+    config_file.write_text(
+        f'accounts_service_url = "{cli.env["ACCOUNTS_SERVICE_URL"]}"\n'
+        f'customer_service_url = "{cli.env["CUSTOMER_SERVICE_URL"]}"\n'
+        f'token_file = "{token_file}"\n'
+    )
+    env = {
+        key: value
+        for key, value in cli.env.items()
+        if key not in ("ACCOUNTS_SERVICE_URL", "CUSTOMER_SERVICE_URL", "TOKEN_FILE")
+    }
     env["BANKING_CLI_CONFIG"] = str(config_file)
     configured = Cli(env, token_file)
 
@@ -194,8 +203,12 @@ def test_shell_completion_offers_commands_and_the_users_own_account_ids(cli: Cli
     cli.log_in_as("alice", customer_id=ALICE)
 
     def complete(words: str) -> list[str]:
-        env = {**cli.env, "_BANKING_CLI_COMPLETE": "complete_bash", "COMP_WORDS": words,
-               "COMP_CWORD": str(len(words.split()) - 1)}
+        env = {
+            **cli.env,
+            "_BANKING_CLI_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
         result = cli.runner.invoke(app, [], env=env, prog_name="banking-cli")
         return result.stdout.split()
 
@@ -207,8 +220,9 @@ def test_audit_shows_staff_actions_of_every_service_to_an_admin(cli: Cli) -> Non
     cli.open_account(ALICE, Decimal("7.77"))  # a teller's action
     cli.log_in_as("admin", role="admin")
     entries = json.loads(cli("audit", "--json", "-n", "500").stdout)
-    assert any(entry["service"] == "accounts" and entry["details"].get("initial_balance") == "7.77"
-               for entry in entries)
+    assert any(
+        entry["service"] == "accounts" and entry["details"].get("initial_balance") == "7.77" for entry in entries
+    )
     assert "Audit log" in cli("audit").stdout
     cli.log_in_as("teller", role="teller")
     assert cli("audit").exit_code == EXIT_AUTH

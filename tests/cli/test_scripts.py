@@ -1,4 +1,5 @@
 """scripts/: the databases set up and seeded from environment variables, tokens and demos as scripts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,14 @@ SCRIPT_TIMEOUT_S = 120
 
 
 def run_script(name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / "scripts" / name), *args], env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=SCRIPT_TIMEOUT_S)
+    return subprocess.run(
+        [str(ROOT / "scripts" / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=SCRIPT_TIMEOUT_S,
+    )
 
 
 async def _count(url: str, query: str) -> int:
@@ -32,8 +39,12 @@ async def _count(url: str, query: str) -> int:
 def test_setup_databases_and_seed_data_from_the_environment(postgres: LocalPostgres, subprocess_env) -> None:
     prefix = f"scripts{uuid.uuid4().hex[:8]}_"
     urls = {name: postgres.url(prefix + name) for name in ("customers", "accounts", "transactions")}
-    env = {**subprocess_env, "CUSTOMERS_DATABASE_URL": urls["customers"],
-           "ACCOUNTS_DATABASE_URL": urls["accounts"], "TRANSACTIONS_DATABASE_URL": urls["transactions"]}
+    env = {
+        **subprocess_env,
+        "CUSTOMERS_DATABASE_URL": urls["customers"],
+        "ACCOUNTS_DATABASE_URL": urls["accounts"],
+        "TRANSACTIONS_DATABASE_URL": urls["transactions"],
+    }
 
     setup = run_script("setup-databases", env)
     seeded = run_script("seed-data", env)

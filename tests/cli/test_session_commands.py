@@ -1,4 +1,5 @@
 """login, logout, whoami, tokens: the token file, its mode, and what a wrong password or no login does."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cli.core.errors import EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_USAGE
-from cli.core.session import save_session
 from cli.core.client import Client
 from cli.core.config import load_config
-from cli.core.session import session_from_token
+from cli.core.errors import EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_USAGE
+from cli.core.session import save_session, session_from_token
 from tests.cli.conftest import ALICE, ALICE_MAIN, Cli
 from tests.conftest import token
 
@@ -128,8 +128,9 @@ def test_logout_revokes_the_session_on_the_server(cli: Cli) -> None:
     assert saved["refresh_token"]
     result = cli("logout")
     assert result.exit_code == 0 and "revoked on the server" in result.stdout
-    refused = Client(load_config(cli.env)).request("customer", "POST", "/auth/refresh",
-                                                   {"refresh_token": saved["refresh_token"]})
+    refused = Client(load_config(cli.env)).request(
+        "customer", "POST", "/auth/refresh", {"refresh_token": saved["refresh_token"]}
+    )
     assert refused.status == 401  # the session is over server-side, not only forgotten here
 
 

@@ -1,4 +1,5 @@
 """What Tab offers in the interactive shell, from the CLI's own commands and options."""
+
 from __future__ import annotations
 
 import typer

@@ -1,4 +1,5 @@
 """trace: the full protocol timeline of a committed and of an aborted transfer, with ms offsets."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """transfer: the outcome and both new balances, exact decimals never rounded, an Idempotency-Key that
 makes a retried command pay once, and exit codes for refused transfers and a coordinator that is down."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -55,17 +56,21 @@ def test_four_decimal_places_are_exact(cli: Cli, accounts: tuple[str, str]) -> N
     assert cli.balance(source) == Decimal("99.9999")
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("10.12345", "more than 4 decimal places"),
-    ("0", "must be more than zero"),
-    ("-5", "is not a decimal number"),
-    ("1,000", "is not a decimal number"),
-    ("ten", "is not a decimal number"),
-    ("NaN", "is not a decimal number"),
-    ("1e3", "is not a decimal number"),
-])
-def test_a_bad_amount_is_refused_and_never_rounded(cli: Cli, accounts: tuple[str, str], amount: str,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("10.12345", "more than 4 decimal places"),
+        ("0", "must be more than zero"),
+        ("-5", "is not a decimal number"),
+        ("1,000", "is not a decimal number"),
+        ("ten", "is not a decimal number"),
+        ("NaN", "is not a decimal number"),
+        ("1e3", "is not a decimal number"),
+    ],
+)
+def test_a_bad_amount_is_refused_and_never_rounded(
+    cli: Cli, accounts: tuple[str, str], amount: str, message: str
+) -> None:
     source, destination = accounts
 
     result = cli("transfer", "-f", source, "-t", destination, "-a", amount)
@@ -141,8 +146,9 @@ def test_paying_from_someone_elses_account_is_refused(cli: Cli, accounts: tuple[
     assert "FORBIDDEN" in result.stderr
 
 
-def test_a_coordinator_that_is_down_is_unavailable_with_a_safe_retry_hint(cli: Cli, accounts: tuple[str, str],
-                                                                         closed_url: str) -> None:
+def test_a_coordinator_that_is_down_is_unavailable_with_a_safe_retry_hint(
+    cli: Cli, accounts: tuple[str, str], closed_url: str
+) -> None:
     source, destination = accounts
 
     result = cli("transfer", "-f", source, "-t", destination, "-a", "1", TRANSACTIONS_SERVICE_URL=closed_url)
@@ -154,8 +160,10 @@ def test_a_coordinator_that_is_down_is_unavailable_with_a_safe_retry_hint(cli: C
     assert cli.balance(source) == Decimal("100")
 
 
-@pytest.mark.parametrize(("text", "amount"), [("100", "100"), ("12.50", "12.5"), (".5", "0.5"),
-                                              ("0.0001", "0.0001"), ("1.00000", "1"), (" 7 ", "7")])
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("100", "100"), ("12.50", "12.5"), (".5", "0.5"), ("0.0001", "0.0001"), ("1.00000", "1"), (" 7 ", "7")],
+)
 def test_parse_amount_is_exact(text: str, amount: str) -> None:
     assert parse_amount(text) == Decimal(amount)
 

@@ -7,6 +7,7 @@ Anything else fails loudly instead of being skipped, so the manifests can never 
 Where kubectl is installed, tests/deploy/test_kubernetes.py checks that this builds exactly what
 `kubectl kustomize` builds.
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,17 @@ from typing import Any
 import yaml
 
 KUSTOMIZATION_KEYS = frozenset({"apiVersion", "kind", "namespace", "labels", "resources", "images", "patches"})
-CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass",
-                                  "PersistentVolume", "StorageClass", "CustomResourceDefinition"})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "IngressClass",
+        "PersistentVolume",
+        "StorageClass",
+        "CustomResourceDefinition",
+    }
+)
 POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 
 Resource = dict[str, Any]
@@ -61,8 +71,9 @@ def pod_specs(resource: Resource) -> list[dict[str, Any]]:
 
 def containers(resource: Resource) -> list[dict[str, Any]]:
     """Init containers first, then containers: the order a pod runs them in."""
-    return [container for spec in pod_specs(resource)
-            for container in spec.get("initContainers", []) + spec["containers"]]
+    return [
+        container for spec in pod_specs(resource) for container in spec.get("initContainers", []) + spec["containers"]
+    ]
 
 
 def _apply_patch(resources: list[Resource], folder: Path, patch: dict[str, Any]) -> None:
@@ -76,8 +87,11 @@ def _apply_patch(resources: list[Resource], folder: Path, patch: dict[str, Any])
                 _apply_operation(resource, operation)
         return
     assert "target" not in patch, "a strategic-merge patch is matched by its own kind and name here"
-    targets = [resource for resource in resources
-               if resource["kind"] == body["kind"] and resource["metadata"]["name"] == body["metadata"]["name"]]
+    targets = [
+        resource
+        for resource in resources
+        if resource["kind"] == body["kind"] and resource["metadata"]["name"] == body["metadata"]["name"]
+    ]
     assert len(targets) == 1, f"{patch['path']}: matches {len(targets)} resources, not one"
     _merge_maps(targets[0], body)
 
@@ -87,9 +101,11 @@ def _matches(resource: Resource, target: dict[str, str]) -> bool:
     labels = resource["metadata"].get("labels", {})
     selector = [term.split("=", 1) for term in target.get("labelSelector", "").split(",") if term]
     assert all(len(term) == 2 and "!" not in term[0] for term in selector), "only key=value label selectors"
-    return (target.get("kind", resource["kind"]) == resource["kind"]
-            and target.get("name", resource["metadata"]["name"]) == resource["metadata"]["name"]
-            and all(labels.get(key.strip()) == value.strip() for key, value in selector))
+    return (
+        target.get("kind", resource["kind"]) == resource["kind"]
+        and target.get("name", resource["metadata"]["name"]) == resource["metadata"]["name"]
+        and all(labels.get(key.strip()) == value.strip() for key, value in selector)
+    )
 
 
 def _merge_maps(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -99,8 +115,9 @@ def _merge_maps(target: dict[str, Any], patch: dict[str, Any]) -> None:
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge_maps(target[key], value)
             continue
-        assert not (isinstance(value, list) and any(isinstance(item, dict) for item in value)), \
+        assert not (isinstance(value, list) and any(isinstance(item, dict) for item in value)), (
             f"patching the list of maps {key!r} needs kustomize's merge keys, which this renderer lacks"
+        )
         target[key] = copy.deepcopy(value)
 
 

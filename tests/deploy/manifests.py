@@ -3,6 +3,7 @@
 Also the commands they give the one image (`python -m <service> [migrate|seed-demo]`, `banking-cli ...`)
 with the names of the settings each gets, so a test can run exactly those.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -37,6 +38,7 @@ COMPOSE_SCHEMA_FILE = "compose-spec.json"
 @dataclass(frozen=True)
 class ContainerCommand:
     """One way the image is run: where it is written, its argv, and the names of the settings it gets."""
+
     source: str
     argv: tuple[str, ...]
     environment_names: frozenset[str]
@@ -63,9 +65,13 @@ def uses_image(image: str) -> bool:
 
 
 def compose_commands(document: dict[str, Any]) -> list[ContainerCommand]:
-    return [ContainerCommand(f"compose.yaml services.{name}", tuple(service["command"]),
-                             frozenset(service.get("environment", {})))
-            for name, service in document["services"].items() if uses_image(service["image"])]
+    return [
+        ContainerCommand(
+            f"compose.yaml services.{name}", tuple(service["command"]), frozenset(service.get("environment", {}))
+        )
+        for name, service in document["services"].items()
+        if uses_image(service["image"])
+    ]
 
 
 def kubernetes_commands(resources: list[dict[str, Any]]) -> list[ContainerCommand]:
@@ -79,9 +85,13 @@ def kubernetes_commands(resources: list[dict[str, Any]]) -> list[ContainerComman
             for source in container.get("envFrom", []):
                 assert set(source) == {"configMapRef"}, "settings come from the ConfigMap or per variable"
                 names |= set(config_maps[source["configMapRef"]["name"]]["data"])
-            commands.append(ContainerCommand(
-                f"{resource['kind']}/{resource['metadata']['name']} container {container['name']}",
-                tuple(container.get("command", [])) + tuple(container.get("args", [])), frozenset(names)))
+            commands.append(
+                ContainerCommand(
+                    f"{resource['kind']}/{resource['metadata']['name']} container {container['name']}",
+                    tuple(container.get("command", [])) + tuple(container.get("args", [])),
+                    frozenset(names),
+                )
+            )
     return commands
 
 
@@ -124,5 +134,9 @@ def dockerfile_global_arguments() -> dict[str, str]:
 
 def dockerfile_environment(stage: list[dockerfile.Command]) -> dict[str, str]:
     """The ENV settings of one stage."""
-    return {name: value for instruction in stage if instruction.cmd == "ENV"
-            for name, value in zip(instruction.value[::2], instruction.value[1::2])}
+    return {
+        name: value
+        for instruction in stage
+        if instruction.cmd == "ENV"
+        for name, value in zip(instruction.value[::2], instruction.value[1::2], strict=True)
+    }

@@ -1,4 +1,5 @@
 """compose.yaml against the Compose specification's JSON schema, offline, and what the issue asks of it."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.deploy.manifests import (COMPOSE_FILE, ENV_EXAMPLE_FILE, ROOT, compose, compose_schema, env_example,
-                                    interpolated_variables, uses_image)
+from tests.deploy.manifests import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE_FILE,
+    ROOT,
+    compose,
+    compose_schema,
+    env_example,
+    interpolated_variables,
+    uses_image,
+)
 
 DATABASES = {"customers": "customer-service", "accounts": "accounts-service", "transactions": "transactions-service"}
 SERVICE_PORTS = {"customer-service": 3001, "accounts-service": 3002, "transactions-service": 3003}
@@ -24,8 +33,13 @@ def compose_cli() -> list[str] | None:
     for command in (["docker", "compose"], ["docker-compose"]):
         if shutil.which(command[0]) is None:
             continue
-        probe = subprocess.run([*command, "version", "--short"], capture_output=True, text=True,
-                               timeout=COMPOSE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        probe = subprocess.run(
+            [*command, "version", "--short"],
+            capture_output=True,
+            text=True,
+            timeout=COMPOSE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
         if probe.returncode == 0 and not probe.stdout.strip().lstrip("v").startswith("1."):
             return command
     return None
@@ -40,20 +54,27 @@ def compose_validator() -> jsonschema.protocols.Validator:
 
 
 def schema_errors(document: dict) -> list[str]:
-    return [f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
-            for error in compose_validator().iter_errors(document)]
+    return [
+        f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in compose_validator().iter_errors(document)
+    ]
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
     assert schema_errors(compose()) == []
 
 
-@pytest.mark.parametrize("break_it", [
-    lambda document: document["services"]["customer-service"].update(helthcheck={}),
-    lambda document: document["services"]["accounts-service"]["depends_on"]["accounts-db"].update(
-        condition="service_ready"),
-    lambda document: document["services"]["transactions-db"].update(volumes="transactions-data"),
-], ids=["misspelt key", "unknown depends_on condition", "volumes not a list"])
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda document: document["services"]["customer-service"].update(helthcheck={}),
+        lambda document: document["services"]["accounts-service"]["depends_on"]["accounts-db"].update(
+            condition="service_ready"
+        ),
+        lambda document: document["services"]["transactions-db"].update(volumes="transactions-data"),
+    ],
+    ids=["misspelt key", "unknown depends_on condition", "volumes not a list"],
+)
 def test_the_schema_check_catches_a_broken_compose_file(break_it) -> None:
     document = copy.deepcopy(compose())
     break_it(document)
@@ -131,16 +152,31 @@ def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
     """Compose's own parser (interpolation, merge keys, dependency graph); needs no daemon."""
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{name}={value or 'x'}\n" for name, value in env_example().items()))
-    result = subprocess.run([*compose_cli(), "--project-directory", str(ROOT), "--env-file", str(env_file),
-                             "--profile", "cli", "config", "--quiet"],
-                            capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [
+            *compose_cli(),
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file),
+            "--profile",
+            "cli",
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=COMPOSE_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> None:
     services = compose()["services"]
-    holders = {name for name, service in services.items()
-               if "COORDINATOR_TOKEN_SECRET" in service.get("environment", {})}
+    holders = {
+        name for name, service in services.items() if "COORDINATOR_TOKEN_SECRET" in service.get("environment", {})
+    }
     assert holders == {"accounts-service", "transactions-service"}
 
 

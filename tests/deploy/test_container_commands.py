@@ -6,6 +6,7 @@ setting gets a value for this machine: its own database, a free port, 127.0.0.1 
 0.0.0.0 would open the port to the network here). A process gets those settings, the image's own ENV and
 nothing else from this shell, so a setting missing from compose.yaml fails here as it would in a container.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,21 +31,36 @@ from cli.core.config import ENV_BY_KEY as CLI_SETTINGS
 from customer_service.settings import Settings as CustomerSettings
 from harness.local_postgres import LocalPostgres, free_port
 from shared import demo_ids
-from tests.conftest import TEST_JWT_SECRET
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_SERVICE_SECRET
-from tests.deploy.manifests import (ContainerCommand, compose, compose_commands, dockerfile_environment,
-                                    dockerfile_stages, kubernetes, kubernetes_commands)
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET
+from tests.deploy.manifests import (
+    ContainerCommand,
+    compose,
+    compose_commands,
+    dockerfile_environment,
+    dockerfile_stages,
+    kubernetes,
+    kubernetes_commands,
+)
 from transactions_service.settings import Settings as TransactionsSettings
 
 pytestmark = pytest.mark.e2e
 
 DATABASE_OF = {"customer_service": "customers", "accounts_service": "accounts", "transactions_service": "transactions"}
-URL_SETTING_OF = {"customer_service": "CUSTOMER_SERVICE_URL", "accounts_service": "ACCOUNTS_SERVICE_URL",
-                  "transactions_service": "TRANSACTIONS_SERVICE_URL"}
-COMPOSE_SERVICE_OF = {"customer_service": "customer-service", "accounts_service": "accounts-service",
-                      "transactions_service": "transactions-service"}
-SETTINGS_OF = {"customer_service": CustomerSettings, "accounts_service": AccountsSettings,
-               "transactions_service": TransactionsSettings}
+URL_SETTING_OF = {
+    "customer_service": "CUSTOMER_SERVICE_URL",
+    "accounts_service": "ACCOUNTS_SERVICE_URL",
+    "transactions_service": "TRANSACTIONS_SERVICE_URL",
+}
+COMPOSE_SERVICE_OF = {
+    "customer_service": "customer-service",
+    "accounts_service": "accounts-service",
+    "transactions_service": "transactions-service",
+}
+SETTINGS_OF = {
+    "customer_service": CustomerSettings,
+    "accounts_service": AccountsSettings,
+    "transactions_service": TransactionsSettings,
+}
 # What differs between a laptop and a container, so a container must set it rather than take the default.
 MUST_SET = frozenset({"DATABASE_URL", "HOST", "PORT", "JWT_SECRET", "LOG_DIR", "DEMO_ENDPOINTS"})
 ONE_SHOT_STEPS = ("migrate", "seed-demo")
@@ -66,6 +82,7 @@ def host_argv(argv: tuple[str, ...] | list[str]) -> list[str]:
 @dataclass
 class Machine:
     """This machine's values for the containers' settings."""
+
     postgres: LocalPostgres
     work_dir: Path
     database_prefix: str = field(default_factory=lambda: f"deploy{uuid.uuid4().hex[:8]}_")
@@ -80,9 +97,14 @@ class Machine:
         if name == "PORT":
             return str(port or self.ports[package])
         url_packages = {setting: owner for owner, setting in URL_SETTING_OF.items()}
-        values = {"HOST": "127.0.0.1", "JWT_SECRET": TEST_JWT_SECRET, "LOG_DIR": str(self.work_dir / "logs"),
-                  "COORDINATOR_TOKEN_SECRET": TEST_COORDINATOR_SECRET, "SERVICE_TOKEN_SECRET": TEST_SERVICE_SECRET,
-                  "DEMO_DATA": "true"}  # the transfer below moves demo money
+        values = {
+            "HOST": "127.0.0.1",
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "LOG_DIR": str(self.work_dir / "logs"),
+            "COORDINATOR_TOKEN_SECRET": TEST_COORDINATOR_SECRET,
+            "SERVICE_TOKEN_SECRET": TEST_SERVICE_SECRET,
+            "DEMO_DATA": "true",
+        }  # the transfer below moves demo money
         if name in url_packages:
             return self.url(url_packages[name])
         if name in values:
@@ -93,8 +115,11 @@ class Machine:
     def environment(self, service: dict[str, Any], package: str | None, port: int | None = None) -> dict[str, str]:
         image = dockerfile_environment(dockerfile_stages()[-1])
         environment = {name: value for name, value in image.items() if name != "PATH"}
-        environment.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                           HOME=str(self.work_dir / "home"), LANG="C.UTF-8")
+        environment.update(
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            HOME=str(self.work_dir / "home"),
+            LANG="C.UTF-8",
+        )
         for name, written in service.get("environment", {}).items():
             environment[name] = self.value(name, written, package, port)
         return environment
@@ -113,9 +138,14 @@ class RunningSystem:
         name = name or package
         service = self.service(package)
         output = open(self.machine.work_dir / f"{name}.out", "ab")
-        process = subprocess.Popen(host_argv(service["command"]), env=self.machine.environment(service, package, port),
-                                   cwd=self.machine.work_dir, stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            host_argv(service["command"]),
+            env=self.machine.environment(service, package, port),
+            cwd=self.machine.work_dir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         output.close()
         self.processes[name] = process
         return process
@@ -154,9 +184,20 @@ def run_one_shot_step(machine: Machine, document: dict[str, Any], step: str) -> 
     for name, service in document["services"].items():
         if service.get("command", [])[-1:] == [step]:
             package = service["command"][2]
-            started.append((name, subprocess.Popen(
-                host_argv(service["command"]), env=machine.environment(service, package), cwd=machine.work_dir,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)))
+            started.append(
+                (
+                    name,
+                    subprocess.Popen(
+                        host_argv(service["command"]),
+                        env=machine.environment(service, package),
+                        cwd=machine.work_dir,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                        stdin=subprocess.DEVNULL,
+                    ),
+                )
+            )
     assert len(started) == len(DATABASE_OF), f"one {step} per database"
     failures = []
     try:
@@ -196,6 +237,7 @@ def running(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -
 
 def names_read_by(settings_class: Any) -> set[str]:
     """Every setting name a Settings.from_environ looks up (it reads through .get)."""
+
     class Recording(dict):
         def __init__(self) -> None:
             super().__init__(DATABASE_URL="postgresql://reader@127.0.0.1/reader")
@@ -223,13 +265,15 @@ def commands_by_argv(commands: list[ContainerCommand]) -> dict[tuple[str, ...], 
 
 
 def test_compose_and_kubernetes_give_the_same_commands_the_same_settings() -> None:
-    in_compose = commands_by_argv([command for command in compose_commands(compose())
-                                   if command.argv[0] != "banking-cli"])
+    in_compose = commands_by_argv(
+        [command for command in compose_commands(compose()) if command.argv[0] != "banking-cli"]
+    )
     in_kubernetes = commands_by_argv(kubernetes_commands(kubernetes("local")))
 
     assert in_kubernetes == in_compose
     assert set(commands_by_argv(kubernetes_commands(kubernetes("base")))) == {
-        argv for argv in in_compose if argv[-1] != "seed-demo"}
+        argv for argv in in_compose if argv[-1] != "seed-demo"
+    }
 
 
 def test_every_setting_given_is_one_the_code_reads() -> None:
@@ -253,8 +297,14 @@ def test_each_service_answers_health_and_its_compose_healthcheck_passes(running:
         service = running.service(package)
         check = service["healthcheck"]["test"]
         assert check[0] == "CMD"
-        result = subprocess.run(host_argv(check[1:]), env=running.machine.environment(service, package),
-                                capture_output=True, text=True, timeout=HTTP_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            host_argv(check[1:]),
+            env=running.machine.environment(service, package),
+            capture_output=True,
+            text=True,
+            timeout=HTTP_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
         assert result.returncode == 0, f"{package}: {result.stderr}"
         for path in ("/health/ping", "/ready"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=HTTP_TIMEOUT_S) as response:
@@ -263,8 +313,9 @@ def test_each_service_answers_health_and_its_compose_healthcheck_passes(running:
 
 def call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers=headers, method=method)
+    request = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(), headers=headers, method=method
+    )
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
             return response.status, json.loads(response.read())
@@ -276,9 +327,12 @@ def transfer_one(coordinator_url: str, customers_url: str) -> tuple[int, dict[st
     """Alice logs in with her demo password (so the seed ran) and pays Bob 1 through the coordinator."""
     status, login = call("POST", f"{customers_url}/auth/login", {"username": "alice", "password": "alice123"})
     assert status == 200, login
-    return call("POST", f"{coordinator_url}/transfers",
-                {"source_account_id": ALICE_MAIN, "destination_account_id": BOB_MAIN, "amount": 1},
-                token=login["data"]["token"])
+    return call(
+        "POST",
+        f"{coordinator_url}/transfers",
+        {"source_account_id": ALICE_MAIN, "destination_account_id": BOB_MAIN, "amount": 1},
+        token=login["data"]["token"],
+    )
 
 
 def test_a_transfer_commits_across_the_three_services(running: RunningSystem) -> None:
@@ -291,8 +345,14 @@ def test_a_transfer_commits_across_the_three_services(running: RunningSystem) ->
 
 def test_the_cli_container_command_sees_three_healthy_services(running: RunningSystem) -> None:
     cli = running.compose["services"]["cli"]
-    result = subprocess.run(host_argv(cli["command"]), env=running.machine.environment(cli, None),
-                            capture_output=True, text=True, timeout=STEP_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        host_argv(cli["command"]),
+        env=running.machine.environment(cli, None),
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -308,4 +368,3 @@ def test_a_second_coordinator_replica_serves_then_stops_cleanly_on_sigterm(runni
     assert status == 200, answer
     assert answer["data"]["status"] == "committed"
     assert running.stop("transactions_service_2") == 0, running.output("transactions_service_2")
-

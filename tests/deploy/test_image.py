@@ -1,8 +1,13 @@
 """The Dockerfile, parsed by BuildKit's parser (no container engine runs here): one slim, non-root image."""
+
 from __future__ import annotations
 
-from tests.deploy.manifests import (DOCKERIGNORE_FILE, dockerfile_environment, dockerfile_global_arguments,
-                                    dockerfile_stages)
+from tests.deploy.manifests import (
+    DOCKERIGNORE_FILE,
+    dockerfile_environment,
+    dockerfile_global_arguments,
+    dockerfile_stages,
+)
 
 BUILD_TOOLS = ("gcc", "build-essential", "make ", "apt-get", "pip install", "git ")
 

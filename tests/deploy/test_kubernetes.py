@@ -1,4 +1,5 @@
 """deploy/k8s, built as kustomize builds it, against the Kubernetes JSON schemas (kubernetes-validate), offline."""
+
 from __future__ import annotations
 
 import copy
@@ -18,9 +19,15 @@ SERVICES = {"customer-service": 3001, "accounts-service": 3002, "transactions-se
 # The services that own a database and call each other (the console only passes requests through).
 DATABASE_SERVICES = {name: port for name, port in SERVICES.items() if name != "web-console"}
 DATABASES = ("customers", "accounts", "transactions")
-INGRESS_ROUTES = {"/customers": "customer-service", "/auth": "customer-service", "/accounts": "accounts-service",
-                  "/transfers": "transactions-service", "/transactions": "transactions-service",
-                  "/ws": "transactions-service", "/": "web-console"}
+INGRESS_ROUTES = {
+    "/customers": "customer-service",
+    "/auth": "customer-service",
+    "/accounts": "accounts-service",
+    "/transfers": "transactions-service",
+    "/transactions": "transactions-service",
+    "/ws": "transactions-service",
+    "/": "web-console",
+}
 KUBECTL_TIMEOUT_S = 60
 
 
@@ -38,11 +45,15 @@ def test_every_manifest_is_valid_against_the_kubernetes_schemas(build: str, vers
         kubernetes_validate.validate(resource, version, strict=True)
 
 
-@pytest.mark.parametrize("break_it", [
-    lambda deployment: deployment["spec"]["template"]["spec"]["containers"][0].update(livenessprobe={}),
-    lambda deployment: deployment["spec"].update(replicas="two"),
-    lambda deployment: deployment["spec"].pop("selector"),
-], ids=["misspelt field", "wrong type", "missing required field"])
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda deployment: deployment["spec"]["template"]["spec"]["containers"][0].update(livenessprobe={}),
+        lambda deployment: deployment["spec"].update(replicas="two"),
+        lambda deployment: deployment["spec"].pop("selector"),
+    ],
+    ids=["misspelt field", "wrong type", "missing required field"],
+)
 def test_the_schema_check_catches_a_broken_manifest(break_it) -> None:
     deployment = copy.deepcopy(by_kind(kubernetes("base"), "Deployment")["transactions-service"])
     break_it(deployment)
@@ -54,8 +65,13 @@ def test_the_schema_check_catches_a_broken_manifest(break_it) -> None:
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) not installed")
 @pytest.mark.parametrize("build", sorted(K8S_BUILDS))
 def test_the_renderer_builds_what_kubectl_kustomize_builds(build: str) -> None:
-    result = subprocess.run(["kubectl", "kustomize", str(K8S_BUILDS[build])], capture_output=True, text=True,
-                            timeout=KUBECTL_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S_BUILDS[build])],
+        capture_output=True,
+        text=True,
+        timeout=KUBECTL_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     theirs = [document for document in yaml.safe_load_all(result.stdout) if document]
 
@@ -97,8 +113,11 @@ def test_each_service_selects_its_own_serving_pods_only(build: str) -> None:
     """Not a migration Job's pod, which shares the service's name but listens on nothing."""
     resources = kubernetes(build)
     deployments, services = by_kind(resources, "Deployment"), by_kind(resources, "Service")
-    pods = [resource["spec"]["template"]["metadata"]["labels"] for resource in resources
-            if resource["kind"] in kustomize.POD_TEMPLATE_KINDS]
+    pods = [
+        resource["spec"]["template"]["metadata"]["labels"]
+        for resource in resources
+        if resource["kind"] in kustomize.POD_TEMPLATE_KINDS
+    ]
     for name, port in SERVICES.items():
         selector = services[name]["spec"]["selector"]
         selected = [labels for labels in pods if selector.items() <= labels.items()]
@@ -182,8 +201,10 @@ def test_the_replicas_of_a_service_share_one_database_and_hold_no_state_of_their
     database_url = {variable["name"]: variable for variable in container["env"]}["DATABASE_URL"]
     database = DATABASES[list(DATABASE_SERVICES).index(name)]
 
-    assert database_url == {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {
-        "name": "banking-secrets", "key": f"{database.upper()}_DATABASE_URL"}}}
+    assert database_url == {
+        "name": "DATABASE_URL",
+        "valueFrom": {"secretKeyRef": {"name": "banking-secrets", "key": f"{database.upper()}_DATABASE_URL"}},
+    }
     assert [set(volume) for volume in pod["volumes"]] == [{"name", "emptyDir"}] * len(pod["volumes"])
 
 
@@ -196,8 +217,10 @@ def test_one_replica_keeps_serving_through_updates_and_drains(build: str, name: 
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     [spread] = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
 
-    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
-                                              "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     assert budget["spec"]["minAvailable"] == 1 < deployment["spec"]["replicas"]
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert spread["topologyKey"] == "kubernetes.io/hostname"
@@ -220,9 +243,13 @@ def test_services_reach_each_other_through_the_service_so_calls_spread_over_repl
 def test_a_placeholder_key_cannot_reach_production_silently() -> None:
     """The base ships placeholders with DEV_MODE off: every service would refuse them and not start."""
     from shared.auth import KeyConfigurationError, check_secrets
+
     base = kubernetes("base")
-    keys = {name: value for name, value in by_kind(base, "Secret")["banking-secrets"]["stringData"].items()
-            if name.endswith("_SECRET")}
+    keys = {
+        name: value
+        for name, value in by_kind(base, "Secret")["banking-secrets"]["stringData"].items()
+        if name.endswith("_SECRET")
+    }
     assert set(keys) == {"JWT_SECRET", "SERVICE_TOKEN_SECRET", "COORDINATOR_TOKEN_SECRET"}
     assert by_kind(base, "ConfigMap")["banking-config"]["data"].get("DEV_MODE", "false") == "false"
     for name, value in keys.items():
@@ -235,7 +262,12 @@ def test_a_placeholder_key_cannot_reach_production_silently() -> None:
 
 def test_only_the_coordinator_and_the_participant_get_the_coordinator_key() -> None:
     deployments = by_kind(kubernetes("base"), "Deployment")
-    holders = {name for name, deployment in deployments.items()
-               if any(variable["name"] == "COORDINATOR_TOKEN_SECRET"
-                      for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []))}
+    holders = {
+        name
+        for name, deployment in deployments.items()
+        if any(
+            variable["name"] == "COORDINATOR_TOKEN_SECRET"
+            for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        )
+    }
     assert holders == {"accounts-service", "transactions-service"}

@@ -1,4 +1,5 @@
 """The three services as real processes over HTTP, on free ports, against the suite's PostgreSQL."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,16 +18,20 @@ from harness.local_postgres import LocalPostgres, free_port
 from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from shared.demo_ids import ALICE, ALICE_MAIN, BOB, BOB_MAIN  # noqa: F401  (re-exported to the e2e tests)
-from tests.conftest import TEST_JWT_SECRET, token
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_SERVICE_SECRET
-
+from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET, token
 
 
 def start_system(postgres: LocalPostgres, log_dir: Path, extra_env: dict[str, str] | None = None) -> LocalSystem:
-    system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=log_dir,
-                         jwt_secret=TEST_JWT_SECRET, database_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
-                         coordinator_token_secret=TEST_COORDINATOR_SECRET, service_token_secret=TEST_SERVICE_SECRET,
-                         extra_env=extra_env or {})
+    system = LocalSystem(
+        postgres,
+        {spec.name: free_port() for spec in SERVICES},
+        log_dir=log_dir,
+        jwt_secret=TEST_JWT_SECRET,
+        database_prefix=f"e2e{uuid.uuid4().hex[:8]}_",
+        coordinator_token_secret=TEST_COORDINATOR_SECRET,
+        service_token_secret=TEST_SERVICE_SECRET,
+        extra_env=extra_env or {},
+    )
     try:
         system.prepare(seed=True)
         system.start_all()
@@ -66,22 +71,33 @@ class Api:
         self.session = session
         self.system = system
 
-    async def call(self, method: str, service: str, path: str, body: Any = None, *, auth: str | None = None,
-                   headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
+    async def call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Answer:
         all_headers = dict(headers or {})
         if auth:
             all_headers["Authorization"] = f"Bearer {auth}"
         data = raw if raw is not None else (jsonio.dumps(body) if body is not None else None)
         if data is not None:
             all_headers.setdefault("Content-Type", "application/json")
-        async with self.session.request(method, self.system.url(service) + path, data=data,
-                                        headers=all_headers) as response:
+        async with self.session.request(
+            method, self.system.url(service) + path, data=data, headers=all_headers
+        ) as response:
             text = await response.text()
             return Answer(response.status, jsonio.loads(text) if text else {})
 
     async def login(self, username: str, password: str) -> str:
-        answer = await self.call("POST", "customer_service", "/auth/login",
-                                 {"username": username, "password": password})
+        answer = await self.call(
+            "POST", "customer_service", "/auth/login", {"username": username, "password": password}
+        )
         assert answer.status == 200, answer.body
         return answer.data["token"]
 
@@ -90,16 +106,26 @@ class Api:
         assert answer.status == 200, answer.body
         return answer.data["balance"]
 
-    async def transfer(self, source: uuid.UUID, destination: uuid.UUID, amount: Any, *, auth: str | None = None,
-                       key: str | None = None) -> Answer:
-        return await self.call("POST", "transactions_service", "/transfers",
-                               {"source_account_id": str(source), "destination_account_id": str(destination),
-                                "amount": amount},
-                               auth=auth or token("teller"), headers={"Idempotency-Key": key} if key else None)
+    async def transfer(
+        self, source: uuid.UUID, destination: uuid.UUID, amount: Any, *, auth: str | None = None, key: str | None = None
+    ) -> Answer:
+        return await self.call(
+            "POST",
+            "transactions_service",
+            "/transfers",
+            {"source_account_id": str(source), "destination_account_id": str(destination), "amount": amount},
+            auth=auth or token("teller"),
+            headers={"Idempotency-Key": key} if key else None,
+        )
 
     async def open_account(self, customer_id: uuid.UUID, balance: Decimal) -> uuid.UUID:
-        answer = await self.call("POST", "accounts_service", "/accounts",
-                                 {"customer_id": str(customer_id), "initial_balance": balance}, auth=token("teller"))
+        answer = await self.call(
+            "POST",
+            "accounts_service",
+            "/accounts",
+            {"customer_id": str(customer_id), "initial_balance": balance},
+            auth=token("teller"),
+        )
         assert answer.status == 201, answer.body
         return uuid.UUID(answer.data["account_id"])
 

@@ -1,6 +1,7 @@
 """The authorization matrix: every route of every service x every kind of caller, with the exact status,
 and a refused write changes nothing. The routes come from the apps' own routers, so a new route without a
 row here fails `test_every_route_has_a_row`."""
+
 from __future__ import annotations
 
 import base64
@@ -20,22 +21,38 @@ from accounts_service.settings import Settings as AccountsSettings
 from customer_service.app import create_app as create_customer_app
 from customer_service.settings import Settings as CustomerSettings
 from harness.system import LocalSystem
-from shared.auth import SERVICE_NAMES, issue_token
+from shared.auth import SERVICE_NAMES, TokenKeys, issue_token
 from shared.demo_ids import CAROL  # owns none of Alice's or Bob's accounts
-from tests.conftest import TEST_JWT_SECRET, token
-from shared.auth import TokenKeys
-from tests.conftest import TEST_COORDINATOR_SECRET, TEST_KEYS, TEST_TOKEN_KEYS, coordinator_token
+from tests.conftest import (
+    TEST_COORDINATOR_SECRET,
+    TEST_JWT_SECRET,
+    TEST_KEYS,
+    TEST_TOKEN_KEYS,
+    coordinator_token,
+    token,
+)
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, Api, fetch
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
 
 ALICE_EMAIL_QUERY = "email=alice@example.com"
 UNROUTED_PREFIXES = ("/health", "/ready", "/metrics", "/openapi", "/docs")
-SERVICE_BY_APP_NAME = {"customer-service": "customer_service", "accounts-service": "accounts_service",
-                       "transactions-service": "transactions_service"}
+SERVICE_BY_APP_NAME = {
+    "customer-service": "customer_service",
+    "accounts-service": "accounts_service",
+    "transactions-service": "transactions_service",
+}
 UNAUTHENTICATED = ("none", "bad_signature", "expired", "alg_none", "service_other_audience")
-PRINCIPALS = (*UNAUTHENTICATED[:4], "owner", "other_customer", "teller", "admin", "service",
-              "service_other_audience", "coordinator")
+PRINCIPALS = (
+    *UNAUTHENTICATED[:4],
+    "owner",
+    "other_customer",
+    "teller",
+    "admin",
+    "service",
+    "service_other_audience",
+    "coordinator",
+)
 # Only transactions_service (signs) and accounts_service (verifies) hold the coordinator key.
 COORDINATOR_KEY_HOLDERS = ("accounts_service", "transactions_service")
 
@@ -43,9 +60,11 @@ COORDINATOR_KEY_HOLDERS = ("accounts_service", "transactions_service")
 def router_routes() -> set[tuple[str, str, str]]:
     """(service, method, path template) of every route the apps serve, minus health, metrics and docs."""
     url = "postgresql+asyncpg://unused@127.0.0.1:1/unused"
-    apps = [create_customer_app(CustomerSettings(database_url=url, **TEST_KEYS)),
-            create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True, **TEST_KEYS)),
-            create_transactions_app(TransactionsSettings(database_url=url, **TEST_KEYS))]
+    apps = [
+        create_customer_app(CustomerSettings(database_url=url, **TEST_KEYS)),
+        create_accounts_app(AccountsSettings(database_url=url, demo_endpoints=True, **TEST_KEYS)),
+        create_transactions_app(TransactionsSettings(database_url=url, **TEST_KEYS)),
+    ]
     routes = set()
     for app, service in zip(apps, ("customer_service", "accounts_service", "transactions_service"), strict=True):
         for route in app.router.routes():
@@ -59,13 +78,15 @@ def router_routes() -> set[tuple[str, str, str]]:
 @dataclass
 class World:
     """Real ids: the demo data for reads, fresh customers and accounts for writes."""
+
     api: Api
     system: LocalSystem
     transaction_id: uuid.UUID  # a committed transfer Alice -> Bob, asked for by Alice
 
     async def fresh_customer(self) -> uuid.UUID:
-        answer = await self.api.call("POST", "customer_service", "/customers", new_customer_body(),
-                                     auth=token("teller"))
+        answer = await self.api.call(
+            "POST", "customer_service", "/customers", new_customer_body(), auth=token("teller")
+        )
         assert answer.status == 201, answer.body
         return uuid.UUID(answer.data["customer_id"])
 
@@ -81,6 +102,7 @@ class World:
 @dataclass
 class Target:
     """One concrete request, whose resources the `owner` customer owns, and what a refusal must leave alone."""
+
     path: str
     owner: uuid.UUID
     body: Any = None
@@ -89,28 +111,48 @@ class Target:
 
 
 def new_customer_body() -> dict[str, Any]:
-    return {"name": "Matrix Person", "address": "1 Matrix Road",
-            "contact_info": {"email": f"matrix-{uuid.uuid4().hex[:12]}@example.com", "phone": "+1 555 0100"}}
+    return {
+        "name": "Matrix Person",
+        "address": "1 Matrix Road",
+        "contact_info": {"email": f"matrix-{uuid.uuid4().hex[:12]}@example.com", "phone": "+1 555 0100"},
+    }
 
 
 async def account_state(world: World, account_id: uuid.UUID) -> list[Any]:
-    return [tuple(row) for row in await fetch(world.system, "accounts_service",
-                                              "SELECT balance, transaction_lock, pending_change FROM accounts "
-                                              "WHERE account_id = $1", account_id)]
+    return [
+        tuple(row)
+        for row in await fetch(
+            world.system,
+            "accounts_service",
+            "SELECT balance, transaction_lock, pending_change FROM accounts WHERE account_id = $1",
+            account_id,
+        )
+    ]
 
 
 async def customer_state(world: World, customer_id: uuid.UUID) -> list[Any]:
-    return [tuple(row) for row in await fetch(world.system, "customer_service",
-                                              "SELECT * FROM customers WHERE customer_id = $1", customer_id)]
+    return [
+        tuple(row)
+        for row in await fetch(
+            world.system, "customer_service", "SELECT * FROM customers WHERE customer_id = $1", customer_id
+        )
+    ]
 
 
 async def customer_accounts(world: World, customer_id: uuid.UUID) -> list[Any]:
-    return [tuple(row) for row in await fetch(world.system, "accounts_service",
-                                              "SELECT account_id, balance FROM accounts WHERE customer_id = $1",
-                                              customer_id)]
+    return [
+        tuple(row)
+        for row in await fetch(
+            world.system,
+            "accounts_service",
+            "SELECT account_id, balance FROM accounts WHERE customer_id = $1",
+            customer_id,
+        )
+    ]
 
 
 # ----- how to aim each route -----
+
 
 async def read_alice_customer(world: World) -> Target:
     return Target(f"/customers/{ALICE}", ALICE)
@@ -130,8 +172,9 @@ async def login(world: World) -> Target:
 
 async def refresh_session(world: World) -> Target:
     """A real refresh token of a fresh login: the route is public, the bearer plays no part."""
-    answer = await world.api.call("POST", "customer_service", "/auth/login",
-                                  {"username": "alice", "password": "alice123"})
+    answer = await world.api.call(
+        "POST", "customer_service", "/auth/login", {"username": "alice", "password": "alice123"}
+    )
     assert answer.status == 200, answer.body
     return Target("/auth/refresh", ALICE, body={"refresh_token": answer.data["refresh_token"]})
 
@@ -141,16 +184,27 @@ async def create_customer(world: World) -> Target:
     email = body["contact_info"]["email"]
 
     async def snapshot() -> Any:
-        return [tuple(row) for row in await fetch(world.system, "customer_service",
-                                                  "SELECT customer_id FROM customers "
-                                                  "WHERE contact_info ->> 'email' = $1", email)]
+        return [
+            tuple(row)
+            for row in await fetch(
+                world.system,
+                "customer_service",
+                "SELECT customer_id FROM customers WHERE contact_info ->> 'email' = $1",
+                email,
+            )
+        ]
+
     return Target("/customers", ALICE, body=body, snapshot=snapshot)
 
 
 async def update_customer(world: World) -> Target:
     owner = await world.fresh_customer()
-    return Target(f"/customers/{owner}", owner, body={"address": f"{uuid.uuid4().hex[:8]} New Street"},
-                  snapshot=lambda: customer_state(world, owner))
+    return Target(
+        f"/customers/{owner}",
+        owner,
+        body={"address": f"{uuid.uuid4().hex[:8]} New Street"},
+        snapshot=lambda: customer_state(world, owner),
+    )
 
 
 async def delete_customer(world: World) -> Target:
@@ -160,8 +214,12 @@ async def delete_customer(world: World) -> Target:
 
 async def open_account(world: World) -> Target:
     owner = await world.fresh_customer()
-    return Target("/accounts", owner, body={"customer_id": str(owner), "initial_balance": 5},
-                  snapshot=lambda: customer_accounts(world, owner))
+    return Target(
+        "/accounts",
+        owner,
+        body={"customer_id": str(owner), "initial_balance": 5},
+        snapshot=lambda: customer_accounts(world, owner),
+    )
 
 
 async def alice_accounts(world: World) -> Target:
@@ -171,23 +229,30 @@ async def alice_accounts(world: World) -> Target:
 def alice_account(suffix: str = "") -> Callable[[World], Awaitable[Target]]:
     async def aim(world: World) -> Target:
         return Target(f"/accounts/{ALICE_MAIN}{suffix}", ALICE)
+
     return aim
 
 
 async def adjust_balance(world: World) -> Target:
     owner, account_id = await world.fresh_account()
-    return Target(f"/accounts/{account_id}/balance", owner, body={"balance": 7},
-                  snapshot=lambda: account_state(world, account_id))
+    return Target(
+        f"/accounts/{account_id}/balance", owner, body={"balance": 7}, snapshot=lambda: account_state(world, account_id)
+    )
 
 
 async def unsafe_withdraw(world: World) -> Target:
     owner, account_id = await world.fresh_account()
-    return Target(f"/accounts/{account_id}/unsafe-withdraw", owner, body={"amount": 1},
-                  snapshot=lambda: account_state(world, account_id))
+    return Target(
+        f"/accounts/{account_id}/unsafe-withdraw",
+        owner,
+        body={"amount": 1},
+        snapshot=lambda: account_state(world, account_id),
+    )
 
 
 def protocol_step(step: str) -> Callable[[World], Awaitable[Target]]:
     """prepare on a fresh account; commit and abort of a transfer a service prepared just before."""
+
     async def aim(world: World) -> Target:
         owner, account_id = await world.fresh_account()
         body = {"transaction_id": str(uuid.uuid4()), "account_id": str(account_id), "amount": -1}
@@ -197,8 +262,11 @@ def protocol_step(step: str) -> Callable[[World], Awaitable[Target]]:
         async def cleanup() -> None:  # never leave a lock for recovery to find
             answer = await world.api.call("POST", "accounts_service", "/2pc/abort", body, auth=coordinator_token())
             assert answer.status in (200, 409), answer.body
-        return Target(f"/2pc/{step}", owner, body=body, snapshot=lambda: account_state(world, account_id),
-                      cleanup=cleanup)
+
+        return Target(
+            f"/2pc/{step}", owner, body=body, snapshot=lambda: account_state(world, account_id), cleanup=cleanup
+        )
+
     return aim
 
 
@@ -216,43 +284,66 @@ async def create_transfer(world: World) -> Target:
 
     async def snapshot() -> Any:
         return await account_state(world, source) + await account_state(world, destination)
-    return Target("/transfers", owner, body={"source_account_id": str(source),
-                                             "destination_account_id": str(destination), "amount": 1},
-                  snapshot=snapshot)
+
+    return Target(
+        "/transfers",
+        owner,
+        body={"source_account_id": str(source), "destination_account_id": str(destination), "amount": 1},
+        snapshot=snapshot,
+    )
 
 
 def alice_transfer(suffix: str, prefix: str = "/transactions") -> Callable[[World], Awaitable[Target]]:
     async def aim(world: World) -> Target:
         return Target(f"{prefix}/{world.transaction_id}{suffix}", ALICE)
+
     return aim
 
 
 def alice_history(prefix: str) -> Callable[[World], Awaitable[Target]]:
     async def aim(world: World) -> Target:
         return Target(f"{prefix}/{ALICE_MAIN}?limit=5", ALICE)
+
     return aim
 
 
 def fixed(path: str) -> Callable[[World], Awaitable[Target]]:
     async def aim(world: World) -> Target:
         return Target(path, ALICE)
+
     return aim
 
 
 async def arm_nothing(world: World) -> Target:
     """A zero-second stall: the admin's success must not break the next transfer of other tests."""
-    return Target("/demo/failpoints", ALICE, body={"failpoint": "after_prepare_before_answer", "action": "stall",
-                                                   "seconds": 0})
+    return Target(
+        "/demo/failpoints", ALICE, body={"failpoint": "after_prepare_before_answer", "action": "stall", "seconds": 0}
+    )
 
 
 # ----- the table: who gets which status -----
 
-def expect(owner: int, other: int, teller: int, admin: int, service: int, *, unauthenticated: int = 401,
-           coordinator: int | None = None) -> dict[str, int]:
+
+def expect(
+    owner: int,
+    other: int,
+    teller: int,
+    admin: int,
+    service: int,
+    *,
+    unauthenticated: int = 401,
+    coordinator: int | None = None,
+) -> dict[str, int]:
     """`coordinator` (a token signed with the coordinator key) answers like `service` unless given."""
-    return {**dict.fromkeys(UNAUTHENTICATED, unauthenticated), "owner": owner, "other_customer": other,
-            "teller": teller, "admin": admin, "service": service,
-            "coordinator": service if coordinator is None else coordinator}
+    return {
+        **dict.fromkeys(UNAUTHENTICATED, unauthenticated),
+        "owner": owner,
+        "other_customer": other,
+        "teller": teller,
+        "admin": admin,
+        "service": service,
+        "coordinator": service if coordinator is None else coordinator,
+    }
 
 
 OWNER_STAFF_SERVICE = expect(200, 403, 200, 200, 200)
@@ -273,26 +364,51 @@ class Row:
 
 ROWS = [
     Row("customer_service", "POST", "/auth/login", login, expect(200, 200, 200, 200, 200, unauthenticated=200)),
-    Row("customer_service", "POST", "/auth/refresh", refresh_session,
-        expect(200, 200, 200, 200, 200, unauthenticated=200)),
+    Row(
+        "customer_service",
+        "POST",
+        "/auth/refresh",
+        refresh_session,
+        expect(200, 200, 200, 200, 200, unauthenticated=200),
+    ),
     Row("customer_service", "POST", "/auth/logout", fixed("/auth/logout"), expect(200, 200, 200, 200, 403)),
-    Row("customer_service", "GET", "/auth/revocations", fixed("/auth/revocations?limit=5"),
-        expect(403, 403, 403, 403, 200)),
+    Row(
+        "customer_service",
+        "GET",
+        "/auth/revocations",
+        fixed("/auth/revocations?limit=5"),
+        expect(403, 403, 403, 403, 200),
+    ),
     Row("customer_service", "GET", "/customers", list_customers, STAFF_ONLY),
     Row("customer_service", "POST", "/customers", create_customer, expect(403, 403, 201, 201, 403)),
     Row("customer_service", "GET", "/customers/search/email", customer_search, STAFF_ONLY),
     Row("customer_service", "GET", "/customers/{customer_id}", read_alice_customer, OWNER_STAFF_SERVICE),
     Row("customer_service", "PATCH", "/customers/{customer_id}", update_customer, expect(200, 403, 200, 200, 403)),
     Row("customer_service", "DELETE", "/customers/{customer_id}", delete_customer, ADMIN_ONLY),
-    Row("customer_service", "GET", "/customers/{customer_id}/exists", fixed(f"/customers/{ALICE}/exists"),
-        expect(200, 200, 200, 200, 200)),
+    Row(
+        "customer_service",
+        "GET",
+        "/customers/{customer_id}/exists",
+        fixed(f"/customers/{ALICE}/exists"),
+        expect(200, 200, 200, 200, 200),
+    ),
     Row("accounts_service", "GET", "/accounts/customer/{customer_id}", alice_accounts, OWNER_STAFF_SERVICE),
     Row("accounts_service", "POST", "/accounts", open_account, expect(403, 403, 201, 201, 403)),
     Row("accounts_service", "GET", "/accounts/{account_id}", alice_account(), OWNER_STAFF_SERVICE),
-    Row("accounts_service", "GET", "/accounts/{account_id}/effective-balance", alice_account("/effective-balance"),
-        OWNER_STAFF_SERVICE),
-    Row("accounts_service", "GET", "/accounts/{account_id}/ledger", alice_account("/ledger?limit=5"),
-        OWNER_STAFF_SERVICE),
+    Row(
+        "accounts_service",
+        "GET",
+        "/accounts/{account_id}/effective-balance",
+        alice_account("/effective-balance"),
+        OWNER_STAFF_SERVICE,
+    ),
+    Row(
+        "accounts_service",
+        "GET",
+        "/accounts/{account_id}/ledger",
+        alice_account("/ledger?limit=5"),
+        OWNER_STAFF_SERVICE,
+    ),
     Row("accounts_service", "PATCH", "/accounts/{account_id}/balance", adjust_balance, ADMIN_ONLY),
     Row("accounts_service", "POST", "/accounts/{account_id}/unsafe-withdraw", unsafe_withdraw, ADMIN_ONLY),
     Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), COORDINATOR_ONLY),
@@ -301,28 +417,65 @@ ROWS = [
     Row("accounts_service", "GET", "/2pc/status/{account_id}", lock_status, STAFF_OR_SERVICE),
     Row("accounts_service", "GET", "/2pc/status/{account_id}/{transaction_id}", leg_status, STAFF_OR_SERVICE),
     Row("transactions_service", "POST", "/transfers", create_transfer, expect(200, 403, 200, 200, 403)),
-    Row("transactions_service", "GET", "/transfers/status/{transaction_id}", alice_transfer("", "/transfers/status"),
-        OWNER_STAFF_SERVICE),
-    Row("transactions_service", "GET", "/transfers/history/{account_id}", alice_history("/transfers/history"),
-        OWNER_STAFF_SERVICE),
-    Row("transactions_service", "GET", "/transactions/account/{account_id}", alice_history("/transactions/account"),
-        OWNER_STAFF_SERVICE),
-    Row("transactions_service", "GET", "/transactions/status/{status}", fixed("/transactions/status/committed"),
-        STAFF_ONLY),
-    Row("transactions_service", "GET", "/transactions/monitoring/pending", fixed("/transactions/monitoring/pending"),
-        ADMIN_ONLY),
-    Row("transactions_service", "GET", "/transactions/monitoring/stats", fixed("/transactions/monitoring/stats"),
-        ADMIN_ONLY),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transfers/status/{transaction_id}",
+        alice_transfer("", "/transfers/status"),
+        OWNER_STAFF_SERVICE,
+    ),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transfers/history/{account_id}",
+        alice_history("/transfers/history"),
+        OWNER_STAFF_SERVICE,
+    ),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transactions/account/{account_id}",
+        alice_history("/transactions/account"),
+        OWNER_STAFF_SERVICE,
+    ),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transactions/status/{status}",
+        fixed("/transactions/status/committed"),
+        STAFF_ONLY,
+    ),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transactions/monitoring/pending",
+        fixed("/transactions/monitoring/pending"),
+        ADMIN_ONLY,
+    ),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transactions/monitoring/stats",
+        fixed("/transactions/monitoring/stats"),
+        ADMIN_ONLY,
+    ),
     Row("transactions_service", "GET", "/transactions/{transaction_id}", alice_transfer(""), OWNER_STAFF_SERVICE),
-    Row("transactions_service", "GET", "/transactions/{transaction_id}/outcome", alice_transfer("/outcome"),
-        STAFF_OR_SERVICE),
+    Row(
+        "transactions_service",
+        "GET",
+        "/transactions/{transaction_id}/outcome",
+        alice_transfer("/outcome"),
+        STAFF_OR_SERVICE,
+    ),
     Row("accounts_service", "GET", "/2pc/locks", fixed("/2pc/locks?limit=5"), STAFF_OR_SERVICE),
     Row("accounts_service", "POST", "/demo/failpoints", arm_nothing, ADMIN_ONLY),
     # The push channel checks access in-band after the WebSocket upgrade (tests/e2e/test_push.py); a plain GET
     # is refused alike for everyone.
     Row("transactions_service", "GET", "/ws", fixed("/ws"), expect(400, 400, 400, 400, 400, unauthenticated=400)),
-    *(Row(service, "GET", "/audit", fixed("/audit?limit=5"), ADMIN_ONLY)
-      for service in ("customer_service", "accounts_service", "transactions_service")),
+    *(
+        Row(service, "GET", "/audit", fixed("/audit?limit=5"), ADMIN_ONLY)
+        for service in ("customer_service", "accounts_service", "transactions_service")
+    ),
 ]
 
 
@@ -341,6 +494,7 @@ def test_every_route_has_a_row() -> None:
 def unsigned(payload: dict[str, Any]) -> str:
     def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
 
 
@@ -352,19 +506,25 @@ def authorization(principal: str, row: Row, owner: uuid.UUID) -> str | None:
         "none": lambda: None,
         "bad_signature": lambda: token("admin", secret="not-the-secret-0123456789-abcdefghijklmnop"),
         "expired": lambda: issue_token(TEST_JWT_SECRET, role="admin", ttl_s=60, now=now - timedelta(hours=2))[0],
-        "alg_none": lambda: unsigned({"role": "admin", "sub": "mallory", "iat": int(now.timestamp()),
-                                      "exp": int(now.timestamp()) + 3600}),
+        "alg_none": lambda: unsigned(
+            {"role": "admin", "sub": "mallory", "iat": int(now.timestamp()), "exp": int(now.timestamp()) + 3600}
+        ),
         "owner": lambda: token("customer", owner),
         "other_customer": lambda: token("customer", CAROL),
         "teller": lambda: token("teller"),
         "admin": lambda: token("admin"),
         "service": lambda: issue_token(TEST_TOKEN_KEYS, role="service", audience=app_name, ttl_s=60)[0],
-        "coordinator": lambda: issue_token(TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET),
-                                           role="service", subject="transactions-service", audience=app_name,
-                                           ttl_s=60, coordinator=True)[0],
+        "coordinator": lambda: issue_token(
+            TokenKeys(secret=TEST_JWT_SECRET, coordinator_secret=TEST_COORDINATOR_SECRET),
+            role="service",
+            subject="transactions-service",
+            audience=app_name,
+            ttl_s=60,
+            coordinator=True,
+        )[0],
         "service_other_audience": lambda: issue_token(
-            TEST_TOKEN_KEYS, role="service", ttl_s=60,
-            audience=[name for name in SERVICE_NAMES if name != app_name])[0],
+            TEST_TOKEN_KEYS, role="service", ttl_s=60, audience=[name for name in SERVICE_NAMES if name != app_name]
+        )[0],
     }
     return tokens[principal]()
 
@@ -382,8 +542,11 @@ async def world(api: Api, system: LocalSystem, alice_transfer_id: uuid.UUID) -> 
     return World(api, system, alice_transfer_id)
 
 
-CELLS = [pytest.param(row, principal, id=f"{row.method} {row.service.split('_')[0]} {row.template} {principal}")
-         for row in ROWS for principal in PRINCIPALS]
+CELLS = [
+    pytest.param(row, principal, id=f"{row.method} {row.service.split('_')[0]} {row.template} {principal}")
+    for row in ROWS
+    for principal in PRINCIPALS
+]
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -392,8 +555,9 @@ async def test_matrix_cell(world: World, row: Row, principal: str) -> None:
     target = await row.aim(world)
     before = await target.snapshot() if target.snapshot else None
     try:
-        answer = await world.api.call(row.method, row.service, target.path, target.body,
-                                      auth=authorization(principal, row, target.owner))
+        answer = await world.api.call(
+            row.method, row.service, target.path, target.body, auth=authorization(principal, row, target.owner)
+        )
         expected = row.statuses[principal]
         if principal == "coordinator" and row.service not in COORDINATOR_KEY_HOLDERS:
             expected = unauthenticated_status(row)  # a service without the key cannot even verify it

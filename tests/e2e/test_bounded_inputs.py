@@ -3,6 +3,7 @@ parser on any path costs more than linear time in a value the body limit allows.
 
 The fields come from the services' own OpenAPI documents, so a new route or field is covered as it is
 written; a route with a body and no sample below fails `test_every_body_route_has_a_sample`."""
+
 from __future__ import annotations
 
 import time
@@ -25,11 +26,19 @@ ANSWER_BOUND_S = 0.100
 PARAMETER_LENGTH = 8000
 BODY_SLACK_BYTES = 512  # room for the rest of the body, so the value is as long as the body limit allows
 SOME_ID = "0b9e3f4c-2d1a-4e5f-8a7b-6c5d4e3f2a1b"
-NEW_CUSTOMER = {"name": "Bounded Input", "address": "1 Long Road",
-                "contact_info": {"email": "bounded@example.com", "phone": "+1 555 0100"},
-                "username": "bounded-user", "password": "a-long-password"}
-ONE_LEG = {"transaction_id": SOME_ID, "changes": [{"account_id": str(ALICE_MAIN), "change": "-1"}],
-           "account_id": str(ALICE_MAIN), "amount": "-1"}
+NEW_CUSTOMER = {
+    "name": "Bounded Input",
+    "address": "1 Long Road",
+    "contact_info": {"email": "bounded@example.com", "phone": "+1 555 0100"},
+    "username": "bounded-user",
+    "password": "a-long-password",
+}
+ONE_LEG = {
+    "transaction_id": SOME_ID,
+    "changes": [{"account_id": str(ALICE_MAIN), "change": "-1"}],
+    "account_id": str(ALICE_MAIN),
+    "amount": "-1",
+}
 # (METHOD, path template) -> a valid body, so each replaced field is checked as deep as the route goes.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/auth/login"): {"username": "alice", "password": "not-alices-password"},
@@ -39,21 +48,34 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/accounts"): {"customer_id": str(ALICE), "initial_balance": "1"},
     ("PATCH", "/accounts/{account_id}/balance"): {"balance": "1"},
     ("POST", "/accounts/{account_id}/unsafe-withdraw"): {"amount": "1"},
-    ("POST", "/2pc/prepare"): ONE_LEG, ("POST", "/2pc/commit"): ONE_LEG, ("POST", "/2pc/abort"): ONE_LEG,
-    ("POST", "/transfers"): {"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN),
-                             "amount": "1"},
+    ("POST", "/2pc/prepare"): ONE_LEG,
+    ("POST", "/2pc/commit"): ONE_LEG,
+    ("POST", "/2pc/abort"): ONE_LEG,
+    ("POST", "/transfers"): {
+        "source_account_id": str(ALICE_MAIN),
+        "destination_account_id": str(BOB_MAIN),
+        "amount": "1",
+    },
     # Its string fields are enums: every worst-case value is refused, so nothing is ever armed here.
     ("POST", "/demo/failpoints"): {"failpoint": "after_prepare_before_answer", "action": "stall", "seconds": 0},
 }
-PATH_VALUES = {"customer_id": str(ALICE), "account_id": str(ALICE_MAIN), "transaction_id": SOME_ID,
-               "status": "committed"}
+PATH_VALUES = {
+    "customer_id": str(ALICE),
+    "account_id": str(ALICE_MAIN),
+    "transaction_id": SOME_ID,
+    "status": "committed",
+}
 
 
 def worst_cases(length: int) -> dict[str, str]:
     """Texts that make careless patterns backtrack: runs of one class ending in what no pattern accepts."""
-    return {"spaces": " " * (length - 1) + "x", "digit-spaces": "1" + " " * (length - 2) + "x",
-            "word": "a" * (length - 1) + "@", "digits": "9" * (length - 1) + ".",
-            "dotted": ("a." * length)[: length - 1] + "@"}
+    return {
+        "spaces": " " * (length - 1) + "x",
+        "digit-spaces": "1" + " " * (length - 2) + "x",
+        "word": "a" * (length - 1) + "@",
+        "digits": "9" * (length - 1) + ".",
+        "dotted": ("a." * length)[: length - 1] + "@",
+    }
 
 
 def string_fields(schema: dict[str, Any], path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -105,16 +127,16 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
             yield method.upper(), path, spec
 
 
-async def timed(api: Api, method: str, service: str, path: str, *, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, float]:
+async def timed(
+    api: Api, method: str, service: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, float]:
     """Status and seconds; the body is read but not parsed (the HTTP parser's own 400 is plain text)."""
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     if caller(path):
         all_headers["Authorization"] = f"Bearer {caller(path)}"
     data = None if body is None else jsonio.dumps(body)
     started = time.perf_counter()
-    async with api.session.request(method, api.system.url(service) + path, data=data,
-                                   headers=all_headers) as response:
+    async with api.session.request(method, api.system.url(service) + path, data=data, headers=all_headers) as response:
         await response.read()
         return response.status, time.perf_counter() - started
 
@@ -128,8 +150,12 @@ async def assert_refused_quickly(api: Api, case: str, method: str, service: str,
 
 
 async def test_every_body_route_has_a_sample(api: Api) -> None:
-    with_body = {(method, path) for document in (await documents(api)).values()
-                 for method, path, spec in operations(document) if "requestBody" in spec}
+    with_body = {
+        (method, path)
+        for document in (await documents(api)).values()
+        for method, path, spec in operations(document)
+        if "requestBody" in spec
+    }
     assert with_body - set(SAMPLE_BODIES) == set()
 
 
@@ -146,8 +172,9 @@ async def test_worst_case_body_values_are_refused_within_the_bound(api: Api) -> 
                 for name, value in worst_cases(length).items():
                     body = replaced(sample, field, value)
                     assert len(jsonio.dumps(body)) <= MAX_BODY_BYTES, "the body itself must fit the limit"
-                    await assert_refused_quickly(api, f"{method} {template} {field} {name}", method, service,
-                                                 concrete(template), body=body)
+                    await assert_refused_quickly(
+                        api, f"{method} {template} {field} {name}", method, service, concrete(template), body=body
+                    )
                     checked += 1
     assert checked > 100, checked
 
@@ -175,8 +202,11 @@ async def test_worst_case_parameters_are_refused_within_the_bound(api: Api) -> N
 
 async def test_a_fresh_customer_with_a_worst_case_phone_stays_unwritten(api: Api) -> None:
     customer_id = str(uuid.uuid4())
-    body = replaced({**NEW_CUSTOMER, "customer_id": customer_id, "username": f"u{customer_id[:8]}"},
-                    ("contact_info", "phone"), "1" + " " * (MAX_BODY_BYTES - 1024) + "x")
+    body = replaced(
+        {**NEW_CUSTOMER, "customer_id": customer_id, "username": f"u{customer_id[:8]}"},
+        ("contact_info", "phone"),
+        "1" + " " * (MAX_BODY_BYTES - 1024) + "x",
+    )
     await assert_refused_quickly(api, "phone", "POST", "customer_service", "/customers", body=body)
     answer = await api.call("GET", "customer_service", f"/customers/{customer_id}", auth=token("admin"))
     assert answer.status == 404
@@ -186,8 +216,9 @@ async def test_a_fresh_customer_with_a_worst_case_phone_stays_unwritten(api: Api
 async def test_an_amount_written_too_long_is_a_400_and_moves_nothing(api: Api, amount: str) -> None:
     """Found: `1.` and 16,400 zeros passed validation and asyncpg could not encode it -> 500."""
     before = (await api.balance(ALICE_MAIN), await api.balance(BOB_MAIN))
-    raw = ('{"source_account_id": "%s", "destination_account_id": "%s", "amount": %s}'
-           % (ALICE_MAIN, BOB_MAIN, amount)).encode()
+    raw = (
+        '{"source_account_id": "%s", "destination_account_id": "%s", "amount": %s}' % (ALICE_MAIN, BOB_MAIN, amount)
+    ).encode()
     answer = await api.call("POST", "transactions_service", "/transfers", raw=raw, auth=token("teller"))
     assert answer.status == 400, answer.body
     assert (await api.balance(ALICE_MAIN), await api.balance(BOB_MAIN)) == before

@@ -1,4 +1,5 @@
 """Deleting a customer: refused (409) while their accounts hold money, and the id is never given out again."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,13 +14,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def new_customer(customer_id: str) -> dict:
-    return {"customer_id": customer_id, "name": "Short Lived", "address": "1 Gone Street",
-            "contact_info": {"email": f"gone-{uuid.uuid4().hex[:10]}@example.com"}}
+    return {
+        "customer_id": customer_id,
+        "name": "Short Lived",
+        "address": "1 Gone Street",
+        "contact_info": {"email": f"gone-{uuid.uuid4().hex[:10]}@example.com"},
+    }
 
 
 async def create(api: Api, customer_id: str) -> int:
-    return (await api.call("POST", "customer_service", "/customers", new_customer(customer_id),
-                           auth=token("teller"))).status
+    return (
+        await api.call("POST", "customer_service", "/customers", new_customer(customer_id), auth=token("teller"))
+    ).status
 
 
 async def delete(api: Api, customer_id: str) -> tuple[int, dict]:
@@ -37,8 +43,9 @@ async def test_a_customer_whose_accounts_hold_money_cannot_be_deleted(api: Api) 
     assert str(account_id) in str(body["error"]["details"])
     still = await api.call("GET", "customer_service", f"/customers/{customer_id}", auth=token("admin"))
     assert still.status == 200
-    emptied = await api.call("PATCH", "accounts_service", f"/accounts/{account_id}/balance", {"balance": 0},
-                             auth=token("admin"))
+    emptied = await api.call(
+        "PATCH", "accounts_service", f"/accounts/{account_id}/balance", {"balance": 0}, auth=token("admin")
+    )
     assert emptied.status == 200, emptied.body
     assert (await delete(api, customer_id))[0] == 200
 

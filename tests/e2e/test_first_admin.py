@@ -1,5 +1,6 @@
 """python -m customer_service create-admin: a deployment's first admin, its password from a file, the
 environment or a prompt, never an argument; the new admin can log in and act as one."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,9 +17,14 @@ COMMAND_TIMEOUT_S = 60
 
 
 def create_admin(system: LocalSystem, *arguments: str, **environment: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "customer_service", "create-admin", *arguments],
-                          env=system.service_env("customer_service", environment), capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "customer_service", "create-admin", *arguments],
+        env=system.service_env("customer_service", environment),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -48,10 +54,17 @@ def test_seed_demo_loads_no_demo_logins_when_demo_data_is_false(postgres, tmp_pa
     import asyncpg
 
     from tests.conftest import make_database
+
     url = make_database(postgres, "customer_service")
     environment = {**__import__("os").environ, "DATABASE_URL": url, "LOG_DIR": str(tmp_path), "DEMO_DATA": "false"}
-    result = subprocess.run([sys.executable, "-m", "customer_service", "seed-demo"], env=environment,
-                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "customer_service", "seed-demo"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
 
     async def logins() -> int:
@@ -60,4 +73,5 @@ def test_seed_demo_loads_no_demo_logins_when_demo_data_is_false(postgres, tmp_pa
             return await connection.fetchval("SELECT count(*) FROM users")
         finally:
             await connection.close()
+
     assert asyncio.run(logins()) == 0

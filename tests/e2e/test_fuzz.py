@@ -16,6 +16,7 @@ demo data's real ids) and schema-invalid ones, sent with a valid token of one ro
 
 The system is this module's own (fresh databases, demo data), so what the fuzzer writes touches no other test.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,23 +31,32 @@ import asyncpg
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from harness.local_postgres import LocalPostgres
 from harness.system import LocalSystem
-from tests.conftest import token
-from tests.conftest import coordinator_token
+from tests.conftest import coordinator_token, token
 from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB_MAIN, start_system
 
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("customer_service", "accounts_service", "transactions_service")
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 ADMIN_EXAMPLES_PER_OPERATION = 60
 OTHER_ROLE_EXAMPLES_PER_OPERATION = 15
 REQUEST_TIMEOUT_S = 30
@@ -57,12 +67,12 @@ SKIPPED_PATHS = frozenset({"/metrics", "/docs", "/openapi.json", "/demo/failpoin
 FINGERPRINT_QUERIES = {
     "customer_service": {
         "customers": "SELECT count(*), md5(coalesce(string_agg(c::text, ',' ORDER BY c.customer_id), '')) "
-                     "FROM customers c",
+        "FROM customers c",
         "logins": "SELECT count(*) FROM users",
     },
     "accounts_service": {
         "accounts": "SELECT count(*), sum(balance), md5(coalesce(string_agg(concat_ws('|', account_id, customer_id, "
-                    "balance, transaction_lock, pending_change), ',' ORDER BY account_id), '')) FROM accounts",
+        "balance, transaction_lock, pending_change), ',' ORDER BY account_id), '')) FROM accounts",
         "committed_entries": "SELECT count(*) FROM participant_log WHERE state = 'committed'",
         "participant_log": "SELECT count(*) FROM participant_log",
     },
@@ -80,8 +90,9 @@ class Fingerprints:
 
     def __init__(self, system: LocalSystem) -> None:
         self.loop = asyncio.new_event_loop()
-        self.connections = {service: self.loop.run_until_complete(asyncpg.connect(system.database_url(service)))
-                            for service in SERVICES}
+        self.connections = {
+            service: self.loop.run_until_complete(asyncpg.connect(system.database_url(service))) for service in SERVICES
+        }
 
     def read(self) -> dict[str, tuple[Any, ...]]:
         return self.loop.run_until_complete(self._read())
@@ -123,19 +134,31 @@ def fingerprints(fuzz_system: LocalSystem) -> Iterator[Fingerprints]:
         reader.close()
 
 
-BODY_ID_FIELDS = {"customer_id": "customer_id", "account_id": "account_id", "source_account_id": "account_id",
-                  "destination_account_id": "other_account_id", "transaction_id": "transaction_id"}
+BODY_ID_FIELDS = {
+    "customer_id": "customer_id",
+    "account_id": "account_id",
+    "source_account_id": "account_id",
+    "destination_account_id": "other_account_id",
+    "transaction_id": "transaction_id",
+}
 
 
 @pytest.fixture(scope="module")
 def known_ids(fuzz_system: LocalSystem) -> dict[str, str]:
     """Ids that exist, so the fuzzer also reaches the success paths: demo customer and accounts, one transfer."""
-    answer = requests.post(fuzz_system.url("transactions_service") + "/transfers", timeout=REQUEST_TIMEOUT_S,
-                           json={"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN),
-                                 "amount": "1.00"}, headers={"Authorization": f"Bearer {token('admin')}"})
+    answer = requests.post(
+        fuzz_system.url("transactions_service") + "/transfers",
+        timeout=REQUEST_TIMEOUT_S,
+        json={"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN), "amount": "1.00"},
+        headers={"Authorization": f"Bearer {token('admin')}"},
+    )
     assert answer.status_code == 200, answer.text
-    return {"customer_id": str(ALICE), "account_id": str(ALICE_MAIN), "other_account_id": str(BOB_MAIN),
-            "transaction_id": answer.json()["data"]["transaction_id"]}
+    return {
+        "customer_id": str(ALICE),
+        "account_id": str(ALICE_MAIN),
+        "other_account_id": str(BOB_MAIN),
+        "transaction_id": answer.json()["data"]["transaction_id"],
+    }
 
 
 def case_strategy(operation: Any, known: dict[str, str], bearer_token: str) -> st.SearchStrategy:
@@ -143,10 +166,15 @@ def case_strategy(operation: Any, known: dict[str, str], bearer_token: str) -> s
     auth = {"Authorization": f"Bearer {bearer_token}"}
     names = {parameter.name for parameter in operation.path_parameters}
     real = {name: value for name, value in known.items() if name in names}
-    strategies = [operation.as_strategy(GenerationMode.POSITIVE, headers=auth),
-                  operation.as_strategy(GenerationMode.NEGATIVE, headers=auth)]
-    strategies.append(operation.as_strategy(GenerationMode.POSITIVE, headers=auth, path_parameters=real or None)
-                      .map(lambda case: with_known_body_ids(case, known)))
+    strategies = [
+        operation.as_strategy(GenerationMode.POSITIVE, headers=auth),
+        operation.as_strategy(GenerationMode.NEGATIVE, headers=auth),
+    ]
+    strategies.append(
+        operation.as_strategy(GenerationMode.POSITIVE, headers=auth, path_parameters=real or None).map(
+            lambda case: with_known_body_ids(case, known)
+        )
+    )
     return st.one_of(strategies)
 
 
@@ -158,13 +186,26 @@ def with_known_body_ids(case: Any, known: dict[str, str]) -> Any:
     return case
 
 
-def fuzz_operation(operation: Any, *, base_url: str, bearer_token: str, examples: int, known: dict[str, str],
-                   fingerprints: Fingerprints, run: FuzzRun) -> None:
+def fuzz_operation(
+    operation: Any,
+    *,
+    base_url: str,
+    bearer_token: str,
+    examples: int,
+    known: dict[str, str],
+    fingerprints: Fingerprints,
+    run: FuzzRun,
+) -> None:
     session = requests.Session()
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=case_strategy(operation, known, bearer_token))
     def check(case: Any) -> None:
         before = fingerprints.read()
@@ -208,15 +249,28 @@ ROLE_RUNS = [
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.parametrize(("role", "customer_id", "examples"), ROLE_RUNS, ids=[run[0] for run in ROLE_RUNS])
 def test_fuzz_finds_no_server_error_no_schema_violation_and_no_write_on_4xx(
-        fuzz_system: LocalSystem, fingerprints: Fingerprints, known_ids: dict[str, str], service: str, role: str,
-        customer_id: uuid.UUID | None, examples: int) -> None:
+    fuzz_system: LocalSystem,
+    fingerprints: Fingerprints,
+    known_ids: dict[str, str],
+    service: str,
+    role: str,
+    customer_id: uuid.UUID | None,
+    examples: int,
+) -> None:
     if role == "coordinator" and service != "accounts_service":
         pytest.skip("only the participant takes coordinator tokens for more than a service token")
     base_url = fuzz_system.url(service)
     bearer_token = coordinator_token() if role == "coordinator" else token(role, customer_id)
     run = FuzzRun()
     for operation in operations_of(base_url):
-        fuzz_operation(operation, base_url=base_url, bearer_token=bearer_token, examples=examples,
-                       known=known_ids, fingerprints=fingerprints, run=run)
+        fuzz_operation(
+            operation,
+            base_url=base_url,
+            bearer_token=bearer_token,
+            examples=examples,
+            known=known_ids,
+            fingerprints=fingerprints,
+            run=run,
+        )
     print(f"fuzz {service} as {role}: {run.requests} requests, statuses {dict(sorted(run.statuses.items()))}")
     assert run.requests > 0

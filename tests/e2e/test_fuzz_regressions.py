@@ -1,4 +1,5 @@
 """Inputs schemathesis found (tests/e2e/test_fuzz.py), kept as plain regression tests with their exact shape."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,34 +13,44 @@ pytestmark = pytest.mark.e2e
 
 
 def new_customer(name: str, email: str = "fuzz@example.com") -> dict:
-    return {"name": name, "address": "1 Test Street", "contact_info": {"email": email},
-            "customer_id": str(uuid.uuid4())}
+    return {
+        "name": name,
+        "address": "1 Test Street",
+        "contact_info": {"email": email},
+        "customer_id": str(uuid.uuid4()),
+    }
 
 
 @pytest.mark.parametrize("raw_name", [r'"nul\u0000inside"', r'"\udb6e lone surrogate"'])
 async def test_text_postgresql_cannot_store_is_a_400_not_a_500(api: Api, raw_name: str) -> None:
     """Found: POST /customers with "\\u0000" (or an unpaired surrogate) in a string reached PostgreSQL -> 500."""
     customer_id = str(uuid.uuid4())
-    raw = ('{"name": %s, "address": "1 Test Street", "contact_info": {"email": "fuzz@example.com"}, '
-           '"customer_id": "%s"}' % (raw_name, customer_id)).encode()
+    raw = (
+        '{"name": %s, "address": "1 Test Street", "contact_info": {"email": "fuzz@example.com"}, '
+        '"customer_id": "%s"}' % (raw_name, customer_id)
+    ).encode()
     answer = await api.call("POST", "customer_service", "/customers", raw=raw, auth=token("admin"))
     assert answer.status == 400, answer.body
     assert answer.error_code == "VALIDATION_ERROR"
-    rows = await fetch(api.system, "customer_service", "SELECT 1 FROM customers WHERE customer_id = $1",
-                       uuid.UUID(customer_id))
+    rows = await fetch(
+        api.system, "customer_service", "SELECT 1 FROM customers WHERE customer_id = $1", uuid.UUID(customer_id)
+    )
     assert rows == []
 
 
 async def test_email_search_with_nul_in_the_query_is_a_400(api: Api) -> None:
-    answer = await api.call("GET", "customer_service", "/customers/search/email?email=a%00b@example.com",
-                            auth=token("admin"))
+    answer = await api.call(
+        "GET", "customer_service", "/customers/search/email?email=a%00b@example.com", auth=token("admin")
+    )
     assert answer.status == 400, answer.body
 
 
 async def test_prepare_with_a_huge_negative_exponent_is_a_400_not_a_500(api: Api) -> None:
     """Found: a signed change "-874e58811191647207647" overflowed Decimal negation in parse_signed_money -> 500."""
-    message = {"transaction_id": str(uuid.uuid4()),
-               "changes": [{"account_id": str(uuid.uuid4()), "change": "-874e58811191647207647"}]}
+    message = {
+        "transaction_id": str(uuid.uuid4()),
+        "changes": [{"account_id": str(uuid.uuid4()), "change": "-874e58811191647207647"}],
+    }
     answer = await api.call("POST", "accounts_service", "/2pc/prepare", message, auth=coordinator_token())
     assert answer.status == 400, answer.body
     assert answer.error_code == "VALIDATION_ERROR"
@@ -48,8 +59,9 @@ async def test_prepare_with_a_huge_negative_exponent_is_a_400_not_a_500(api: Api
 @pytest.mark.parametrize("query", ["olderThanMinutes=", "olderThanMinutes=1_0", "olderThanMinutes=%205"])
 async def test_pending_with_a_query_value_that_is_not_an_integer_is_a_400(api: Api, query: str) -> None:
     """Found: an empty olderThanMinutes was read as "use the default" although the document says integer."""
-    answer = await api.call("GET", "transactions_service", f"/transactions/monitoring/pending?{query}",
-                            auth=token("admin"))
+    answer = await api.call(
+        "GET", "transactions_service", f"/transactions/monitoring/pending?{query}", auth=token("admin")
+    )
     assert answer.status == 400, answer.body
 
 
@@ -76,8 +88,9 @@ async def test_each_service_serves_its_document_and_docs_page(api: Api, service:
 async def test_a_request_line_too_long_for_the_parser_is_a_documented_400(api: Api) -> None:
     """Found: a query over 8190 bytes is refused by aiohttp's parser as 400 text/plain; the document says so."""
     path = "/transactions/status/committed?offset=" + "9" * 9000
-    async with api.session.get(api.system.url("transactions_service") + path,
-                               headers={"Authorization": f"Bearer {token('admin')}"}) as response:
+    async with api.session.get(
+        api.system.url("transactions_service") + path, headers={"Authorization": f"Bearer {token('admin')}"}
+    ) as response:
         assert response.status == 400
         content_type = response.content_type
     document = await api.call("GET", "transactions_service", "/openapi.json")

@@ -1,4 +1,5 @@
 """Each service's /metrics parses as Prometheus text, and the transfer counters move with a transfer."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -17,8 +18,11 @@ async def _samples(api: Api, service: str) -> dict[tuple[str, tuple], float]:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _value(samples, name: str, **labels) -> float:
@@ -49,9 +53,15 @@ async def test_transfer_counters_move(api: Api) -> None:
     refused = ("transfers_total", dict(status="aborted", reason="insufficient_funds"))
     for name, labels in (committed, refused):
         assert _value(coordinator, name, **labels) == _value(before_coordinator, name, **labels) + 1
-    assert (_value(coordinator, "transfer_phase_duration_seconds_count", phase="prepare")
-            == _value(before_coordinator, "transfer_phase_duration_seconds_count", phase="prepare") + 2)
-    assert (_value(participant, "participant_votes_total", vote="no", reason="insufficient_funds")
-            == _value(before_participant, "participant_votes_total", vote="no", reason="insufficient_funds") + 1)
-    assert (_value(participant, "participant_decisions_total", decision="commit")
-            == _value(before_participant, "participant_decisions_total", decision="commit") + 1)
+    assert (
+        _value(coordinator, "transfer_phase_duration_seconds_count", phase="prepare")
+        == _value(before_coordinator, "transfer_phase_duration_seconds_count", phase="prepare") + 2
+    )
+    assert (
+        _value(participant, "participant_votes_total", vote="no", reason="insufficient_funds")
+        == _value(before_participant, "participant_votes_total", vote="no", reason="insufficient_funds") + 1
+    )
+    assert (
+        _value(participant, "participant_decisions_total", decision="commit")
+        == _value(before_participant, "participant_decisions_total", decision="commit") + 1
+    )

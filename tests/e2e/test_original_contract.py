@@ -5,6 +5,7 @@ exp, no `sub`, signed with the shared secret): `admin-001`, `teller-001`, and Al
 test asserts the status and every field marked [CLIENT READS]; where we refuse on purpose (ownership,
 malformed ids) it asserts our answer. Money must be a JSON number (jsonio reads numbers as Decimal).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,7 @@ from harness.local_postgres import free_port
 from harness.system import LocalSystem
 from shared import jsonio
 from tests.conftest import TEST_JWT_SECRET
-from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB, BOB_MAIN, Api, Answer, fetch
+from tests.e2e.conftest import ALICE, ALICE_MAIN, BOB, BOB_MAIN, Answer, Api, fetch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -39,8 +40,11 @@ REPLICA_READY_S = 30
 def original_token(customer_id: str, role: str) -> str:
     """As the original's scripts/generate-tokens.js and bankingClient.login mint it."""
     now = int(time.time())
-    return jwt.encode({"customer_id": customer_id, "role": role, "iat": now, "exp": now + ORIGINAL_TOKEN_TTL_S},
-                      TEST_JWT_SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"customer_id": customer_id, "role": role, "iat": now, "exp": now + ORIGINAL_TOKEN_TTL_S},
+        TEST_JWT_SECRET,
+        algorithm="HS256",
+    )
 
 
 ADMIN = original_token("admin-001", "admin")
@@ -58,24 +62,35 @@ def is_timestamp(value: Any) -> bool:
 
 
 def named_transfer(source: uuid.UUID, destination: uuid.UUID, amount: Any, transaction_id: Any) -> dict[str, Any]:
-    return {"source_account_id": str(source), "destination_account_id": str(destination), "amount": amount,
-            "transaction_id": transaction_id}
+    return {
+        "source_account_id": str(source),
+        "destination_account_id": str(destination),
+        "amount": amount,
+        "transaction_id": transaction_id,
+    }
 
 
-async def post_transfer(api: Api, body: dict[str, Any], *, auth: str = TELLER, key: str | None = None,
-                        base_url: str | None = None) -> Answer:
+async def post_transfer(
+    api: Api, body: dict[str, Any], *, auth: str = TELLER, key: str | None = None, base_url: str | None = None
+) -> Answer:
     headers = {"Idempotency-Key": key} if key else None
     if base_url is None:
         return await api.call("POST", "transactions_service", "/transfers", body, auth=auth, headers=headers)
-    async with api.session.post(base_url + "/transfers", data=jsonio.dumps(body),
-                                headers={"Authorization": f"Bearer {auth}", "Content-Type": "application/json",
-                                         **(headers or {})}) as response:
+    async with api.session.post(
+        base_url + "/transfers",
+        data=jsonio.dumps(body),
+        headers={"Authorization": f"Bearer {auth}", "Content-Type": "application/json", **(headers or {})},
+    ) as response:
         return Answer(response.status, jsonio.loads(await response.text()))
 
 
 async def transfers_named(system: LocalSystem, transaction_id: uuid.UUID | str) -> int:
-    rows = await fetch(system, "transactions_service",
-                       "SELECT count(*) AS n FROM transactions WHERE transaction_id::text = $1", str(transaction_id))
+    rows = await fetch(
+        system,
+        "transactions_service",
+        "SELECT count(*) AS n FROM transactions WHERE transaction_id::text = $1",
+        str(transaction_id),
+    )
     return rows[0]["n"]
 
 
@@ -84,6 +99,7 @@ async def transfer_count(system: LocalSystem) -> int:
 
 
 # --- tokens and health ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("service", ["customer_service", "accounts_service", "transactions_service"])
 async def test_health_answers_the_original_fields(api: Api, service: str) -> None:
@@ -103,19 +119,20 @@ async def test_health_answers_the_original_fields(api: Api, service: str) -> Non
 async def test_a_named_admin_resets_a_balance_reads_any_account_and_withdraws_unsafely(api: Api) -> None:
     """scripts/test-race-condition.js and test-concurrent-operations.js, with only their admin token."""
     account = await api.open_account(BOB, Decimal("0"))
-    reset = await api.call("PATCH", "accounts_service", f"/accounts/{account}/balance", {"balance": 1000},
-                           auth=ADMIN)
+    reset = await api.call("PATCH", "accounts_service", f"/accounts/{account}/balance", {"balance": 1000}, auth=ADMIN)
     assert reset.status == 200 and reset.body["success"] is True and reset.data["balance"] == 1000
     read = await api.call("GET", "accounts_service", f"/accounts/{account}", auth=ADMIN)
     assert read.status == 200 and read.data["balance"] == 1000
     assert read.data["pending_change"] is None and read.data["transaction_lock"] is None
-    withdrawn = await api.call("POST", "accounts_service", f"/accounts/{account}/unsafe-withdraw", {"amount": 100},
-                               auth=ADMIN)
+    withdrawn = await api.call(
+        "POST", "accounts_service", f"/accounts/{account}/unsafe-withdraw", {"amount": 100}, auth=ADMIN
+    )
     assert withdrawn.status == 200, withdrawn.body
     assert is_money(withdrawn.data["balance"]) and withdrawn.data["balance"] == 900
     assert isinstance(withdrawn.body["message"], str) and isinstance(withdrawn.body["warning"], str)
-    too_much = await api.call("POST", "accounts_service", f"/accounts/{account}/unsafe-withdraw",
-                              {"amount": 10_000}, auth=ADMIN)
+    too_much = await api.call(
+        "POST", "accounts_service", f"/accounts/{account}/unsafe-withdraw", {"amount": 10_000}, auth=ADMIN
+    )
     assert too_much.status >= 400 and too_much.body["success"] is False and too_much.body["error"]["message"]
 
 
@@ -124,12 +141,14 @@ async def test_a_named_teller_reads_and_a_named_customer_token_is_refused(api: A
     named_customer = original_token("alice", "customer")  # a customer's id must still be a UUID
     refused = await api.call("GET", "accounts_service", f"/accounts/{ALICE_MAIN}", auth=named_customer)
     assert refused.status == 401 and refused.error_code == "UNAUTHORIZED"
-    teller_as_admin = await api.call("PATCH", "accounts_service", f"/accounts/{ALICE_MAIN}/balance",
-                                     {"balance": 1}, auth=TELLER)
+    teller_as_admin = await api.call(
+        "PATCH", "accounts_service", f"/accounts/{ALICE_MAIN}/balance", {"balance": 1}, auth=TELLER
+    )
     assert teller_as_admin.status == 403 and teller_as_admin.error_code == "FORBIDDEN"
 
 
 # --- customer service (ORIGINAL_API.md section 3) ------------------------------------------------------------
+
 
 async def test_customer_routes(api: Api) -> None:
     profile = await api.call("GET", "customer_service", f"/customers/{ALICE}", auth=ALICE_TOKEN)
@@ -143,9 +162,17 @@ async def test_customer_routes(api: Api) -> None:
     assert staff_self.status == 400 and staff_self.body["success"] is False
 
     email = f"contract-{uuid.uuid4().hex[:8]}@example.com"
-    created = await api.call("POST", "customer_service", "/customers",
-                             {"name": "Dora Contract", "address": "1 Test Street",
-                              "contact_info": {"email": email, "phone": "+41 44 000 00 00"}}, auth=TELLER)
+    created = await api.call(
+        "POST",
+        "customer_service",
+        "/customers",
+        {
+            "name": "Dora Contract",
+            "address": "1 Test Street",
+            "contact_info": {"email": email, "phone": "+41 44 000 00 00"},
+        },
+        auth=TELLER,
+    )
     assert created.status == 201, created.body
     assert created.data["customer_id"] and created.data["name"] == "Dora Contract"
     assert created.data["contact_info"]["email"] == email
@@ -158,8 +185,9 @@ async def test_customer_routes(api: Api) -> None:
     assert found.status == 200 and found.data["customer_id"] == customer_id
     exists = await api.call("GET", "customer_service", f"/customers/{customer_id}/exists", auth=TELLER)
     assert exists.status == 200 and exists.data == {"customer_id": customer_id, "exists": True}
-    changed = await api.call("PATCH", "customer_service", f"/customers/{customer_id}", {"address": "2 Test Street"},
-                             auth=TELLER)
+    changed = await api.call(
+        "PATCH", "customer_service", f"/customers/{customer_id}", {"address": "2 Test Street"}, auth=TELLER
+    )
     assert changed.status == 200 and changed.data["address"] == "2 Test Street"
     assert (await api.call("GET", "customer_service", "/customers", auth=ALICE_TOKEN)).status == 403
     deleted = await api.call("DELETE", "customer_service", f"/customers/{customer_id}", auth=ADMIN)
@@ -167,6 +195,7 @@ async def test_customer_routes(api: Api) -> None:
 
 
 # --- accounts service (section 4.1) ---------------------------------------------------------------------------
+
 
 async def test_account_routes(api: Api) -> None:
     mine = await api.call("GET", "accounts_service", f"/accounts/{ALICE_MAIN}", auth=ALICE_TOKEN)
@@ -181,13 +210,15 @@ async def test_account_routes(api: Api) -> None:
         assert "pending_change" in account and "transaction_lock" in account
     assert (await api.call("GET", "accounts_service", f"/accounts/customer/{BOB}", auth=ALICE_TOKEN)).status == 403
 
-    opened = await api.call("POST", "accounts_service", "/accounts",
-                            {"customer_id": str(ALICE), "initial_balance": 250}, auth=TELLER)
+    opened = await api.call(
+        "POST", "accounts_service", "/accounts", {"customer_id": str(ALICE), "initial_balance": 250}, auth=TELLER
+    )
     assert opened.status == 201, opened.body
     assert opened.data["account_id"] and opened.data["customer_id"] == str(ALICE) and opened.data["balance"] == 250
 
-    effective = await api.call("GET", "accounts_service", f"/accounts/{opened.data['account_id']}/effective-balance",
-                               auth=ALICE_TOKEN)
+    effective = await api.call(
+        "GET", "accounts_service", f"/accounts/{opened.data['account_id']}/effective-balance", auth=ALICE_TOKEN
+    )
     assert effective.status == 200
     assert effective.data["current_balance"] == effective.data["effective_balance"] == 250
     assert effective.data["is_locked"] is False and "transaction_id" not in effective.data
@@ -196,11 +227,15 @@ async def test_account_routes(api: Api) -> None:
 
 # --- transactions service (section 5) -------------------------------------------------------------------------
 
+
 async def test_a_transfer_answers_the_original_fields(api: Api) -> None:
     source = await api.open_account(ALICE, Decimal("100"))
     destination = await api.open_account(BOB, Decimal("0"))
-    paid = await post_transfer(api, {"source_account_id": str(source), "destination_account_id": str(destination),
-                                     "amount": Decimal("25.5")}, auth=ALICE_TOKEN)  # a JSON number, as JS sends it
+    paid = await post_transfer(
+        api,
+        {"source_account_id": str(source), "destination_account_id": str(destination), "amount": Decimal("25.5")},
+        auth=ALICE_TOKEN,
+    )  # a JSON number, as JS sends it
     assert paid.status == 200, paid.body
     assert paid.body["success"] is True and isinstance(paid.body["message"], str)
     data = paid.data
@@ -209,8 +244,11 @@ async def test_a_transfer_answers_the_original_fields(api: Api) -> None:
     assert is_money(data["amount"]) and data["amount"] == Decimal("25.5")
     assert (data["retry_attempt"], data["total_attempts"]) == (1, 1)
 
-    overdraft = await post_transfer(api, {"source_account_id": str(source), "destination_account_id": str(destination),
-                                          "amount": 10_000}, auth=ALICE_TOKEN)
+    overdraft = await post_transfer(
+        api,
+        {"source_account_id": str(source), "destination_account_id": str(destination), "amount": 10_000},
+        auth=ALICE_TOKEN,
+    )
     assert overdraft.status == 409 and overdraft.body["success"] is False
     assert overdraft.body["error"]["code"] == "INSUFFICIENT_FUNDS" and overdraft.body["error"]["message"]
     assert overdraft.data["status"] == "aborted" and overdraft.data["transaction_id"]
@@ -222,8 +260,11 @@ async def test_a_transfer_answers_the_original_fields(api: Api) -> None:
 async def test_a_customer_still_cannot_move_another_customers_money(api: Api) -> None:
     """test-concurrent-operations.js sends Bob -> Carol with Alice's token: we answer 403 on purpose ([BUG] 1)."""
     bob_before = await api.balance(BOB_MAIN)
-    stolen = await post_transfer(api, {"source_account_id": str(BOB_MAIN), "destination_account_id": str(CAROL_MAIN),
-                                       "amount": 1}, auth=ALICE_TOKEN)
+    stolen = await post_transfer(
+        api,
+        {"source_account_id": str(BOB_MAIN), "destination_account_id": str(CAROL_MAIN), "amount": 1},
+        auth=ALICE_TOKEN,
+    )
     assert stolen.status == 403 and stolen.error_code == "FORBIDDEN"
     assert await api.balance(BOB_MAIN) == bob_before
 
@@ -231,14 +272,23 @@ async def test_a_customer_still_cannot_move_another_customers_money(api: Api) ->
 async def test_transfer_reads(api: Api) -> None:
     source = await api.open_account(ALICE, Decimal("100"))
     destination = await api.open_account(BOB, Decimal("0"))
-    paid = await post_transfer(api, {"source_account_id": str(source), "destination_account_id": str(destination),
-                                     "amount": 10}, auth=ALICE_TOKEN)
+    paid = await post_transfer(
+        api,
+        {"source_account_id": str(source), "destination_account_id": str(destination), "amount": 10},
+        auth=ALICE_TOKEN,
+    )
     transaction_id = paid.data["transaction_id"]
 
     status = await api.call("GET", "transactions_service", f"/transfers/status/{transaction_id}", auth=ALICE_TOKEN)
     assert status.status == 200
-    for field in ("transaction_id", "source_account_id", "destination_account_id", "status", "created_at",
-                  "updated_at"):
+    for field in (
+        "transaction_id",
+        "source_account_id",
+        "destination_account_id",
+        "status",
+        "created_at",
+        "updated_at",
+    ):
         assert status.data[field], field
     assert is_money(status.data["amount"])
 
@@ -253,8 +303,11 @@ async def test_transfer_reads(api: Api) -> None:
     assert history.data["account_id"] == str(source)
     assert history.data["pagination"] == {"limit": 50, "offset": 0, "count": 1}
     [row] = history.data["transactions"]
-    assert (row["transaction_id"], row["source_account_id"], row["status"]) == (transaction_id, str(source),
-                                                                               "committed")
+    assert (row["transaction_id"], row["source_account_id"], row["status"]) == (
+        transaction_id,
+        str(source),
+        "committed",
+    )
     assert is_money(row["amount"]) and is_timestamp(row["created_at"])
 
     by_account = await api.call("GET", "transactions_service", f"/transactions/account/{destination}", auth=TELLER)
@@ -262,8 +315,9 @@ async def test_transfer_reads(api: Api) -> None:
     assert (by_account.data["account_id"], by_account.data["count"]) == (str(destination), 1)
     assert [row["transaction_id"] for row in by_account.data["transactions"]] == [transaction_id]
     # Reads of another customer's account stay refused ([BUG] 2 not copied).
-    assert (await api.call("GET", "transactions_service", f"/transfers/history/{BOB_MAIN}",
-                           auth=ALICE_TOKEN)).status == 403
+    assert (
+        await api.call("GET", "transactions_service", f"/transfers/history/{BOB_MAIN}", auth=ALICE_TOKEN)
+    ).status == 403
 
 
 async def test_staff_listings_and_monitoring(api: Api, system: LocalSystem) -> None:
@@ -272,19 +326,20 @@ async def test_staff_listings_and_monitoring(api: Api, system: LocalSystem) -> N
     assert committed.data["count"] == len(committed.data["transactions"]) >= 1
     assert {row["status"] for row in committed.data["transactions"]} == {"committed"}
     assert (await api.call("GET", "transactions_service", "/transactions/status/sideways", auth=TELLER)).status == 400
-    assert (await api.call("GET", "transactions_service", "/transactions/status/committed",
-                           auth=ALICE_TOKEN)).status == 403
+    assert (
+        await api.call("GET", "transactions_service", "/transactions/status/committed", auth=ALICE_TOKEN)
+    ).status == 403
 
     stats = await api.call("GET", "transactions_service", "/transactions/monitoring/stats", auth=ADMIN)
     assert stats.status == 200 and isinstance(stats.data["total"], int)
     assert set(stats.data["by_status"]) == {"pending", "committed", "aborted"}
     assert all(isinstance(count, int) for count in stats.data["by_status"].values())
     assert stats.data["success_rate"].endswith("%")
-    assert (await api.call("GET", "transactions_service", "/transactions/monitoring/stats",
-                           auth=TELLER)).status == 403
+    assert (await api.call("GET", "transactions_service", "/transactions/monitoring/stats", auth=TELLER)).status == 403
 
-    monitoring = await api.call("GET", "transactions_service", "/transactions/monitoring/pending?olderThanMinutes=30",
-                                auth=ADMIN)
+    monitoring = await api.call(
+        "GET", "transactions_service", "/transactions/monitoring/pending?olderThanMinutes=30", auth=ADMIN
+    )
     assert monitoring.status == 200
     assert monitoring.data["count"] == len(monitoring.data["pending_transactions"])
     assert monitoring.data["older_than_minutes"] == 30
@@ -296,11 +351,17 @@ async def test_an_undecided_transfer_is_pending_on_the_wire(api: Api, system: Lo
     destination = await api.open_account(BOB, Decimal("0"))
     transaction_id = uuid.uuid4()
     # As if a coordinator had just accepted it; recovery presumes it aborted after PREPARE_DEADLINE_S (10 s).
-    await fetch(system, "transactions_service", """
+    await fetch(
+        system,
+        "transactions_service",
+        """
         INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
                                   request_fingerprint, requested_by)
         VALUES ($1, $2, $3, 1, 'preparing', 'contract-test', 'contract-test')""",
-                transaction_id, source, destination)
+        transaction_id,
+        source,
+        destination,
+    )
     try:
         status = await api.call("GET", "transactions_service", f"/transfers/status/{transaction_id}", auth=ADMIN)
         assert status.status == 200 and status.data["status"] == "pending"
@@ -309,21 +370,28 @@ async def test_an_undecided_transfer_is_pending_on_the_wire(api: Api, system: Lo
             assert listed.status == 200 and listed.data["status"] == "pending"
             assert str(transaction_id) in {row["transaction_id"] for row in listed.data["transactions"]}
             assert {row["status"] for row in listed.data["transactions"]} == {"pending"}
-        monitoring = await api.call("GET", "transactions_service",
-                                    "/transactions/monitoring/pending?olderThanMinutes=0", auth=ADMIN)
+        monitoring = await api.call(
+            "GET", "transactions_service", "/transactions/monitoring/pending?olderThanMinutes=0", auth=ADMIN
+        )
         assert str(transaction_id) in {row["transaction_id"] for row in monitoring.data["pending_transactions"]}
         assert isinstance(monitoring.data["warning"], str)
         outcome = await api.call("GET", "transactions_service", f"/transactions/{transaction_id}/outcome", auth=ADMIN)
         assert outcome.data["status"] == "pending"
     finally:  # decided and finished at once, so no other test of this system sees it unfinished
-        await fetch(system, "transactions_service", """
+        await fetch(
+            system,
+            "transactions_service",
+            """
             UPDATE transactions SET status = 'aborted', reason = 'prepare_timeout', decided_at = now(),
                                     completed_at = now(), updated_at = now()
-            WHERE transaction_id = $1 AND status = 'preparing'""", transaction_id)
+            WHERE transaction_id = $1 AND status = 'preparing'""",
+            transaction_id,
+        )
 
 
-@pytest.mark.parametrize("path", ["/transfers/status/nope", "/transactions/nope", "/transfers/history/nope",
-                                  "/transactions/account/nope"])
+@pytest.mark.parametrize(
+    "path", ["/transfers/status/nope", "/transactions/nope", "/transfers/history/nope", "/transactions/account/nope"]
+)
 async def test_malformed_ids_stay_400_not_500(api: Api, path: str) -> None:
     answer = await api.call("GET", "transactions_service", path, auth=ADMIN)
     assert answer.status == 400 and answer.error_code == "VALIDATION_ERROR"
@@ -331,25 +399,34 @@ async def test_malformed_ids_stay_400_not_500(api: Api, path: str) -> None:
 
 async def test_what_we_refuse_on_purpose(api: Api, system: LocalSystem) -> None:
     """The participant protocol is the coordinator's alone, and a decision is never relabelled ([BUG] 14)."""
-    prepare = await api.call("POST", "accounts_service", "/2pc/prepare",
-                             {"transaction_id": str(uuid.uuid4()), "account_id": str(ALICE_MAIN), "amount": 1,
-                              "operation": "debit"}, auth=ADMIN)
+    prepare = await api.call(
+        "POST",
+        "accounts_service",
+        "/2pc/prepare",
+        {"transaction_id": str(uuid.uuid4()), "account_id": str(ALICE_MAIN), "amount": 1, "operation": "debit"},
+        auth=ADMIN,
+    )
     assert prepare.status == 403 and prepare.error_code == "FORBIDDEN"
     lock = await api.call("GET", "accounts_service", f"/2pc/status/{ALICE_MAIN}", auth=ADMIN)
     assert lock.status == 200 and lock.data["account_id"] == str(ALICE_MAIN)
     committed = await api.call("GET", "transactions_service", "/transactions/status/committed?limit=1", auth=ADMIN)
     [transfer] = committed.data["transactions"]
-    relabel = await api.call("PATCH", "transactions_service", f"/transactions/{transfer['transaction_id']}/status",
-                             {"status": "aborted"}, auth=ADMIN)
+    relabel = await api.call(
+        "PATCH",
+        "transactions_service",
+        f"/transactions/{transfer['transaction_id']}/status",
+        {"status": "aborted"},
+        auth=ADMIN,
+    )
     assert relabel.status == 404 and relabel.body["success"] is False
-    again = await api.call("GET", "transactions_service", f"/transfers/status/{transfer['transaction_id']}",
-                           auth=ADMIN)
+    again = await api.call("GET", "transactions_service", f"/transfers/status/{transfer['transaction_id']}", auth=ADMIN)
     assert again.data["status"] == "committed"
     for service, path in (("accounts_service", "/2pc/health"), ("transactions_service", "/transfers/health")):
         assert (await api.call("GET", service, path)).status == 404  # not served: /health is
 
 
 # --- a client-named transfer: the body transaction_id ----------------------------------------------------------
+
 
 async def test_a_repeated_transaction_id_answers_the_same_transfer_and_pays_once(api: Api, system: LocalSystem) -> None:
     source = await api.open_account(ALICE, Decimal("100"))
@@ -395,8 +472,9 @@ async def test_a_retry_under_the_id_the_first_answer_gave_is_that_transfer(api: 
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "", 42, ["x"], {"id": 1}, "550e8400-e29b-41d4-a716-44665544000"])
-async def test_a_transaction_id_that_is_not_a_uuid_is_400_and_writes_nothing(api: Api, system: LocalSystem,
-                                                                             bad: Any) -> None:
+async def test_a_transaction_id_that_is_not_a_uuid_is_400_and_writes_nothing(
+    api: Api, system: LocalSystem, bad: Any
+) -> None:
     source = await api.open_account(ALICE, Decimal("100"))
     destination = await api.open_account(BOB, Decimal("0"))
     before = await transfer_count(system)
@@ -419,8 +497,9 @@ async def test_a_transaction_id_with_an_idempotency_key(api: Api, system: LocalS
     # The same key naming another transfer id, or the same id under another key's body, is a 422.
     other_id = await post_transfer(api, named_transfer(source, destination, 10, str(uuid.uuid4())), key=key)
     assert other_id.status == 422 and other_id.error_code == "IDEMPOTENCY_KEY_REUSED"
-    other_key = await post_transfer(api, named_transfer(source, destination, 11, transaction_id),
-                                    key=f"contract-{uuid.uuid4()}")
+    other_key = await post_transfer(
+        api, named_transfer(source, destination, 11, transaction_id), key=f"contract-{uuid.uuid4()}"
+    )
     assert other_key.status == 422
     # The same id under a new key but the same body is that one transfer again.
     new_key = await post_transfer(api, body, key=f"contract-{uuid.uuid4()}")
@@ -433,8 +512,13 @@ def second_coordinator(system: LocalSystem) -> Iterator[str]:
     """Another transactions_service process on the same coordinator database: a second replica."""
     port = free_port()
     environment = system.service_env("transactions_service", {"PORT": str(port)})
-    process = subprocess.Popen([sys.executable, "-m", "transactions_service"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "transactions_service"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + REPLICA_READY_S
@@ -456,8 +540,9 @@ def second_coordinator(system: LocalSystem) -> Iterator[str]:
             process.wait()
 
 
-async def test_concurrent_posts_with_one_transaction_id_debit_once(api: Api, system: LocalSystem,
-                                                                   second_coordinator: str) -> None:
+async def test_concurrent_posts_with_one_transaction_id_debit_once(
+    api: Api, system: LocalSystem, second_coordinator: str
+) -> None:
     """8 concurrent POSTs with one body transaction_id, over two coordinator replicas: one transfer, one debit."""
     source = await api.open_account(ALICE, Decimal("100"))
     destination = await api.open_account(BOB, Decimal("0"))
@@ -465,18 +550,38 @@ async def test_concurrent_posts_with_one_transaction_id_debit_once(api: Api, sys
     body = named_transfer(source, destination, 30, transaction_id)
     replicas = [None, second_coordinator]
 
-    answers = await asyncio.gather(*(post_transfer(api, body, auth=ALICE_TOKEN, base_url=replicas[index % 2])
-                                     for index in range(CONCURRENT_REPEATS)))
+    answers = await asyncio.gather(
+        *(
+            post_transfer(api, body, auth=ALICE_TOKEN, base_url=replicas[index % 2])
+            for index in range(CONCURRENT_REPEATS)
+        )
+    )
 
     assert [answer.status for answer in answers] == [200] * CONCURRENT_REPEATS, [a.body for a in answers]
-    decided = {(a.data["transaction_id"], a.data["status"], a.data["amount"], a.data["source_account_id"],
-                a.data["destination_account_id"], a.data["retry_attempt"], a.data["total_attempts"]) for a in answers}
+    decided = {
+        (
+            a.data["transaction_id"],
+            a.data["status"],
+            a.data["amount"],
+            a.data["source_account_id"],
+            a.data["destination_account_id"],
+            a.data["retry_attempt"],
+            a.data["total_attempts"],
+        )
+        for a in answers
+    }
     assert decided == {(transaction_id, "committed", 30, str(source), str(destination), 1, 1)}
     assert await api.balance(source) == 70 and await api.balance(destination) == 30
     assert await transfers_named(system, transaction_id) == 1
-    rows = await fetch(system, "transactions_service", "SELECT count(*) AS n FROM transactions "
-                       "WHERE source_account_id = $1", source)
+    rows = await fetch(
+        system, "transactions_service", "SELECT count(*) AS n FROM transactions WHERE source_account_id = $1", source
+    )
     assert rows[0]["n"] == 1
-    legs = await fetch(system, "accounts_service", "SELECT account_id, change FROM participant_log "
-                       "WHERE transaction_id = $1 AND state = 'committed' ORDER BY change", uuid.UUID(transaction_id))
+    legs = await fetch(
+        system,
+        "accounts_service",
+        "SELECT account_id, change FROM participant_log "
+        "WHERE transaction_id = $1 AND state = 'committed' ORDER BY change",
+        uuid.UUID(transaction_id),
+    )
     assert [(row["account_id"], row["change"]) for row in legs] == [(source, -30), (destination, 30)]

@@ -4,6 +4,7 @@ The services run as real processes (the suite's `system`); a test that needs tig
 pluggable hook runs one more coordinator in this process, on the same transactions database: it is a
 replica like any other, and hears through LISTEN/NOTIFY what the real process decides.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,7 +47,9 @@ def ws_url(base_url: str) -> str:
 
 
 @asynccontextmanager
-async def socket(url: str, auth: str | None = None, *, how: str = "header") -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+async def socket(
+    url: str, auth: str | None = None, *, how: str = "header"
+) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
     """A socket to `url`, authenticated `how`: the Authorization header, a subprotocol, or the first message."""
     headers = {"Authorization": f"Bearer {auth}"} if auth and how == "header" else {}
     protocols = ("banking.v1", f"bearer.{auth}") if auth and how == "protocol" else ("banking.v1",)
@@ -57,8 +60,11 @@ async def socket(url: str, auth: str | None = None, *, how: str = "header") -> A
             yield ws
 
 
-async def next_message(ws: aiohttp.ClientWebSocketResponse, wanted: Callable[[dict[str, Any]], bool] = lambda _: True,
-                       timeout_s: float = MESSAGE_TIMEOUT_S) -> dict[str, Any]:
+async def next_message(
+    ws: aiohttp.ClientWebSocketResponse,
+    wanted: Callable[[dict[str, Any]], bool] = lambda _: True,
+    timeout_s: float = MESSAGE_TIMEOUT_S,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
@@ -82,8 +88,12 @@ def about(transaction_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def replica_settings(system: LocalSystem, **push: Any) -> Settings:
-    return Settings(database_url=system.database_url("transactions_service"), **TEST_KEYS,
-                    accounts_service_url=system.url("accounts_service"), push=PushSettings(**push))
+    return Settings(
+        database_url=system.database_url("transactions_service"),
+        **TEST_KEYS,
+        accounts_service_url=system.url("accounts_service"),
+        push=PushSettings(**push),
+    )
 
 
 @asynccontextmanager
@@ -103,6 +113,7 @@ async def welcomed(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
 
 
 # ----- authentication -----
+
 
 @pytest.mark.parametrize("how", ["header", "protocol", "message"])
 async def test_each_way_to_present_the_token_opens_the_socket(system: LocalSystem, how: str) -> None:
@@ -130,9 +141,11 @@ async def test_no_authentication_in_time_closes_4001(system: LocalSystem) -> Non
 @pytest.mark.parametrize("bad", ["expired", "bad_signature", "service"])
 async def test_a_bad_token_closes_4401_or_4403(system: LocalSystem, bad: str) -> None:
     now = datetime.now(UTC)
-    tokens = {"expired": issue_token(TEST_JWT_SECRET, role="teller", ttl_s=60, now=now - timedelta(hours=2))[0],
-              "bad_signature": token("teller", secret="another-secret-0123456789-abcdefghijklmnopq"),
-              "service": token("service")}
+    tokens = {
+        "expired": issue_token(TEST_JWT_SECRET, role="teller", ttl_s=60, now=now - timedelta(hours=2))[0],
+        "bad_signature": token("teller", secret="another-secret-0123456789-abcdefghijklmnopq"),
+        "service": token("service"),
+    }
     async with socket(ws_url(system.url("transactions_service")), tokens[bad], how="message") as ws:
         code, _ = await closed_with(ws)
     assert code == (4403 if bad == "service" else 4401)
@@ -152,6 +165,7 @@ async def test_a_revoked_token_is_refused_and_an_open_socket_closes_4401(system:
 
     async def is_revoked(token_text: str, principal: Any) -> bool:
         return token_text in revoked_tokens
+
     teller = token("teller")
     async with replica(system, revoked=is_revoked, revocation_check_s=0.2) as url:
         async with socket(url, teller) as ws:
@@ -164,8 +178,8 @@ async def test_a_revoked_token_is_refused_and_an_open_socket_closes_4401(system:
 
 # ----- what each listener hears -----
 
-async def test_a_customer_hears_their_transfer_decided_and_others_hear_nothing(system: LocalSystem,
-                                                                               api: Api) -> None:
+
+async def test_a_customer_hears_their_transfer_decided_and_others_hear_nothing(system: LocalSystem, api: Api) -> None:
     url = ws_url(system.url("transactions_service"))
     async with socket(url, token("customer", BOB)) as bob, socket(url, token("customer", CAROL)) as carol:
         await welcomed(bob)
@@ -206,6 +220,7 @@ async def test_an_aborted_transfer_is_pushed_with_its_reason(system: LocalSystem
 
 # ----- bounds -----
 
+
 async def test_too_many_connections_for_one_user_closes_4029(system: LocalSystem) -> None:
     teller = token("teller")
     async with replica(system, connections_per_user_max=2) as url:
@@ -222,9 +237,17 @@ async def test_too_many_connections_for_one_user_closes_4029(system: LocalSystem
 async def test_a_slow_consumer_is_closed_4008(system: LocalSystem) -> None:
     """A client that stops reading (a raw socket with a small receive buffer, since aiohttp's client reads ahead
     without bound); big notices, straight onto the channel, pile up; the server lets it go with 4008."""
-    payload = jsonio.dumps({"transaction_id": str(uuid.uuid4()), "status": "preparing", "reason": None,
-                            "source_account_id": None, "destination_account_id": None, "amount": None,
-                            "events": [{"event_type": "accepted", "details": {"padding": "x" * 7000}}]})
+    payload = jsonio.dumps(
+        {
+            "transaction_id": str(uuid.uuid4()),
+            "status": "preparing",
+            "reason": None,
+            "source_account_id": None,
+            "destination_account_id": None,
+            "amount": None,
+            "events": [{"event_type": "accepted", "details": {"padding": "x" * 7000}}],
+        }
+    )
     async with replica(system, send_queue_max=4, send_timeout_s=0.5, close_timeout_s=20) as url:
         reader, writer = await raw_socket(url, token("teller"))
         connection = await asyncpg.connect(system.database_url("transactions_service"))
@@ -248,11 +271,14 @@ async def raw_socket(url: str, auth: str) -> tuple[asyncio.StreamReader, asyncio
     raw.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_RCVBUF, 4096)
     raw.setblocking(False)
     await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
-    reader, writer = await asyncio.open_connection(sock=raw, limit=2 ** 24)
+    reader, writer = await asyncio.open_connection(sock=raw, limit=2**24)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /ws HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {auth}\r\n\r\n"
-                  ).encode())
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {auth}\r\n\r\n"
+        ).encode()
+    )
     await writer.drain()
     assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
     transport = writer.transport
@@ -277,12 +303,19 @@ async def close_frame(reader: asyncio.StreamReader) -> tuple[int, str]:
 
 # ----- replicas -----
 
-async def test_a_transfer_decided_by_one_coordinator_process_is_pushed_by_another(system: LocalSystem,
-                                                                                api: Api) -> None:
+
+async def test_a_transfer_decided_by_one_coordinator_process_is_pushed_by_another(
+    system: LocalSystem, api: Api
+) -> None:
     port = free_port()
     environ = system.service_env("transactions_service", {"PORT": str(port)})
-    second = subprocess.Popen([sys.executable, "-m", "transactions_service"], env=environ,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "transactions_service"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{port}")
         async with socket(f"ws://127.0.0.1:{port}/ws", token("customer", BOB)) as ws:
@@ -313,8 +346,7 @@ async def wait_ready(base_url: str, timeout_s: float = 30) -> None:
     raise AssertionError(f"{base_url} not ready after {timeout_s} s")
 
 
-async def test_the_interactive_shell_hears_a_transfer_through_the_push_channel(system: LocalSystem,
-                                                                              api: Api) -> None:
+async def test_the_interactive_shell_hears_a_transfer_through_the_push_channel(system: LocalSystem, api: Api) -> None:
     """cli/shell/push.py, as the shell runs it: live once welcomed, one notice per transfer, polling stands by."""
     from cli.shell.push import PushListener
 
@@ -325,8 +357,10 @@ async def test_the_interactive_shell_hears_a_transfer_through_the_push_channel(s
         known = statuses.get(transaction_id) == status
         statuses[transaction_id] = status
         return known
-    listener = PushListener(lambda: (ws_url(system.url("transactions_service")), token("customer", BOB)),
-                            heard.append, seen)
+
+    listener = PushListener(
+        lambda: (ws_url(system.url("transactions_service")), token("customer", BOB)), heard.append, seen
+    )
     listener.start()
     try:
         deadline = time.monotonic() + MESSAGE_TIMEOUT_S

@@ -1,4 +1,5 @@
 """One client request id joins a session's lines across all three services' logs."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ from decimal import Decimal
 
 from tests.e2e.conftest import ALICE_MAIN, BOB_MAIN, Api
 
-LOG_FILES = {"customer_service": "customers.log", "accounts_service": "accounts.log",
-             "transactions_service": "transactions.log"}
+LOG_FILES = {
+    "customer_service": "customers.log",
+    "accounts_service": "accounts.log",
+    "transactions_service": "transactions.log",
+}
 
 
 def lines_with(path, request_id: str) -> list[dict]:
@@ -19,12 +23,18 @@ def lines_with(path, request_id: str) -> list[dict]:
 async def test_the_request_id_is_forwarded_to_the_participant_and_logged_everywhere(api: Api) -> None:
     request_id = f"test-{uuid.uuid4().hex}"
     headers = {"X-Request-ID": request_id}
-    login = await api.call("POST", "customer_service", "/auth/login", {"username": "alice", "password": "alice123"},
-                           headers=headers)
+    login = await api.call(
+        "POST", "customer_service", "/auth/login", {"username": "alice", "password": "alice123"}, headers=headers
+    )
     assert login.status == 200, login.body
-    answer = await api.call("POST", "transactions_service", "/transfers",
-                            {"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN),
-                             "amount": Decimal("1.25")}, auth=login.data["token"], headers=headers)
+    answer = await api.call(
+        "POST",
+        "transactions_service",
+        "/transfers",
+        {"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN), "amount": Decimal("1.25")},
+        auth=login.data["token"],
+        headers=headers,
+    )
     assert answer.status == 200, answer.body
     transaction_id = answer.data["transaction_id"]
 
@@ -40,7 +50,8 @@ async def test_the_request_id_is_forwarded_to_the_participant_and_logged_everywh
 
 async def test_an_unusable_request_id_is_replaced(api: Api) -> None:
     answer_headers = {}
-    async with api.session.get(api.system.url("accounts_service") + "/health",
-                               headers={"X-Request-ID": "x" * 500}) as response:
+    async with api.session.get(
+        api.system.url("accounts_service") + "/health", headers={"X-Request-ID": "x" * 500}
+    ) as response:
         answer_headers = dict(response.headers)
     assert len(answer_headers["X-Request-ID"]) == 32

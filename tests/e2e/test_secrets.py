@@ -1,5 +1,6 @@
 """A service refuses to start with a missing, placeholder, short or shared key, and says which; DEV_MODE
 (what `banking-cli up` runs with) lets a weak one through but never a missing or shared one."""
+
 from __future__ import annotations
 
 import subprocess
@@ -29,13 +30,20 @@ def run_briefly(system: LocalSystem, service: str, overrides: dict[str, str]) ->
     environment = system.service_env(service, {"PORT": str(free_port()), **overrides})
     if environment.get("SERVICE_TOKEN_SECRET") == "SAME":
         environment["SERVICE_TOKEN_SECRET"] = environment["JWT_SECRET"]
-    return subprocess.run([sys.executable, "-m", service], env=environment, capture_output=True, text=True,
-                          timeout=EXIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", service],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # Every case against one service, one case against each of the others (each start costs seconds of imports).
-CELLS = [("customer_service", case) for case in sorted(BAD_KEYS)] + \
-    [(service, "REPLACE_ME") for service in SERVICE_NAMES if service != "customer_service"]
+CELLS = [("customer_service", case) for case in sorted(BAD_KEYS)] + [
+    (service, "REPLACE_ME") for service in SERVICE_NAMES if service != "customer_service"
+]
 
 
 @pytest.mark.parametrize(("service", "case"), CELLS)
@@ -58,10 +66,16 @@ def test_the_coordinator_and_the_participant_need_the_coordinator_key(system: Lo
 def test_dev_mode_starts_with_a_weak_key_but_not_without_one(system: LocalSystem) -> None:
     assert "must be set" in run_briefly(system, "customer_service", {"DEV_MODE": "true", "JWT_SECRET": ""}).stderr
     port = free_port()
-    environment = system.service_env("customer_service", {"PORT": str(port), "DEV_MODE": "true",
-                                                          "JWT_SECRET": "REPLACE_ME"})
-    process = subprocess.Popen([sys.executable, "-m", "customer_service"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    environment = system.service_env(
+        "customer_service", {"PORT": str(port), "DEV_MODE": "true", "JWT_SECRET": "REPLACE_ME"}
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "customer_service"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + EXIT_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -1,5 +1,6 @@
 """Sessions: 15-minute access tokens, rotating refresh tokens (a reused one revokes its session), logout,
 and every service refusing a revoked token within 5 s (shared/revocation.py), deleted users included."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REVOCATION_BOUND_S = 5.0
 # A route of each service that any logged-in customer may read.
-PROBES = {"customer_service": f"/customers/{ALICE}", "accounts_service": f"/accounts/customer/{ALICE}",
-          "transactions_service": "/transfers/history/660e8400-e29b-41d4-a716-446655440001?limit=1"}
+PROBES = {
+    "customer_service": f"/customers/{ALICE}",
+    "accounts_service": f"/accounts/customer/{ALICE}",
+    "transactions_service": "/transfers/history/660e8400-e29b-41d4-a716-446655440001?limit=1",
+}
 
 
 async def log_in(api: Api, username: str, password: str) -> dict:
@@ -70,8 +74,9 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(api
     second = await refresh(api, first["refresh_token"])
     assert second.status == 200, second.body
     assert second.data["refresh_token"] != first["refresh_token"]
-    assert (await api.call("GET", "accounts_service", PROBES["accounts_service"],
-                           auth=second.data["token"])).status == 200
+    assert (
+        await api.call("GET", "accounts_service", PROBES["accounts_service"], auth=second.data["token"])
+    ).status == 200
     stolen = await refresh(api, first["refresh_token"])  # a spent token again: someone copied it
     assert stolen.status == 401
     assert (await refresh(api, second.data["refresh_token"])).status == 401  # the whole family is revoked
@@ -81,9 +86,19 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(api
 async def test_a_deleted_users_tokens_are_refused_within_5_s(api: Api) -> None:
     """Found: a deleted customer kept moving money with their token until it expired (8 hours)."""
     username, password = f"short-{uuid.uuid4().hex[:8]}", "a long password"
-    created = await api.call("POST", "customer_service", "/customers", {
-        "name": "Soon Gone", "address": "1 Exit Road", "contact_info": {"email": f"{username}@example.com"},
-        "username": username, "password": password}, auth=token("teller"))
+    created = await api.call(
+        "POST",
+        "customer_service",
+        "/customers",
+        {
+            "name": "Soon Gone",
+            "address": "1 Exit Road",
+            "contact_info": {"email": f"{username}@example.com"},
+            "username": username,
+            "password": password,
+        },
+        auth=token("teller"),
+    )
     assert created.status == 201, created.body
     customer_id = created.data["customer_id"]
     session = await log_in(api, username, password)

@@ -4,6 +4,7 @@ The coordinator routes an account to shard `account_id mod 2` (transactions_serv
 transfer across the shards is one two-phase commit with two participants, each with its own database:
 all or nothing on both, and each leg in the ledger of the shard that holds its account.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,9 +34,15 @@ _LEGS = "SELECT account_id, state, change FROM participant_log WHERE transaction
 
 
 def _start_sharded(postgres: LocalPostgres, log_dir: Path) -> tuple[LocalSystem, list[str]]:
-    system = LocalSystem(postgres, {spec.name: free_port() for spec in SERVICES}, log_dir=log_dir,
-                         jwt_secret=TEST_JWT_SECRET, coordinator_token_secret=TEST_COORDINATOR_SECRET,
-                         service_token_secret=TEST_SERVICE_SECRET, database_prefix=f"shard{uuid.uuid4().hex[:8]}_")
+    system = LocalSystem(
+        postgres,
+        {spec.name: free_port() for spec in SERVICES},
+        log_dir=log_dir,
+        jwt_secret=TEST_JWT_SECRET,
+        coordinator_token_secret=TEST_COORDINATOR_SECRET,
+        service_token_secret=TEST_SERVICE_SECRET,
+        database_prefix=f"shard{uuid.uuid4().hex[:8]}_",
+    )
     second_database = system.database_prefix + "accounts_shard1"
     shard_urls = [system.database_url("accounts_service"), postgres.url(second_database)]
     system.add_instance("accounts_service", SHARDS[1], free_port(), {"DATABASE_URL": shard_urls[1]})
@@ -93,8 +100,10 @@ async def _account(database_url: str, account_id: uuid.UUID) -> tuple[Decimal, u
 
 
 async def _legs(database_url: str, transaction_id: str) -> list[tuple[uuid.UUID, str, Decimal]]:
-    return [(row["account_id"], row["state"], row["change"])
-            for row in await _read(database_url, _LEGS, uuid.UUID(transaction_id))]
+    return [
+        (row["account_id"], row["state"], row["change"])
+        for row in await _read(database_url, _LEGS, uuid.UUID(transaction_id))
+    ]
 
 
 async def test_a_transfer_across_the_shards_commits_each_leg_on_its_own_shard(sharded, shard_api: Api) -> None:

@@ -1,5 +1,6 @@
 """Staff and money: a teller's opening deposit is capped (more needs an admin), and every staff action that
 creates or changes money or customers lands in each service's append-only audit log, which admins read."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,8 +18,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_account(api: Api, role: str, balance: Decimal) -> tuple[int, dict]:
-    answer = await api.call("POST", "accounts_service", "/accounts",
-                            {"customer_id": str(ALICE), "initial_balance": str(balance)}, auth=token(role))
+    answer = await api.call(
+        "POST",
+        "accounts_service",
+        "/accounts",
+        {"customer_id": str(ALICE), "initial_balance": str(balance)},
+        auth=token(role),
+    )
     return answer.status, answer.body
 
 
@@ -44,12 +50,22 @@ async def audit_of(api: Api, service: str, role: str = "admin") -> tuple[int, li
 async def test_every_staff_action_on_money_or_customers_is_audited(api: Api) -> None:
     """Found: nothing recorded who created money or moved it from someone else's account."""
     email = f"audit-{uuid.uuid4().hex[:10]}@example.com"
-    created = await api.call("POST", "customer_service", "/customers", {
-        "name": "Audited Person", "address": "1 Ledger Lane", "contact_info": {"email": email}}, auth=token("teller"))
+    created = await api.call(
+        "POST",
+        "customer_service",
+        "/customers",
+        {"name": "Audited Person", "address": "1 Ledger Lane", "contact_info": {"email": email}},
+        auth=token("teller"),
+    )
     assert created.status == 201, created.body
     customer_id = created.data["customer_id"]
-    opened = await api.call("POST", "accounts_service", "/accounts",
-                            {"customer_id": customer_id, "initial_balance": "123.45"}, auth=token("teller"))
+    opened = await api.call(
+        "POST",
+        "accounts_service",
+        "/accounts",
+        {"customer_id": customer_id, "initial_balance": "123.45"},
+        auth=token("teller"),
+    )
     assert opened.status == 201, opened.body
     moved = await api.transfer(ALICE_MAIN, BOB_MAIN, "0.02", auth=token("teller"))
     assert moved.status == 200, moved.body

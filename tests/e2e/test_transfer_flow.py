@@ -1,4 +1,5 @@
 """The transfer over real HTTP between real service processes: the issue's acceptance scenario and its edges."""
+
 from __future__ import annotations
 
 import uuid
@@ -93,8 +94,9 @@ async def test_bad_amounts_are_refused_and_change_nothing(api: Api, amount) -> N
     assert answer.status == 400, answer.body
     assert answer.body["success"] is False and answer.error_code == "VALIDATION_ERROR"
     assert await api.balance(source) == Decimal("100")
-    rows = await fetch(api.system, "transactions_service",
-                       "SELECT 1 FROM transactions WHERE source_account_id = $1", source)
+    rows = await fetch(
+        api.system, "transactions_service", "SELECT 1 FROM transactions WHERE source_account_id = $1", source
+    )
     assert rows == []
 
 
@@ -143,9 +145,13 @@ async def test_customer_debiting_unknown_account_is_not_found(api: Api) -> None:
 
 @pytest.mark.parametrize("auth", [None, "garbage", token("teller", ttl_s=-10)])
 async def test_transfer_needs_a_valid_token(api: Api, auth) -> None:
-    answer = await api.call("POST", "transactions_service", "/transfers",
-                            {"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN),
-                             "amount": 1}, auth=auth)
+    answer = await api.call(
+        "POST",
+        "transactions_service",
+        "/transfers",
+        {"source_account_id": str(ALICE_MAIN), "destination_account_id": str(BOB_MAIN), "amount": 1},
+        auth=auth,
+    )
     assert answer.status == 401
     assert answer.error_code == "UNAUTHORIZED"
 
@@ -161,18 +167,26 @@ async def test_transfer_reads_and_the_protocol_timeline(api: Api) -> None:
     paid = await api.transfer(source, destination, 20)
     transaction_id = paid.data["transaction_id"]
 
-    status = await api.call("GET", "transactions_service", f"/transfers/status/{transaction_id}",
-                            auth=token("teller"))
+    status = await api.call("GET", "transactions_service", f"/transfers/status/{transaction_id}", auth=token("teller"))
     detail = await api.call("GET", "transactions_service", f"/transactions/{transaction_id}", auth=token("admin"))
     history = await api.call("GET", "transactions_service", f"/transfers/history/{source}", auth=token("teller"))
-    by_account = await api.call("GET", "transactions_service", f"/transactions/account/{destination}",
-                                auth=token("teller"))
-    outcome = await api.call("GET", "transactions_service", f"/transactions/{transaction_id}/outcome",
-                             auth=token("service"))
+    by_account = await api.call(
+        "GET", "transactions_service", f"/transactions/account/{destination}", auth=token("teller")
+    )
+    outcome = await api.call(
+        "GET", "transactions_service", f"/transactions/{transaction_id}/outcome", auth=token("service")
+    )
 
     assert status.data["status"] == "committed" and status.data["completed"] is True
     assert [event["event_type"] for event in detail.data["events"]] == [
-        "accepted", "prepare_sent", "vote", "decision", "decision_sent", "acknowledged", "completed"]
+        "accepted",
+        "prepare_sent",
+        "vote",
+        "decision",
+        "decision_sent",
+        "acknowledged",
+        "completed",
+    ]
     assert [row["transaction_id"] for row in history.data["transactions"]] == [transaction_id]
     assert history.data["pagination"] == {"limit": 50, "offset": 0, "count": 1}
     assert [row["transaction_id"] for row in by_account.data["transactions"]] == [transaction_id]
@@ -190,24 +204,27 @@ async def test_customer_reads_only_their_transfers(api: Api) -> None:
 
     assert (await api.call("GET", "transactions_service", path, auth=alice_token)).status == 403
     assert (await api.call("GET", "transactions_service", path, auth=bob_token)).status == 200
-    assert (await api.call("GET", "transactions_service", f"/transfers/history/{source}",
-                           auth=alice_token)).status == 403
+    assert (
+        await api.call("GET", "transactions_service", f"/transfers/history/{source}", auth=alice_token)
+    ).status == 403
 
 
 async def test_staff_listings_and_monitoring(api: Api) -> None:
-    committed = await api.call("GET", "transactions_service", "/transactions/status/committed?limit=5",
-                               auth=token("teller"))
-    bad_status = await api.call("GET", "transactions_service", "/transactions/status/sideways",
-                                auth=token("teller"))
-    customer = await api.call("GET", "transactions_service", "/transactions/status/committed",
-                              auth=token("customer", ALICE))
-    pending = await api.call("GET", "transactions_service", "/transactions/monitoring/pending?olderThanMinutes=0",
-                             auth=token("admin"))
+    committed = await api.call(
+        "GET", "transactions_service", "/transactions/status/committed?limit=5", auth=token("teller")
+    )
+    bad_status = await api.call("GET", "transactions_service", "/transactions/status/sideways", auth=token("teller"))
+    customer = await api.call(
+        "GET", "transactions_service", "/transactions/status/committed", auth=token("customer", ALICE)
+    )
+    pending = await api.call(
+        "GET", "transactions_service", "/transactions/monitoring/pending?olderThanMinutes=0", auth=token("admin")
+    )
     stats = await api.call("GET", "transactions_service", "/transactions/monitoring/stats", auth=token("admin"))
-    teller_stats = await api.call("GET", "transactions_service", "/transactions/monitoring/stats",
-                                  auth=token("teller"))
-    bad_limit = await api.call("GET", "transactions_service", "/transactions/status/committed?limit=0",
-                               auth=token("teller"))
+    teller_stats = await api.call("GET", "transactions_service", "/transactions/monitoring/stats", auth=token("teller"))
+    bad_limit = await api.call(
+        "GET", "transactions_service", "/transactions/status/committed?limit=0", auth=token("teller")
+    )
 
     assert committed.status == 200 and len(committed.data["transactions"]) <= 5
     assert committed.data["status"] == "committed"
@@ -219,8 +236,16 @@ async def test_staff_listings_and_monitoring(api: Api) -> None:
     assert bad_limit.status == 400
 
 
-@pytest.mark.parametrize("path", ["/transfers/status/nope", "/transactions/nope", "/transfers/history/nope",
-                                  "/transactions/account/nope", "/transactions/nope/outcome"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/transfers/status/nope",
+        "/transactions/nope",
+        "/transfers/history/nope",
+        "/transactions/account/nope",
+        "/transactions/nope/outcome",
+    ],
+)
 async def test_malformed_ids_are_400_not_500(api: Api, path: str) -> None:
     answer = await api.call("GET", "transactions_service", path, auth=token("admin"))
     assert answer.status == 400

@@ -3,6 +3,7 @@
 Its commit credits every positive pending change twice, so money is created. Run it exactly like the
 real one: `python -m tests.faults.broken_participant` with the same environment.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import text

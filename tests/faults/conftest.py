@@ -1,4 +1,5 @@
 """A system with short protocol timeouts, whose processes the fault tests crash and restart."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,15 @@ from tests.e2e.conftest import Api, start_system
 
 # Short deadlines so a crash resolves in seconds; each one is a named setting of the services.
 FAST_RECOVERY_ENV = {
-    "PREPARE_TIMEOUT_S": "2", "DECISION_TIMEOUT_S": "2", "PREPARE_BUSY_WAIT_S": "0.5",
-    "PREPARE_DEADLINE_S": "3", "COMPLETION_GRACE_S": "1", "IN_DOUBT_TIMEOUT_S": "2",
-    "RECOVERY_INTERVAL_S": "0.2", "RECOVERY_RETRY_FIRST_S": "0.2", "RECOVERY_RETRY_MAX_S": "1",
+    "PREPARE_TIMEOUT_S": "2",
+    "DECISION_TIMEOUT_S": "2",
+    "PREPARE_BUSY_WAIT_S": "0.5",
+    "PREPARE_DEADLINE_S": "3",
+    "COMPLETION_GRACE_S": "1",
+    "IN_DOUBT_TIMEOUT_S": "2",
+    "RECOVERY_INTERVAL_S": "0.2",
+    "RECOVERY_RETRY_FIRST_S": "0.2",
+    "RECOVERY_RETRY_MAX_S": "1",
     "HTTP_TIMEOUT_S": "2",
 }
 # How long after the crashed process is back every invariant must hold.
@@ -54,14 +61,19 @@ async def wait_for_exit(system: LocalSystem, service: str) -> int:
     return await asyncio.to_thread(process.wait, CRASH_WAIT_S)
 
 
-async def settled_report(system: LocalSystem, accounts: list[UUID], expected_total: Decimal,
-                         client_outcomes: dict[UUID, str] | None = None) -> tuple[InvariantReport, float]:
+async def settled_report(
+    system: LocalSystem, accounts: list[UUID], expected_total: Decimal, client_outcomes: dict[UUID, str] | None = None
+) -> tuple[InvariantReport, float]:
     """Poll the invariants until all six hold or RECOVERY_BOUND_S passes; the last report and the time taken."""
     started = time.monotonic()
     while True:
-        report = await check_invariants(system.database_url("accounts_service"),
-                                        system.database_url("transactions_service"), accounts,
-                                        expected_total=expected_total, client_outcomes=client_outcomes)
+        report = await check_invariants(
+            system.database_url("accounts_service"),
+            system.database_url("transactions_service"),
+            accounts,
+            expected_total=expected_total,
+            client_outcomes=client_outcomes,
+        )
         elapsed = time.monotonic() - started
         if report.ok or elapsed > RECOVERY_BOUND_S:
             return report, elapsed

@@ -4,6 +4,7 @@ Every other committed transfer is answered 503 "try again" although it committed
 that retries without an Idempotency-Key pays twice for. Run it exactly like the real one:
 `python -m tests.faults.lying_coordinator` with the same environment.
 """
+
 from __future__ import annotations
 
 import itertools

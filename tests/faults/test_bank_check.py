@@ -1,5 +1,6 @@
 """The bank checker against the real system: two replicas of each protocol service under process kills,
 killed database connections and PostgreSQL crashes; and a planted bug it must catch."""
+
 from __future__ import annotations
 
 import sys
@@ -17,8 +18,9 @@ CHECK_TIMEOUT_S = 300
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(CHECK_TIMEOUT_S)]
 
 # The short version of the 10-minute check: a fault every ~1.5 s, so every kind comes up more than once.
-SHORT_CHECK = CheckOptions(seconds=30, fault_free_s=5, clients=8, accounts=8, fault_every_s=1.5, replicas=2,
-                           database_faults=True, seed=12)
+SHORT_CHECK = CheckOptions(
+    seconds=30, fault_free_s=5, clients=8, accounts=8, fault_every_s=1.5, replicas=2, database_faults=True, seed=12
+)
 QUIESCE_BOUND_S = 10
 
 
@@ -51,8 +53,16 @@ async def planted_bugs() -> AsyncIterator[CheckReport]:
     """One short run against a participant that creates money and a coordinator that lies about commits."""
     broken = [sys.executable, "-m", "tests.faults.broken_participant"]
     lying = [sys.executable, "-m", "tests.faults.lying_coordinator"]
-    yield await run_check(CheckOptions(seconds=3, clients=4, accounts=4, fault_every_s=60, seed=3,
-                                       commands={"accounts_service": broken, "transactions_service": lying}))
+    yield await run_check(
+        CheckOptions(
+            seconds=3,
+            clients=4,
+            accounts=4,
+            fault_every_s=60,
+            seed=3,
+            commands={"accounts_service": broken, "transactions_service": lying},
+        )
+    )
 
 
 async def test_checker_catches_a_participant_that_creates_money(planted_bugs: CheckReport) -> None:
@@ -62,10 +72,10 @@ async def test_checker_catches_a_participant_that_creates_money(planted_bugs: Ch
 
 
 async def test_checker_catches_a_coordinator_that_answers_503_for_committed_transfers(
-        planted_bugs: CheckReport) -> None:
+    planted_bugs: CheckReport,
+) -> None:
     summary = planted_bugs.as_dict()
 
     assert summary["answers_503"] > 0
     assert summary["answered_wrong"] == summary["answers_503"]
-    assert all("answered 503" in line and "log says committed" in line
-               for line in summary["answered_wrong_examples"])
+    assert all("answered 503" in line and "log says committed" in line for line in summary["answered_wrong_examples"])

@@ -1,4 +1,5 @@
 """Crash a real process at every named failpoint, restart it, and hold the system to all six invariants."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 OPENING = Decimal("500")
 AMOUNT = Decimal("125.5")
 
-COORDINATOR_FAILPOINTS = ["after_accept", "after_first_prepare", "after_all_votes_before_decision",
-                          "after_decision_before_complete"]
+COORDINATOR_FAILPOINTS = [
+    "after_accept",
+    "after_first_prepare",
+    "after_all_votes_before_decision",
+    "after_decision_before_complete",
+]
 PARTICIPANT_FAILPOINTS = ["after_prepare_before_answer", "after_local_commit_before_answer"]
 
 
@@ -102,7 +107,8 @@ async def test_participant_crash_at_failpoint(fault_api: Api, fault_system: Loca
 
 
 async def test_orphaned_prepare_is_unlocked_after_the_coordinator_returns(
-        fault_api: Api, fault_system: LocalSystem) -> None:
+    fault_api: Api, fault_system: LocalSystem
+) -> None:
     """The original system's bug: a prepare whose coordinator died stayed locked forever."""
     source, destination = await _two_accounts(fault_api)
     await restart(fault_system, "transactions_service", {"FAILPOINTS": "after_first_prepare=crash"})

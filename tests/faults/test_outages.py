@@ -1,4 +1,5 @@
 """Participants down, database connections killed, messages duplicated and reordered: still all-or-nothing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,9 +12,8 @@ import asyncpg
 import pytest
 
 from harness.system import LocalSystem
-from tests.conftest import token
+from tests.conftest import coordinator_token, token
 from tests.e2e.conftest import ALICE, BOB, Api, fetch
-from tests.conftest import coordinator_token
 from tests.faults.conftest import restart, settled_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -35,7 +35,8 @@ async def _assert_settled(system: LocalSystem, accounts, outcomes=None) -> None:
 
 
 async def test_participant_down_during_prepare_aborts_and_locks_nothing(
-        fault_api: Api, fault_system: LocalSystem) -> None:
+    fault_api: Api, fault_system: LocalSystem
+) -> None:
     source, destination = await _accounts(fault_api)
     await asyncio.to_thread(fault_system.kill, "accounts_service", signal.SIGKILL)
 
@@ -50,7 +51,8 @@ async def test_participant_down_during_prepare_aborts_and_locks_nothing(
 
 
 async def test_participant_down_during_complete_is_finished_when_it_returns(
-        fault_api: Api, fault_system: LocalSystem) -> None:
+    fault_api: Api, fault_system: LocalSystem
+) -> None:
     source, destination = await _accounts(fault_api)
     await restart(fault_system, "transactions_service", {"FAILPOINTS": STALL_BEFORE_DECISION})
 
@@ -69,8 +71,9 @@ async def test_participant_down_during_complete_is_finished_when_it_returns(
 
 
 @pytest.mark.parametrize("service", ["transactions_service", "accounts_service"])
-async def test_database_connections_killed_mid_transfer(fault_api: Api, fault_system: LocalSystem,
-                                                        service: str) -> None:
+async def test_database_connections_killed_mid_transfer(
+    fault_api: Api, fault_system: LocalSystem, service: str
+) -> None:
     """Both legs prepared, the decision not yet written, and one service's database connections die.
 
     The database itself stays up, so nothing is lost: the pools must notice the dead connections and the
@@ -97,9 +100,12 @@ async def _both_legs_prepared(system: LocalSystem, source: uuid.UUID, destinatio
     """Wait (bounded) until one transfer holds both accounts: both votes are in. Its transaction id."""
     give_up_at = time.monotonic() + PREPARED_WAIT_S
     while time.monotonic() < give_up_at:
-        rows = await fetch(system, "accounts_service",
-                           "SELECT transaction_lock FROM accounts WHERE account_id = ANY($1::uuid[])",
-                           [source, destination])
+        rows = await fetch(
+            system,
+            "accounts_service",
+            "SELECT transaction_lock FROM accounts WHERE account_id = ANY($1::uuid[])",
+            [source, destination],
+        )
         locks = {row["transaction_lock"] for row in rows}
         if len(locks) == 1 and None not in locks:
             return locks.pop()
@@ -108,8 +114,9 @@ async def _both_legs_prepared(system: LocalSystem, source: uuid.UUID, destinatio
 
 
 async def _coordinator_status(system: LocalSystem, transaction_id: uuid.UUID) -> str:
-    [row] = await fetch(system, "transactions_service",
-                        "SELECT status FROM transactions WHERE transaction_id = $1", transaction_id)
+    [row] = await fetch(
+        system, "transactions_service", "SELECT status FROM transactions WHERE transaction_id = $1", transaction_id
+    )
     return row["status"]
 
 
@@ -119,16 +126,24 @@ async def _terminate_backends(system: LocalSystem, service: str) -> int:
     try:
         return await connection.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()", system.database_name(service))
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            system.database_name(service),
+        )
     finally:
         await connection.close()
 
 
 async def _protocol(api: Api, action: str, transaction_id: uuid.UUID, changes) -> dict:
-    answer = await api.call("POST", "accounts_service", f"/2pc/{action}", {
-        "transaction_id": str(transaction_id),
-        "changes": [{"account_id": str(account), "change": change} for account, change in changes]},
-        auth=coordinator_token())
+    answer = await api.call(
+        "POST",
+        "accounts_service",
+        f"/2pc/{action}",
+        {
+            "transaction_id": str(transaction_id),
+            "changes": [{"account_id": str(account), "change": change} for account, change in changes],
+        },
+        auth=coordinator_token(),
+    )
     return {"status": answer.status, **(answer.data or answer.body.get("error") or {})}
 
 

@@ -1,4 +1,5 @@
 """The bank checker's Service proxy: new connections go round the replicas that accept, skipping dead ones."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @contextlib.asynccontextmanager
 async def _replica(name: bytes) -> AsyncIterator[tuple[int, asyncio.Server]]:
     """A replica that answers every connection with its name, then echoes what it is sent."""
+
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(name)
         while data := await reader.read(1024):

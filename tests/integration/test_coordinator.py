@@ -5,6 +5,7 @@ coordinator log is real. Database faults are real too: a test trigger on this mo
 terminates the very backend that writes a chosen transfer's decision or completion, which is what
 `pg_terminate_backend` or a PostgreSQL crash does to a coordinator mid-statement.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,9 +48,11 @@ DECISION_TIMEOUT_S = 1.5
 # Fault injection: a transfer whose source account is listed in test_faults has its decision (phase
 # 'decide') or its completion (phase 'complete') killed `kills` times, counted by a sequence because a
 # sequence is not rolled back with the statement it kills.
-_FAULTS_DDL = ["""
+_FAULTS_DDL = [
+    """
     CREATE TABLE IF NOT EXISTS test_faults (source_account_id UUID PRIMARY KEY, phase TEXT NOT NULL,
-                                            counter TEXT NOT NULL, kills INTEGER NOT NULL)""", """
+                                            counter TEXT NOT NULL, kills INTEGER NOT NULL)""",
+    """
     CREATE OR REPLACE FUNCTION test_kill_writer() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE fault test_faults;
     BEGIN
@@ -61,9 +64,11 @@ _FAULTS_DDL = ["""
             PERFORM pg_sleep(5);  -- the termination lands here; nothing after it runs
         END IF;
         RETURN NEW;
-    END $$""", """
+    END $$""",
+    """
     CREATE OR REPLACE TRIGGER test_kill_writer BEFORE UPDATE ON transactions
-    FOR EACH ROW EXECUTE FUNCTION test_kill_writer()"""]
+    FOR EACH ROW EXECUTE FUNCTION test_kill_writer()""",
+]
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +93,21 @@ async def plant_fault(engine: AsyncEngine, source: UUID, phase: str, kills: int)
     counter = f"test_kills_{uuid.uuid4().hex}"
     async with engine.begin() as connection:
         await connection.execute(text(f"CREATE SEQUENCE {counter}"))
-        await connection.execute(text("INSERT INTO test_faults VALUES (:source, :phase, :counter, :kills)"),
-                                 {"source": source, "phase": phase, "counter": counter, "kills": kills})
+        await connection.execute(
+            text("INSERT INTO test_faults VALUES (:source, :phase, :counter, :kills)"),
+            {"source": source, "phase": phase, "counter": counter, "kills": kills},
+        )
 
 
 async def clear_fault(engine: AsyncEngine, source: UUID) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text("DELETE FROM test_faults WHERE source_account_id = :source"),
-                                 {"source": source})
+        await connection.execute(text("DELETE FROM test_faults WHERE source_account_id = :source"), {"source": source})
 
 
 @dataclass
 class FakeParticipant:
     """An accounts service that votes YES and acknowledges, after the pauses a test sets; it counts what it hears."""
+
     prepare_pause_s: float = 0.0
     decision_pause_s: float = 0.0
     failing_decisions: set[UUID] = field(default_factory=set)
@@ -145,10 +152,14 @@ async def participant_url(fake: FakeParticipant) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def coordinator(engine: AsyncEngine, url: str, **options) -> AsyncIterator[Coordinator]:
-    client = ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service",
-                           audience=ACCOUNTS_SERVICE_NAME, timeout_s=5)
-    participants = Participants({ACCOUNTS_PARTICIPANT: client}, prepare_timeout_s=2,
-                                decision_timeout_s=options.pop("decision_timeout_s", DECISION_TIMEOUT_S))
+    client = ServiceClient(
+        url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service", audience=ACCOUNTS_SERVICE_NAME, timeout_s=5
+    )
+    participants = Participants(
+        {ACCOUNTS_PARTICIPANT: client},
+        prepare_timeout_s=2,
+        decision_timeout_s=options.pop("decision_timeout_s", DECISION_TIMEOUT_S),
+    )
     try:
         yield Coordinator(engine, participants, **options)
     finally:
@@ -167,9 +178,15 @@ async def stored(engine: AsyncEngine, transaction_id: UUID):
 async def accepted(engine: AsyncEngine, request: TransferRequest | None = None, key: str | None = None):
     """A transfer written `preparing`, as the accept step leaves it."""
     async with engine.connect() as connection:
-        transfer = await db.insert_transfer(connection, uuid.uuid4(), request or new_request(),
-                                            [Event(EventType.ACCEPTED)], idempotency_key=key,
-                                            requested_by=CALLER.subject, requested_by_customer_id=None)
+        transfer = await db.insert_transfer(
+            connection,
+            uuid.uuid4(),
+            request or new_request(),
+            [Event(EventType.ACCEPTED)],
+            idempotency_key=key,
+            requested_by=CALLER.subject,
+            requested_by_customer_id=None,
+        )
         await connection.commit()
     return transfer
 
@@ -179,29 +196,36 @@ async def decided_unfinished(engine: AsyncEngine, decision: Decision = COMMITTED
     transfer = await accepted(engine)
     async with engine.connect() as connection:
         await db.store_decision(connection, transfer.transaction_id, decision, [], completion_grace_s=0)
-        await connection.execute(text("UPDATE transactions SET next_attempt_at = now() - interval '1 second' "
-                                      "WHERE transaction_id = :id"), {"id": transfer.transaction_id})
+        await connection.execute(
+            text("UPDATE transactions SET next_attempt_at = now() - interval '1 second' WHERE transaction_id = :id"),
+            {"id": transfer.transaction_id},
+        )
         await connection.commit()
     return transfer
 
 
-RECOVERY = RecoverySettings(interval_s=0.1, batch_max=100, prepare_deadline_s=3600, retry_first_s=0.2,
-                            retry_max_s=30)
+RECOVERY = RecoverySettings(interval_s=0.1, batch_max=100, prepare_deadline_s=3600, retry_first_s=0.2, retry_max_s=30)
 
 
 async def nothing_left_to_complete(engine: AsyncEngine) -> None:
     """Mark every earlier test's unfinished transfer completed, so a recovery pass here sees only this test's."""
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE transactions SET completed_at = now() "
-                                      "WHERE completed_at IS NULL AND status <> 'preparing'"))
+        await connection.execute(
+            text("UPDATE transactions SET completed_at = now() WHERE completed_at IS NULL AND status <> 'preparing'")
+        )
 
 
 # --- the log's own rules: CHECK constraints and triggers -----------------------------------------------------------
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE transactions SET status = 'aborted', reason = 'prepare_timeout' WHERE transaction_id = :id",
-    "UPDATE transactions SET status = 'preparing', decided_at = NULL WHERE transaction_id = :id",
-], ids=["committed-to-aborted", "committed-to-preparing"])
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE transactions SET status = 'aborted', reason = 'prepare_timeout' WHERE transaction_id = :id",
+        "UPDATE transactions SET status = 'preparing', decided_at = NULL WHERE transaction_id = :id",
+    ],
+    ids=["committed-to-aborted", "committed-to-preparing"],
+)
 async def test_a_stored_decision_never_changes(engine, statement):
     transfer = await decided_unfinished(engine)
     with pytest.raises(DBAPIError):
@@ -210,10 +234,14 @@ async def test_a_stored_decision_never_changes(engine, statement):
     assert (await stored(engine, transfer.transaction_id)).status is TransferStatus.COMMITTED
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE transaction_events SET event_type = 'vote' WHERE transaction_id = :id",
-    "DELETE FROM transaction_events WHERE transaction_id = :id",
-], ids=["update", "delete"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE transaction_events SET event_type = 'vote' WHERE transaction_id = :id",
+        "DELETE FROM transaction_events WHERE transaction_id = :id",
+    ],
+    ids=["update", "delete"],
+)
 async def test_the_event_log_is_append_only(engine, statement):
     transfer = await accepted(engine)
     with pytest.raises(DBAPIError, match="append-only"):
@@ -221,16 +249,26 @@ async def test_the_event_log_is_append_only(engine, statement):
             await connection.execute(text(statement), {"id": transfer.transaction_id})
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE transactions SET status = 'aborted', decided_at = now() WHERE transaction_id = :id",  # no reason
-    "UPDATE transactions SET status = 'committed', reason = 'prepare_timeout', decided_at = now() "
-    "WHERE transaction_id = :id",  # a commit with a reason
-    "UPDATE transactions SET status = 'committed' WHERE transaction_id = :id",  # decided without decided_at
-    "UPDATE transactions SET completed_at = now() WHERE transaction_id = :id",  # completed before decided
-    "UPDATE transactions SET amount = 0 WHERE transaction_id = :id",
-    "UPDATE transactions SET destination_account_id = source_account_id WHERE transaction_id = :id",
-], ids=["abort-without-reason", "commit-with-reason", "decided-without-time", "completed-undecided",
-        "zero-amount", "same-accounts"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE transactions SET status = 'aborted', decided_at = now() WHERE transaction_id = :id",  # no reason
+        "UPDATE transactions SET status = 'committed', reason = 'prepare_timeout', decided_at = now() "
+        "WHERE transaction_id = :id",  # a commit with a reason
+        "UPDATE transactions SET status = 'committed' WHERE transaction_id = :id",  # decided without decided_at
+        "UPDATE transactions SET completed_at = now() WHERE transaction_id = :id",  # completed before decided
+        "UPDATE transactions SET amount = 0 WHERE transaction_id = :id",
+        "UPDATE transactions SET destination_account_id = source_account_id WHERE transaction_id = :id",
+    ],
+    ids=[
+        "abort-without-reason",
+        "commit-with-reason",
+        "decided-without-time",
+        "completed-undecided",
+        "zero-amount",
+        "same-accounts",
+    ],
+)
 async def test_check_constraints_refuse_an_inconsistent_row(engine, statement):
     transfer = await accepted(engine)
     with pytest.raises(DBAPIError, match="check constraint"):
@@ -240,13 +278,18 @@ async def test_check_constraints_refuse_an_inconsistent_row(engine, statement):
 
 # --- the queries: compare-and-set decisions, presumed abort, the race between them --------------------------------
 
+
 async def test_only_one_decision_wins_the_compare_and_set(engine):
     transfer = await accepted(engine)
     async with engine.connect() as connection:
         first = await db.store_decision(connection, transfer.transaction_id, COMMITTED, [], completion_grace_s=1)
-        second = await db.store_decision(connection, transfer.transaction_id,
-                                 Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT), [],
-                                 completion_grace_s=1)
+        second = await db.store_decision(
+            connection,
+            transfer.transaction_id,
+            Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT),
+            [],
+            completion_grace_s=1,
+        )
         await connection.commit()
     assert first is not None and first.status is TransferStatus.COMMITTED
     assert second is None
@@ -258,10 +301,13 @@ async def test_a_decision_that_loses_to_presumed_abort_follows_the_stored_one(en
     async with participant_url(FakeParticipant()) as url, coordinator(engine, url) as ours:
         transfer = await accepted(engine)
         async with engine.begin() as connection:
-            await connection.execute(text("UPDATE transactions SET created_at = now() - interval '1 hour' "
-                                          "WHERE transaction_id = :id"), {"id": transfer.transaction_id})
-            orphans = await db.abort_orphans(connection, deadline_s=60, reason=AbortReason.PREPARE_TIMEOUT.value,
-                                             limit=1000)
+            await connection.execute(
+                text("UPDATE transactions SET created_at = now() - interval '1 hour' WHERE transaction_id = :id"),
+                {"id": transfer.transaction_id},
+            )
+            orphans = await db.abort_orphans(
+                connection, deadline_s=60, reason=AbortReason.PREPARE_TIMEOUT.value, limit=1000
+            )
         assert transfer.transaction_id in {orphan.transaction_id for orphan in orphans}
         with structlog.testing.capture_logs() as logs:
             followed = await ours.record_decision(transfer.transaction_id, COMMITTED, [])
@@ -269,15 +315,17 @@ async def test_a_decision_that_loses_to_presumed_abort_follows_the_stored_one(en
     assert followed.status is TransferStatus.ABORTED
     assert followed.reason is AbortReason.PREPARE_TIMEOUT
     assert [entry["details"] for entry in logs if entry["event"] == "decision_lost_race"] == [
-        {"ours": "committed", "stored": "aborted"}]
+        {"ours": "committed", "stored": "aborted"}
+    ]
 
 
 async def test_an_idempotent_replay_while_the_first_is_in_flight_answers_the_first(engine):
     fake = FakeParticipant(prepare_pause_s=0.5)
     request = new_request()
     async with participant_url(fake) as url, coordinator(engine, url) as ours:
-        first, replay = await asyncio.gather(ours.transfer(request, CALLER, "key-in-flight"),
-                                             ours.transfer(request, CALLER, "key-in-flight"))
+        first, replay = await asyncio.gather(
+            ours.transfer(request, CALLER, "key-in-flight"), ours.transfer(request, CALLER, "key-in-flight")
+        )
 
     assert first.transaction_id == replay.transaction_id
     assert first.status is replay.status is TransferStatus.COMMITTED
@@ -286,12 +334,15 @@ async def test_an_idempotent_replay_while_the_first_is_in_flight_answers_the_fir
 
 # --- item 1: the completion backoff never overflows -----------------------------------------------------------------
 
+
 async def test_a_transfer_retried_two_thousand_times_is_still_claimed_and_backed_off(engine):
     await nothing_left_to_complete(engine)
     transfer = await decided_unfinished(engine)
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE transactions SET completion_attempts = 2000 WHERE transaction_id = :id"),
-                                 {"id": transfer.transaction_id})
+        await connection.execute(
+            text("UPDATE transactions SET completion_attempts = 2000 WHERE transaction_id = :id"),
+            {"id": transfer.transaction_id},
+        )
     fake = FakeParticipant(failing_decisions={transfer.transaction_id})
 
     async with participant_url(fake) as url, coordinator(engine, url) as ours:
@@ -301,13 +352,17 @@ async def test_a_transfer_retried_two_thousand_times_is_still_claimed_and_backed
     again = await stored(engine, transfer.transaction_id)
     assert again.completion_attempts == 2001
     async with engine.connect() as connection:
-        wait_s = (await connection.execute(text("SELECT extract(epoch FROM next_attempt_at - now()) FROM transactions "
-                                                "WHERE transaction_id = :id"), {"id": transfer.transaction_id})
-                  ).scalar_one()
+        wait_s = (
+            await connection.execute(
+                text("SELECT extract(epoch FROM next_attempt_at - now()) FROM transactions WHERE transaction_id = :id"),
+                {"id": transfer.transaction_id},
+            )
+        ).scalar_one()
     assert RECOVERY.retry_max_s - 2 < wait_s <= RECOVERY.retry_max_s
 
 
 # --- item 4: the completion lease covers a send, so two passes never send one decision at once ----------------------
+
 
 async def test_two_recovery_passes_never_send_the_same_decision_at_once(engine, coordinator_db_url):
     await nothing_left_to_complete(engine)
@@ -315,8 +370,11 @@ async def test_two_recovery_passes_never_send_the_same_decision_at_once(engine, 
     fake = FakeParticipant(decision_pause_s=SLOW_ACK_S)
     other_engine = create_engine(coordinator_db_url)
     try:
-        async with participant_url(fake) as url, coordinator(engine, url) as first, \
-                coordinator(other_engine, url) as second:
+        async with (
+            participant_url(fake) as url,
+            coordinator(engine, url) as first,
+            coordinator(other_engine, url) as second,
+        ):
             first_pass = asyncio.create_task(recover_once(first, RECOVERY))
             await asyncio.wait_for(fake.heard_decision.wait(), 5)
             await asyncio.sleep(RECOVERY.retry_first_s * 2)  # past the old first lease, inside the send
@@ -336,14 +394,18 @@ async def test_two_concurrent_recovery_passes_share_the_work_and_finish_it(engin
     fake = FakeParticipant(decision_pause_s=0.05)
     other_engine = create_engine(coordinator_db_url)
     try:
-        async with participant_url(fake) as url, coordinator(engine, url) as first, \
-                coordinator(other_engine, url) as second:
+        async with (
+            participant_url(fake) as url,
+            coordinator(engine, url) as first,
+            coordinator(other_engine, url) as second,
+        ):
             results = await asyncio.gather(recover_once(first, RECOVERY), recover_once(second, RECOVERY))
     finally:
         await other_engine.dispose()
 
-    assert sorted(transaction_id for _path, transaction_id in fake.decisions) == \
-        sorted(transfer.transaction_id for transfer in transfers)
+    assert sorted(transaction_id for _path, transaction_id in fake.decisions) == sorted(
+        transfer.transaction_id for transfer in transfers
+    )
     assert sum(result.completed for result in results) == len(transfers)
     for transfer in transfers:
         assert (await stored(engine, transfer.transaction_id)).completed
@@ -351,8 +413,10 @@ async def test_two_concurrent_recovery_passes_share_the_work_and_finish_it(engin
 
 # --- item 5: one failing transfer never stops the coordinator's pass ------------------------------------------------
 
+
 class ExplodingParticipants(Participants):
     """Participants whose decision to one transfer fails with an unexpected error (a bug, say)."""
+
     exploding: UUID | None = None
 
     async def send_decision(self, participant, transaction_id, status, legs):
@@ -365,8 +429,9 @@ async def test_one_transfer_that_fails_does_not_stop_the_recovery_pass(engine):
     await nothing_left_to_complete(engine)
     exploding, healthy = await decided_unfinished(engine), await decided_unfinished(engine)
     async with participant_url(FakeParticipant()) as url:
-        client = ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service",
-                               audience=ACCOUNTS_SERVICE_NAME)
+        client = ServiceClient(
+            url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service", audience=ACCOUNTS_SERVICE_NAME
+        )
         participants = ExplodingParticipants({ACCOUNTS_PARTICIPANT: client}, decision_timeout_s=DECISION_TIMEOUT_S)
         participants.exploding = exploding.transaction_id
         try:
@@ -380,6 +445,7 @@ async def test_one_transfer_that_fails_does_not_stop_the_recovery_pass(engine):
 
 
 # --- item 8: one transfer has an overall deadline --------------------------------------------------------------------
+
 
 async def test_a_prepare_phase_past_its_deadline_aborts_the_transfer(engine):
     fake = FakeParticipant(prepare_pause_s=1.5)  # within the prepare timeout (2 s), past the deadline
@@ -396,19 +462,26 @@ async def test_a_prepare_phase_past_its_deadline_aborts_the_transfer(engine):
 
 # --- item 2: after the commit point the answer is the decision, or "outcome unknown", never "try again" -------------
 
+
 @asynccontextmanager
 async def transactions_service(coordinator_db_url: str, url: str, **settings) -> AsyncIterator:
-    app = transactions_app.create_app(Settings(database_url=coordinator_db_url, **TEST_KEYS,
-                                               accounts_service_url=url, **settings))
+    app = transactions_app.create_app(
+        Settings(database_url=coordinator_db_url, **TEST_KEYS, accounts_service_url=url, **settings)
+    )
     async with serve(app) as client:
         yield client
 
 
 async def post_transfer(client, request: TransferRequest):
-    response = await client.post("/transfers", json={
-        "source_account_id": str(request.source_account_id),
-        "destination_account_id": str(request.destination_account_id), "amount": str(request.amount)},
-        headers=bearer("admin"))
+    response = await client.post(
+        "/transfers",
+        json={
+            "source_account_id": str(request.source_account_id),
+            "destination_account_id": str(request.destination_account_id),
+            "amount": str(request.amount),
+        },
+        headers=bearer("admin"),
+    )
     return response, await response.json()
 
 
@@ -439,8 +512,10 @@ async def test_a_decision_that_cannot_be_stored_or_read_back_answers_outcome_unk
     request = new_request()
     await plant_fault(engine, request.source_account_id, "decide", kills=1000)
     try:
-        async with participant_url(FakeParticipant()) as url, \
-                transactions_service(coordinator_db_url, url, decision_write_s=1.0) as client:
+        async with (
+            participant_url(FakeParticipant()) as url,
+            transactions_service(coordinator_db_url, url, decision_write_s=1.0) as client,
+        ):
             started = time.monotonic()
             response, body = await post_transfer(client, request)
             elapsed_s = time.monotonic() - started

@@ -1,4 +1,5 @@
 """customer_service over HTTP against a real PostgreSQL database: every route, its roles and its errors."""
+
 from __future__ import annotations
 
 import uuid
@@ -35,9 +36,13 @@ async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory
     accounts = web.Application()
     accounts.router.add_get("/accounts/customer/{customer_id}", _no_accounts)
     async with serve(accounts) as fake_accounts:
-        settings = Settings(database_url=customers_db_url, **TEST_KEYS,
-                            log_dir=str(tmp_path_factory.mktemp("customer-logs")), **FAST_ARGON2,
-                            accounts_service_url=str(fake_accounts.make_url("")))
+        settings = Settings(
+            database_url=customers_db_url,
+            **TEST_KEYS,
+            log_dir=str(tmp_path_factory.mktemp("customer-logs")),
+            **FAST_ARGON2,
+            accounts_service_url=str(fake_accounts.make_url("")),
+        )
         async with serve(create_app(settings)) as test_client:
             yield test_client
 
@@ -51,8 +56,11 @@ def unique_username() -> str:
 
 
 def customer_body(**overrides: Any) -> dict[str, Any]:
-    body = {"name": "Dana Scully", "address": "1 Bureau Plaza, Washington DC",
-            "contact_info": {"email": unique_email(), "phone": "+1 202 555 0143"}}
+    body = {
+        "name": "Dana Scully",
+        "address": "1 Bureau Plaza, Washington DC",
+        "contact_info": {"email": unique_email(), "phone": "+1 202 555 0143"},
+    }
     body.update(overrides)
     return body
 
@@ -83,6 +91,7 @@ async def assert_absent(client: TestClient, customer_id: str) -> None:
 
 # --- health --------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/health", "/health/ping", "/ready"])
 async def test_health_routes_answer_without_a_token(client: TestClient, path: str) -> None:
     response = await client.get(path)
@@ -93,6 +102,7 @@ async def test_health_routes_answer_without_a_token(client: TestClient, path: st
 
 
 # --- login ---------------------------------------------------------------------------------------------------------
+
 
 async def test_customer_login_gives_a_token_for_its_own_record(client: TestClient) -> None:
     username = unique_username()
@@ -116,10 +126,19 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestC
     assert wrong_password == unknown_user == {"code": "UNAUTHORIZED", "message": LOGIN_FAILED_MESSAGE}
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"username": "alice"}, {"password": "secret"}, {"username": 7, "password": "secret"},
-    {"username": "alice", "password": None}, {"username": "alice", "password": ""}, [], "alice",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"username": "alice"},
+        {"password": "secret"},
+        {"username": 7, "password": "secret"},
+        {"username": "alice", "password": None},
+        {"username": "alice", "password": ""},
+        [],
+        "alice",
+    ],
+)
 async def test_login_rejects_a_malformed_body(client: TestClient, body: Any) -> None:
     await assert_error(await client.post("/auth/login", json=body), 400, "VALIDATION_ERROR")
 
@@ -147,6 +166,7 @@ async def test_demo_seed_is_idempotent_and_its_logins_work(client: TestClient, c
 
 # --- read one ------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["owner", "teller", "admin", "service"])
 async def test_owner_staff_and_services_read_a_customer(client: TestClient, role: str) -> None:
     customer = await create_customer(client)
@@ -159,11 +179,16 @@ async def test_owner_staff_and_services_read_a_customer(client: TestClient, role
     assert set(body["data"]) == {"customer_id", "name", "address", "contact_info", "created_at", "updated_at"}
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic dGVsbGVyOnRlbGxlcg=="},
-    {"Authorization": f"Bearer {token('admin', secret='some-other-secret-0123456789abcdef')}"},
-    {"Authorization": f"Bearer {token('admin', ttl_s=-60)}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Basic dGVsbGVyOnRlbGxlcg=="},
+        {"Authorization": f"Bearer {token('admin', secret='some-other-secret-0123456789abcdef')}"},
+        {"Authorization": f"Bearer {token('admin', ttl_s=-60)}"},
+    ],
+)
 async def test_reading_a_customer_needs_a_valid_token(client: TestClient, headers: dict[str, str]) -> None:
     customer = await create_customer(client)
     await assert_error(await client.get(f"/customers/{customer['customer_id']}", headers=headers), 401, "UNAUTHORIZED")
@@ -179,12 +204,15 @@ async def test_reading_a_missing_customer_is_404(client: TestClient) -> None:
     await assert_error(await client.get(f"/customers/{uuid.uuid4()}", headers=bearer("teller")), 404, "NOT_FOUND")
 
 
-@pytest.mark.parametrize(("method", "path", "role"), [
-    ("GET", f"/customers/{MALFORMED_ID}", "teller"),
-    ("PATCH", f"/customers/{MALFORMED_ID}", "teller"),
-    ("DELETE", f"/customers/{MALFORMED_ID}", "admin"),
-    ("GET", f"/customers/{MALFORMED_ID}/exists", "service"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "role"),
+    [
+        ("GET", f"/customers/{MALFORMED_ID}", "teller"),
+        ("PATCH", f"/customers/{MALFORMED_ID}", "teller"),
+        ("DELETE", f"/customers/{MALFORMED_ID}", "admin"),
+        ("GET", f"/customers/{MALFORMED_ID}/exists", "service"),
+    ],
+)
 async def test_a_malformed_id_in_the_path_is_400(client: TestClient, method: str, path: str, role: str) -> None:
     response = await client.request(method, path, json={"name": "Fox Mulder"}, headers=bearer(role))
     error = await assert_error(response, 400, "VALIDATION_ERROR")
@@ -192,6 +220,7 @@ async def test_a_malformed_id_in_the_path_is_400(client: TestClient, method: str
 
 
 # --- create --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("role", STAFF)
 async def test_staff_create_a_customer(client: TestClient, role: str) -> None:
@@ -213,37 +242,46 @@ async def test_create_with_a_chosen_id_and_no_phone(client: TestClient) -> None:
     assert customer["contact_info"] == contact_info
 
 
-@pytest.mark.parametrize(("headers", "status"), [
-    ({}, 401), (bearer("customer", uuid.uuid4()), 403), (bearer("service"), 403),
-])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        (bearer("customer", uuid.uuid4()), 403),
+        (bearer("service"), 403),
+    ],
+)
 async def test_only_staff_create_customers(client: TestClient, headers: dict[str, str], status: int) -> None:
     response = await client.post("/customers", json=customer_body(), headers=headers)
     assert response.status == status
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"name": None}, "name"),
-    ({"address": ""}, "address"),
-    ({"contact_info": None}, "contact_info"),
-    ({"name": 42}, "name"),
-    ({"address": ["1 Road"]}, "address"),
-    ({"contact_info": "dana@example.com"}, "contact_info"),
-    ({"contact_info": {"phone": "+1 202 555 0143"}}, "email"),
-    ({"contact_info": {"email": "not-an-email"}}, "email"),
-    ({"contact_info": {"email": "dana@example.com", "phone": "call me"}}, "phone"),
-    ({"contact_info": {"email": "dana@example.com", "fax": "+1 202 555 0143"}}, None),
-    ({"nickname": "Dee"}, None),
-    ({"username": unique_username(), "password": "short"}, "password"),
-    ({"username": unique_username()}, "password"),
-    ({"password": "long enough"}, "username"),
-    ({"username": "a b", "password": "long enough"}, "username"),
-    ({"customer_id": "42"}, "customer_id"),
-    ({"customer_id": 42}, "customer_id"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": None}, "name"),
+        ({"address": ""}, "address"),
+        ({"contact_info": None}, "contact_info"),
+        ({"name": 42}, "name"),
+        ({"address": ["1 Road"]}, "address"),
+        ({"contact_info": "dana@example.com"}, "contact_info"),
+        ({"contact_info": {"phone": "+1 202 555 0143"}}, "email"),
+        ({"contact_info": {"email": "not-an-email"}}, "email"),
+        ({"contact_info": {"email": "dana@example.com", "phone": "call me"}}, "phone"),
+        ({"contact_info": {"email": "dana@example.com", "fax": "+1 202 555 0143"}}, None),
+        ({"nickname": "Dee"}, None),
+        ({"username": unique_username(), "password": "short"}, "password"),
+        ({"username": unique_username()}, "password"),
+        ({"password": "long enough"}, "username"),
+        ({"username": "a b", "password": "long enough"}, "username"),
+        ({"customer_id": "42"}, "customer_id"),
+        ({"customer_id": 42}, "customer_id"),
+    ],
+)
 async def test_create_rejects_invalid_input(client: TestClient, changes: dict[str, Any], field: str | None) -> None:
     body = customer_body(**changes)
-    error = await assert_error(await client.post("/customers", json=body, headers=bearer("teller")),
-                               400, "VALIDATION_ERROR")
+    error = await assert_error(
+        await client.post("/customers", json=body, headers=bearer("teller")), 400, "VALIDATION_ERROR"
+    )
     if field is not None:
         assert error["details"] == {"field": field}
 
@@ -258,10 +296,12 @@ async def test_duplicate_email_is_409_and_writes_nothing(client: TestClient) -> 
     existing = await create_customer(client)
     customer_id, username = str(uuid.uuid4()), unique_username()
     email = existing["contact_info"]["email"].upper()
-    body = customer_body(customer_id=customer_id, username=username, password="long enough",
-                         contact_info={"email": email})
-    error = await assert_error(await client.post("/customers", json=body, headers=bearer("admin")),
-                               409, "CONFLICT_ERROR")
+    body = customer_body(
+        customer_id=customer_id, username=username, password="long enough", contact_info={"email": email}
+    )
+    error = await assert_error(
+        await client.post("/customers", json=body, headers=bearer("admin")), 409, "CONFLICT_ERROR"
+    )
     assert error["details"] == {"field": "email"}
     await assert_absent(client, customer_id)
     await assert_error(await login(client, username, "long enough"), 401, "UNAUTHORIZED")
@@ -272,30 +312,36 @@ async def test_duplicate_username_is_409_and_writes_nothing(client: TestClient) 
     await create_customer(client, username=username, password="long enough")
     customer_id = str(uuid.uuid4())
     body = customer_body(customer_id=customer_id, username=username.upper(), password="long enough")
-    error = await assert_error(await client.post("/customers", json=body, headers=bearer("teller")),
-                               409, "CONFLICT_ERROR")
+    error = await assert_error(
+        await client.post("/customers", json=body, headers=bearer("teller")), 409, "CONFLICT_ERROR"
+    )
     assert error["details"] == {"field": "username"}
     await assert_absent(client, customer_id)
-    search = await client.get("/customers/search/email", params={"email": body["contact_info"]["email"]},
-                              headers=bearer("teller"))
+    search = await client.get(
+        "/customers/search/email", params={"email": body["contact_info"]["email"]}, headers=bearer("teller")
+    )
     assert search.status == 404
 
 
 async def test_duplicate_chosen_id_is_409(client: TestClient) -> None:
     existing = await create_customer(client)
     body = customer_body(customer_id=existing["customer_id"])
-    error = await assert_error(await client.post("/customers", json=body, headers=bearer("teller")),
-                               409, "CONFLICT_ERROR")
+    error = await assert_error(
+        await client.post("/customers", json=body, headers=bearer("teller")), 409, "CONFLICT_ERROR"
+    )
     assert error["details"] == {"field": "customer_id"}
 
 
 # --- update --------------------------------------------------------------------------------------------------------
 
+
 async def test_the_owner_updates_name_and_address(client: TestClient) -> None:
     customer = await create_customer(client)
-    response = await client.patch(f"/customers/{customer['customer_id']}",
-                                  json={"name": "Dana K. Scully", "address": "2 Quantico Way"},
-                                  headers=bearer("customer", uuid.UUID(customer["customer_id"])))
+    response = await client.patch(
+        f"/customers/{customer['customer_id']}",
+        json={"name": "Dana K. Scully", "address": "2 Quantico Way"},
+        headers=bearer("customer", uuid.UUID(customer["customer_id"])),
+    )
     updated = (await response.json())["data"]
     assert response.status == 200
     assert (updated["name"], updated["address"]) == ("Dana K. Scully", "2 Quantico Way")
@@ -306,17 +352,26 @@ async def test_the_owner_updates_name_and_address(client: TestClient) -> None:
 async def test_staff_replace_the_contact_info(client: TestClient) -> None:
     customer = await create_customer(client)
     contact_info = {"email": unique_email()}
-    response = await client.patch(f"/customers/{customer['customer_id']}", json={"contact_info": contact_info},
-                                  headers=bearer("admin"))
+    response = await client.patch(
+        f"/customers/{customer['customer_id']}", json={"contact_info": contact_info}, headers=bearer("admin")
+    )
     updated = (await response.json())["data"]
     assert updated["contact_info"] == contact_info
     assert updated["name"] == customer["name"]
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"name": None}, {"nickname": "Dee"}, {"name": ""}, {"address": 5},
-    {"contact_info": {"phone": "+1 202 555 0143"}}, {"contact_info": {"email": "nope"}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": None},
+        {"nickname": "Dee"},
+        {"name": ""},
+        {"address": 5},
+        {"contact_info": {"phone": "+1 202 555 0143"}},
+        {"contact_info": {"email": "nope"}},
+    ],
+)
 async def test_update_rejects_invalid_input(client: TestClient, body: dict[str, Any]) -> None:
     customer = await create_customer(client)
     response = await client.patch(f"/customers/{customer['customer_id']}", json=body, headers=bearer("teller"))
@@ -325,16 +380,24 @@ async def test_update_rejects_invalid_input(client: TestClient, body: dict[str, 
 
 async def test_update_to_a_taken_email_is_409_and_changes_nothing(client: TestClient) -> None:
     first, second = await create_customer(client), await create_customer(client)
-    response = await client.patch(f"/customers/{second['customer_id']}", headers=bearer("teller"),
-                                  json={"name": "Changed", "contact_info": first["contact_info"]})
+    response = await client.patch(
+        f"/customers/{second['customer_id']}",
+        headers=bearer("teller"),
+        json={"name": "Changed", "contact_info": first["contact_info"]},
+    )
     await assert_error(response, 409, "CONFLICT_ERROR")
     unchanged = await client.get(f"/customers/{second['customer_id']}", headers=bearer("teller"))
     assert (await unchanged.json())["data"] == second
 
 
-@pytest.mark.parametrize(("headers", "status"), [
-    ({}, 401), (bearer("customer", uuid.uuid4()), 403), (bearer("service"), 403),
-])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        (bearer("customer", uuid.uuid4()), 403),
+        (bearer("service"), 403),
+    ],
+)
 async def test_only_the_owner_and_staff_update(client: TestClient, headers: dict[str, str], status: int) -> None:
     customer = await create_customer(client)
     response = await client.patch(f"/customers/{customer['customer_id']}", json={"name": "X"}, headers=headers)
@@ -348,6 +411,7 @@ async def test_updating_a_missing_customer_is_404(client: TestClient) -> None:
 
 # --- delete --------------------------------------------------------------------------------------------------------
 
+
 async def test_admin_deletes_a_customer_and_its_login(client: TestClient) -> None:
     username = unique_username()
     customer = await create_customer(client, username=username, password="long enough")
@@ -355,8 +419,9 @@ async def test_admin_deletes_a_customer_and_its_login(client: TestClient) -> Non
     body = await response.json()
     assert response.status == 200
     assert body == {"success": True, "data": {"customer_id": customer["customer_id"]}, "message": "customer deleted"}
-    await assert_error(await client.get(f"/customers/{customer['customer_id']}", headers=bearer("admin")),
-                       404, "NOT_FOUND")
+    await assert_error(
+        await client.get(f"/customers/{customer['customer_id']}", headers=bearer("admin")), 404, "NOT_FOUND"
+    )
     await assert_error(await login(client, username, "long enough"), 401, "UNAUTHORIZED")
 
 
@@ -375,6 +440,7 @@ async def test_deleting_a_missing_customer_is_404(client: TestClient) -> None:
 
 # --- list ----------------------------------------------------------------------------------------------------------
 
+
 async def test_list_pages_in_creation_order(client: TestClient) -> None:
     for _ in range(3):
         await create_customer(client)
@@ -392,12 +458,18 @@ async def test_list_pages_in_creation_order(client: TestClient) -> None:
     assert order == sorted(order)
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "0"}, {"limit": "10000"}, {"limit": "-1"}, {"limit": "ten"}, {"offset": "-1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "10000"},
+        {"limit": "-1"},
+        {"limit": "ten"},
+        {"offset": "-1"},
+    ],
+)
 async def test_list_rejects_out_of_bounds_paging(client: TestClient, params: dict[str, str]) -> None:
-    await assert_error(await client.get("/customers", params=params, headers=bearer("teller")),
-                       400, "VALIDATION_ERROR")
+    await assert_error(await client.get("/customers", params=params, headers=bearer("teller")), 400, "VALIDATION_ERROR")
 
 
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), (bearer("customer", uuid.uuid4()), 403)])
@@ -406,6 +478,7 @@ async def test_only_staff_list(client: TestClient, headers: dict[str, str], stat
 
 
 # --- search by email -----------------------------------------------------------------------------------------------
+
 
 async def test_search_by_email_ignores_case(client: TestClient) -> None:
     customer = await create_customer(client)
@@ -426,12 +499,14 @@ async def test_search_needs_a_well_formed_email(client: TestClient, params: dict
 
 
 async def test_customers_cannot_search(client: TestClient) -> None:
-    response = await client.get("/customers/search/email", params={"email": unique_email()},
-                                headers=bearer("customer", uuid.uuid4()))
+    response = await client.get(
+        "/customers/search/email", params={"email": unique_email()}, headers=bearer("customer", uuid.uuid4())
+    )
     await assert_error(response, 403, "FORBIDDEN")
 
 
 # --- exists --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("role", ["service", "customer", "teller"])
 async def test_exists_answers_for_any_valid_token(client: TestClient, role: str) -> None:
@@ -447,9 +522,14 @@ async def test_exists_needs_a_token(client: TestClient) -> None:
     await assert_error(await client.get(f"/customers/{uuid.uuid4()}/exists"), 401, "UNAUTHORIZED")
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", f"/customers/{MALFORMED_ID}"), ("PATCH", f"/customers/{MALFORMED_ID}"),
-    ("DELETE", f"/customers/{MALFORMED_ID}"), ("GET", f"/customers/{MALFORMED_ID}/exists"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/customers/{MALFORMED_ID}"),
+        ("PATCH", f"/customers/{MALFORMED_ID}"),
+        ("DELETE", f"/customers/{MALFORMED_ID}"),
+        ("GET", f"/customers/{MALFORMED_ID}/exists"),
+    ],
+)
 async def test_no_token_is_401_even_with_a_malformed_id(client: TestClient, method: str, path: str) -> None:
     await assert_error(await client.request(method, path, json={"name": "X"}), 401, "UNAUTHORIZED")

@@ -1,4 +1,5 @@
 """Named bounds on every wait a library would otherwise choose, and how database trouble is answered."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,9 @@ from aiohttp import web
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from harness.local_postgres import LocalPostgres
 from shared import database
 from shared.web import error_middleware
-from harness.local_postgres import LocalPostgres
 from tests.conftest import TEST_KEYS, make_database, serve
 from transactions_service import app as transactions_app
 from transactions_service.keys import COORDINATOR_KEY
@@ -46,14 +47,18 @@ def own_db_url(postgres: LocalPostgres) -> str:
 async def test_the_pool_replaces_connections_the_server_closed_without_failing_a_request(own_db_url, postgres):
     engine = database.create_engine(own_db_url, pool_size=3, max_overflow=0)
     try:
+
         async def busy() -> None:  # three connections at once, so the pool holds three
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT pg_sleep(0.1)"))
+
         await asyncio.gather(busy(), busy(), busy())
         killer = await asyncpg.connect(postgres.url("postgres"))
         try:
-            killed = await killer.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                           "WHERE datname = $1", own_db_url.rsplit("/", 1)[1])
+            killed = await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                own_db_url.rsplit("/", 1)[1],
+            )
         finally:
             await killer.close()
         assert killed == 3
@@ -72,8 +77,9 @@ def test_the_bounds_are_named_and_below_the_library_defaults():
 
 
 async def test_a_database_that_never_answers_the_connect_fails_within_the_connect_timeout(silent_server):
-    engine = database.create_engine(f"postgresql://postgres@127.0.0.1:{silent_server}/nothing",
-                           connect_timeout_s=SHORT_BOUND_S)
+    engine = database.create_engine(
+        f"postgresql://postgres@127.0.0.1:{silent_server}/nothing", connect_timeout_s=SHORT_BOUND_S
+    )
     started = time.monotonic()
     try:
         with pytest.raises(Exception) as raised:
@@ -99,8 +105,11 @@ async def test_a_statement_that_never_returns_ends_at_the_command_timeout(accoun
 
 
 async def test_http_connections_per_participant_follow_the_database_pool(transactions_db_url):
-    app = transactions_app.create_app(Settings(database_url=transactions_db_url, **TEST_KEYS,
-                                               accounts_service_url="http://127.0.0.1:9", db_pool_size=7))
+    app = transactions_app.create_app(
+        Settings(
+            database_url=transactions_db_url, **TEST_KEYS, accounts_service_url="http://127.0.0.1:9", db_pool_size=7
+        )
+    )
     async with serve(app):
         clients = app[COORDINATOR_KEY].participants.clients
         assert [client.connections for client in clients.values()] == [7]
@@ -111,17 +120,23 @@ def _wrapped(error: Exception) -> sa_exc.DBAPIError:
     return sa_exc.DBAPIError("SELECT 1", {}, error)
 
 
-@pytest.mark.parametrize("error", [
-    pytest.param(_wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")),
-                 id="closed-mid-operation"),
-    pytest.param(_wrapped(asyncpg.CannotConnectNowError("the database system is starting up")), id="starting-up"),
-    pytest.param(_wrapped(asyncpg.AdminShutdownError("terminating connection due to administrator command")),
-                 id="terminated"),
-    pytest.param(_wrapped(asyncpg.TooManyConnectionsError("sorry, too many clients already")), id="too-many"),
-    pytest.param(ConnectionResetError(104, "Connection reset by peer"), id="reset-while-connecting"),
-    pytest.param(sa_exc.TimeoutError("QueuePool limit reached"), id="pool-timeout"),
-    pytest.param(asyncio.TimeoutError(), id="command-timeout"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(
+            _wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")),
+            id="closed-mid-operation",
+        ),
+        pytest.param(_wrapped(asyncpg.CannotConnectNowError("the database system is starting up")), id="starting-up"),
+        pytest.param(
+            _wrapped(asyncpg.AdminShutdownError("terminating connection due to administrator command")), id="terminated"
+        ),
+        pytest.param(_wrapped(asyncpg.TooManyConnectionsError("sorry, too many clients already")), id="too-many"),
+        pytest.param(ConnectionResetError(104, "Connection reset by peer"), id="reset-while-connecting"),
+        pytest.param(sa_exc.TimeoutError("QueuePool limit reached"), id="pool-timeout"),
+        pytest.param(TimeoutError(), id="command-timeout"),
+    ],
+)
 async def test_a_database_that_cannot_serve_is_a_503_with_retry_after(error):
     async def failing(_request: web.Request) -> web.Response:
         raise error

@@ -1,4 +1,5 @@
 """The local cluster `make up` starts: from the machine's binaries, and from the pip wheel when it has none."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,13 +50,16 @@ def test_cluster_keeps_its_data_between_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="session")
-@pytest.mark.parametrize(("sslmode", "connects"), [(None, True), ("prefer", True), ("disable", True),
-                                                    ("allow", True), ("require", False)])
+@pytest.mark.parametrize(
+    ("sslmode", "connects"), [(None, True), ("prefer", True), ("disable", True), ("allow", True), ("require", False)]
+)
 async def test_sslmode_in_the_url_is_honoured_and_prefer_is_the_default(customers_db_url, sslmode, connects):
     """Found: TLS was forced off unless the URL named sslmode, and a URL naming it failed with a TypeError
     (asyncpg takes `ssl`, not `sslmode`). The suite's server has no TLS: `require` must refuse to go on."""
     from sqlalchemy import text as sql_text
+
     from shared.database import create_engine as make_engine
+
     url = customers_db_url + (f"?sslmode={sslmode}" if sslmode else "")
     engine = make_engine(url, pool_size=1)
     try:
@@ -74,6 +78,7 @@ async def test_sslmode_in_the_url_is_honoured_and_prefer_is_the_default(customer
 
 def test_an_unknown_sslmode_is_refused():
     from shared.database import split_sslmode
+
     with pytest.raises(ValueError):
         split_sslmode("postgresql://u@h/d?sslmode=sometimes")
     url, mode = split_sslmode("postgresql://u@h/d?sslmode=verify-full&application_name=x")

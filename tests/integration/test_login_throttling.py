@@ -2,6 +2,7 @@
 and unknown users, a successful login starts the user's count again, an attempt is counted before its
 password is checked (a parallel burst gets only the allowed number through), replicas share the counts
 (they live in the customers database), and X-Forwarded-For is believed only from a trusted proxy."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,9 +35,15 @@ PASSWORD = "correct horse battery"
 async def client(customers_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestClient]:
     """A fresh app per test, and no counted attempts: each test starts from zero."""
     await forget_attempts(customers_db_url)
-    settings = Settings(database_url=customers_db_url, **TEST_KEYS,
-                        log_dir=str(tmp_path_factory.mktemp("throttle-logs")), login_failures_max=FAILURES_MAX,
-                        login_address_failures_max=ADDRESS_FAILURES_MAX, login_window_s=WINDOW_S, **FAST_ARGON2)
+    settings = Settings(
+        database_url=customers_db_url,
+        **TEST_KEYS,
+        log_dir=str(tmp_path_factory.mktemp("throttle-logs")),
+        login_failures_max=FAILURES_MAX,
+        login_address_failures_max=ADDRESS_FAILURES_MAX,
+        login_window_s=WINDOW_S,
+        **FAST_ARGON2,
+    )
     async with serve(create_app(settings)) as test_client:
         yield test_client
 
@@ -51,9 +58,16 @@ async def forget_attempts(customers_db_url: str) -> None:
 
 
 def throttled_app(customers_db_url: str, log_dir: str, **overrides: Any) -> Any:
-    settings = Settings(database_url=customers_db_url, **TEST_KEYS, log_dir=log_dir,
-                        login_failures_max=FAILURES_MAX, login_address_failures_max=ADDRESS_FAILURES_MAX,
-                        login_window_s=WINDOW_S, **FAST_ARGON2, **overrides)
+    settings = Settings(
+        database_url=customers_db_url,
+        **TEST_KEYS,
+        log_dir=log_dir,
+        login_failures_max=FAILURES_MAX,
+        login_address_failures_max=ADDRESS_FAILURES_MAX,
+        login_window_s=WINDOW_S,
+        **FAST_ARGON2,
+        **overrides,
+    )
     return create_app(settings)
 
 
@@ -61,8 +75,11 @@ async def new_login(customers_db_url: str) -> str:
     username = f"throttle-{uuid.uuid4().hex[:12]}"
     engine = create_engine(customers_db_url, pool_size=1)
     try:
-        await create_login(engine, Passwords(time_cost=1, memory_kib=8192),
-                           Login(username=username, password=PASSWORD, role=Role.TELLER, customer_id=None))
+        await create_login(
+            engine,
+            Passwords(time_cost=1, memory_kib=8192),
+            Login(username=username, password=PASSWORD, role=Role.TELLER, customer_id=None),
+        )
     finally:
         await engine.dispose()
     return username
@@ -159,33 +176,47 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(client, custo
     """Found: behind the Ingress every client shares its address, so 50 failures locked every login."""
     spoofed = {"X-Forwarded-For": "203.0.113.7"}
     for index in range(ADDRESS_FAILURES_MAX):  # an untrusted peer cannot pick its address by a header
-        await client.post("/auth/login", json={"username": f"spray-{index}-{uuid.uuid4().hex[:6]}",
-                                               "password": "wrong password!"},
-                          headers={"X-Forwarded-For": f"198.51.100.{index}"})
-    assert (await client.post("/auth/login", json={"username": await new_login(customers_db_url),
-                                                   "password": PASSWORD}, headers=spoofed)).status == 429
+        await client.post(
+            "/auth/login",
+            json={"username": f"spray-{index}-{uuid.uuid4().hex[:6]}", "password": "wrong password!"},
+            headers={"X-Forwarded-For": f"198.51.100.{index}"},
+        )
+    assert (
+        await client.post(
+            "/auth/login", json={"username": await new_login(customers_db_url), "password": PASSWORD}, headers=spoofed
+        )
+    ).status == 429
     await forget_attempts(customers_db_url)
-    async with serve(throttled_app(customers_db_url, str(tmp_path), trusted_proxies=parse_trusted_proxies(
-            "127.0.0.1/32, ::1"))) as behind_proxy:
-        for index in range(ADDRESS_FAILURES_MAX):
-            await behind_proxy.post("/auth/login", json={"username": f"spray-{uuid.uuid4().hex[:8]}",
-                                                         "password": "wrong password!"}, headers=spoofed)
-        answer = await behind_proxy.post("/auth/login", json={"username": await new_login(customers_db_url),
-                                                              "password": PASSWORD},
-                                         headers={"X-Forwarded-For": "203.0.113.8"})
+    async with serve(
+        throttled_app(customers_db_url, str(tmp_path), trusted_proxies=parse_trusted_proxies("127.0.0.1/32, ::1"))
+    ) as behind_proxy:
+        for _attempt in range(ADDRESS_FAILURES_MAX):
+            await behind_proxy.post(
+                "/auth/login",
+                json={"username": f"spray-{uuid.uuid4().hex[:8]}", "password": "wrong password!"},
+                headers=spoofed,
+            )
+        answer = await behind_proxy.post(
+            "/auth/login",
+            json={"username": await new_login(customers_db_url), "password": PASSWORD},
+            headers={"X-Forwarded-For": "203.0.113.8"},
+        )
         assert answer.status == 200  # another client behind the same proxy is not locked out
 
 
-@pytest.mark.parametrize(("peer", "forwarded", "expected"), [
-    ("10.0.0.5", "203.0.113.7", "203.0.113.7"),                       # from the proxy: its client
-    ("10.0.0.5", "198.51.100.1, 203.0.113.7", "203.0.113.7"),         # the nearest untrusted hop, not a forged one
-    ("10.0.0.5", "203.0.113.7, 10.0.0.9", "203.0.113.7"),             # through two trusted proxies
-    ("192.0.2.1", "203.0.113.7", "192.0.2.1"),                        # not a proxy: the header is ignored
-    ("10.0.0.5", None, "10.0.0.5"),
-    ("10.0.0.5", "not-an-address", "10.0.0.5"),
-    ("10.0.0.5", "10.0.0.6, 10.0.0.7", "10.0.0.6"),                   # all trusted: the farthest known
-    (None, "203.0.113.7", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("10.0.0.5", "203.0.113.7", "203.0.113.7"),  # from the proxy: its client
+        ("10.0.0.5", "198.51.100.1, 203.0.113.7", "203.0.113.7"),  # the nearest untrusted hop, not a forged one
+        ("10.0.0.5", "203.0.113.7, 10.0.0.9", "203.0.113.7"),  # through two trusted proxies
+        ("192.0.2.1", "203.0.113.7", "192.0.2.1"),  # not a proxy: the header is ignored
+        ("10.0.0.5", None, "10.0.0.5"),
+        ("10.0.0.5", "not-an-address", "10.0.0.5"),
+        ("10.0.0.5", "10.0.0.6, 10.0.0.7", "10.0.0.6"),  # all trusted: the farthest known
+        (None, "203.0.113.7", "unknown"),
+    ],
+)
 def test_client_address(peer, forwarded, expected) -> None:
     assert client_address(peer, forwarded, parse_trusted_proxies("10.0.0.0/8")) == expected
     assert client_address(peer, forwarded, ()) == (peer or "unknown")

@@ -3,6 +3,7 @@
 Every test opens its own accounts with random ids, drives prepare/commit/abort directly, and checks the
 rows, the participant log and the ledger invariant (balance == sum of committed changes) afterwards.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import participant, service
-from accounts_service.domain import Leg, LedgerKind, ParticipantState, VoteReason
+from accounts_service.domain import LedgerKind, Leg, ParticipantState, VoteReason
 from shared.database import create_engine
 from shared.errors import AccountLockedError, ConflictError, NotFoundError
 
@@ -50,6 +51,7 @@ async def engine(accounts_db_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 # --- helpers, also used by the state machine -------------------------------------------------------------------
+
 
 async def open_accounts(engine: AsyncEngine, *balances: Decimal | int | str) -> list[UUID]:
     customer_id = uuid.uuid4()
@@ -112,6 +114,7 @@ async def wait_until_done_or_blocked(engine: AsyncEngine, task: asyncio.Task, pa
 
 
 # --- prepare ---------------------------------------------------------------------------------------------------
+
 
 async def test_prepare_locks_both_legs_and_votes_yes(engine):
     source, destination = await open_accounts(engine, 100, 50)
@@ -207,8 +210,9 @@ async def test_prepare_waits_for_a_busy_account_that_frees_up(engine):
     source, destination = await open_accounts(engine, 100, 0)
     first, second = uuid.uuid4(), uuid.uuid4()
     assert (await participant.prepare(engine, first, transfer_changes(source, destination, 10))).yes
-    waiting = asyncio.create_task(participant.prepare(engine, second, transfer_changes(source, destination, 20),
-                                                      busy_wait_s=30.0))
+    waiting = asyncio.create_task(
+        participant.prepare(engine, second, transfer_changes(source, destination, 20), busy_wait_s=30.0)
+    )
     await participant.commit(engine, first)
     assert (await waiting).yes
     await participant.commit(engine, second)
@@ -217,6 +221,7 @@ async def test_prepare_waits_for_a_busy_account_that_frees_up(engine):
 
 
 # --- commit ----------------------------------------------------------------------------------------------------
+
 
 async def test_commit_applies_pending_changes_and_clears_locks(engine):
     source, destination = await open_accounts(engine, 100, 50)
@@ -230,8 +235,11 @@ async def test_commit_applies_pending_changes_and_clears_locks(engine):
     assert all(state["transaction_lock"] is None and state["pending_change"] is None for state in states.values())
     await assert_ledger_holds(engine, [source, destination])
     ledger = await service.ledger(engine, source, 10, 0)
-    assert [(row["transaction_id"], row["change"], row["kind"]) for row in ledger][0] == \
-        (transaction_id, Decimal("-25.25"), LedgerKind.TRANSFER)
+    assert [(row["transaction_id"], row["change"], row["kind"]) for row in ledger][0] == (
+        transaction_id,
+        Decimal("-25.25"),
+        LedgerKind.TRANSFER,
+    )
 
 
 async def test_repeated_commit_is_a_no_op(engine):
@@ -269,6 +277,7 @@ async def test_commit_after_a_no_vote_is_a_conflict(engine):
 
 
 # --- abort -----------------------------------------------------------------------------------------------------
+
 
 async def test_abort_releases_locks_and_leaves_balances(engine):
     source, destination = await open_accounts(engine, 100, 50)
@@ -357,12 +366,12 @@ async def test_abort_after_commit_is_a_conflict_and_changes_nothing(engine):
     with pytest.raises(ConflictError):
         await participant.abort(engine, transaction_id, [])
     assert await balances(engine, source, destination) == [70, 80]
-    assert {row["state"] for row in (await log_rows(engine, transaction_id)).values()} == \
-        {ParticipantState.COMMITTED}
+    assert {row["state"] for row in (await log_rows(engine, transaction_id)).values()} == {ParticipantState.COMMITTED}
     await assert_ledger_holds(engine, [source, destination])
 
 
 # --- races between the protocol messages of one transfer ------------------------------------------------------
+
 
 async def test_prepare_that_loses_a_race_with_abort_votes_no(engine, accounts_db_url):
     source, destination = await open_accounts(engine, 100, 50)
@@ -396,12 +405,12 @@ async def test_abort_racing_an_open_prepare_never_leaves_locks_behind(engine, ac
     try:
         async with blocker.connect() as holder:
             # prepare locks the first account in its one statement, then waits on the second one's row.
-            await holder.execute(text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"),
-                                 {"id": ordered[1]})
+            await holder.execute(text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"), {"id": ordered[1]})
             preparing = asyncio.create_task(participant.prepare(engine, transaction_id, changes))
             await wait_until_blocked(engine, "%SET transaction_lock = %")
-            aborting = asyncio.create_task(participant.abort(
-                engine, transaction_id, sorted(changes, key=lambda change: change.account_id)))
+            aborting = asyncio.create_task(
+                participant.abort(engine, transaction_id, sorted(changes, key=lambda change: change.account_id))
+            )
             # The abort either waits for a prepare that already wrote its log rows, or (the prepare being
             # one statement that has written nothing yet) commits its tombstones at once.
             await wait_until_done_or_blocked(engine, aborting, "%ON CONFLICT%")
@@ -415,14 +424,14 @@ async def test_abort_racing_an_open_prepare_never_leaves_locks_behind(engine, ac
     # again: whatever the prepare voted, nothing may stay locked or applied.
     states = await account_states(engine, [source, destination])
     assert [row["state"] for row in aborted_rows] == [ParticipantState.ABORTED] * 2
-    assert [row["state"] for row in (await log_rows(engine, transaction_id)).values()] == \
-        [ParticipantState.ABORTED] * 2
+    assert [row["state"] for row in (await log_rows(engine, transaction_id)).values()] == [ParticipantState.ABORTED] * 2
     assert [states[account]["transaction_lock"] for account in ordered] == [None, None], f"vote {vote}: {states}"
     assert await balances(engine, source, destination) == [Decimal(100), Decimal(50)]
     await assert_ledger_holds(engine, [source, destination])
 
 
 # --- the ledger and admin adjustments --------------------------------------------------------------------------
+
 
 async def test_the_ledger_holds_after_a_mix_of_outcomes(engine):
     a, b, c = await open_accounts(engine, 100, 100, 100)
@@ -474,6 +483,7 @@ async def test_adjust_balance_of_an_unknown_account_is_not_found(engine):
 
 
 # --- contention ------------------------------------------------------------------------------------------------
+
 
 async def test_concurrent_prepares_on_a_hot_account_never_overdraw_it(engine):
     transfers = 20

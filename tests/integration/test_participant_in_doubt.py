@@ -4,6 +4,7 @@ In-doubt resolution asks a coordinator; here that coordinator is a small aiohttp
 test chooses (a wrong route, an empty log, a crash), or the real transactions_service on an empty
 database. Each module gets its own accounts database, because in-doubt selection reads every lock there.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,15 +30,22 @@ from shared.database import create_engine
 from shared.errors import ConflictError
 from shared.http_client import ServiceClient
 from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, make_database, serve
-from tests.integration.test_participant import (account_states, assert_ledger_holds, log_rows, open_accounts,
-                                                transfer_changes, wait_until_blocked)
+from tests.integration.test_participant import (
+    account_states,
+    assert_ledger_holds,
+    log_rows,
+    open_accounts,
+    transfer_changes,
+    wait_until_blocked,
+)
 from transactions_service import app as transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
 
 # Every lock here counts as in doubt at once, and one pass looks at everything.
 IMMEDIATELY_IN_DOUBT = ParticipantRecoverySettings(in_doubt_timeout_s=0.001, batch_max=100)
-_AGE_LOCK = text("UPDATE accounts SET locked_at = now() - make_interval(secs => :age_s) "
-                 "WHERE transaction_lock = :transaction_id")
+_AGE_LOCK = text(
+    "UPDATE accounts SET locked_at = now() - make_interval(secs => :age_s) WHERE transaction_lock = :transaction_id"
+)
 
 Outcome = Callable[[UUID], web.Response]
 
@@ -66,8 +74,12 @@ async def no_locks_left(engine: AsyncEngine) -> AsyncIterator[None]:
     """Each test starts and ends with nothing in doubt, so one test's lock never answers for another's."""
     yield
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, "
-                                      "locked_at = NULL WHERE transaction_lock IS NOT NULL"))
+        await connection.execute(
+            text(
+                "UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, "
+                "locked_at = NULL WHERE transaction_lock IS NOT NULL"
+            )
+        )
 
 
 class FakeCoordinator:
@@ -87,7 +99,8 @@ class FakeCoordinator:
 
 def outcome_is(status: str) -> Outcome:
     return lambda transaction_id: web.json_response(
-        {"success": True, "data": {"transaction_id": str(transaction_id), "status": status}})
+        {"success": True, "data": {"transaction_id": str(transaction_id), "status": status}}
+    )
 
 
 def nowhere() -> str:
@@ -96,12 +109,14 @@ def nowhere() -> str:
 
 
 def coordinator_client(url: str) -> ServiceClient:
-    return ServiceClient(url, jwt_secret=TEST_TOKEN_KEYS, caller="accounts-service",
-                         audience=TRANSACTIONS_SERVICE_NAME, timeout_s=2)
+    return ServiceClient(
+        url, jwt_secret=TEST_TOKEN_KEYS, caller="accounts-service", audience=TRANSACTIONS_SERVICE_NAME, timeout_s=2
+    )
 
 
-async def resolve_with(engine: AsyncEngine, coordinator: FakeCoordinator,
-                       settings: ParticipantRecoverySettings = IMMEDIATELY_IN_DOUBT) -> int:
+async def resolve_with(
+    engine: AsyncEngine, coordinator: FakeCoordinator, settings: ParticipantRecoverySettings = IMMEDIATELY_IN_DOUBT
+) -> int:
     async with serve(coordinator.app) as server:
         client = coordinator_client(str(server.make_url("")))
         try:
@@ -124,17 +139,40 @@ async def locked_by(engine: AsyncEngine, *account_ids: UUID) -> set[UUID | None]
 
 # --- item 3: presume abort only on a positive "no such transfer" naming the transaction ---------------------------
 
-@pytest.mark.parametrize("answer", [
-    pytest.param(lambda transaction_id: web.json_response(
-        {"success": False, "error": {"code": "NOT_FOUND", "message": "Not Found"}}, status=404), id="route-404"),
-    pytest.param(lambda transaction_id: web.Response(status=404, text="404: Not Found"), id="plain-text-404"),
-    pytest.param(lambda transaction_id: web.json_response({"success": False, "error": {
-        "code": "TRANSFER_NOT_FOUND", "message": "no such transfer",
-        "details": {"transaction_id": str(uuid.uuid4())}}}, status=404), id="404-naming-another-transfer"),
-    pytest.param(lambda transaction_id: web.json_response(
-        {"success": False, "error": {"code": "INTERNAL_ERROR"}}, status=500), id="500"),
-    pytest.param(outcome_is("preparing"), id="still-preparing"),
-])
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(
+            lambda transaction_id: web.json_response(
+                {"success": False, "error": {"code": "NOT_FOUND", "message": "Not Found"}}, status=404
+            ),
+            id="route-404",
+        ),
+        pytest.param(lambda transaction_id: web.Response(status=404, text="404: Not Found"), id="plain-text-404"),
+        pytest.param(
+            lambda transaction_id: web.json_response(
+                {
+                    "success": False,
+                    "error": {
+                        "code": "TRANSFER_NOT_FOUND",
+                        "message": "no such transfer",
+                        "details": {"transaction_id": str(uuid.uuid4())},
+                    },
+                },
+                status=404,
+            ),
+            id="404-naming-another-transfer",
+        ),
+        pytest.param(
+            lambda transaction_id: web.json_response(
+                {"success": False, "error": {"code": "INTERNAL_ERROR"}}, status=500
+            ),
+            id="500",
+        ),
+        pytest.param(outcome_is("preparing"), id="still-preparing"),
+    ],
+)
 async def test_a_lock_stays_when_the_answer_is_not_a_positive_no_record(engine, answer):
     transaction_id, source, destination = await prepared_transfer(engine)
 
@@ -148,9 +186,14 @@ async def test_a_lock_stays_when_the_answer_is_not_a_positive_no_record(engine, 
 async def test_a_lock_stays_when_the_coordinator_url_is_another_service(engine, in_doubt_db_url):
     """TRANSACTIONS_SERVICE_URL pointing at an accounts service: its 404 for an unknown route is no answer."""
     transaction_id, source, destination = await prepared_transfer(engine)
-    wrong_peer = accounts_app.create_app(AccountsSettings(
-        database_url=in_doubt_db_url, **TEST_KEYS, customer_service_url=nowhere(),
-        transactions_service_url=nowhere()))
+    wrong_peer = accounts_app.create_app(
+        AccountsSettings(
+            database_url=in_doubt_db_url,
+            **TEST_KEYS,
+            customer_service_url=nowhere(),
+            transactions_service_url=nowhere(),
+        )
+    )
     async with serve(wrong_peer) as server:
         client = coordinator_client(str(server.make_url("")))
         try:
@@ -177,9 +220,9 @@ async def test_a_lock_stays_while_the_coordinator_is_unreachable(engine):
 async def test_the_real_coordinator_with_no_record_is_a_presumed_abort(engine, empty_coordinator_db_url):
     """The coordinator's own 404 names the transfer (TRANSFER_NOT_FOUND): that, and only that, releases."""
     transaction_id, source, destination = await prepared_transfer(engine)
-    coordinator = transactions_app.create_app(TransactionsSettings(
-        database_url=empty_coordinator_db_url, **TEST_KEYS,
-        accounts_service_url=nowhere()))
+    coordinator = transactions_app.create_app(
+        TransactionsSettings(database_url=empty_coordinator_db_url, **TEST_KEYS, accounts_service_url=nowhere())
+    )
     async with serve(coordinator) as server:
         client = coordinator_client(str(server.make_url("")))
         try:
@@ -205,15 +248,21 @@ async def test_a_committed_outcome_is_applied(engine):
 
 # --- item 5: one failing transfer never stops a pass, and the oldest lock is asked about first ------------------
 
+
 async def test_one_failing_transfer_does_not_stop_the_pass(engine):
     """A transfer whose commit fails (a prepared leg without its lock: PB500) is logged; the next one resolves."""
     broken, broken_source, _ = await prepared_transfer(engine)
     healthy, healthy_source, healthy_destination = await prepared_transfer(engine)
     async with engine.begin() as connection:
         await connection.execute(_AGE_LOCK, {"transaction_id": broken, "age_s": 60})
-        await connection.execute(text("UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, "
-                                      "locked_at = NULL "
-                                      "WHERE account_id = :id"), {"id": broken_source})
+        await connection.execute(
+            text(
+                "UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, "
+                "locked_at = NULL "
+                "WHERE account_id = :id"
+            ),
+            {"id": broken_source},
+        )
 
     resolved = await resolve_with(engine, FakeCoordinator(outcome_is("committed")))
 
@@ -242,6 +291,7 @@ async def test_the_oldest_lock_is_asked_about_first(engine):
 
 # --- item 6: a repeated prepare of a transfer already committed here votes YES -------------------------------------
 
+
 async def test_a_repeated_prepare_that_meets_the_commit_of_its_first_votes_yes(engine, in_doubt_db_url):
     """The repeat's snapshot predates the first prepare's log row; it meets that row committed (PB001): YES."""
     source, destination = await open_accounts(engine, 100, 50)
@@ -251,18 +301,24 @@ async def test_a_repeated_prepare_that_meets_the_commit_of_its_first_votes_yes(e
     holder_engine = create_engine(in_doubt_db_url, pool_size=1)
     try:
         async with holder_engine.connect() as holder:
-            await holder.execute(text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"),
-                                 {"id": first_account})
+            await holder.execute(
+                text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"), {"id": first_account}
+            )
             repeat = asyncio.create_task(participant.prepare(engine, transaction_id, changes))
             await wait_until_blocked(engine, "%SET transaction_lock = %")
             # Meanwhile the first prepare and its commit went through (written here as they leave the rows).
             for change in changes:
-                await holder.execute(text(
-                    "INSERT INTO participant_log (transaction_id, account_id, state, change, kind) "
-                    "VALUES (:transaction_id, :account_id, 'committed', :change, 'transfer')"),
-                    {"transaction_id": transaction_id, "account_id": change.account_id, "change": change.change})
-                await holder.execute(text("UPDATE accounts SET balance = balance + :change WHERE account_id = :id"),
-                                     {"change": change.change, "id": change.account_id})
+                await holder.execute(
+                    text(
+                        "INSERT INTO participant_log (transaction_id, account_id, state, change, kind) "
+                        "VALUES (:transaction_id, :account_id, 'committed', :change, 'transfer')"
+                    ),
+                    {"transaction_id": transaction_id, "account_id": change.account_id, "change": change.change},
+                )
+                await holder.execute(
+                    text("UPDATE accounts SET balance = balance + :change WHERE account_id = :id"),
+                    {"change": change.change, "id": change.account_id},
+                )
             await holder.commit()
         vote = await repeat
     finally:
@@ -280,8 +336,9 @@ async def test_a_prepare_that_meets_an_abort_still_votes_already_aborted(engine,
     holder_engine = create_engine(in_doubt_db_url, pool_size=1)
     try:
         async with holder_engine.connect() as holder:
-            await holder.execute(text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"),
-                                 {"id": min(source, destination)})
+            await holder.execute(
+                text("SELECT 1 FROM accounts WHERE account_id = :id FOR UPDATE"), {"id": min(source, destination)}
+            )
             late = asyncio.create_task(participant.prepare(engine, transaction_id, changes))
             await wait_until_blocked(engine, "%SET transaction_lock = %")
             await participant.abort(engine, transaction_id, changes)
@@ -295,6 +352,7 @@ async def test_a_prepare_that_meets_an_abort_still_votes_already_aborted(engine,
 
 
 # --- item 7: a contradiction is checked before acting on it --------------------------------------------------------
+
 
 async def test_commit_of_a_transfer_aborted_here_applies_nothing(engine):
     """One leg aborted, the other still prepared: the commit is refused before the prepared leg is applied."""
@@ -323,6 +381,8 @@ async def test_abort_of_a_transfer_committed_here_releases_nothing(engine):
     states = await account_states(engine, [source, destination])
     assert states[destination]["transaction_lock"] == transaction_id
     rows = await log_rows(engine, transaction_id)
-    assert [rows[source]["state"], rows[destination]["state"]] == [ParticipantState.COMMITTED,
-                                                                    ParticipantState.PREPARED]
+    assert [rows[source]["state"], rows[destination]["state"]] == [
+        ParticipantState.COMMITTED,
+        ParticipantState.PREPARED,
+    ]
     await assert_ledger_holds(engine, [source, destination])

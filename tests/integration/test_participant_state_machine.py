@@ -5,6 +5,7 @@ The machine owns its event loop (created in __init__, closed in teardown) and ru
 it; it does not use pytest-asyncio. A "crash" disposes the engine and opens a new one, so every fact the
 invariants check must come back from the database.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,14 +30,18 @@ from tests.integration.test_participant import account_states, open_accounts, tr
 OPENING_BALANCES = (Decimal(100), Decimal(60))
 BUSY_WAIT_S = 0.01
 # Half the amounts fit any opening balance's range, half exceed 100.00 (hypothesis would favour small ones).
-AMOUNTS = st.builds(lambda large, cents: Decimal(cents).scaleb(-2) + (100 if large else 0),
-                    st.booleans(), st.integers(min_value=1, max_value=10_000))
+AMOUNTS = st.builds(
+    lambda large, cents: Decimal(cents).scaleb(-2) + (100 if large else 0),
+    st.booleans(),
+    st.integers(min_value=1, max_value=10_000),
+)
 PICK = st.integers(min_value=0, max_value=1_000)
 # Hypothesis favours the first rules; these caps leave most of each run's steps to fresh transfers.
 MAX_EARLY_ABORTS = 2
 MAX_CONTRADICTIONS = 3
-MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=15, deadline=None,
-                            suppress_health_check=[HealthCheck.too_slow])
+MACHINE_SETTINGS = settings(
+    max_examples=25, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 _LOG_STATE = text("""
     SELECT state FROM participant_log WHERE transaction_id = :transaction_id AND account_id = :account_id""")
@@ -48,6 +53,7 @@ ABORT = "abort"
 @dataclass
 class ModelTransfer:
     """What the coordinator knows about one transfer: its legs, the first vote it got, what it decided."""
+
     changes: list[Leg]
     vote: Vote | None = None
     decision: str | None = None
@@ -182,14 +188,19 @@ class ParticipantMachine(RuleBasedStateMachine):
             rows = self.run(participant.abort(self.engine, transaction_id, transfer.changes))
             assert {row["state"] for row in rows} == {"aborted"}
 
-    @precondition(lambda self: self.contradictions_sent < MAX_CONTRADICTIONS
-                  and self._any(lambda transfer: transfer.decision is not None or transfer.tombstoned))
+    @precondition(
+        lambda self: (
+            self.contradictions_sent < MAX_CONTRADICTIONS
+            and self._any(lambda transfer: transfer.decision is not None or transfer.tombstoned)
+        )
+    )
     @rule(index=PICK)
     def contradicting_decision_is_refused(self, index: int) -> None:
         """A commit after an abort (or a NO vote), or an abort after a commit, is refused and changes nothing."""
         self.contradictions_sent += 1
         transaction_id, transfer = self._pick(
-            index, lambda transfer: transfer.decision is not None or transfer.tombstoned)
+            index, lambda transfer: transfer.decision is not None or transfer.tombstoned
+        )
         with pytest.raises(ConflictError):
             if transfer.decision == COMMIT:
                 self.run(participant.abort(self.engine, transaction_id, transfer.changes))
@@ -240,14 +251,16 @@ class ParticipantMachine(RuleBasedStateMachine):
                 continue
             transfer = self.transfers[lock]
             assert transfer.holds_locks
-            assert state["pending_change"] == next(change.change for change in transfer.changes
-                                                   if change.account_id == account_id)
+            assert state["pending_change"] == next(
+                change.change for change in transfer.changes if change.account_id == account_id
+            )
             assert self.run(self._log_state(lock, account_id)) == "prepared"
 
     async def _log_state(self, transaction_id: UUID, account_id: UUID) -> str | None:
         async with self.engine.connect() as connection:
-            return (await connection.execute(_LOG_STATE, {"transaction_id": transaction_id,
-                                                          "account_id": account_id})).scalar_one_or_none()
+            return (
+                await connection.execute(_LOG_STATE, {"transaction_id": transaction_id, "account_id": account_id})
+            ).scalar_one_or_none()
 
 
 def test_participant_state_machine(accounts_db_url: str) -> None:

@@ -1,4 +1,5 @@
 """The participant's tombstone purge: old abort tombstones go, in bounded batches; nothing else ever does."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,9 @@ from tests.integration.test_participant import assert_ledger_holds, log_rows, op
 RETENTION_S = 3600.0
 # Older than the retention: only rows this module ages are, because every other test's rows are minutes old.
 AGED = "2 hours"
-_AGE = text(f"UPDATE participant_log SET updated_at = now() - interval '{AGED}' "
-            "WHERE transaction_id = ANY(:transaction_ids)")
+_AGE = text(
+    f"UPDATE participant_log SET updated_at = now() - interval '{AGED}' WHERE transaction_id = ANY(:transaction_ids)"
+)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -48,9 +50,9 @@ async def test_only_tombstones_older_than_the_retention_are_purged_in_bounded_ba
     source, destination = await open_accounts(engine, 100, 100)
     changes = transfer_changes(source, destination, 10)
     never_prepared, prepared_then_aborted, young, committed = (uuid.uuid4() for _ in range(4))
-    await participant.abort(engine, never_prepared, changes)            # tombstones only
+    await participant.abort(engine, never_prepared, changes)  # tombstones only
     assert (await participant.prepare(engine, prepared_then_aborted, changes)).yes
-    await participant.abort(engine, prepared_then_aborted, changes)     # prepared, released, aborted
+    await participant.abort(engine, prepared_then_aborted, changes)  # prepared, released, aborted
     await participant.abort(engine, young, changes)
     assert (await participant.prepare(engine, committed, changes)).yes
     await participant.commit(engine, committed)
@@ -62,8 +64,9 @@ async def test_only_tombstones_older_than_the_retention_are_purged_in_bounded_ba
     assert await log_rows(engine, never_prepared) == {}
     assert await log_rows(engine, prepared_then_aborted) == {}
     assert [row["state"] for row in (await log_rows(engine, young)).values()] == [ParticipantState.ABORTED] * 2
-    assert [row["state"] for row in (await log_rows(engine, committed)).values()] == \
-        [ParticipantState.COMMITTED] * 2, "the ledger is never purged, however old"
+    assert [row["state"] for row in (await log_rows(engine, committed)).values()] == [ParticipantState.COMMITTED] * 2, (
+        "the ledger is never purged, however old"
+    )
     await assert_ledger_holds(engine, [source, destination])
 
 

@@ -1,4 +1,5 @@
 """shared.auth: tokens are HS256 only, must carry exp/iat/role, and name a known role."""
+
 from __future__ import annotations
 
 import uuid
@@ -36,11 +37,13 @@ def test_issue_then_verify_round_trips(role):
 
 def test_subject_defaults_to_customer_then_role_and_can_be_set():
     customer_id = uuid.uuid4()
-    assert verify_token(SECRET, issue_token(SECRET, role="customer", customer_id=customer_id)[0]).subject == \
-        str(customer_id)
+    assert verify_token(SECRET, issue_token(SECRET, role="customer", customer_id=customer_id)[0]).subject == str(
+        customer_id
+    )
     assert verify_token(SECRET, issue_token(SECRET, role="service")[0]).subject == "service"
-    assert verify_token(SECRET, issue_token(SECRET, role="service", subject="transactions")[0]).subject == \
-        "transactions"
+    assert (
+        verify_token(SECRET, issue_token(SECRET, role="service", subject="transactions")[0]).subject == "transactions"
+    )
 
 
 def test_token_carries_the_pinned_algorithm_and_claims():
@@ -70,7 +73,8 @@ def test_tampered_payload_is_unauthorized():
     token, _ = issue_token(SECRET, role="customer", customer_id=uuid.uuid4())
     header, payload, signature = token.split(".")
     forged_payload = jwt.utils.base64url_encode(
-        jwt.utils.base64url_decode(payload).replace(b'"customer"', b'"admin"')).decode()
+        jwt.utils.base64url_decode(payload).replace(b'"customer"', b'"admin"')
+    ).decode()
     with pytest.raises(UnauthorizedError):
         verify_token(SECRET, f"{header}.{forged_payload}.{signature}")
 
@@ -125,12 +129,13 @@ def test_issuing_an_unknown_role_is_a_programmer_error():
 
 def original_token(customer_id: str, role: str, *, secret: str = SECRET) -> str:
     """A token minted the original system's way: HS256 {customer_id, role} with iat and a 24 h exp, no sub."""
-    return signed({"customer_id": customer_id, "role": role, "iat": now_s(), "exp": now_s() + 24 * 3600},
-                  secret=secret)
+    return signed({"customer_id": customer_id, "role": role, "iat": now_s(), "exp": now_s() + 24 * 3600}, secret=secret)
 
 
-@pytest.mark.parametrize("name, role", [("admin-001", "admin"), ("teller-001", "teller"),
-                                        ("system-admin", "admin"), ("service-coordinator", "admin")])
+@pytest.mark.parametrize(
+    "name, role",
+    [("admin-001", "admin"), ("teller-001", "teller"), ("system-admin", "admin"), ("service-coordinator", "admin")],
+)
 def test_a_staff_name_that_is_not_a_uuid_is_the_subject(name, role):
     principal = verify_token(SECRET, original_token(name, role))
     assert (principal.role, principal.customer_id, principal.subject) == (role, None, name)
@@ -160,11 +165,20 @@ def test_a_service_token_with_a_name_for_customer_id_is_refused():
         verify_token(SECRET, original_token("service-coordinator", "service"))
 
 
-@pytest.mark.parametrize("claims", [
-    {"role": ["admin"]}, {"role": {"admin": 1}}, {"role": 7}, {"sub": ["x"]}, {"sub": {"a": 1}},
-    {"customer_id": ["550e8400-e29b-41d4-a716-446655440001"]}, {"customer_id": 5}, {"aud": {"a": 1}},
-    {"aud": [["accounts-service"]]},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"role": ["admin"]},
+        {"role": {"admin": 1}},
+        {"role": 7},
+        {"sub": ["x"]},
+        {"sub": {"a": 1}},
+        {"customer_id": ["550e8400-e29b-41d4-a716-446655440001"]},
+        {"customer_id": 5},
+        {"aud": {"a": 1}},
+        {"aud": [["accounts-service"]]},
+    ],
+)
 def test_a_validly_signed_token_with_a_claim_of_the_wrong_type_is_401(claims):
     """Found: a signed token whose role was a list raised TypeError (unhashable) -> 500."""
     payload = {"role": "admin", "sub": "admin", "iat": now_s(), "exp": now_s() + 60, **claims}
@@ -177,21 +191,36 @@ def test_customer_service_never_holds_the_coordinator_key():
     from customer_service.app import create_app
     from customer_service.settings import Settings
     from shared.callers import TOKEN_KEYS_KEY
-    app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", jwt_secret=SECRET,
-                              service_token_secret=OTHER_SECRET,
-                              coordinator_token_secret="a-coordinator-secret-given-by-mistake-0123456789"))
+
+    app = create_app(
+        Settings(
+            database_url="postgresql://nobody@127.0.0.1:1/none",
+            jwt_secret=SECRET,
+            service_token_secret=OTHER_SECRET,
+            coordinator_token_secret="a-coordinator-secret-given-by-mistake-0123456789",
+        )
+    )
     assert app[TOKEN_KEYS_KEY].coordinator_secret == ""
 
 
 def test_a_coordinator_token_is_verified_only_with_the_coordinator_key():
     from shared.auth import TokenKeys
+
     coordinator_keys = TokenKeys(secret=SECRET, coordinator_secret=OTHER_SECRET)
-    minted = issue_token(coordinator_keys, role="service", subject="transactions-service", ttl_s=60,
-                         coordinator=True)[0]
+    minted = issue_token(coordinator_keys, role="service", subject="transactions-service", ttl_s=60, coordinator=True)[
+        0
+    ]
     assert verify_token(coordinator_keys, minted).coordinator is True
     with pytest.raises(UnauthorizedError):
         verify_token(SECRET, minted)  # a service without the coordinator key refuses it
     with pytest.raises(UnauthorizedError):  # the coordinator key never vouches for a user
-        verify_token(coordinator_keys, jwt.encode({"role": "admin", "iat": now_s(), "exp": now_s() + 60},
-                                                  OTHER_SECRET, algorithm=ALGORITHM, headers={"kid": "coordinator"}))
+        verify_token(
+            coordinator_keys,
+            jwt.encode(
+                {"role": "admin", "iat": now_s(), "exp": now_s() + 60},
+                OTHER_SECRET,
+                algorithm=ALGORITHM,
+                headers={"kid": "coordinator"},
+            ),
+        )
     assert verify_token(coordinator_keys, issue_token(SECRET, role="service", ttl_s=60)[0]).coordinator is False

@@ -1,4 +1,5 @@
 """The bench's pure parts: which variants a command line asks for, who owns which account, CPU per transfer."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,8 +21,11 @@ def test_one_plain_variant_without_comparison() -> None:
 def test_compare_env_gives_one_fresh_system_per_value_and_scale_doubles_them() -> None:
     planned = variants("BATCH_MAX_TRANSFERS=1,16", ScaleSize(10, 20))
     assert [(variant.service_env, variant.preload) for variant in planned] == [
-        ({"BATCH_MAX_TRANSFERS": "1"}, None), ({"BATCH_MAX_TRANSFERS": "1"}, ScaleSize(10, 20)),
-        ({"BATCH_MAX_TRANSFERS": "16"}, None), ({"BATCH_MAX_TRANSFERS": "16"}, ScaleSize(10, 20))]
+        ({"BATCH_MAX_TRANSFERS": "1"}, None),
+        ({"BATCH_MAX_TRANSFERS": "1"}, ScaleSize(10, 20)),
+        ({"BATCH_MAX_TRANSFERS": "16"}, None),
+        ({"BATCH_MAX_TRANSFERS": "16"}, ScaleSize(10, 20)),
+    ]
     assert planned[1].label == "BATCH_MAX_TRANSFERS=1 loaded 10/20"
     assert planned[2].label == "BATCH_MAX_TRANSFERS=16 empty"
 
@@ -47,17 +51,29 @@ def test_every_account_has_an_owner_and_customers_own_a_few_each() -> None:
 
 
 def test_cpu_per_committed_transfer_and_the_system_total_leave_out_the_load_generator() -> None:
-    result = RunResult("2pc", "uniform", 4, 2.0, outcomes=Counter(committed=500, insufficient_funds=7),
-                       cpu_seconds={"coordinator": 1.0, "participant": 0.5, "postgres": 0.75, "load_generator": 2.0})
+    result = RunResult(
+        "2pc",
+        "uniform",
+        4,
+        2.0,
+        outcomes=Counter(committed=500, insufficient_funds=7),
+        cpu_seconds={"coordinator": 1.0, "participant": 0.5, "postgres": 0.75, "load_generator": 2.0},
+    )
     figures = cpu_ms_per_committed(result)
     assert figures["coordinator"] == 2 and figures["load_generator"] == 4
     assert figures[TOTAL] == figures["coordinator"] + figures["participant"] + figures["postgres"]
 
 
 def test_ratios_pair_each_variant_with_its_own_baseline() -> None:
-    runs = [RunResult(target, "uniform", 1, 1.0, variant=variant, outcomes=Counter(committed=committed))
-            for variant, target, committed in (("A=1", "2pc", 10), ("A=1", "baseline", 100),
-                                               ("A=2", "2pc", 30), ("A=2", "baseline", 60))]
+    runs = [
+        RunResult(target, "uniform", 1, 1.0, variant=variant, outcomes=Counter(committed=committed))
+        for variant, target, committed in (
+            ("A=1", "2pc", 10),
+            ("A=1", "baseline", 100),
+            ("A=2", "2pc", 30),
+            ("A=2", "baseline", 60),
+        )
+    ]
     assert ratios(runs) == {"A=1 uniform": Decimal("0.100"), "A=2 uniform": Decimal("0.500")}
 
 
@@ -66,9 +82,15 @@ def test_a_profile_sample_is_charged_to_its_innermost_named_component() -> None:
 
     loop = "<module> (transactions_service/__main__.py:5);run_app (aiohttp/web.py:502)"
     assert component_of(loop) == "event loop"
-    assert component_of(loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)"
-                        ";execute (sqlalchemy/engine/base.py:1400);__do_execute (asyncpg/prepared_stmt.py:257)") \
+    assert (
+        component_of(
+            loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)"
+            ";execute (sqlalchemy/engine/base.py:1400);__do_execute (asyncpg/prepared_stmt.py:257)"
+        )
         == "asyncpg"
-    assert component_of(loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)") \
+    )
+    assert (
+        component_of(loop + ";_handle (aiohttp/web_app.py:552);transfer (transactions_service/handlers.py:60)")
         == "our code"
+    )
     assert component_of("somewhere (elsewhere.py:1)") == "other"

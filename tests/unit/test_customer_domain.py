@@ -1,4 +1,5 @@
 """customer_service's pure rules: field validation, roles, and the password hasher. No database, no HTTP."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,17 +14,22 @@ from customer_service.domain import ContactInfo, CustomerChanges, Login, Role
 from customer_service.passwords import Passwords
 from shared.errors import ValidationError
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                           lambda children: st.lists(children, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
 # On a fresh checkout hypothesis builds its unicode table (cached in .hypothesis/, which git ignores) during
 # the first text draw; that one-off second trips the too_slow check. The generation itself is cheap.
 FRESH_CHECKOUT_TOLERANT = settings(suppress_health_check=[HealthCheck.too_slow])
 
 
 def valid_body(**overrides: Any) -> dict[str, Any]:
-    body = {"name": " Ada Lovelace ", "address": "12 St James's Square, London",
-            "contact_info": {"email": "ada@example.com", "phone": "+44 20 7946 0958"}}
+    body = {
+        "name": " Ada Lovelace ",
+        "address": "12 St James's Square, London",
+        "contact_info": {"email": "ada@example.com", "phone": "+44 20 7946 0958"},
+    }
     body.update(overrides)
     return body
 
@@ -42,19 +48,42 @@ def test_plausible_emails_pass(email: str) -> None:
     assert domain.parse_email(f"  {email} ") == email
 
 
-@pytest.mark.parametrize("email", [
-    "", "plain", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "@b.com", "a@.com", "a@b.com.",
-    "x" * 65 + "@example.com", "a@" + "b" * 250 + ".com", 7, None, ["a@b.com"],
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "",
+        "plain",
+        "a@b",
+        "a@@b.com",
+        "a b@c.com",
+        "a@b..com",
+        "@b.com",
+        "a@.com",
+        "a@b.com.",
+        "x" * 65 + "@example.com",
+        "a@" + "b" * 250 + ".com",
+        7,
+        None,
+        ["a@b.com"],
+    ],
+)
 def test_implausible_emails_fail(email: Any) -> None:
     with pytest.raises(ValidationError):
         domain.parse_email(email)
 
 
-@pytest.mark.parametrize(("phone", "valid"), [
-    ("+44 20 7946 0958", True), ("(202) 555-0143", True), ("555.0143.12", True),
-    ("12345", False), ("+1234567890123456", False), ("call me", False), ("++44 20 7946 0958", False),
-])
+@pytest.mark.parametrize(
+    ("phone", "valid"),
+    [
+        ("+44 20 7946 0958", True),
+        ("(202) 555-0143", True),
+        ("555.0143.12", True),
+        ("12345", False),
+        ("+1234567890123456", False),
+        ("call me", False),
+        ("++44 20 7946 0958", False),
+    ],
+)
 def test_phone_numbers(phone: str, valid: bool) -> None:
     if valid:
         assert domain.parse_phone(phone) == phone
@@ -63,10 +92,15 @@ def test_phone_numbers(phone: str, valid: bool) -> None:
             domain.parse_phone(phone)
 
 
-@pytest.mark.parametrize("body", [
-    valid_body(nickname="Ada"), valid_body(contact_info={"email": "ada@example.com", "fax": "1234567"}),
-    valid_body(password="analytical"), valid_body(username="ada", password="short"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        valid_body(nickname="Ada"),
+        valid_body(contact_info={"email": "ada@example.com", "fax": "1234567"}),
+        valid_body(password="analytical"),
+        valid_body(username="ada", password="short"),
+    ],
+)
 def test_unknown_fields_and_incomplete_logins_are_rejected(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         domain.parse_new_customer(body, uuid.uuid4())
@@ -81,8 +115,11 @@ def test_changes_need_at_least_one_known_field() -> None:
 
 def test_credentials_are_checked_for_shape_not_for_new_password_rules() -> None:
     assert domain.parse_credentials({"username": "bob", "password": "bob123"}).password == "bob123"
-    for body in ({"username": "bob"}, {"username": "bob", "password": 123456},
-                 {"username": "bob", "password": "x" * (domain.MAX_PASSWORD_LENGTH + 1)}):
+    for body in (
+        {"username": "bob"},
+        {"username": "bob", "password": 123456},
+        {"username": "bob", "password": "x" * (domain.MAX_PASSWORD_LENGTH + 1)},
+    ):
         with pytest.raises(ValidationError):
             domain.parse_credentials(body)
 

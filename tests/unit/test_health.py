@@ -1,4 +1,5 @@
 """GET /health answers the original system's fields beside ours: 200 healthy, 503 unhealthy with `data` still."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -47,8 +48,11 @@ async def test_unhealthy_answers_503_with_data_and_the_error_envelope() -> None:
     assert response.status == 503
     assert body["success"] is False
     assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
-    assert body["error"]["details"] == {"service": "accounts-service", "database": "down",
-                                        "reason": "ConnectionRefusedError"}
+    assert body["error"]["details"] == {
+        "service": "accounts-service",
+        "database": "down",
+        "reason": "ConnectionRefusedError",
+    }
     data = body["data"]
     assert (data["status"], data["database"]["connected"]) == ("unhealthy", False)
     assert isinstance(data["uptime"], int)

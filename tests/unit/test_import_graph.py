@@ -1,4 +1,5 @@
 """The import graph of our packages, read with ast: no cycle anywhere, and the client stays a client."""
+
 from __future__ import annotations
 
 import ast
@@ -59,7 +60,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 done.add(path.pop())
                 pending.pop()
             elif following in path:
-                return path[path.index(following):] + [following]
+                return path[path.index(following) :] + [following]
             elif following not in done:
                 path.append(following)
                 pending.append(iter(sorted(graph[following])))

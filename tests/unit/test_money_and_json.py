@@ -1,4 +1,5 @@
 """shared.money and shared.jsonio: money is parsed strictly and written exactly; JSON is read strictly."""
+
 from __future__ import annotations
 
 import json
@@ -14,39 +15,86 @@ from shared import jsonio
 from shared.errors import ValidationError
 from shared.money import DEFAULT_MAX_AMOUNT, MONEY_PLACES, money_text, parse_money, parse_signed_money
 
-IN_RANGE_MONEY = st.decimals(min_value=-DEFAULT_MAX_AMOUNT, max_value=DEFAULT_MAX_AMOUNT, places=MONEY_PLACES,
-                             allow_nan=False, allow_infinity=False)
-POSITIVE_MONEY = st.decimals(min_value=Decimal("0.0001"), max_value=DEFAULT_MAX_AMOUNT, places=MONEY_PLACES,
-                             allow_nan=False, allow_infinity=False)
+IN_RANGE_MONEY = st.decimals(
+    min_value=-DEFAULT_MAX_AMOUNT,
+    max_value=DEFAULT_MAX_AMOUNT,
+    places=MONEY_PLACES,
+    allow_nan=False,
+    allow_infinity=False,
+)
+POSITIVE_MONEY = st.decimals(
+    min_value=Decimal("0.0001"),
+    max_value=DEFAULT_MAX_AMOUNT,
+    places=MONEY_PLACES,
+    allow_nan=False,
+    allow_infinity=False,
+)
 
 
 # --- parse_money -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (1, Decimal("1")),
-    (100, Decimal("100")),
-    (Decimal("0.0001"), Decimal("0.0001")),
-    (Decimal("12.3400"), Decimal("12.34")),
-    ("42", Decimal("42")),
-    ("  7.25 ", Decimal("7.25")),
-    ("1e3", Decimal("1000")),
-    (DEFAULT_MAX_AMOUNT, DEFAULT_MAX_AMOUNT),
-])
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, Decimal("1")),
+        (100, Decimal("100")),
+        (Decimal("0.0001"), Decimal("0.0001")),
+        (Decimal("12.3400"), Decimal("12.34")),
+        ("42", Decimal("42")),
+        ("  7.25 ", Decimal("7.25")),
+        ("1e3", Decimal("1000")),
+        (DEFAULT_MAX_AMOUNT, DEFAULT_MAX_AMOUNT),
+    ],
+)
 def test_parse_money_accepts_ints_decimals_and_numeric_strings(value, expected):
     amount = parse_money(value, field="amount")
     assert isinstance(amount, Decimal)
     assert amount == expected
 
 
-@pytest.mark.parametrize("value", [
-    True, False, None, 1.5, [], {}, object(),
-    Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), "NaN", "Infinity", "-inf",
-    -1, Decimal("-0.0001"), "-5",
-    0, Decimal("0"), "0", "0.0000",
-    Decimal("0.00001"), "1.23456", Decimal("1.00001"),
-    DEFAULT_MAX_AMOUNT + Decimal("0.0001"), DEFAULT_MAX_AMOUNT + 1, "1e10", 10**30,
-    "", "   ", "abc", "1,000", "12abc", "0x10", "1 000", "$5", "1" * 41,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        None,
+        1.5,
+        [],
+        {},
+        object(),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("Infinity"),
+        Decimal("-Infinity"),
+        "NaN",
+        "Infinity",
+        "-inf",
+        -1,
+        Decimal("-0.0001"),
+        "-5",
+        0,
+        Decimal("0"),
+        "0",
+        "0.0000",
+        Decimal("0.00001"),
+        "1.23456",
+        Decimal("1.00001"),
+        DEFAULT_MAX_AMOUNT + Decimal("0.0001"),
+        DEFAULT_MAX_AMOUNT + 1,
+        "1e10",
+        10**30,
+        "",
+        "   ",
+        "abc",
+        "1,000",
+        "12abc",
+        "0x10",
+        "1 000",
+        "$5",
+        "1" * 41,
+    ],
+)
 def test_parse_money_rejects(value):
     with pytest.raises(ValidationError) as caught:
         parse_money(value, field="amount")
@@ -86,18 +134,38 @@ def test_parse_money_accepts_every_in_range_amount_exactly(amount):
 
 # --- parse_signed_money ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (5, Decimal(5)), (-5, Decimal(-5)), ("-0.0001", Decimal("-0.0001")), (Decimal("-12.5"), Decimal("-12.5")),
-    (-DEFAULT_MAX_AMOUNT, -DEFAULT_MAX_AMOUNT),
-])
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, Decimal(5)),
+        (-5, Decimal(-5)),
+        ("-0.0001", Decimal("-0.0001")),
+        (Decimal("-12.5"), Decimal("-12.5")),
+        (-DEFAULT_MAX_AMOUNT, -DEFAULT_MAX_AMOUNT),
+    ],
+)
 def test_parse_signed_money_accepts_both_signs(value, expected):
     assert parse_signed_money(value, field="change") == expected
 
 
-@pytest.mark.parametrize("value", [
-    0, "-0", Decimal("-0.00001"), -DEFAULT_MAX_AMOUNT - 1, DEFAULT_MAX_AMOUNT + 1,
-    Decimal("-NaN"), Decimal("-Infinity"), "-Infinity", True, None, "abc", "--5",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        "-0",
+        Decimal("-0.00001"),
+        -DEFAULT_MAX_AMOUNT - 1,
+        DEFAULT_MAX_AMOUNT + 1,
+        Decimal("-NaN"),
+        Decimal("-Infinity"),
+        "-Infinity",
+        True,
+        None,
+        "abc",
+        "--5",
+    ],
+)
 def test_parse_signed_money_rejects(value):
     with pytest.raises(ValidationError):
         parse_signed_money(value, field="change")
@@ -110,17 +178,21 @@ def test_parse_signed_money_is_symmetric(amount):
 
 # --- money_text ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("amount", "text"), [
-    (Decimal("1000"), "1000.00"),
-    (Decimal("1000.0000"), "1000.00"),
-    (Decimal("1E+3"), "1000.00"),
-    (Decimal("0.1234"), "0.1234"),
-    (Decimal("0.1"), "0.10"),
-    (Decimal("1.10"), "1.10"),
-    (Decimal("0"), "0.00"),
-    (Decimal("-5.5"), "-5.50"),
-    (Decimal("999999999.9999"), "999999999.9999"),
-])
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        (Decimal("1000"), "1000.00"),
+        (Decimal("1000.0000"), "1000.00"),
+        (Decimal("1E+3"), "1000.00"),
+        (Decimal("0.1234"), "0.1234"),
+        (Decimal("0.1"), "0.10"),
+        (Decimal("1.10"), "1.10"),
+        (Decimal("0"), "0.00"),
+        (Decimal("-5.5"), "-5.50"),
+        (Decimal("999999999.9999"), "999999999.9999"),
+    ],
+)
 def test_money_text_is_exact_with_at_least_two_places(amount, text):
     assert money_text(amount) == text
 
@@ -141,6 +213,7 @@ def test_money_text_round_trips_exactly(amount):
 
 # --- jsonio.loads ----------------------------------------------------------------------------------------------
 
+
 def test_loads_reads_floats_as_decimals_and_ints_as_ints():
     value = jsonio.loads('{"amount": 0.1, "count": 3, "nested": [1.25, 2]}')
     assert value == {"amount": Decimal("0.1"), "count": 3, "nested": [Decimal("1.25"), 2]}
@@ -152,9 +225,16 @@ def test_loads_accepts_bytes():
     assert jsonio.loads(b'{"a": 1.5}') == {"a": Decimal("1.5")}
 
 
-@pytest.mark.parametrize("text", [
-    '{"amount": NaN}', '{"amount": Infinity}', '{"amount": -Infinity}', "NaN", "[Infinity]",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"amount": NaN}',
+        '{"amount": Infinity}',
+        '{"amount": -Infinity}',
+        "NaN",
+        "[Infinity]",
+    ],
+)
 def test_loads_rejects_nan_and_infinity(text):
     with pytest.raises(jsonio.JsonInputError):
         jsonio.loads(text)
@@ -208,11 +288,15 @@ def test_json_input_error_is_a_value_error():
 
 # --- jsonio.dumps ----------------------------------------------------------------------------------------------
 
+
 def test_dumps_writes_decimals_as_exact_numbers():
     text = jsonio.dumps({"amount": Decimal("0.1"), "big": Decimal("999999999.9999"), "round": Decimal("100")})
     assert text == '{"amount":0.10,"big":999999999.9999,"round":100.00}'
-    assert json.loads(text, parse_float=Decimal) == {"amount": Decimal("0.1"), "big": Decimal("999999999.9999"),
-                                                     "round": Decimal("100")}
+    assert json.loads(text, parse_float=Decimal) == {
+        "amount": Decimal("0.1"),
+        "big": Decimal("999999999.9999"),
+        "round": Decimal("100"),
+    }
 
 
 def test_dumps_writes_uuid_datetime_and_date_as_strings():
@@ -223,9 +307,17 @@ def test_dumps_writes_uuid_datetime_and_date_as_strings():
 
 
 def test_dumps_writes_plain_values_like_json():
-    value = {"s": "é\"x", "i": 3, "t": True, "f": False, "n": None, "l": [1, "a"], "tuple": (1, 2), 5: "key"}
-    assert json.loads(jsonio.dumps(value)) == {"s": "é\"x", "i": 3, "t": True, "f": False, "n": None,
-                                               "l": [1, "a"], "tuple": [1, 2], "5": "key"}
+    value = {"s": 'é"x', "i": 3, "t": True, "f": False, "n": None, "l": [1, "a"], "tuple": (1, 2), 5: "key"}
+    assert json.loads(jsonio.dumps(value)) == {
+        "s": 'é"x',
+        "i": 3,
+        "t": True,
+        "f": False,
+        "n": None,
+        "l": [1, "a"],
+        "tuple": [1, 2],
+        "5": "key",
+    }
 
 
 def test_dumps_writes_enums_by_value():
@@ -267,9 +359,21 @@ def test_parse_money_accepts_only_plain_ascii_decimal_text(text):
 
 # --- amounts bounded as written ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "1." + "0" * 16_400, "1.00000", "0.00000", "1E-5", "0E-20", "1" * 16, "1" * 15 + ".5", "1e15", "-1.00000",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1." + "0" * 16_400,
+        "1.00000",
+        "0.00000",
+        "1E-5",
+        "0E-20",
+        "1" * 16,
+        "1" * 15 + ".5",
+        "1e15",
+        "-1.00000",
+    ],
+)
 def test_an_amount_written_with_too_many_places_or_digits_is_refused(text):
     """Found: `1.` and 16,400 zeros equals 1, passed every check and made asyncpg fail -> 500."""
     for value in (Decimal(text), text):

@@ -1,4 +1,5 @@
 """Each service's OpenAPI document describes exactly its routes, is valid OpenAPI 3.1, and is what validates bodies."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -16,9 +17,9 @@ from shared import jsonio
 from shared.api_docs import OPENAPI_KEY, docs_html
 from shared.body_validation import BodyValidator, body_validators
 from shared.openapi import money_input
+from tests.conftest import TEST_KEYS
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
-from tests.conftest import TEST_KEYS
 
 UNUSED_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 # aiohttp adds HEAD for every GET; CORS preflight (OPTIONS) is answered by middleware, not documented per route.
@@ -40,8 +41,11 @@ APPS = build_apps()
 
 
 def routed_operations(app: web.Application) -> set[tuple[str, str]]:
-    return {(route.method, route.resource.canonical) for route in app.router.routes()
-            if route.method not in UNDOCUMENTED_METHODS and route.resource is not None}
+    return {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method not in UNDOCUMENTED_METHODS and route.resource is not None
+    }
 
 
 def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -66,8 +70,12 @@ def test_document_is_valid_openapi_3_1(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_every_body_operation_has_a_validator_and_docs_list_every_path(name: str) -> None:
     document = APPS[name][OPENAPI_KEY]
-    with_body = {(method.upper(), path) for path, item in document["paths"].items()
-                 for method, spec in item.items() if "requestBody" in spec}
+    with_body = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, spec in item.items()
+        if "requestBody" in spec
+    }
     assert set(body_validators(document)) == with_body
     page = docs_html(document)
     assert all(f"<code>{path}</code>" in page.replace("&#x27;", "'") for path in document["paths"])
@@ -79,8 +87,9 @@ def test_money_accepts_numbers_parsed_as_decimal_and_numeric_text(value: Any) ->
     assert BodyValidator(money_input()).is_valid(value)
 
 
-@pytest.mark.parametrize("value", [True, None, "ten", "", "1_000", "NaN", Decimal(0), Decimal("-1"),
-                                   Decimal("1000000001"), [], {}])
+@pytest.mark.parametrize(
+    "value", [True, None, "ten", "", "1_000", "NaN", Decimal(0), Decimal("-1"), Decimal("1000000001"), [], {}]
+)
 def test_money_rejects_what_is_not_a_positive_amount(value: Any) -> None:
     assert not BodyValidator(money_input()).is_valid(value)
 
@@ -96,9 +105,15 @@ def schema_patterns(value: Any) -> list[dict[str, Any]]:
 
 
 ADVERSARIAL_LENGTH = 20_000
-ADVERSARIAL_TEXTS = [" " * ADVERSARIAL_LENGTH + "x", "1" + " " * ADVERSARIAL_LENGTH + "x", "a" * ADVERSARIAL_LENGTH +
-                     "\x01", "!" * ADVERSARIAL_LENGTH + "\x01", "9" * ADVERSARIAL_LENGTH + "..", "a@" * ADVERSARIAL_LENGTH,
-                     "a." * ADVERSARIAL_LENGTH + "@"]
+ADVERSARIAL_TEXTS = [
+    " " * ADVERSARIAL_LENGTH + "x",
+    "1" + " " * ADVERSARIAL_LENGTH + "x",
+    "a" * ADVERSARIAL_LENGTH + "\x01",
+    "!" * ADVERSARIAL_LENGTH + "\x01",
+    "9" * ADVERSARIAL_LENGTH + "..",
+    "a@" * ADVERSARIAL_LENGTH,
+    "a." * ADVERSARIAL_LENGTH + "@",
+]
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
@@ -106,6 +121,7 @@ def test_every_pattern_is_bounded_and_linear(name: str) -> None:
     """Found: the phone pattern `[0-9 ().-]*\\s*$` backtracked quadratically (8,000 spaces = 0.27 s)."""
     import re
     import time
+
     schemas = schema_patterns(APPS[name][OPENAPI_KEY])
     assert schemas or name.startswith("accounts"), "the customer and transactions documents hold patterns"
     for schema in schemas:

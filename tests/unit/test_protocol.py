@@ -1,4 +1,5 @@
 """The pure protocol rules: the coordinator's decide() and state table, transfer legs, the participant's votes."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,16 +13,25 @@ from hypothesis import strategies as st
 from accounts_service import domain as participant_domain
 from accounts_service.domain import Leg, ParticipantState, VoteReason, in_global_order, vote_from_log
 from transactions_service.domain import Transfer, TransferRequest, legs_of, status_of_wire, wire_status
-from transactions_service.protocol import ALLOWED_TRANSITIONS, AbortReason, Decision, TransferStatus, Vote, \
-    can_transition, decide
+from transactions_service.protocol import (
+    ALLOWED_TRANSITIONS,
+    AbortReason,
+    Decision,
+    TransferStatus,
+    Vote,
+    can_transition,
+    decide,
+)
 
 FINAL_STATES = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
-AMOUNTS = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1000000000"), places=4,
-                      allow_nan=False, allow_infinity=False)
+AMOUNTS = st.decimals(
+    min_value=Decimal("0.0001"), max_value=Decimal("1000000000"), places=4, allow_nan=False, allow_infinity=False
+)
 UUIDS = st.uuids()
 
 
 # --- decide(votes) ---------------------------------------------------------------------------------------------
+
 
 def yes_vote(participant: str = "accounts") -> Vote:
     return Vote(participant, answered=True, yes=True)
@@ -41,9 +51,14 @@ def votes_strategy(draw):
         elif kind == "no":
             votes.append(Vote(name, answered=True, yes=False, reason=draw(st.sampled_from(AbortReason))))
         else:
-            votes.append(Vote(name, answered=False, yes=False,
-                              reason=draw(st.sampled_from([AbortReason.PREPARE_TIMEOUT,
-                                                           AbortReason.PARTICIPANT_UNAVAILABLE]))))
+            votes.append(
+                Vote(
+                    name,
+                    answered=False,
+                    yes=False,
+                    reason=draw(st.sampled_from([AbortReason.PREPARE_TIMEOUT, AbortReason.PARTICIPANT_UNAVAILABLE])),
+                )
+            )
     return votes, planned
 
 
@@ -115,8 +130,9 @@ def test_decide_examples():
     assert decide([], 1) == Decision(TransferStatus.ABORTED, AbortReason.PARTICIPANT_UNAVAILABLE)
     no_funds = Vote("a", answered=True, yes=False, reason=AbortReason.INSUFFICIENT_FUNDS)
     busy = Vote("b", answered=True, yes=False, reason=AbortReason.ACCOUNT_BUSY)
-    assert decide([yes_vote("c"), no_funds, busy], 3) == Decision(TransferStatus.ABORTED,
-                                                                  AbortReason.INSUFFICIENT_FUNDS)
+    assert decide([yes_vote("c"), no_funds, busy], 3) == Decision(
+        TransferStatus.ABORTED, AbortReason.INSUFFICIENT_FUNDS
+    )
     silent = Vote("a", answered=False, reason=AbortReason.PREPARE_TIMEOUT)
     assert decide([silent, yes_vote("b")], 2) == Decision(TransferStatus.ABORTED, AbortReason.PREPARE_TIMEOUT)
 
@@ -129,6 +145,7 @@ def test_decide_asserts_its_preconditions():
 
 
 # --- states and transitions ------------------------------------------------------------------------------------
+
 
 def test_every_state_has_a_row_in_the_transition_table():
     assert set(ALLOWED_TRANSITIONS) == set(TransferStatus)
@@ -154,13 +171,17 @@ def test_no_state_can_return_to_preparing():
 
 # --- Vote and Decision invariants ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("arguments", [
-    {"answered": False, "yes": True},                                          # YES without an answer
-    {"answered": False, "yes": True, "reason": None},
-    {"answered": True, "yes": True, "reason": AbortReason.ACCOUNT_BUSY},       # YES with a reason
-    {"answered": True, "yes": False},                                          # NO without a reason
-    {"answered": False, "yes": False},                                         # silence without a reason
-])
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"answered": False, "yes": True},  # YES without an answer
+        {"answered": False, "yes": True, "reason": None},
+        {"answered": True, "yes": True, "reason": AbortReason.ACCOUNT_BUSY},  # YES with a reason
+        {"answered": True, "yes": False},  # NO without a reason
+        {"answered": False, "yes": False},  # silence without a reason
+    ],
+)
 def test_inconsistent_votes_are_refused(arguments):
     with pytest.raises(AssertionError):
         Vote("accounts", **arguments)
@@ -172,18 +193,22 @@ def test_consistent_votes_are_accepted():
     assert not Vote("a", answered=False, reason=AbortReason.PREPARE_TIMEOUT).answered
 
 
-@pytest.mark.parametrize(("status", "reason"), [
-    (TransferStatus.PREPARING, None),
-    (TransferStatus.PREPARING, AbortReason.ACCOUNT_BUSY),
-    (TransferStatus.COMMITTED, AbortReason.ACCOUNT_BUSY),
-    (TransferStatus.ABORTED, None),
-])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (TransferStatus.PREPARING, None),
+        (TransferStatus.PREPARING, AbortReason.ACCOUNT_BUSY),
+        (TransferStatus.COMMITTED, AbortReason.ACCOUNT_BUSY),
+        (TransferStatus.ABORTED, None),
+    ],
+)
 def test_inconsistent_decisions_are_refused(status, reason):
     with pytest.raises(AssertionError):
         Decision(status, reason)
 
 
 # --- transfer legs and fingerprints ----------------------------------------------------------------------------
+
 
 @given(UUIDS, UUIDS, AMOUNTS)
 def test_legs_move_money_without_creating_any(source, destination, amount):
@@ -208,8 +233,9 @@ def test_transfer_request_asserts_its_shape():
 
 
 @given(UUIDS, UUIDS, UUIDS, AMOUNTS, AMOUNTS, st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
-def test_fingerprint_changes_with_every_field_and_the_caller(source, destination, other, amount, other_amount,
-                                                             caller, other_caller):
+def test_fingerprint_changes_with_every_field_and_the_caller(
+    source, destination, other, amount, other_amount, caller, other_caller
+):
     assume(len({source, destination, other}) == 3)
     request = TransferRequest(source, destination, amount)
     fingerprint = request.fingerprint(caller)
@@ -225,11 +251,13 @@ def test_fingerprint_changes_with_every_field_and_the_caller(source, destination
 
 def test_fingerprint_ignores_how_the_amount_is_written():
     source, destination = uuid.uuid4(), uuid.uuid4()
-    assert TransferRequest(source, destination, Decimal("10")).fingerprint("alice") == \
-        TransferRequest(source, destination, Decimal("10.0000")).fingerprint("alice")
+    assert TransferRequest(source, destination, Decimal("10")).fingerprint("alice") == TransferRequest(
+        source, destination, Decimal("10.0000")
+    ).fingerprint("alice")
 
 
 # --- the participant's votes -----------------------------------------------------------------------------------
+
 
 def two_changes() -> list[Leg]:
     return [Leg(uuid.uuid4(), Decimal("-10")), Leg(uuid.uuid4(), Decimal("10"))]
@@ -268,22 +296,35 @@ def test_vote_from_log_a_partial_record_means_prepare_now():
 
 
 def _leg(change: Decimal, *, exists=True, balance=Decimal(100), locked_by=None, earlier=None):
-    return participant_domain.LegState(Leg(uuid.uuid4(), change), exists, balance if exists else None,
-                                       locked_by, earlier)
+    return participant_domain.LegState(
+        Leg(uuid.uuid4(), change), exists, balance if exists else None, locked_by, earlier
+    )
 
 
-@pytest.mark.parametrize("legs,locked,reason", [
-    ([_leg(Decimal(-10)), _leg(Decimal(10))], 2, None),
-    ([_leg(Decimal(-10)), _leg(Decimal(10), exists=False)], 0, VoteReason.ACCOUNT_NOT_FOUND),
-    ([_leg(Decimal(-10), locked_by=uuid.uuid4()), _leg(Decimal(10))], 0, VoteReason.ACCOUNT_BUSY),
-    ([_leg(Decimal(-500)), _leg(Decimal(500))], 0, VoteReason.INSUFFICIENT_FUNDS),
-    # missing beats busy beats poor: the most permanent reason is the one reported
-    ([_leg(Decimal(-500), locked_by=uuid.uuid4()), _leg(Decimal(500), exists=False)], 0,
-     VoteReason.ACCOUNT_NOT_FOUND),
-    ([_leg(Decimal(-10), earlier=ParticipantState.PREPARED), _leg(Decimal(10), earlier=ParticipantState.PREPARED)],
-     0, None),
-    ([_leg(Decimal(-10), earlier=ParticipantState.ABORTED), _leg(Decimal(10))], 0, VoteReason.ALREADY_ABORTED),
-])
+@pytest.mark.parametrize(
+    "legs,locked,reason",
+    [
+        ([_leg(Decimal(-10)), _leg(Decimal(10))], 2, None),
+        ([_leg(Decimal(-10)), _leg(Decimal(10), exists=False)], 0, VoteReason.ACCOUNT_NOT_FOUND),
+        ([_leg(Decimal(-10), locked_by=uuid.uuid4()), _leg(Decimal(10))], 0, VoteReason.ACCOUNT_BUSY),
+        ([_leg(Decimal(-500)), _leg(Decimal(500))], 0, VoteReason.INSUFFICIENT_FUNDS),
+        # missing beats busy beats poor: the most permanent reason is the one reported
+        (
+            [_leg(Decimal(-500), locked_by=uuid.uuid4()), _leg(Decimal(500), exists=False)],
+            0,
+            VoteReason.ACCOUNT_NOT_FOUND,
+        ),
+        (
+            [
+                _leg(Decimal(-10), earlier=ParticipantState.PREPARED),
+                _leg(Decimal(10), earlier=ParticipantState.PREPARED),
+            ],
+            0,
+            None,
+        ),
+        ([_leg(Decimal(-10), earlier=ParticipantState.ABORTED), _leg(Decimal(10))], 0, VoteReason.ALREADY_ABORTED),
+    ],
+)
 def test_prepare_vote(legs, locked, reason):
     vote = participant_domain.prepare_vote(legs, locked)
     assert vote.reason is reason
@@ -335,13 +376,32 @@ def test_a_request_repeats_a_transfer_only_under_the_same_caller_body_and_name()
 
 def stored_transfer(transaction_id: uuid.UUID, fingerprint: str) -> Transfer:
     now = datetime.now(UTC)
-    return Transfer(transaction_id, uuid.uuid4(), uuid.uuid4(), Decimal(1), TransferStatus.COMMITTED, None, None,
-                    fingerprint, "alice", None, now, now, now, None)
+    return Transfer(
+        transaction_id,
+        uuid.uuid4(),
+        uuid.uuid4(),
+        Decimal(1),
+        TransferStatus.COMMITTED,
+        None,
+        None,
+        fingerprint,
+        "alice",
+        None,
+        now,
+        now,
+        now,
+        None,
+    )
 
 
-@pytest.mark.parametrize("status, wire", [(TransferStatus.PREPARING, "pending"),
-                                          (TransferStatus.COMMITTED, "committed"),
-                                          (TransferStatus.ABORTED, "aborted")])
+@pytest.mark.parametrize(
+    "status, wire",
+    [
+        (TransferStatus.PREPARING, "pending"),
+        (TransferStatus.COMMITTED, "committed"),
+        (TransferStatus.ABORTED, "aborted"),
+    ],
+)
 def test_the_wire_calls_an_undecided_transfer_pending(status, wire):
     assert wire_status(status) == wire
     assert status_of_wire(wire) is status
@@ -361,13 +421,19 @@ def test_every_participant_vote_reason_maps_to_one_coordinator_abort_reason() ->
     assert all(isinstance(reason, AbortReason) for reason in REASON_OF_PARTICIPANT_NO.values())
 
 
-
-
 def test_a_customer_sees_no_login_name_nor_host_in_an_event():
     from transactions_service.domain import customer_event_view
-    event = {"event_type": "ack_failed", "participant": "accounts", "details": {
-        "error": "POST /2pc/commit: ClientConnectorError: Cannot connect to host accounts-service:3002",
-        "requested_by": "alice", "status": "committed", "amount": "5.00"}}
+
+    event = {
+        "event_type": "ack_failed",
+        "participant": "accounts",
+        "details": {
+            "error": "POST /2pc/commit: ClientConnectorError: Cannot connect to host accounts-service:3002",
+            "requested_by": "alice",
+            "status": "committed",
+            "amount": "5.00",
+        },
+    }
     shown = customer_event_view(event)
     assert shown["details"] == {"status": "committed", "amount": "5.00"}
     assert shown["participant"] == "accounts" and event["details"]["requested_by"] == "alice"  # the log is kept

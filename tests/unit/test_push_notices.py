@@ -1,4 +1,5 @@
 """Who hears what on the push channel (pure routing), and the bounds of one subscriber's queue."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,10 +18,19 @@ SOURCE, DESTINATION, ELSEWHERE = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
 def payload(*event_types: str, status: str = "committed", amount: str = "25.0000") -> str:
-    return jsonio.dumps({"transaction_id": str(uuid.uuid4()), "status": status, "reason": None,
-                         "source_account_id": str(SOURCE), "destination_account_id": str(DESTINATION),
-                         "amount": amount, "events": [{"event_id": index, "event_type": kind, "details": {}}
-                                                      for index, kind in enumerate(event_types)]})
+    return jsonio.dumps(
+        {
+            "transaction_id": str(uuid.uuid4()),
+            "status": status,
+            "reason": None,
+            "source_account_id": str(SOURCE),
+            "destination_account_id": str(DESTINATION),
+            "amount": amount,
+            "events": [
+                {"event_id": index, "event_type": kind, "details": {}} for index, kind in enumerate(event_types)
+            ],
+        }
+    )
 
 
 def test_the_amount_stays_exact_and_a_decision_tells_each_own_account_its_side() -> None:
@@ -37,12 +47,20 @@ def test_a_stranger_hears_nothing_staff_hear_every_event_and_no_decision_means_n
     decided, prepared = parse_notice(payload("decision")), parse_notice(payload("prepare_sent"))
     assert messages_for(decided, staff=False, own_accounts=frozenset({ELSEWHERE})) == []
     assert [message["type"] for message in messages_for(decided, staff=True, own_accounts=frozenset())] == ["protocol"]
-    assert [message["type"] for message in messages_for(prepared, staff=False, own_accounts=frozenset({SOURCE}))] \
-        == ["protocol"]
+    assert [message["type"] for message in messages_for(prepared, staff=False, own_accounts=frozenset({SOURCE}))] == [
+        "protocol"
+    ]
 
 
-@pytest.mark.parametrize("text", ["not json", "{}", '{"transaction_id": "x", "status": "committed", "events": []}',
-                                  payload("decision", amount="lots")])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "{}",
+        '{"transaction_id": "x", "status": "committed", "events": []}',
+        payload("decision", amount="lots"),
+    ],
+)
 def test_an_unreadable_notice_is_refused(text: str) -> None:
     with pytest.raises(NoticeError):
         parse_notice(text)

@@ -1,5 +1,6 @@
 """Which accounts a customer owns, asked of the participants (GET /accounts/customer/{id}, service token),
 remembered for a bounded time in a bounded cache, so a burst of sockets costs one question per customer."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,9 @@ class CustomerAccounts:
 
     async def _ask(self, customer_id: UUID) -> frozenset[UUID]:
         """Every participant (shard) holds some of the customer's accounts; the union is theirs."""
-        answers = await asyncio.gather(*(client.get(f"/accounts/customer/{customer_id}") for client in self.clients),
-                                       return_exceptions=True)
+        answers = await asyncio.gather(
+            *(client.get(f"/accounts/customer/{customer_id}") for client in self.clients), return_exceptions=True
+        )
         accounts: set[UUID] = set()
         for answer in answers:
             if isinstance(answer, BaseException) and not isinstance(answer, PeerUnavailableError):

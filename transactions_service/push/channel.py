@@ -1,4 +1,5 @@
 """install_push(app): the /ws route, the listener as a cleanup_ctx resource, sockets closed on shutdown."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,7 @@ WS_PATH = "/ws"
 def install_push(app: web.Application, settings: PushSettings, database_url: str, clients_of) -> None:
     """`clients_of(app)` gives the participant clients once they exist (the coordinator's cleanup_ctx)."""
     app.router.add_get(WS_PATH, _push_socket)
-    app.cleanup_ctx.append(partial(_push_context, settings=settings, database_url=database_url,
-                                   clients_of=clients_of))
+    app.cleanup_ctx.append(partial(_push_context, settings=settings, database_url=database_url, clients_of=clients_of))
     app.on_shutdown.append(_close_sockets)
 
 
@@ -37,19 +37,30 @@ async def _push_socket(request: web.Request) -> web.StreamResponse:
     return await push_socket(request, request.app[PUSH_KEY])
 
 
-async def _push_context(app: web.Application, *, settings: PushSettings, database_url: str, clients_of
-                        ) -> AsyncIterator[None]:
+async def _push_context(
+    app: web.Application, *, settings: PushSettings, database_url: str, clients_of
+) -> AsyncIterator[None]:
     assert ENGINE_KEY in app, "the engine starts before the push channel"
     revoked: TokenRevoked = app.get(TOKEN_REVOKED_KEY, never_revoked)  # type: ignore[assignment]
-    hub = Hub(send_queue_max=settings.send_queue_max, connections_per_user_max=settings.connections_per_user_max,
-              subscribers_max=settings.subscribers_max)
-    accounts = CustomerAccounts(list(clients_of(app)), ttl_s=settings.accounts_ttl_s,
-                                cache_max=settings.accounts_cache_max)
+    hub = Hub(
+        send_queue_max=settings.send_queue_max,
+        connections_per_user_max=settings.connections_per_user_max,
+        subscribers_max=settings.subscribers_max,
+    )
+    accounts = CustomerAccounts(
+        list(clients_of(app)), ttl_s=settings.accounts_ttl_s, cache_max=settings.accounts_cache_max
+    )
     app[PUSH_KEY] = PushChannel(settings, hub, accounts, revoked)
     listening = asyncio.Event()
-    listener = asyncio.create_task(listen_forever(database_url, partial(_deliver, hub),
-                                                  lambda: hub.broadcast({"type": "resync"}), settings.listener,
-                                                  listening))
+    listener = asyncio.create_task(
+        listen_forever(
+            database_url,
+            partial(_deliver, hub),
+            lambda: hub.broadcast({"type": "resync"}),
+            settings.listener,
+            listening,
+        )
+    )
     # Start listening before serving, so a socket opened at once hears everything decided after it opened;
     # a database down at start delays nothing beyond the connect timeout (the listener keeps trying).
     with contextlib.suppress(TimeoutError):

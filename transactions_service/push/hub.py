@@ -1,4 +1,5 @@
 """Subscribers of this process and the fan-out to them; every queue bounded, every cap named."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,6 +34,7 @@ class SubscriberRefused(Exception):
 @dataclass(eq=False)
 class Subscriber:
     """One socket's view: who it is, which accounts are theirs, and the messages waiting to be sent."""
+
     principal: Principal
     own_accounts: frozenset[UUID]
     queue_max: int
@@ -76,8 +78,9 @@ class Hub:
         if len(self.subscribers) >= self.subscribers_max:
             raise SubscriberRefused(CLOSE_SERVER_FULL, f"server full: {self.subscribers_max} sockets open")
         if self.per_user[principal.subject] >= self.connections_per_user_max:
-            raise SubscriberRefused(CLOSE_TOO_MANY_CONNECTIONS,
-                                    f"too many connections: at most {self.connections_per_user_max} per user")
+            raise SubscriberRefused(
+                CLOSE_TOO_MANY_CONNECTIONS, f"too many connections: at most {self.connections_per_user_max} per user"
+            )
         subscriber = Subscriber(principal, own_accounts, self.send_queue_max)
         self.subscribers.add(subscriber)
         self.per_user[principal.subject] += 1
@@ -92,8 +95,9 @@ class Hub:
 
     def publish(self, notice: Notice) -> None:
         for subscriber in list(self.subscribers):
-            for message in messages_for(notice, staff=subscriber.principal.is_staff,
-                                        own_accounts=subscriber.own_accounts):
+            for message in messages_for(
+                notice, staff=subscriber.principal.is_staff, own_accounts=subscriber.own_accounts
+            ):
                 subscriber.offer(message)
 
     def broadcast(self, message: dict[str, Any]) -> None:

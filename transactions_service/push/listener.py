@@ -1,5 +1,6 @@
 """One LISTEN connection per coordinator process, kept alive: checked on a fixed tick, reconnected with
 bounded exponential backoff. A reconnect may have missed notices, so subscribers are told to resync."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,13 @@ def reconnect_delay_s(failures: int, settings: ListenerSettings) -> float:
     return min(settings.reconnect_max_s, settings.reconnect_first_s * 2 ** min(failures - 1, 30))
 
 
-async def listen_forever(database_url: str, on_payload: Callable[[str], None], on_reconnect: Callable[[], None],
-                         settings: ListenerSettings, listening: asyncio.Event | None = None) -> None:
+async def listen_forever(
+    database_url: str,
+    on_payload: Callable[[str], None],
+    on_reconnect: Callable[[], None],
+    settings: ListenerSettings,
+    listening: asyncio.Event | None = None,
+) -> None:
     """Run until cancelled; `on_payload` gets each notice's text, `on_reconnect` each reconnection;
     `listening` is set once the first LISTEN is in place."""
     failures = 0
@@ -42,7 +48,7 @@ async def listen_forever(database_url: str, on_payload: Callable[[str], None], o
     while True:
         try:
             connection = await asyncpg.connect(plain_url(database_url), timeout=settings.connect_timeout_s)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as error:
             failures += 1
             log.warning("push_listener_connect_failed", details={"error": str(error), "failures": failures})
             await asyncio.sleep(reconnect_delay_s(failures, settings))
@@ -56,7 +62,7 @@ async def listen_forever(database_url: str, on_payload: Callable[[str], None], o
             if listening is not None:
                 listening.set()
             await _watch(connection, settings)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             failures += 1
             log.warning("push_listener_lost", details={"error": str(error)})
             await asyncio.sleep(reconnect_delay_s(failures, settings))

@@ -4,6 +4,7 @@ Staff (teller, admin) hear every protocol event of every transfer. A customer he
 events of transfers touching their accounts (what GET /transactions/{id} shows them anyway) and, once
 a transfer touching one of their accounts is decided, one `transfer` notice per such account.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class NoticeError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One statement's events of one transfer, with the transfer as stored when they were logged."""
+
     transaction_id: UUID
     status: str
     reason: str | None
@@ -47,12 +49,15 @@ def parse_notice(payload: str) -> Notice:
     try:
         raw = jsonio.loads(payload)
         return Notice(
-            transaction_id=UUID(raw["transaction_id"]), status=wire_status(TransferStatus(raw["status"])),
+            transaction_id=UUID(raw["transaction_id"]),
+            status=wire_status(TransferStatus(raw["status"])),
             reason=raw.get("reason"),
             source_account_id=_optional_uuid(raw.get("source_account_id")),
             destination_account_id=_optional_uuid(raw.get("destination_account_id")),
             amount=Decimal(raw["amount"]) if raw.get("amount") is not None else None,
-            events=tuple(raw["events"]), truncated=bool(raw.get("truncated", False)))
+            events=tuple(raw["events"]),
+            truncated=bool(raw.get("truncated", False)),
+        )
     except (jsonio.JsonInputError, KeyError, TypeError, ValueError, ArithmeticError) as error:
         raise NoticeError(f"unreadable notice: {error}") from None
 
@@ -63,22 +68,41 @@ def _optional_uuid(value: Any) -> UUID | None:
 
 def protocol_message(notice: Notice) -> dict[str, Any]:
     """The live protocol stream's message: the transfer and the events one statement logged."""
-    return {"type": "protocol", "transaction_id": notice.transaction_id, "status": notice.status,
-            "reason": notice.reason, "source_account_id": notice.source_account_id,
-            "destination_account_id": notice.destination_account_id, "amount": notice.amount,
-            "events": list(notice.events), "truncated": notice.truncated}
+    return {
+        "type": "protocol",
+        "transaction_id": notice.transaction_id,
+        "status": notice.status,
+        "reason": notice.reason,
+        "source_account_id": notice.source_account_id,
+        "destination_account_id": notice.destination_account_id,
+        "amount": notice.amount,
+        "events": list(notice.events),
+        "truncated": notice.truncated,
+    }
 
 
 def transfer_messages(notice: Notice, own_accounts: frozenset[UUID]) -> list[dict[str, Any]]:
     """One `transfer` notice per own account the decided transfer touches: debit or credit, and its outcome."""
     if not notice.decided or notice.amount is None:
         return []
-    legs = ((notice.source_account_id, "debit", notice.destination_account_id),
-            (notice.destination_account_id, "credit", notice.source_account_id))
-    return [{"type": "transfer", "transaction_id": notice.transaction_id, "account_id": account,
-             "direction": direction, "counterparty_account_id": counterparty, "amount": notice.amount,
-             "status": notice.status, "reason": notice.reason}
-            for account, direction, counterparty in legs if account in own_accounts]
+    legs = (
+        (notice.source_account_id, "debit", notice.destination_account_id),
+        (notice.destination_account_id, "credit", notice.source_account_id),
+    )
+    return [
+        {
+            "type": "transfer",
+            "transaction_id": notice.transaction_id,
+            "account_id": account,
+            "direction": direction,
+            "counterparty_account_id": counterparty,
+            "amount": notice.amount,
+            "status": notice.status,
+            "reason": notice.reason,
+        }
+        for account, direction, counterparty in legs
+        if account in own_accounts
+    ]
 
 
 def messages_for(notice: Notice, *, staff: bool, own_accounts: frozenset[UUID]) -> list[dict[str, Any]]:

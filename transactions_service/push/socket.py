@@ -9,6 +9,7 @@ The token comes, first found wins, from the handshake's `Authorization: Bearer` 
     4029 too many connections for user  1013 server full or accounts unknown, try again later
     1001 server shutting down
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,6 +51,7 @@ async def never_revoked(token: str, principal: Principal) -> bool:
 @dataclass
 class PushChannel:
     """What every socket of this process shares."""
+
     settings: PushSettings
     hub: Hub
     accounts: CustomerAccounts
@@ -64,8 +66,9 @@ class Refused(Exception):
 
 async def push_socket(request: web.Request, channel: PushChannel) -> web.StreamResponse:
     settings = channel.settings
-    socket = web.WebSocketResponse(protocols=(PROTOCOL,), heartbeat=settings.heartbeat_s,
-                                   max_msg_size=settings.client_message_max_bytes)
+    socket = web.WebSocketResponse(
+        protocols=(PROTOCOL,), heartbeat=settings.heartbeat_s, max_msg_size=settings.client_message_max_bytes
+    )
     if not socket.can_prepare(request).ok:
         raise ValidationError("GET /ws speaks WebSocket: send an Upgrade request (see the README)")
     await socket.prepare(request)
@@ -87,13 +90,19 @@ async def push_socket(request: web.Request, channel: PushChannel) -> web.StreamR
 
 
 def _welcome(principal: Principal, own_accounts: frozenset, expires_at: float) -> dict:
-    return {"type": "welcome", "role": principal.role, "customer_id": principal.customer_id,
-            "accounts": sorted(str(account) for account in own_accounts), "expires_at": int(expires_at),
-            "streams": ["protocol"] if principal.is_staff else ["protocol", "transfer"]}
+    return {
+        "type": "welcome",
+        "role": principal.role,
+        "customer_id": principal.customer_id,
+        "accounts": sorted(str(account) for account in own_accounts),
+        "expires_at": int(expires_at),
+        "streams": ["protocol"] if principal.is_staff else ["protocol", "transfer"],
+    }
 
 
-async def _authenticate(request: web.Request, socket: web.WebSocketResponse, channel: PushChannel
-                        ) -> tuple[str, Principal]:
+async def _authenticate(
+    request: web.Request, socket: web.WebSocketResponse, channel: PushChannel
+) -> tuple[str, Principal]:
     token = _token_from_handshake(request) or await _token_from_first_message(socket, channel.settings)
     try:
         principal = verify_token(request.app[TOKEN_KEYS_KEY], token, audience=request.app[AUDIENCE_KEY])
@@ -111,14 +120,15 @@ def _token_from_handshake(request: web.Request) -> str:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     offered = (item.strip() for item in request.headers.get("Sec-WebSocket-Protocol", "").split(","))
-    return next((item[len(BEARER_PROTOCOL_PREFIX):] for item in offered if item.startswith(BEARER_PROTOCOL_PREFIX)),
-                "")
+    return next(
+        (item[len(BEARER_PROTOCOL_PREFIX) :] for item in offered if item.startswith(BEARER_PROTOCOL_PREFIX)), ""
+    )
 
 
 async def _token_from_first_message(socket: web.WebSocketResponse, settings: PushSettings) -> str:
     try:
         message = await socket.receive(timeout=settings.auth_timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Refused(CLOSE_AUTH_TIMEOUT, f"authenticate within {settings.auth_timeout_s:g} s") from None
     try:
         body = jsonio.loads(message.data) if message.type == WSMsgType.TEXT else None
@@ -146,10 +156,12 @@ def _expires_at(token: str) -> float:
 
 async def _serve(socket: web.WebSocketResponse, subscriber: Subscriber, channel: PushChannel, token: str) -> None:
     """Send, read and watch until one of them ends the socket; the others are then stopped."""
-    tasks = [asyncio.create_task(_send_queued(socket, subscriber, channel.settings)),
-             asyncio.create_task(_read_client(socket)),
-             asyncio.create_task(_watch(subscriber, channel, token)),
-             asyncio.create_task(subscriber.closing.wait())]
+    tasks = [
+        asyncio.create_task(_send_queued(socket, subscriber, channel.settings)),
+        asyncio.create_task(_read_client(socket)),
+        asyncio.create_task(_watch(subscriber, channel, token)),
+        asyncio.create_task(subscriber.closing.wait()),
+    ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

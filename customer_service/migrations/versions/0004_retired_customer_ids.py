@@ -2,6 +2,7 @@
 
 Revision ID: 0004
 """
+
 from alembic import op
 
 revision = "0004"

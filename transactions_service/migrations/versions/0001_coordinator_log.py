@@ -2,6 +2,7 @@
 
 Revision ID: 0001
 """
+
 from alembic import op
 
 revision = "0001"

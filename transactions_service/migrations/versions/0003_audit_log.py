@@ -2,6 +2,7 @@
 
 Revision ID: 0003
 """
+
 from alembic import op
 
 from shared.audit import AUDIT_LOG_DDL, AUDIT_LOG_DROP

@@ -8,6 +8,7 @@ its events' details and says so (`truncated`).
 
 Revision ID: 0004
 """
+
 from alembic import op
 
 revision = "0004"
