@@ -91,8 +91,10 @@ async def _record_after(request: web.Request, action: str, status: int) -> None:
     try:
         await _record(request, action, status)
     except Exception as error:  # the action's own answer is the truth; the audit falls back to the log
-        log.error("audit_not_recorded", details={"action": action, "status": status, "path": request.path,
-                                                 "error": type(error).__name__})
+        log.error(
+            "audit_not_recorded",
+            details={"action": action, "status": status, "path": request.path, "error": type(error).__name__},
+        )
 
 
 async def _record(request: web.Request, action: str, status: int) -> None:

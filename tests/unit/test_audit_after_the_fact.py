@@ -1,5 +1,6 @@
 """An audited action's answer stands when its audit row cannot be written (found by the bank check:
 committed transfers answered 503 because the audit write met a restarting database)."""
+
 from __future__ import annotations
 
 from aiohttp import web
