@@ -344,10 +344,14 @@ def service_key_token(subject: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        (service_key_token("transactions-service"), 403),  # the right name, the wrong key: anyone can claim a name
-        (service_key_token("customer-service"), 403),
-        ({"Authorization": f"Bearer {coordinator_token(subject='customer-service')}"}, 403),
-        ({"Authorization": f"Bearer {coordinator_token(secret='another-coordinator-secret-0123456789abc')}"}, 401),
+        # Minted when the test runs, not when it is collected: a service token lives minutes, a suite longer.
+        (lambda: service_key_token("transactions-service"), 403),  # the right name, the wrong key
+        (lambda: service_key_token("customer-service"), 403),
+        (lambda: {"Authorization": f"Bearer {coordinator_token(subject='customer-service')}"}, 403),
+        (
+            lambda: {"Authorization": f"Bearer {coordinator_token(secret='another-coordinator-secret-0123456789abc')}"},
+            401,
+        ),
     ],
     ids=["service key naming the coordinator", "service key", "coordinator key, other subject", "wrong key"],
 )
@@ -356,7 +360,7 @@ async def test_only_the_coordinator_drives_the_participant(client, engine, path,
     account = await open_account(engine, 0)
     transaction_id = uuid.uuid4()
     body = changes_body(transaction_id, (account["account_id"], "1000000000"))
-    response = await client.post(path, json=body, headers=headers)
+    response = await client.post(path, json=body, headers=headers())
     await assert_error(response, status, "FORBIDDEN" if status == 403 else "UNAUTHORIZED")
     assert await log_rows(engine, transaction_id) == {}
     assert (await account_states(engine, [account["account_id"]]))[account["account_id"]]["balance"] == 0
