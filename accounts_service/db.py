@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accounts_service.domain import LedgerKind, Leg, ParticipantState
@@ -142,7 +142,11 @@ _RELEASE_LOCK = text("""
     RETURNING account_id""")
 
 
-def _row(result_row: Any) -> dict[str, Any] | None:
+@overload
+def _row(result_row: Row[Any]) -> dict[str, Any]: ...
+@overload
+def _row(result_row: Row[Any] | None) -> dict[str, Any] | None: ...
+def _row(result_row: Row[Any] | None) -> dict[str, Any] | None:
     return dict(result_row._mapping) if result_row is not None else None
 
 

@@ -90,7 +90,10 @@ def prepare_vote(legs: list[LegState], locked_legs: int) -> Vote:
     for leg in legs:
         if leg.locked_by is not None:
             return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
-    assert any(leg.balance + leg.leg.change < 0 for leg in legs), "an unlocked, affordable leg would be locked"
+    # Every account exists here (checked above), so each has a balance.
+    assert any(leg.balance is not None and leg.balance + leg.leg.change < 0 for leg in legs), (
+        "an unlocked, affordable leg would be locked"
+    )
     return Vote(yes=False, reason=VoteReason.INSUFFICIENT_FUNDS)
 
 

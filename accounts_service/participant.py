@@ -96,6 +96,7 @@ async def prepare(
         pause_s = min(BUSY_RETRY_S * random.uniform(0.5, 1.5), deadline - time.monotonic())
         await signals.wait([change.account_id for change in ordered], max(pause_s, 0.0))
     if not vote.yes and vote.reason is not VoteReason.ALREADY_ABORTED:
+        assert vote.reason is not None, "a NO vote has a reason"
         await _leave_tombstones(engine, transaction_id, ordered, vote.reason)
     log.info(
         "participant_voted",

@@ -70,11 +70,11 @@ def outcome_from_answer(transaction_id: UUID, answer: PeerResponse) -> str | Non
     """
     body = answer.body if isinstance(answer.body, dict) else {}
     if answer.status == 404:
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        error = found if isinstance(found := body.get("error"), dict) else {}
+        details = found if isinstance(found := error.get("details"), dict) else {}
         named = error.get("code") == TransferNotFoundError.code and details.get("transaction_id") == str(transaction_id)
         return "aborted" if named else None
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    data = found if isinstance(found := body.get("data"), dict) else {}
     if answer.status != 200 or data.get("transaction_id") not in (None, str(transaction_id)):
         return None
     status = data.get("status")

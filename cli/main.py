@@ -35,6 +35,8 @@ def report_error(error: CliError) -> None:
 class BankingGroup(TyperGroup):
     """Turns every CliError (and any surprise) into one line and its exit code, never a traceback."""
 
+    # typer annotates the Context of its private copy of click, whose public face is typer.Context; ctx is
+    # only handed on to super(), so the narrower public name is safe here.
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from customer_service.domain import ContactInfo, CustomerChanges, Role
@@ -42,7 +42,11 @@ _SELECT_LOGIN = text(f"SELECT {LOGIN_COLUMNS} FROM users WHERE lower(username) =
 _USERNAME_TAKEN = text("SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower(:username))")
 
 
-def _row(result_row: Any) -> dict[str, Any] | None:
+@overload
+def _row(result_row: Row[Any]) -> dict[str, Any]: ...
+@overload
+def _row(result_row: Row[Any] | None) -> dict[str, Any] | None: ...
+def _row(result_row: Row[Any] | None) -> dict[str, Any] | None:
     return dict(result_row._mapping) if result_row is not None else None
 
 

@@ -47,6 +47,7 @@ async def create_customer(engine: AsyncEngine, passwords: Passwords, new_custome
                 connection, new_customer.customer_id, new_customer.name, new_customer.address, new_customer.contact_info
             )
             if login is not None:
+                assert password_hash is not None, "hashed above for the login"
                 await db.insert_user(
                     connection,
                     user_id=uuid.uuid4(),
@@ -85,6 +86,7 @@ async def create_login(engine: AsyncEngine, passwords: Passwords, login: Login) 
 
 def _raise_if_duplicate(error: IntegrityError) -> None:
     """A duplicate id, email or username is the caller's conflict; any other violation is our bug and stays a 500."""
+    assert error.orig is not None, "an IntegrityError wraps the driver's error"
     constraint = getattr(error.orig.__cause__, "constraint_name", None)
     if constraint in UNIQUE_CONSTRAINTS:
         field, message = UNIQUE_CONSTRAINTS[constraint]
@@ -172,6 +174,7 @@ async def login(
     if not matched:
         log.info("login_failed", details={"username": credentials.username, "known_user": row is not None})
         raise UnauthorizedError(LOGIN_FAILED_MESSAGE)  # the counted attempt stays counted
+    assert row is not None, "no password matches the dummy hash"
     if throttle is not None and attempt is not None:
         await throttle.succeeded(engine, attempt)
     async with engine.begin() as connection:

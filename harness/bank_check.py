@@ -264,7 +264,7 @@ async def _run_against(
             report.faults,
             progress=(lambda: progress(report)) if progress else None,
         )
-        report.restarts_failed, *_ = await asyncio.gather(nemesis, *clients)
+        report.restarts_failed, _ = await asyncio.gather(nemesis, asyncio.gather(*clients))
     report.phase_s = {FAULT_FREE: options.fault_free_s, FAULTS: options.seconds}
     await asyncio.to_thread(_start_everything, system)
     await _audit(system, accounts, report)

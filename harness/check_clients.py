@@ -123,7 +123,7 @@ async def _transfer(
     if status == 200:
         return Attempt(key, phase, "committed", status, None, uuid.UUID(answer["data"]["transaction_id"]))
     error = answer.get("error") or {}
-    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    details = found if isinstance(found := error.get("details"), dict) else {}
     if status == 409 and details.get("status") == "aborted":
         return Attempt(key, phase, "aborted", status, error.get("code"), uuid.UUID(details["transaction_id"]))
     return Attempt(key, phase, "indeterminate", status, error.get("code"), None)

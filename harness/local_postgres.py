@@ -71,6 +71,7 @@ class LocalPostgres:
         self.log_file = Path(self.log_file or self.data_dir.parent / "postgres.log").resolve()
 
     def _run(self, *args: str, check: bool = True, timeout_s: float = START_TIMEOUT_S) -> subprocess.CompletedProcess:
+        assert self.bin_dir is not None, "__post_init__ found the binaries"
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             command = ["unshare", "--user", *command]
@@ -157,6 +158,7 @@ class LocalPostgres:
             )
 
     def _log_tail(self, lines: int = 20) -> str:
+        assert self.log_file is not None, "__post_init__ named the log file"
         try:
             return "\n".join(self.log_file.read_text().splitlines()[-lines:])
         except OSError:

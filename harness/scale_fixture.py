@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -85,7 +86,7 @@ async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) 
     assert accounts >= 2, "a transfer needs two accounts"
     assert transfers % 2 == 0, "transfers come in pairs, there and back, so balances stay consistent"
     customers = -(-accounts // ACCOUNTS_PER_CUSTOMER)
-    steps = {
+    steps: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {
         "customer_service": (["customers"], [(_CUSTOMERS, customers)]),
         "accounts_service": (
             ["accounts", "participant_log"],

@@ -21,7 +21,9 @@ def run_migrations() -> None:
 
 
 async def _run_online() -> None:
-    url, ssl_mode = split_sslmode(context.config.get_main_option("sqlalchemy.url"))  # as the services connect
+    configured_url = context.config.get_main_option("sqlalchemy.url")
+    assert configured_url is not None, "the caller sets sqlalchemy.url"
+    url, ssl_mode = split_sslmode(configured_url)  # as the services connect
     engine = create_async_engine(url, poolclass=pool.NullPool, connect_args={"ssl": ssl_mode})
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)

@@ -215,7 +215,7 @@ def issue_token(
     keys = _keys(keys)
     issued_at = now or datetime.now(UTC)
     expires_at = issued_at + timedelta(seconds=ttl_s)
-    payload = {
+    payload: dict[str, object] = {
         "customer_id": str(customer_id) if customer_id else None,
         "role": role,
         "sub": subject or (str(customer_id) if customer_id else role),

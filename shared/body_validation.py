@@ -6,6 +6,7 @@ What a client reads in /openapi.json is what the server checks.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -72,14 +73,18 @@ async def validated_body(request: web.Request) -> dict[str, Any]:
 def describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     """The failing field and a short message that never echoes the value (it may be a password, or 64 KiB)."""
     path = [str(part) for part in error.absolute_path]
-    rule, expected = error.validator, error.validator_value
+    # iter_errors sets both on every error it yields (only a hand-made error leaves them Unset); JSON, so Any.
+    expected: Any = error.validator_value
+    instance: Any = error.instance
+    rule = error.validator
     if rule == "required":
-        missing = next(name for name in expected if name not in error.instance)
+        missing = next(name for name in expected if name not in instance)
         field = ".".join([*path, missing])
         return field, f"{field} is required"
     field = ".".join(path) or "body"
     if rule == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        assert isinstance(error.schema, Mapping), "additionalProperties is a keyword of an object schema"
+        unknown = sorted(set(instance) - set(error.schema.get("properties", {})))
         return field, f"unknown fields: {', '.join(unknown)}"[:200]
     if rule in (
         "type",

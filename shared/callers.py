@@ -10,7 +10,7 @@ from aiohttp import web
 from shared.auth import STAFF_ROLES, TRANSACTIONS_SERVICE_NAME, Principal, RevocationCheck, TokenKeys, verify_token
 from shared.errors import ForbiddenError, UnauthorizedError
 
-PRINCIPAL_KEY = web.RequestKey("principal", object)
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 TOKEN_KEYS_KEY = web.AppKey("token_keys", TokenKeys)
 AUDIENCE_KEY = web.AppKey("token_audience", str)
 REVOCATION_KEY = web.AppKey("token_revocations", RevocationCheck)

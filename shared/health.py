@@ -13,7 +13,8 @@ from shared.errors import ServiceUnavailableError
 from shared.web import json_response, ok
 
 HealthCheck = Callable[[web.Application], Awaitable[None]]
-HEALTH_CHECK_KEY = web.AppKey("health_check", object)
+# Subscripted, not AppKey(name, type): a Callable alias is no class to pass as the type argument.
+HEALTH_CHECK_KEY = web.AppKey[HealthCheck]("health_check")
 SERVICE_NAME_KEY = web.AppKey("service_name", str)
 STARTED_KEY = web.AppKey("started_monotonic_s", float)
 

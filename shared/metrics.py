@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from shared.web import Handler
 
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
-HTTP_METRICS_KEY = web.AppKey("http_metrics", object)
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -27,6 +26,9 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )
+
+
+HTTP_METRICS_KEY = web.AppKey("http_metrics", HttpMetrics)
 
 
 def install_metrics(app: web.Application, pool_in_use) -> CollectorRegistry:

@@ -4,10 +4,11 @@ database engine as a cleanup_ctx resource, health routes that check it, and /met
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from sqlalchemy import text
+from sqlalchemy import QueuePool, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import TokenKeys
@@ -40,7 +41,10 @@ def create_service_app(
     install_security(app, cors_allowed_origins)
     app.cleanup_ctx.append(_engine_context(database_url, db_pool_size))
     add_health_routes(app, service_name, _check_database)
-    install_metrics(app, lambda: app[ENGINE_KEY].sync_engine.pool.checkedout() if ENGINE_KEY in app else 0)
+    # A cast, not a check per scrape: create_engine's pool_size makes it a QueuePool (the async adapted one).
+    install_metrics(
+        app, lambda: cast(QueuePool, app[ENGINE_KEY].sync_engine.pool).checkedout() if ENGINE_KEY in app else 0
+    )
     return app
 
 

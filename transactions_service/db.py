@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsonio
@@ -126,7 +126,11 @@ _SELECT_STATS = text("""
     FROM transactions GROUP BY status""")
 
 
-def _transfer(row: Any) -> Transfer | None:
+@overload
+def _transfer(row: Row[Any]) -> Transfer: ...
+@overload
+def _transfer(row: Row[Any] | None) -> Transfer | None: ...
+def _transfer(row: Row[Any] | None) -> Transfer | None:
     return Transfer.from_row(dict(row._mapping)) if row is not None else None
 
 

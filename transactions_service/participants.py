@@ -112,8 +112,8 @@ class Participants:
                 participant=participant,
                 details={"status": answer.status, "body": answer.body},
             )
-            error = answer.body.get("error") if isinstance(answer.body, dict) else None
-            return f"HTTP {answer.status}: {error.get('code') if isinstance(error, dict) else None}"
+            refusal = answer.body.get("error") if isinstance(answer.body, dict) else None
+            return f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
         return None
 
 
@@ -127,7 +127,7 @@ REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
 
 
 def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
-    data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else {}
+    data = found if isinstance(body, dict) and isinstance(found := body.get("data"), dict) else {}
     if status == 200 and data.get("vote") == "yes":
         return Vote(participant, answered=True, yes=True)
     if status == 200 and data.get("vote") == "no":

@@ -62,7 +62,9 @@ async def stats(engine: AsyncEngine) -> dict[str, Any]:
     """The original's `{total, by_status: {pending, committed, aborted}, success_rate}`, and our detail per state."""
     async with engine.connect() as connection:
         rows = await db.select_stats(connection)
-    detail = {wire_status(status): {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus}
+    detail: dict[str, dict[str, Any]] = {
+        wire_status(status): {"transfers": 0, "unfinished": 0, "amount": Decimal(0)} for status in TransferStatus
+    }
     for row in rows:
         detail[wire_status(TransferStatus(row["status"]))] = {
             "transfers": row["transfers"],

@@ -103,6 +103,7 @@ async def drive(
                 on_tick(result)
 
     async def cpu_window() -> None:
+        assert cpu_probe is not None, "measured only with a probe"
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         before = cpu_probe()
         await asyncio.sleep(max(0.0, measure_until - time.perf_counter()))

@@ -72,6 +72,7 @@ async def _preload(system, variant: Variant, status) -> dict[str, float]:
     from harness.scale_fixture import load
 
     size = variant.preload
+    assert size is not None, "only a variant with a preload is loaded"
     with status(f"loading {size.accounts:,} accounts and {size.transfers:,} transfers straight into the databases"):
         return await load(
             {name: system.database_url(name) for name in system.ports}, accounts=size.accounts, transfers=size.transfers

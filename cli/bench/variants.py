@@ -56,7 +56,7 @@ def parse_setting(text: str) -> tuple[str, str]:
 
 def variants(compare_env: str | None, scale: ScaleSize | None) -> list[Variant]:
     """Every value of the compared setting, each on an empty and (with scale) a loaded database."""
-    settings = [{}]
+    settings: list[dict[str, str]] = [{}]
     if compare_env:
         name, values = parse_setting_values(compare_env)
         settings = [{name: value} for value in values]

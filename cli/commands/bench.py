@@ -8,6 +8,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlparse
 
 import typer
@@ -25,6 +26,9 @@ from cli.bench.variants import (
 )
 from cli.bench.workloads import WORKLOADS, Workload
 
+if TYPE_CHECKING:
+    from cli.bench.cpu import CpuProbe  # imported when measuring: it loads psutil
+
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
 # Off a terminal (a pipe, CI) rich would squeeze the tables into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -38,6 +42,16 @@ class RunOptions:
     seed: int
     caller: str
     baseline: bool
+
+
+class _CommonRunOptions(TypedDict):
+    """What every measured run is given, the 2PC system's and the baseline's alike."""
+
+    clients: int
+    seconds: float
+    warmup_s: float
+    seed: int
+    cpu_probe: CpuProbe | None
 
 
 def bench(
@@ -202,7 +216,7 @@ async def _measure(
     from harness.bench_baseline import run_baseline  # reads one database directly: only for this command
 
     probe = cpu_probe(_ports(urls, baseline_url))
-    common = {
+    common: _CommonRunOptions = {
         "clients": options.clients,
         "seconds": options.seconds,
         "warmup_s": options.warmup_s,
@@ -254,7 +268,8 @@ def _ports(urls: dict[str, str], database_url: str) -> dict[str, int]:
     from cli.bench.cpu import COORDINATOR, CUSTOMER_SERVICE, PARTICIPANT, POSTGRES
 
     process_of = {"customers": CUSTOMER_SERVICE, "accounts": PARTICIPANT, "transactions": COORDINATOR}
-    ports = {process_of[name]: urlparse(url).port for name, url in urls.items()}
+    # A URL without a port names no listener to measure (cpu_probe would find none for it either).
+    ports = {process_of[name]: port for name, url in urls.items() if (port := urlparse(url).port) is not None}
     ports[POSTGRES] = urlparse(database_url).port or 5432
     return ports
 

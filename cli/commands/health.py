@@ -14,6 +14,8 @@ from cli.core.errors import CliError, UnavailableError
 
 SERVICES = ("customer", "accounts", "transactions")
 STATUS_STYLES = {"healthy": "green", "unhealthy": "yellow", "unreachable": "red"}
+# Keyed by whatever JSON `database.connected` held: only true and false name a state.
+DATABASE_STATE_OF_CONNECTED: dict[object, str] = {True: "up", False: "down"}
 
 
 def check_service(client: Client, service: str) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def check_service(client: Client, service: str) -> dict[str, Any]:
     return {
         **row,
         "status": "healthy" if reply.ok else "unhealthy",
-        "database": {True: "up", False: "down"}.get(connected, "unknown"),
+        "database": DATABASE_STATE_OF_CONNECTED.get(connected, "unknown"),
         "database_latency_ms": data.get("database_latency_ms"),
         "latency_ms": Decimal(f"{reply.elapsed_ms:.1f}"),
         "error": None if reply.ok else reply.error.get("message", f"HTTP {reply.status}"),

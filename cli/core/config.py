@@ -129,6 +129,8 @@ def _build(values: dict[str, object]) -> Config:
         values["token_file"] = Path(str(values["token_file"]))
     if "timeout_s" in values:
         values["timeout_s"] = _timeout(values["timeout_s"])
+    # The values are TOML's and the environment's: only their keys are checked (above) against the fields,
+    # so their types are not known to mypy here.
     return Config(**values)  # type: ignore[arg-type]
 
 

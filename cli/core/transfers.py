@@ -70,7 +70,7 @@ def _worth_retrying(reply: Reply) -> bool:
 
 
 def _outcome(reply: Reply, key: str) -> TransferOutcome:
-    details = reply.error.get("details")
+    details: Any = reply.error.get("details")  # JSON: checked below before it is read
     if reply.ok or (reply.status == 409 and isinstance(details, dict) and details.get("status") == "aborted"):
         transfer = reply.data if reply.ok else details
         sent_transaction_ids.append(str(transfer["transaction_id"]))

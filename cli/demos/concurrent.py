@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from uuid import UUID
 
+from cli.core.client import Reply
 from cli.core.render import console, money
 from cli.demos.bank import Attempt, DemoBank, fire_together, require_demo_endpoint, run_pool
 from cli.demos.verdicts import CORRECT, UNSAFE, WRONG, Book, print_books, verdict
@@ -36,7 +39,7 @@ def customers_run(bank: DemoBank, rng: random.Random, concurrency: int) -> bool:
         + ", ".join(f"{owner} {money(opening)}" for owner, opening in CUSTOMER_OPENINGS.items())
         + f"; each transfer is sent with its payer's own token, {concurrency} at a time."
     )
-    attempts = run_pool([lambda step=step: bank.transfer(*step, as_owner=True) for step in plan], concurrency)
+    attempts = run_pool([partial(bank.transfer, *step, as_owner=True) for step in plan], concurrency)
     labels = {accounts[owner]: (owner.title(), opening) for owner, opening in CUSTOMER_OPENINGS.items()}
     return settle_and_judge(bank, attempts, labels)
 
@@ -49,10 +52,11 @@ def mixed_run(bank: DemoBank) -> bool:
         f"Alice's {source} starts at {money(MIXED_OPENING)}; each operation takes {money(MIXED_AMOUNT)} "
         f"from it; the transfers pay Bob's {destination}."
     )
-    results = fire_together(
-        [lambda: bank.transfer(source, destination, MIXED_AMOUNT), lambda: bank.unsafe_withdraw(source, MIXED_AMOUNT)]
-        * MIXED_PAIRS
-    )
+    calls: list[Callable[[], Attempt | Reply]] = [
+        lambda: bank.transfer(source, destination, MIXED_AMOUNT),
+        lambda: bank.unsafe_withdraw(source, MIXED_AMOUNT),
+    ]
+    results = fire_together(calls * MIXED_PAIRS)
     attempts = [result for result in results if isinstance(result, Attempt)]
     withdrawals = [result for result in results if not isinstance(result, Attempt)]
     require_demo_endpoint(withdrawals[0])
@@ -101,7 +105,7 @@ def high_concurrency_run(bank: DemoBank, rng: random.Random, transfers: int, con
     ) as progress:
         task = progress.add_task("transfers", total=transfers)
         attempts = run_pool(
-            [lambda step=step: bank.transfer(*step) for step in plan],
+            [partial(bank.transfer, *step) for step in plan],
             concurrency,
             on_done=lambda _attempt: progress.advance(task),
         )

@@ -120,7 +120,9 @@ class Shell:
         except typer.TyperException as error:  # what the CLI's group leaves to typer (e.g. bad global options)
             from typer import rich_utils
 
-            rich_utils.rich_format_error(error)
+            # typer annotates ClickException, yet reads only what every TyperException has (format_message,
+            # an optional ctx): ClickException is its subclass in typer's own copy of click.
+            rich_utils.rich_format_error(error)  # type: ignore[arg-type]
             result = error.exit_code
         except typer.Abort:
             console.print("aborted")

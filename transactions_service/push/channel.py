@@ -22,7 +22,7 @@ log = structlog.get_logger()
 
 PUSH_KEY = web.AppKey("push_channel", PushChannel)
 # Set before the app starts to plug in revocation (the security work's "is this token revoked?").
-TOKEN_REVOKED_KEY = web.AppKey("token_revoked", object)
+TOKEN_REVOKED_KEY = web.AppKey[TokenRevoked]("token_revoked")  # subscripted: TokenRevoked is a Callable alias
 WS_PATH = "/ws"
 
 
@@ -41,7 +41,7 @@ async def _push_context(
     app: web.Application, *, settings: PushSettings, database_url: str, clients_of
 ) -> AsyncIterator[None]:
     assert ENGINE_KEY in app, "the engine starts before the push channel"
-    revoked: TokenRevoked = app.get(TOKEN_REVOKED_KEY, never_revoked)  # type: ignore[assignment]
+    revoked: TokenRevoked = app.get(TOKEN_REVOKED_KEY, never_revoked)
     hub = Hub(
         send_queue_max=settings.send_queue_max,
         connections_per_user_max=settings.connections_per_user_max,

@@ -206,6 +206,7 @@ async def _watch(subscriber: Subscriber, channel: PushChannel, token: str) -> No
             subscriber.close(CLOSE_UNAUTHORIZED, "token revoked")
             return
         if subscriber.principal.role == "customer":
+            assert subscriber.principal.customer_id is not None, "a customer token names its customer"
             try:
                 subscriber.own_accounts = await channel.accounts.of(subscriber.principal.customer_id)
             except AccountsUnavailable:
