@@ -8,21 +8,24 @@ from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
 from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from shared.openapi import (
+    CHANGE_ERRORS,
     JSON,
+    PAGE_PARAMETERS,
+    document,
+    operation,
+    path_uuid_parameter,
+    query_int_parameter,
+)
+from shared.schemas import (
     MONEY,
     NULLABLE_MONEY,
     NULLABLE_TIMESTAMP,
     NULLABLE_UUID,
-    PAGE_PARAMETERS,
     TIMESTAMP,
     UUID_SCHEMA,
     array_of,
-    document,
     money_input,
     obj,
-    operation,
-    path_uuid_parameter,
-    query_int_parameter,
 )
 
 ACCOUNTS = ("accounts",)
@@ -124,6 +127,11 @@ ACCOUNT_ID = [path_uuid_parameter("account_id")]
 READERS = "(owner, teller, admin, service)"
 
 
+def _phase_two(summary: str) -> dict[str, Any]:
+    """Commit and abort take the same message and give the same answer."""
+    return {"post": operation(summary, DECISION, body=PROTOCOL_MESSAGE, errors=CHANGE_ERRORS, tags=PROTOCOL)}
+
+
 def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/accounts": {
@@ -159,29 +167,13 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
                 ACCOUNT,
                 body=SET_BALANCE,
                 parameters=ACCOUNT_ID,
-                errors=(400, 401, 403, 404, 409),
+                errors=CHANGE_ERRORS,
                 tags=ACCOUNTS,
             )
         },
         "/2pc/prepare": {"post": operation("phase one: lock and vote", VOTE, body=PREPARE_MESSAGE, tags=PROTOCOL)},
-        "/2pc/commit": {
-            "post": operation(
-                "phase two: apply and release",
-                DECISION,
-                body=PROTOCOL_MESSAGE,
-                errors=(400, 401, 403, 404, 409),
-                tags=PROTOCOL,
-            )
-        },
-        "/2pc/abort": {
-            "post": operation(
-                "phase two: release (a tombstone when nothing was prepared)",
-                DECISION,
-                body=PROTOCOL_MESSAGE,
-                errors=(400, 401, 403, 404, 409),
-                tags=PROTOCOL,
-            )
-        },
+        "/2pc/commit": _phase_two("phase two: apply and release"),
+        "/2pc/abort": _phase_two("phase two: release (a tombstone when nothing was prepared)"),
         "/2pc/status/{account_id}": {
             "get": operation(
                 "an account's lock (service, teller, admin)", LOCK_STATUS, parameters=ACCOUNT_ID, tags=PROTOCOL
@@ -219,7 +211,7 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
             ACCOUNT,
             body=WITHDRAW,
             parameters=ACCOUNT_ID,
-            errors=(400, 401, 403, 404, 409),
+            errors=CHANGE_ERRORS,
             tags=ACCOUNTS,
         )
         answer = withdraw["responses"]["200"]["content"][JSON]["schema"]  # plus the original's top-level warning

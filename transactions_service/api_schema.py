@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.openapi import (
+from shared.openapi import JSON, PAGE_PARAMETERS, document, operation, path_uuid_parameter, query_int_parameter
+from shared.schemas import (
     ERROR_ENVELOPE,
-    JSON,
     MONEY,
     NULLABLE_TIMESTAMP,
     NULLABLE_UUID,
-    PAGE_PARAMETERS,
     TIMESTAMP,
     UUID_SCHEMA,
     array_of,
-    document,
     money_input,
     obj,
-    operation,
-    path_uuid_parameter,
-    query_int_parameter,
 )
 from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, WIRE_STATUSES
 from transactions_service.handlers import MAX_PENDING_AGE_MINUTES
