@@ -198,11 +198,11 @@ async def _measure(
     variant: Variant,
 ):
     from cli.bench.cpu import cpu_probe
-    from cli.bench.driver import run_system
+    from cli.bench.driver import DriveOptions, run_system
     from harness.bench_baseline import run_baseline  # reads one database directly: only for this command
 
     probe = cpu_probe(_ports(urls, baseline_url))
-    common = {
+    common: DriveOptions = {
         "clients": options.clients,
         "seconds": options.seconds,
         "warmup_s": options.warmup_s,
