@@ -16,17 +16,7 @@ from shared.openapi import (
     path_uuid_parameter,
     query_int_parameter,
 )
-from shared.schemas import (
-    MONEY,
-    NULLABLE_MONEY,
-    NULLABLE_TIMESTAMP,
-    NULLABLE_UUID,
-    TIMESTAMP,
-    UUID_SCHEMA,
-    array_of,
-    money_input,
-    obj,
-)
+from shared.schemas import MONEY, TIMESTAMP, UUID_SCHEMA, array_of, money_input, nullable, obj
 
 ACCOUNTS = ("accounts",)
 PROTOCOL = ("two-phase commit (service tokens)",)
@@ -36,8 +26,8 @@ ACCOUNT = obj(
         "account_id": UUID_SCHEMA,
         "customer_id": UUID_SCHEMA,
         "balance": MONEY,
-        "transaction_lock": NULLABLE_UUID,
-        "pending_change": NULLABLE_MONEY,
+        "transaction_lock": nullable(UUID_SCHEMA),
+        "pending_change": nullable(MONEY),
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     }
@@ -46,9 +36,9 @@ EFFECTIVE_BALANCE = obj(
     {
         "account_id": UUID_SCHEMA,
         "balance": MONEY,
-        "pending_change": NULLABLE_MONEY,
+        "pending_change": nullable(MONEY),
         "effective_balance": MONEY,
-        "transaction_lock": NULLABLE_UUID,
+        "transaction_lock": nullable(UUID_SCHEMA),
         "current_balance": MONEY,
         "is_locked": {"type": "boolean"},
         "transaction_id": UUID_SCHEMA,
@@ -79,9 +69,9 @@ LEG = obj(
 LOCK_STATUS = obj(
     {
         "account_id": UUID_SCHEMA,
-        "transaction_lock": NULLABLE_UUID,
-        "pending_change": NULLABLE_MONEY,
-        "locked_at": NULLABLE_TIMESTAMP,
+        "transaction_lock": nullable(UUID_SCHEMA),
+        "pending_change": nullable(MONEY),
+        "locked_at": nullable(TIMESTAMP),
     }
 )
 VOTE = obj(

@@ -7,7 +7,7 @@ from typing import Any
 from customer_service import domain
 from shared.auth import ROLES
 from shared.openapi import CHANGE_ERRORS, PAGE_PARAMETERS, document, operation, path_uuid_parameter, query_int_parameter
-from shared.schemas import NULLABLE_UUID, TIMESTAMP, UUID_SCHEMA, array_of, obj
+from shared.schemas import TIMESTAMP, UUID_SCHEMA, array_of, nullable, obj
 
 TAGS = ("customers",)
 AUTH = ("auth",)
@@ -63,7 +63,7 @@ CREDENTIALS = obj(
 LOGIN_ANSWER = obj(
     {
         "token": {"type": "string"},
-        "customer_id": NULLABLE_UUID,
+        "customer_id": nullable(UUID_SCHEMA),
         "role": {"enum": sorted(ROLES - {"service"})},
         "expires_at": TIMESTAMP,
         "refresh_token": {"type": "string"},
@@ -75,7 +75,7 @@ LOGOUT_ANSWER = obj({"session_id": {"type": ["string", "null"]}})
 REVOCATION = obj(
     {
         "revocation_id": {"type": "integer"},
-        "session_id": NULLABLE_UUID,
+        "session_id": nullable(UUID_SCHEMA),
         "subject": {"type": ["string", "null"]},
         "revoked_at": TIMESTAMP,
     }
@@ -86,7 +86,7 @@ FEED_PARAMETERS = [
 ]
 NEW_CUSTOMER = obj(
     {
-        "customer_id": NULLABLE_UUID,
+        "customer_id": nullable(UUID_SCHEMA),
         "name": _text(domain.MAX_NAME_LENGTH),
         "address": _text(domain.MAX_ADDRESS_LENGTH),
         "contact_info": _contact_info(),

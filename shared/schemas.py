@@ -8,14 +8,16 @@ from typing import Any
 from shared.money import DEFAULT_MAX_AMOUNT
 
 UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
-NULLABLE_UUID: dict[str, Any] = {"type": ["string", "null"], "format": "uuid"}
 TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
-NULLABLE_TIMESTAMP: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 # Answers write money as exact JSON numbers; requests may also send a numeric string (shared/money.py).
 MONEY: dict[str, Any] = {"type": "number"}
-NULLABLE_MONEY: dict[str, Any] = {"type": ["number", "null"]}
 MAX_AMOUNT = int(DEFAULT_MAX_AMOUNT)
 MONEY_TEXT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or null (a lock that is not held, a time that has not come)."""
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def money_input(*, allow_zero: bool = False, signed: bool = False) -> dict[str, Any]:
