@@ -8,22 +8,15 @@ from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
 from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from shared.openapi import (
+    CHANGE_ERRORS,
     JSON,
-    MONEY,
-    NULLABLE_MONEY,
-    NULLABLE_TIMESTAMP,
-    NULLABLE_UUID,
     PAGE_PARAMETERS,
-    TIMESTAMP,
-    UUID_SCHEMA,
-    array_of,
     document,
-    money_input,
-    obj,
     operation,
     path_uuid_parameter,
     query_int_parameter,
 )
+from shared.schemas import MONEY, TIMESTAMP, UUID_SCHEMA, array_of, money_input, nullable, obj
 
 ACCOUNTS = ("accounts",)
 PROTOCOL = ("two-phase commit (service tokens)",)
@@ -33,8 +26,8 @@ ACCOUNT = obj(
         "account_id": UUID_SCHEMA,
         "customer_id": UUID_SCHEMA,
         "balance": MONEY,
-        "transaction_lock": NULLABLE_UUID,
-        "pending_change": NULLABLE_MONEY,
+        "transaction_lock": nullable(UUID_SCHEMA),
+        "pending_change": nullable(MONEY),
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     }
@@ -43,9 +36,9 @@ EFFECTIVE_BALANCE = obj(
     {
         "account_id": UUID_SCHEMA,
         "balance": MONEY,
-        "pending_change": NULLABLE_MONEY,
+        "pending_change": nullable(MONEY),
         "effective_balance": MONEY,
-        "transaction_lock": NULLABLE_UUID,
+        "transaction_lock": nullable(UUID_SCHEMA),
         "current_balance": MONEY,
         "is_locked": {"type": "boolean"},
         "transaction_id": UUID_SCHEMA,
@@ -76,9 +69,9 @@ LEG = obj(
 LOCK_STATUS = obj(
     {
         "account_id": UUID_SCHEMA,
-        "transaction_lock": NULLABLE_UUID,
-        "pending_change": NULLABLE_MONEY,
-        "locked_at": NULLABLE_TIMESTAMP,
+        "transaction_lock": nullable(UUID_SCHEMA),
+        "pending_change": nullable(MONEY),
+        "locked_at": nullable(TIMESTAMP),
     }
 )
 VOTE = obj(
@@ -124,6 +117,11 @@ ACCOUNT_ID = [path_uuid_parameter("account_id")]
 READERS = "(owner, teller, admin, service)"
 
 
+def _phase_two(summary: str) -> dict[str, Any]:
+    """Commit and abort take the same message and give the same answer."""
+    return {"post": operation(summary, DECISION, body=PROTOCOL_MESSAGE, errors=CHANGE_ERRORS, tags=PROTOCOL)}
+
+
 def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/accounts": {
@@ -159,29 +157,13 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
                 ACCOUNT,
                 body=SET_BALANCE,
                 parameters=ACCOUNT_ID,
-                errors=(400, 401, 403, 404, 409),
+                errors=CHANGE_ERRORS,
                 tags=ACCOUNTS,
             )
         },
         "/2pc/prepare": {"post": operation("phase one: lock and vote", VOTE, body=PREPARE_MESSAGE, tags=PROTOCOL)},
-        "/2pc/commit": {
-            "post": operation(
-                "phase two: apply and release",
-                DECISION,
-                body=PROTOCOL_MESSAGE,
-                errors=(400, 401, 403, 404, 409),
-                tags=PROTOCOL,
-            )
-        },
-        "/2pc/abort": {
-            "post": operation(
-                "phase two: release (a tombstone when nothing was prepared)",
-                DECISION,
-                body=PROTOCOL_MESSAGE,
-                errors=(400, 401, 403, 404, 409),
-                tags=PROTOCOL,
-            )
-        },
+        "/2pc/commit": _phase_two("phase two: apply and release"),
+        "/2pc/abort": _phase_two("phase two: release (a tombstone when nothing was prepared)"),
         "/2pc/status/{account_id}": {
             "get": operation(
                 "an account's lock (service, teller, admin)", LOCK_STATUS, parameters=ACCOUNT_ID, tags=PROTOCOL
@@ -219,7 +201,7 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
             ACCOUNT,
             body=WITHDRAW,
             parameters=ACCOUNT_ID,
-            errors=(400, 401, 403, 404, 409),
+            errors=CHANGE_ERRORS,
             tags=ACCOUNTS,
         )
         answer = withdraw["responses"]["200"]["content"][JSON]["schema"]  # plus the original's top-level warning

@@ -24,8 +24,9 @@ DEMO_ACCOUNTS = (
 )
 
 
-async def seed(engine: AsyncEngine) -> SeedReport:
-    """Open each demo account that does not exist yet; what was opened and what had to be skipped."""
+async def seed(engine: AsyncEngine, _settings: object = None) -> SeedReport:
+    """Open each demo account that does not exist yet; what was opened and what had to be skipped.
+    (`seed-demo` passes every service's seed its settings; the accounts need none.)"""
     report = SeedReport()
     for account_id, customer_id, balance in DEMO_ACCOUNTS:
         async with engine.connect() as connection:

@@ -12,7 +12,7 @@ from accounts_service import participant, service, unsafe_demo
 from accounts_service.domain import Leg
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from shared import failpoints
-from shared.audit import add_audit_route, audited
+from shared.audit import audited
 from shared.auth import STAFF_ROLES, Principal
 from shared.body_validation import validated_body
 from shared.callers import require_coordinator, require_role
@@ -44,7 +44,6 @@ def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
     app.router.add_post("/2pc/abort", abort)
     app.router.add_get("/2pc/status/{account_id}", lock_status)
     app.router.add_get("/2pc/status/{account_id}/{transaction_id}", transfer_status)
-    add_audit_route(app)
 
 
 async def _readable_account(request: web.Request) -> dict[str, Any]:

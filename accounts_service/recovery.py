@@ -23,21 +23,18 @@ from accounts_service.metrics import ParticipantMetrics
 from accounts_service.participant import NO_SIGNALS, ReleaseSignals
 from shared.errors import ConflictError, TransferNotFoundError
 from shared.http_client import PeerResponse, PeerUnavailableError, ServiceClient
+from shared.settings import RecoveryClock, seconds
 
 log = structlog.get_logger()
 
 DEFAULT_IN_DOUBT_TIMEOUT_S = 5.0
-DEFAULT_RECOVERY_INTERVAL_S = 1.0
-DEFAULT_RECOVERY_BATCH_MAX = 100
 DEFAULT_TOMBSTONE_RETENTION_S = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
-class ParticipantRecoverySettings:
-    in_doubt_timeout_s: float = DEFAULT_IN_DOUBT_TIMEOUT_S
-    interval_s: float = DEFAULT_RECOVERY_INTERVAL_S
-    batch_max: int = DEFAULT_RECOVERY_BATCH_MAX
-    tombstone_retention_s: float = DEFAULT_TOMBSTONE_RETENTION_S
+class ParticipantRecoverySettings(RecoveryClock):
+    in_doubt_timeout_s: float = seconds(DEFAULT_IN_DOUBT_TIMEOUT_S, env="IN_DOUBT_TIMEOUT_S")
+    tombstone_retention_s: float = seconds(DEFAULT_TOMBSTONE_RETENTION_S, env="TOMBSTONE_RETENTION_S")
 
 
 async def resolve_in_doubt(

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from accounts_service import db
 from accounts_service.domain import LedgerKind
@@ -58,15 +58,18 @@ async def open_account(
     account_id = account_id or uuid.uuid4()
     async with engine.begin() as connection:
         row = await db.insert_account(connection, account_id, customer_id, initial_balance)
-        await db.insert_ledger_row(
-            connection,
-            transaction_id=uuid.uuid4(),
-            account_id=account_id,
-            change=initial_balance,
-            kind=LedgerKind.OPENING,
-        )
+        await record_local_change(connection, account_id, initial_balance, LedgerKind.OPENING)
     log.info("account_opened", details={"account_id": str(account_id), "customer_id": str(customer_id)})
     return row
+
+
+async def record_local_change(
+    connection: AsyncConnection, account_id: UUID, change: Decimal, kind: LedgerKind, *, reason: str | None = None
+) -> None:
+    """A ledger row for a change made here, not by a transfer: it gets a transaction id of its own."""
+    await db.insert_ledger_row(
+        connection, transaction_id=uuid.uuid4(), account_id=account_id, change=change, kind=kind, reason=reason
+    )
 
 
 async def get_account(engine: AsyncEngine, account_id: UUID) -> dict[str, Any]:
@@ -101,13 +104,6 @@ async def adjust_balance(engine: AsyncEngine, account_id: UUID, new_balance: Dec
         change = new_balance - row["balance"]
         updated = await db.set_balance(connection, account_id, new_balance)
         if change != 0:
-            await db.insert_ledger_row(
-                connection,
-                transaction_id=uuid.uuid4(),
-                account_id=account_id,
-                change=change,
-                kind=LedgerKind.ADJUSTMENT,
-                reason=reason,
-            )
+            await record_local_change(connection, account_id, change, LedgerKind.ADJUSTMENT, reason=reason)
     log.info("balance_adjusted", details={"account_id": str(account_id), "change": str(change)})
     return updated

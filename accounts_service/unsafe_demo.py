@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
 from accounts_service.domain import LedgerKind
-from accounts_service.service import get_account
+from accounts_service.service import get_account, record_local_change
 from shared.errors import ConflictError, InsufficientFundsError
 
 
@@ -26,13 +25,7 @@ async def unsafe_withdraw(engine: AsyncEngine, account_id: UUID, amount: Decimal
     try:
         async with engine.begin() as connection:
             updated = await db.set_balance(connection, account_id, row["balance"] - amount)
-            await db.insert_ledger_row(
-                connection,
-                transaction_id=uuid.uuid4(),
-                account_id=account_id,
-                change=-amount,
-                kind=LedgerKind.UNSAFE_WITHDRAWAL,
-            )
+            await record_local_change(connection, account_id, -amount, LedgerKind.UNSAFE_WITHDRAWAL)
     except IntegrityError:
         raise ConflictError("balance changed under a prepared transfer") from None
     return updated

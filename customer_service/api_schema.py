@@ -6,20 +6,11 @@ from typing import Any
 
 from customer_service import domain
 from shared.auth import ROLES
-from shared.openapi import (
-    NULLABLE_UUID,
-    PAGE_PARAMETERS,
-    TIMESTAMP,
-    UUID_SCHEMA,
-    array_of,
-    document,
-    obj,
-    operation,
-    path_uuid_parameter,
-    query_int_parameter,
-)
+from shared.openapi import CHANGE_ERRORS, PAGE_PARAMETERS, document, operation, path_uuid_parameter, query_int_parameter
+from shared.schemas import TIMESTAMP, UUID_SCHEMA, array_of, nullable, obj
 
 TAGS = ("customers",)
+AUTH = ("auth",)
 # Linear on any input: the stripped phone ends in a non-space, so the inner run and the trailing \s* never
 # compete for the same spaces (the old `[0-9 ().-]*\s*$` backtracked quadratically on a run of spaces).
 PHONE_PATTERN = r"^\s*\+?[0-9(]([0-9 ().-]*[0-9().-])?\s*$"
@@ -72,7 +63,7 @@ CREDENTIALS = obj(
 LOGIN_ANSWER = obj(
     {
         "token": {"type": "string"},
-        "customer_id": NULLABLE_UUID,
+        "customer_id": nullable(UUID_SCHEMA),
         "role": {"enum": sorted(ROLES - {"service"})},
         "expires_at": TIMESTAMP,
         "refresh_token": {"type": "string"},
@@ -84,7 +75,7 @@ LOGOUT_ANSWER = obj({"session_id": {"type": ["string", "null"]}})
 REVOCATION = obj(
     {
         "revocation_id": {"type": "integer"},
-        "session_id": NULLABLE_UUID,
+        "session_id": nullable(UUID_SCHEMA),
         "subject": {"type": ["string", "null"]},
         "revoked_at": TIMESTAMP,
     }
@@ -95,7 +86,7 @@ FEED_PARAMETERS = [
 ]
 NEW_CUSTOMER = obj(
     {
-        "customer_id": NULLABLE_UUID,
+        "customer_id": nullable(UUID_SCHEMA),
         "name": _text(domain.MAX_NAME_LENGTH),
         "address": _text(domain.MAX_ADDRESS_LENGTH),
         "contact_info": _contact_info(),
@@ -146,7 +137,7 @@ def openapi_document() -> dict[str, Any]:
                     body=CREDENTIALS,
                     public=True,
                     errors=(400, 401, 429),
-                    tags=("auth",),
+                    tags=AUTH,
                 )
             },
             "/auth/refresh": {
@@ -157,7 +148,7 @@ def openapi_document() -> dict[str, Any]:
                     body=REFRESH,
                     public=True,
                     errors=(400, 401),
-                    tags=("auth",),
+                    tags=AUTH,
                 )
             },
             "/auth/logout": {
@@ -165,7 +156,7 @@ def openapi_document() -> dict[str, Any]:
                     "revoke this token's session everywhere (any user)",
                     LOGOUT_ANSWER,
                     errors=(401, 403),
-                    tags=("auth",),
+                    tags=AUTH,
                 )
             },
             "/auth/revocations": {
@@ -173,7 +164,7 @@ def openapi_document() -> dict[str, Any]:
                     "revoked sessions and users after an id, oldest first (service): every service polls it",
                     array_of(REVOCATION),
                     parameters=FEED_PARAMETERS,
-                    tags=("auth",),
+                    tags=AUTH,
                 )
             },
             "/customers": {
@@ -203,14 +194,14 @@ def openapi_document() -> dict[str, Any]:
                     CUSTOMER,
                     body=CUSTOMER_CHANGES,
                     parameters=CUSTOMER_ID,
-                    errors=(400, 401, 403, 404, 409),
+                    errors=CHANGE_ERRORS,
                     tags=TAGS,
                 ),
                 "delete": operation(
                     "delete a customer (admin)",
                     obj({"customer_id": UUID_SCHEMA}),
                     parameters=CUSTOMER_ID,
-                    errors=(400, 401, 403, 404, 409),
+                    errors=CHANGE_ERRORS,
                     tags=TAGS,
                 ),
             },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -13,32 +12,15 @@ from customer_service.passwords import Passwords
 from customer_service.settings import Settings
 from customer_service.throttle import LoginThrottle
 from shared.api_docs import install_openapi
-from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, load_token_keys
-from shared.callers import TOKEN_KEYS_KEY
-from shared.http_client import ServiceClient
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME
 from shared.revocation import revocation_context
-from shared.service_app import ENGINE_KEY, create_service_app
+from shared.service_app import ENGINE_KEY, PeerClients, create_service_app
 
 SERVICE_NAME = CUSTOMER_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
-    token_keys = load_token_keys(
-        algorithm=settings.jwt_algorithm,
-        secret=settings.jwt_secret,
-        public_key_file=settings.jwt_public_key_file,
-        private_key_file=settings.jwt_private_key_file,
-        service_token_secret=settings.service_token_secret,
-        dev_mode=settings.dev_mode,
-    )
-    app = create_service_app(
-        SERVICE_NAME,
-        database_url=settings.database_url,
-        jwt_secret=settings.jwt_secret,
-        db_pool_size=settings.db_pool_size,
-        token_keys=token_keys,
-        cors_allowed_origins=settings.cors_allowed_origins,
-    )
+    app = create_service_app(SERVICE_NAME, settings, private_key_file=settings.jwt_private_key_file)
     app[SETTINGS_KEY] = settings
     app[THROTTLE_KEY] = LoginThrottle(
         failures_max=settings.login_failures_max,
@@ -46,25 +28,12 @@ def create_app(settings: Settings) -> web.Application:
         window_s=settings.login_window_s,
     )
     app[PASSWORDS_KEY] = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
-    app.cleanup_ctx.append(_accounts_client)
+    peers = PeerClients(SERVICE_NAME, settings.http_timeout_s)
+    app.cleanup_ctx.append(peers.client(ACCOUNTS_KEY, settings.accounts_service_url, ACCOUNTS_SERVICE_NAME))
     app.cleanup_ctx.append(revocation_context(_feed_from_database))
     handlers.add_routes(app)
     install_openapi(app, api_schema.openapi_document())
     return app
-
-
-async def _accounts_client(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    client = ServiceClient(
-        settings.accounts_service_url,
-        jwt_secret=app[TOKEN_KEYS_KEY],
-        caller=SERVICE_NAME,
-        audience=ACCOUNTS_SERVICE_NAME,
-        timeout_s=settings.http_timeout_s,
-    )
-    app[ACCOUNTS_KEY] = client
-    yield
-    await client.close()
 
 
 async def _feed_from_database(app: web.Application, after: int, limit: int) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from aiohttp import web
 from customer_service import domain, service, sessions
 from customer_service.keys import ACCOUNTS_KEY, ENGINE_KEY, PASSWORDS_KEY, SETTINGS_KEY, THROTTLE_KEY
 from customer_service.throttle import client_address
-from shared.audit import add_audit_route, audited
+from shared.audit import audited
 from shared.auth import STAFF_ROLES
 from shared.body_validation import validated_body
 from shared.callers import TOKEN_KEYS_KEY, principal_of, require_owner_or_staff, require_role
@@ -38,7 +38,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch("/customers/{customer_id}", update_customer)
     app.router.add_delete("/customers/{customer_id}", delete_customer)
     app.router.add_get("/customers/{customer_id}/exists", customer_exists)
-    add_audit_route(app)
 
 
 async def login(request: web.Request) -> web.Response:

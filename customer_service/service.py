@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from customer_service import db, sessions
 from customer_service.domain import Credentials, CustomerChanges, Login, NewCustomer, user_role
@@ -41,24 +43,14 @@ async def create_customer(engine: AsyncEngine, passwords: Passwords, new_custome
     login = new_customer.login
     # Hash before taking a connection: the pool should not wait on argon2.
     password_hash = await passwords.hash(login.password) if login is not None else None
-    try:
+    with _duplicates_as_conflicts():
         async with engine.begin() as connection:
             row = await db.insert_customer(
                 connection, new_customer.customer_id, new_customer.name, new_customer.address, new_customer.contact_info
             )
             if login is not None:
                 assert password_hash is not None, "hashed above for the login"
-                await db.insert_user(
-                    connection,
-                    user_id=uuid.uuid4(),
-                    username=login.username,
-                    password_hash=password_hash,
-                    role=login.role,
-                    customer_id=login.customer_id,
-                )
-    except IntegrityError as error:
-        _raise_if_duplicate(error)
-        raise
+                await _insert_login(connection, uuid.uuid4(), login, password_hash)
     log.info("customer_created", details={"customer_id": str(row["customer_id"]), "with_login": login is not None})
     return row
 
@@ -67,30 +59,36 @@ async def create_login(engine: AsyncEngine, passwords: Passwords, login: Login) 
     """A login for staff, or for an existing customer; its user_id."""
     user_id = uuid.uuid4()
     password_hash = await passwords.hash(login.password)
-    try:
+    with _duplicates_as_conflicts():
         async with engine.begin() as connection:
-            await db.insert_user(
-                connection,
-                user_id=user_id,
-                username=login.username,
-                password_hash=password_hash,
-                role=login.role,
-                customer_id=login.customer_id,
-            )
-    except IntegrityError as error:
-        _raise_if_duplicate(error)
-        raise
+            await _insert_login(connection, user_id, login, password_hash)
     log.info("login_created", details={"user_id": str(user_id), "username": login.username, "role": login.role.value})
     return user_id
 
 
-def _raise_if_duplicate(error: IntegrityError) -> None:
+async def _insert_login(connection: AsyncConnection, user_id: UUID, login: Login, password_hash: str) -> None:
+    await db.insert_user(
+        connection,
+        user_id=user_id,
+        username=login.username,
+        password_hash=password_hash,
+        role=login.role,
+        customer_id=login.customer_id,
+    )
+
+
+@contextmanager
+def _duplicates_as_conflicts() -> Iterator[None]:
     """A duplicate id, email or username is the caller's conflict; any other violation is our bug and stays a 500."""
-    assert error.orig is not None, "an IntegrityError wraps the driver's error"
-    constraint = getattr(error.orig.__cause__, "constraint_name", None)
-    if constraint in UNIQUE_CONSTRAINTS:
-        field, message = UNIQUE_CONSTRAINTS[constraint]
-        raise ConflictError(message, details={"field": field}) from None
+    try:
+        yield
+    except IntegrityError as error:
+        assert error.orig is not None, "an IntegrityError wraps the driver's error"
+        constraint = getattr(error.orig.__cause__, "constraint_name", None)
+        if constraint in UNIQUE_CONSTRAINTS:
+            field, message = UNIQUE_CONSTRAINTS[constraint]
+            raise ConflictError(message, details={"field": field}) from None
+        raise
 
 
 async def get_customer(engine: AsyncEngine, customer_id: UUID) -> dict[str, Any]:
@@ -128,12 +126,9 @@ async def customer_exists(engine: AsyncEngine, customer_id: UUID) -> bool:
 
 
 async def update_customer(engine: AsyncEngine, customer_id: UUID, changes: CustomerChanges) -> dict[str, Any]:
-    try:
+    with _duplicates_as_conflicts():
         async with engine.begin() as connection:
             row = await db.update_customer(connection, customer_id, changes)
-    except IntegrityError as error:
-        _raise_if_duplicate(error)
-        raise
     row = _found(row, customer_id)
     changed = [name for name in ("name", "address", "contact_info") if getattr(changes, name) is not None]
     log.info("customer_updated", details={"customer_id": str(customer_id), "fields": changed})

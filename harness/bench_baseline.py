@@ -7,11 +7,13 @@ database can do, the ceiling the 2PC system is compared with. cli.bench.driver d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Unpack
 
 import asyncpg
 
-from cli.bench.driver import RunResult, drive
+from cli.bench.driver import DriveOptions, RunResult, drive
 from cli.bench.workloads import Workload
 
 BASELINE_TABLE = "bench_baseline_accounts"
@@ -78,27 +80,15 @@ async def run_baseline(
     database_url: str,
     workload: Workload,
     *,
-    clients: int,
-    seconds: float,
-    warmup_s: float,
-    seed: int,
-    on_tick=None,
-    cpu_probe=None,
+    on_tick: Callable[[RunResult], None] | None = None,
+    **run: Unpack[DriveOptions],
 ) -> RunResult:
-    pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
+    pool = await asyncpg.create_pool(database_url, min_size=run["clients"], max_size=run["clients"])
     try:
         baseline = Baseline(pool)
         await baseline.create_accounts(workload.accounts, workload.opening_balance)
         result = await drive(
-            lambda s, d, a: baseline_transfer(baseline, s, d, a),
-            workload,
-            clients=clients,
-            seconds=seconds,
-            warmup_s=warmup_s,
-            seed=seed,
-            on_tick=on_tick,
-            target="baseline",
-            cpu_probe=cpu_probe,
+            lambda s, d, a: baseline_transfer(baseline, s, d, a), workload, target="baseline", on_tick=on_tick, **run
         )
         result.money_conserved = await baseline.total() == workload.total_money
         result.locks_left = 0

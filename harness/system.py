@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,21 +140,9 @@ class LocalSystem:
 
     def start(self, service: str, overrides: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen:
         assert service not in self.processes or self.processes[service].poll() is not None, "already running"
-        output = open(self.log_dir / f"{service}.out", "ab")
         package = self.service_of(service)
         command = self.commands.get(package, [sys.executable, "-m", package])
-        process = subprocess.Popen(
-            command,
-            env=self.service_env(service, overrides),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        output.close()
-        self.processes[service] = process
-        if wait:
-            self.wait_ready(service)
-        return process
+        return self._spawn(service, command, self.service_env(service, overrides), wait=wait)
 
     def start_console(self, port: int, *, wait: bool = True) -> subprocess.Popen:
         """The web console on `port`, passing the API through to this system's services."""
@@ -164,18 +153,17 @@ class LocalSystem:
             "DEMO_ENDPOINTS": "true" if self.demo_endpoints else "false",
             **{spec.url_variable: self.url(spec.name) for spec in SERVICES},
         }
-        output = open(self.log_dir / f"{CONSOLE}.out", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", CONSOLE],
-            env=environ,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        output.close()
-        self.processes[CONSOLE] = process
+        return self._spawn(CONSOLE, [sys.executable, "-m", CONSOLE], environ, wait=wait)
+
+    def _spawn(self, name: str, command: list[str], environ: Mapping[str, str], *, wait: bool) -> subprocess.Popen:
+        """Start `name`, its output appended to <log_dir>/<name>.out; with `wait`, until it answers."""
+        with open(self.log_dir / f"{name}.out", "ab") as output:
+            process = subprocess.Popen(
+                command, env=environ, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self.processes[name] = process
         if wait:
-            self.wait_ready(CONSOLE)
+            self.wait_ready(name)
         return process
 
     def start_all(self) -> None:

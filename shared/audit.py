@@ -18,9 +18,9 @@ from sqlalchemy import text
 from shared import jsonio
 from shared.auth import STAFF_ROLES, Principal
 from shared.callers import PRINCIPAL_KEY, require_role
+from shared.database import ENGINE_KEY
 from shared.errors import ApiError
 from shared.params import page_params
-from shared.service_app import ENGINE_KEY
 from shared.web import Handler, ok
 
 log = structlog.get_logger()
@@ -139,4 +139,5 @@ async def read_audit(request: web.Request) -> web.Response:
 
 
 def add_audit_route(app: web.Application) -> None:
+    """Every service serves its audit log (shared/service_app.py adds the route)."""
     app.router.add_get(AUDIT_PATH, read_audit)

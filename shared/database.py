@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -15,6 +16,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.settings import DEFAULT_SERVICE_POOL_SIZE
+
+# Where a service app keeps its engine (shared/service_app.py opens and disposes of it).
+ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 
 DEFAULT_POOL_SIZE = DEFAULT_SERVICE_POOL_SIZE
 DEFAULT_POOL_MAX_OVERFLOW = 10

@@ -23,8 +23,18 @@ from typing import Any
 
 
 class ApiError(Exception):
+    """`class NotFoundError(ApiError, status=404, code="NOT_FOUND")`: a subclass names its status and
+    code in its first line, as in the tree above, and keeps its parent's where it names none."""
+
     status = 500
     code = "INTERNAL_ERROR"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self, message: str, *, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
@@ -43,46 +53,39 @@ class ApiError(Exception):
         return {"success": False, "error": error}
 
 
-class ValidationError(ApiError):
-    status = 400
-    code = "VALIDATION_ERROR"
+class ValidationError(ApiError, status=400, code="VALIDATION_ERROR"):
+    """A request the service cannot take as it is: a missing field, a bad amount, an unknown parameter."""
 
 
-class UnauthorizedError(ApiError):
-    status = 401
-    code = "UNAUTHORIZED"
+class UnauthorizedError(ApiError, status=401, code="UNAUTHORIZED"):
+    """The caller is not authenticated: no token, or one that does not verify (expired, revoked, foreign)."""
 
 
-class ForbiddenError(ApiError):
-    status = 403
-    code = "FORBIDDEN"
+class ForbiddenError(ApiError, status=403, code="FORBIDDEN"):
+    """The caller is authenticated but may not do this (its role, or not its own resource)."""
 
 
-class NotFoundError(ApiError):
-    status = 404
-    code = "NOT_FOUND"
+class NotFoundError(ApiError, status=404, code="NOT_FOUND"):
+    pass
 
 
-class TransferNotFoundError(NotFoundError):
+class TransferNotFoundError(NotFoundError, code="TRANSFER_NOT_FOUND"):
     """The coordinator's positive "no record of this transfer": the only 404 a participant may read as abort.
 
     It always names the transfer (details.transaction_id), so a 404 from some other route or service,
     which names nothing, is never taken for it.
     """
 
-    code = "TRANSFER_NOT_FOUND"
-
     def __init__(self, transaction_id: Any) -> None:
         super().__init__("no record of this transfer", details={"transaction_id": str(transaction_id)})
 
 
-class ConflictError(ApiError):
-    status = 409
-    code = "CONFLICT_ERROR"
+class ConflictError(ApiError, status=409, code="CONFLICT_ERROR"):
+    pass
 
 
-class AccountLockedError(ConflictError):
-    code = "ACCOUNT_LOCKED"
+class AccountLockedError(ConflictError, code="ACCOUNT_LOCKED"):
+    pass
 
 
 class TransferAbortedError(ConflictError):
@@ -104,19 +107,16 @@ class TransferAbortedError(ConflictError):
         }
 
 
-class PayloadTooLargeError(ApiError):
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
+class PayloadTooLargeError(ApiError, status=413, code="PAYLOAD_TOO_LARGE"):
+    pass
 
 
-class IdempotencyKeyReusedError(ApiError):
-    status = 422
-    code = "IDEMPOTENCY_KEY_REUSED"
+class IdempotencyKeyReusedError(ApiError, status=422, code="IDEMPOTENCY_KEY_REUSED"):
+    """An Idempotency-Key sent again with a different request."""
 
 
-class TooManyRequestsError(ApiError):
-    status = 429
-    code = "TOO_MANY_REQUESTS"
+class TooManyRequestsError(ApiError, status=429, code="TOO_MANY_REQUESTS"):
+    pass
 
 
 # A 503 always says when to try again: the conditions behind it (a database restarting, a peer down)
@@ -124,22 +124,19 @@ class TooManyRequestsError(ApiError):
 DEFAULT_RETRY_AFTER_S = 1
 
 
-class ServiceUnavailableError(ApiError):
+class ServiceUnavailableError(ApiError, status=503, code="SERVICE_UNAVAILABLE"):
     """Nothing was decided; the same request may be sent again after Retry-After seconds."""
-
-    status = 503
-    code = "SERVICE_UNAVAILABLE"
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_S))
 
 
-class InsufficientFundsError(ConflictError):
-    code = "INSUFFICIENT_FUNDS"
+class InsufficientFundsError(ConflictError, code="INSUFFICIENT_FUNDS"):
+    pass
 
 
-class OutcomeUnknownError(ApiError):
+class OutcomeUnknownError(ApiError, status=504, code="OUTCOME_UNKNOWN"):
     """The coordinator cannot tell whether its decision was stored (PROTOCOL.md step 5).
 
     504, not 503: the request did not fail, an upstream (the coordinator's log database) did not answer
@@ -147,9 +144,6 @@ class OutcomeUnknownError(ApiError):
     about details.transaction_id (also in the Location header) instead; a repeat with the same
     Idempotency-Key is safe too.
     """
-
-    status = 504
-    code = "OUTCOME_UNKNOWN"
 
     def __init__(self, transaction_id: Any) -> None:
         status_path = f"/transfers/status/{transaction_id}"

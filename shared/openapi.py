@@ -1,6 +1,7 @@
-"""OpenAPI 3.1 building blocks: schemas, parameters, operations, and the document every service assembles.
+"""OpenAPI 3.1 building blocks: parameters, operations, and the document every service assembles.
 
-Each service writes its document as Python data (its api_schema.py) from the blocks here; shared/api_docs.py
+Each service writes its document as Python data (its api_schema.py) from the blocks here and the schemas of
+shared/schemas.py; shared/api_docs.py
 serves it and shared/body_validation.py checks request bodies against it.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.money import DEFAULT_MAX_AMOUNT
 from shared.params import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from shared.schemas import ERROR_ENVELOPE, TIMESTAMP, UUID_SCHEMA, array_of, obj, success
 
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_PATH = "/openapi.json"
@@ -18,65 +19,6 @@ JSON = "application/json"
 TEXT = "text/plain"
 # aiohttp's HTTP parser answers a request line or headers over 8190 bytes itself, before any route or middleware.
 PARSER_REJECTION = "a request line or header too large for the HTTP parser: plain text, not the envelope"
-
-
-UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
-NULLABLE_UUID: dict[str, Any] = {"type": ["string", "null"], "format": "uuid"}
-TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
-NULLABLE_TIMESTAMP: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
-# Answers write money as exact JSON numbers; requests may also send a numeric string (shared/money.py).
-MONEY: dict[str, Any] = {"type": "number"}
-NULLABLE_MONEY: dict[str, Any] = {"type": ["number", "null"]}
-MAX_AMOUNT = int(DEFAULT_MAX_AMOUNT)
-MONEY_TEXT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
-
-
-def money_input(*, allow_zero: bool = False, signed: bool = False) -> dict[str, Any]:
-    """A money amount in a request: a JSON number or numeric text; the handler still checks places and range."""
-    number: dict[str, Any] = {"type": "number", "maximum": MAX_AMOUNT}
-    if signed:
-        number["minimum"] = -MAX_AMOUNT
-    elif allow_zero:
-        number["minimum"] = 0
-    else:
-        number["exclusiveMinimum"] = 0
-    text = {"type": "string", "maxLength": 40, "pattern": MONEY_TEXT_PATTERN}
-    return {"anyOf": [number, text], "description": "decimal amount, at most 4 places (number or numeric string)"}
-
-
-def obj(properties: dict[str, Any], *, required: tuple[str, ...] | None = None, closed: bool = False) -> dict[str, Any]:
-    """An object schema; by default every property is required (answers always carry all their keys)."""
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties if required is None else required),
-    }
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def array_of(item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": item}
-
-
-ERROR_ENVELOPE = obj(
-    {
-        "success": {"const": False},
-        "error": obj(
-            {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}, required=("code", "message")
-        ),
-    },
-    closed=True,
-)
-
-
-def success(data: dict[str, Any]) -> dict[str, Any]:
-    return obj(
-        {"success": {"const": True}, "data": data, "message": {"type": "string"}},
-        required=("success", "data"),
-        closed=True,
-    )
 
 
 BEARER_SCHEME = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -93,6 +35,8 @@ ERROR_DESCRIPTIONS = {
     504: "outcome unknown (OUTCOME_UNKNOWN): ask about details.transaction_id, do not resend",
 }
 AUTHED_ERRORS = (400, 401, 403, 404, 503)
+# A change to something that exists (a balance, a customer, a lock): it may also conflict with its state.
+CHANGE_ERRORS = (400, 401, 403, 404, 409)
 BODY_ERRORS = (413,)
 
 

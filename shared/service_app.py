@@ -1,51 +1,87 @@
-"""The skeleton every service app shares: middlewares, the token keys, security headers and CORS, the
-database engine as a cleanup_ctx resource, health routes that check it, and /metrics."""
+"""The skeleton every service app shares: middlewares, the token keys its settings name, security headers
+and CORS, the database engine and the peer clients as cleanup_ctx resources, health routes that check the
+database, GET /audit and /metrics."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy import QueuePool, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import TokenKeys
+from shared.audit import add_audit_route
+from shared.auth import load_token_keys
 from shared.callers import AUDIENCE_KEY, TOKEN_KEYS_KEY
-from shared.database import create_engine
+from shared.database import ENGINE_KEY, create_engine
 from shared.health import add_health_routes
+from shared.http_client import DEFAULT_CONNECTIONS_PER_PEER, ServiceClient
 from shared.metrics import REGISTRY_KEY, install_metrics, metrics_middleware
 from shared.params import MAX_BODY_BYTES
 from shared.security import cors_preflight_middleware, install_security
+from shared.settings import ServiceSettings
 from shared.web import error_middleware
-
-ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 
 
 def create_service_app(
-    service_name: str,
-    *,
-    database_url: str,
-    jwt_secret: str,
-    db_pool_size: int,
-    token_keys: TokenKeys | None = None,
-    cors_allowed_origins: tuple[str, ...] = (),
+    service_name: str, settings: ServiceSettings, *, private_key_file: str = "", coordinator_key_holder: bool = False
 ) -> web.Application:
-    """`token_keys` defaults to HS256 with `jwt_secret`; service tokens must name `service_name` as audience."""
+    """The app every service starts from. The keys its settings name are checked and read here, so a bad
+    key refuses the start (KeyConfigurationError); service tokens must name `service_name` as audience.
+    `private_key_file`: the EdDSA key that mints user tokens (customer_service only);
+    `coordinator_key_holder`: the key of the coordinator's /2pc calls (transactions and accounts only)."""
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware, cors_preflight_middleware], client_max_size=MAX_BODY_BYTES
     )
-    app[TOKEN_KEYS_KEY] = token_keys or TokenKeys(secret=jwt_secret)
+    app[TOKEN_KEYS_KEY] = load_token_keys(
+        algorithm=settings.jwt_algorithm,
+        secret=settings.jwt_secret,
+        public_key_file=settings.jwt_public_key_file,
+        private_key_file=private_key_file,
+        service_token_secret=settings.service_token_secret,
+        coordinator_token_secret=settings.coordinator_token_secret,
+        coordinator_key_holder=coordinator_key_holder,
+        dev_mode=settings.dev_mode,
+    )
     app[AUDIENCE_KEY] = service_name
-    install_security(app, cors_allowed_origins)
-    app.cleanup_ctx.append(_engine_context(database_url, db_pool_size))
+    install_security(app, settings.cors_allowed_origins)
+    app.cleanup_ctx.append(_engine_context(settings.database_url, settings.db_pool_size))
     add_health_routes(app, service_name, _check_database)
+    add_audit_route(app)
     # A cast, not a check per scrape: create_engine's pool_size makes it a QueuePool (the async adapted one).
     install_metrics(
         app, lambda: cast(QueuePool, app[ENGINE_KEY].sync_engine.pool).checkedout() if ENGINE_KEY in app else 0
     )
     return app
+
+
+@dataclass(frozen=True)
+class PeerClients:
+    """How one service calls its peers: as whom, how long a call may take, how many calls at once."""
+
+    caller: str
+    timeout_s: float
+    connections: int = DEFAULT_CONNECTIONS_PER_PEER
+
+    def client(self, key: web.AppKey[ServiceClient], base_url: str, audience: str):
+        """A cleanup_ctx resource: app[key] calls the peer at `base_url` (named `audience`) until shutdown."""
+
+        async def context(app: web.Application) -> AsyncIterator[None]:
+            client = ServiceClient(
+                base_url,
+                jwt_secret=app[TOKEN_KEYS_KEY],
+                caller=self.caller,
+                audience=audience,
+                timeout_s=self.timeout_s,
+                connections=self.connections,
+            )
+            app[key] = client
+            yield
+            await client.close()
+
+        return context
 
 
 def registry_of(app: web.Application) -> CollectorRegistry:

@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.openapi import (
-    ERROR_ENVELOPE,
-    JSON,
-    MONEY,
-    NULLABLE_TIMESTAMP,
-    NULLABLE_UUID,
-    PAGE_PARAMETERS,
-    TIMESTAMP,
-    UUID_SCHEMA,
-    array_of,
-    document,
-    money_input,
-    obj,
-    operation,
-    path_uuid_parameter,
-    query_int_parameter,
-)
+from shared.openapi import JSON, PAGE_PARAMETERS, document, operation, path_uuid_parameter, query_int_parameter
+from shared.schemas import ERROR_ENVELOPE, MONEY, TIMESTAMP, UUID_SCHEMA, array_of, money_input, nullable, obj
 from transactions_service.domain import MAX_IDEMPOTENCY_KEY_LENGTH, WIRE_STATUSES
 from transactions_service.handlers import MAX_PENDING_AGE_MINUTES
 from transactions_service.protocol import AbortReason, EventType, TransferStatus
@@ -41,8 +26,8 @@ TRANSFER = obj(
         "completed": {"type": "boolean"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
-        "decided_at": NULLABLE_TIMESTAMP,
-        "completed_at": NULLABLE_TIMESTAMP,
+        "decided_at": nullable(TIMESTAMP),
+        "completed_at": nullable(TIMESTAMP),
     }
 )
 EVENT = obj(
@@ -109,7 +94,7 @@ NEW_TRANSFER = obj(
         "destination_account_id": UUID_SCHEMA,
         "amount": money_input(),
         "transaction_id": {
-            **NULLABLE_UUID,
+            **nullable(UUID_SCHEMA),
             "description": "the client's name for this transfer: a "
             "repeat answers the same transfer, another body under it is a 422",
         },

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shared.api_docs import install_openapi
-from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME, load_token_keys
+from shared.auth import ACCOUNTS_SERVICE_NAME, CUSTOMER_SERVICE_NAME, TRANSACTIONS_SERVICE_NAME
 from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
 from shared.revocation import http_fetch, revocation_context
-from shared.service_app import create_service_app, registry_of
+from shared.service_app import PeerClients, create_service_app, registry_of
 from transactions_service import api_schema, handlers
 from transactions_service.coordinator import Coordinator
 from transactions_service.keys import COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
@@ -25,28 +25,13 @@ SERVICE_NAME = TRANSACTIONS_SERVICE_NAME
 
 
 def create_app(settings: Settings) -> web.Application:
-    token_keys = load_token_keys(
-        algorithm=settings.jwt_algorithm,
-        secret=settings.jwt_secret,
-        public_key_file=settings.jwt_public_key_file,
-        service_token_secret=settings.service_token_secret,
-        coordinator_token_secret=settings.coordinator_token_secret,
-        coordinator_key_holder=True,
-        dev_mode=settings.dev_mode,
-    )
-    app = create_service_app(
-        SERVICE_NAME,
-        database_url=settings.database_url,
-        jwt_secret=settings.jwt_secret,
-        db_pool_size=settings.db_pool_size,
-        token_keys=token_keys,
-        cors_allowed_origins=settings.cors_allowed_origins,
-    )
+    app = create_service_app(SERVICE_NAME, settings, coordinator_key_holder=True)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
-    app.cleanup_ctx.append(_customers_client)
+    peers = PeerClients(SERVICE_NAME, settings.http_timeout_s)
+    app.cleanup_ctx.append(peers.client(CUSTOMERS_KEY, settings.customer_service_url, CUSTOMER_SERVICE_NAME))
     app.cleanup_ctx.append(revocation_context(http_fetch(CUSTOMERS_KEY)))
     handlers.add_routes(app)
     install_push(
@@ -92,17 +77,3 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     yield
     for client in clients.values():
         await client.close()
-
-
-async def _customers_client(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    client = ServiceClient(
-        settings.customer_service_url,
-        jwt_secret=app[TOKEN_KEYS_KEY],
-        caller=SERVICE_NAME,
-        audience=CUSTOMER_SERVICE_NAME,
-        timeout_s=settings.http_timeout_s,
-    )
-    app[CUSTOMERS_KEY] = client
-    yield
-    await client.close()

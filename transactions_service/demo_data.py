@@ -5,5 +5,5 @@ from __future__ import annotations
 from shared.seeding import SeedReport
 
 
-async def seed(_engine) -> SeedReport:
+async def seed(_engine: object, _settings: object = None) -> SeedReport:
     return SeedReport()

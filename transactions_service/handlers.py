@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.audit import add_audit_route, audited
+from shared.audit import audited
 from shared.auth import STAFF_ROLES
 from shared.body_validation import validated_body
 from shared.callers import principal_of, require_role
@@ -47,7 +47,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/transactions/monitoring/stats", transfer_stats)
     app.router.add_get("/transactions/{transaction_id}", transaction_with_events)
     app.router.add_get("/transactions/{transaction_id}/outcome", transfer_outcome)
-    add_audit_route(app)
 
 
 def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:

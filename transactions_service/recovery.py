@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
+from shared.settings import RecoveryClock, seconds
 from transactions_service import db
 from transactions_service.coordinator import (
     DEFAULT_PREPARE_DEADLINE_S,
@@ -27,17 +28,14 @@ from transactions_service.protocol import AbortReason, EventType
 
 log = structlog.get_logger()
 
-DEFAULT_RECOVERY_INTERVAL_S = 1.0
-DEFAULT_RECOVERY_BATCH_MAX = 100
-
 
 @dataclass(frozen=True)
-class RecoverySettings:
-    interval_s: float = DEFAULT_RECOVERY_INTERVAL_S
-    batch_max: int = DEFAULT_RECOVERY_BATCH_MAX
-    prepare_deadline_s: float = DEFAULT_PREPARE_DEADLINE_S
-    retry_first_s: float = DEFAULT_RETRY_FIRST_S
-    retry_max_s: float = DEFAULT_RETRY_MAX_S
+class RecoverySettings(RecoveryClock):
+    """Read from RECOVERY_<FIELD> (RECOVERY_RETRY_FIRST_S, ...), but for the older PREPARE_DEADLINE_S."""
+
+    prepare_deadline_s: float = seconds(DEFAULT_PREPARE_DEADLINE_S, env="PREPARE_DEADLINE_S")
+    retry_first_s: float = seconds(DEFAULT_RETRY_FIRST_S)
+    retry_max_s: float = seconds(DEFAULT_RETRY_MAX_S)
 
 
 @dataclass(frozen=True)

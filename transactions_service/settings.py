@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds, env_str
+from shared.settings import ServiceSettings, count, from_env, nested, seconds, text
 from transactions_service.coordinator import (
     DEFAULT_COMPLETION_GRACE_S,
     DEFAULT_DECISION_WRITE_S,
@@ -14,59 +14,31 @@ from transactions_service.coordinator import (
 )
 from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
 from transactions_service.push.settings import PushSettings
-from transactions_service.recovery import (
-    DEFAULT_PREPARE_DEADLINE_S,
-    DEFAULT_RECOVERY_BATCH_MAX,
-    DEFAULT_RECOVERY_INTERVAL_S,
-    DEFAULT_RETRY_FIRST_S,
-    DEFAULT_RETRY_MAX_S,
-    RecoverySettings,
-)
+from transactions_service.recovery import RecoverySettings
 
 DEFAULT_PORT = 3003
 
 
+def _url_list(environ: Mapping[str, str], name: str, _default: object) -> tuple[str, ...]:
+    return tuple(url.strip() for url in environ.get(name, "").split(",") if url.strip())
+
+
 @dataclass(frozen=True)
 class Settings(ServiceSettings):
-    port: int = DEFAULT_PORT
-    accounts_service_url: str = "http://127.0.0.1:3002"
-    customer_service_url: str = "http://127.0.0.1:3001"  # its revocation feed
+    port: int = count(DEFAULT_PORT)
+    accounts_service_url: str = text("http://127.0.0.1:3002")
+    customer_service_url: str = text("http://127.0.0.1:3001")  # its revocation feed
     # Several accounts_service instances (shards); empty means accounts_service_url alone.
-    accounts_shard_urls: tuple[str, ...] = ()
-    prepare_timeout_s: float = DEFAULT_PREPARE_TIMEOUT_S
-    decision_timeout_s: float = DEFAULT_DECISION_TIMEOUT_S
-    idempotent_wait_s: float = DEFAULT_IDEMPOTENT_WAIT_S
-    http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
-    completion_grace_s: float = DEFAULT_COMPLETION_GRACE_S
-    decision_write_s: float = DEFAULT_DECISION_WRITE_S
-    recovery: RecoverySettings = field(default_factory=RecoverySettings)
-    push: PushSettings = field(default_factory=PushSettings)
+    accounts_shard_urls: tuple[str, ...] = from_env(_url_list, ())
+    prepare_timeout_s: float = seconds(DEFAULT_PREPARE_TIMEOUT_S)
+    decision_timeout_s: float = seconds(DEFAULT_DECISION_TIMEOUT_S)
+    idempotent_wait_s: float = seconds(DEFAULT_IDEMPOTENT_WAIT_S)
+    http_timeout_s: float = seconds(DEFAULT_HTTP_TIMEOUT_S)
+    completion_grace_s: float = seconds(DEFAULT_COMPLETION_GRACE_S)
+    decision_write_s: float = seconds(DEFAULT_DECISION_WRITE_S)
+    recovery: RecoverySettings = nested(RecoverySettings)
+    push: PushSettings = nested(PushSettings)
 
     @property
     def participant_urls(self) -> tuple[str, ...]:
         return self.accounts_shard_urls or (self.accounts_service_url,)
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        return cls(
-            **common_from_environ(environ, default_port=DEFAULT_PORT),
-            accounts_service_url=env_str(environ, "ACCOUNTS_SERVICE_URL", cls.accounts_service_url),
-            customer_service_url=env_str(environ, "CUSTOMER_SERVICE_URL", cls.customer_service_url),
-            prepare_timeout_s=env_seconds(environ, "PREPARE_TIMEOUT_S", DEFAULT_PREPARE_TIMEOUT_S),
-            decision_timeout_s=env_seconds(environ, "DECISION_TIMEOUT_S", DEFAULT_DECISION_TIMEOUT_S),
-            idempotent_wait_s=env_seconds(environ, "IDEMPOTENT_WAIT_S", DEFAULT_IDEMPOTENT_WAIT_S),
-            http_timeout_s=env_seconds(environ, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
-            accounts_shard_urls=tuple(
-                url.strip() for url in environ.get("ACCOUNTS_SHARD_URLS", "").split(",") if url.strip()
-            ),
-            completion_grace_s=env_seconds(environ, "COMPLETION_GRACE_S", DEFAULT_COMPLETION_GRACE_S),
-            decision_write_s=env_seconds(environ, "DECISION_WRITE_S", DEFAULT_DECISION_WRITE_S),
-            recovery=RecoverySettings(
-                interval_s=env_seconds(environ, "RECOVERY_INTERVAL_S", DEFAULT_RECOVERY_INTERVAL_S),
-                batch_max=env_int(environ, "RECOVERY_BATCH_MAX", DEFAULT_RECOVERY_BATCH_MAX, minimum=1),
-                prepare_deadline_s=env_seconds(environ, "PREPARE_DEADLINE_S", DEFAULT_PREPARE_DEADLINE_S),
-                retry_first_s=env_seconds(environ, "RECOVERY_RETRY_FIRST_S", DEFAULT_RETRY_FIRST_S),
-                retry_max_s=env_seconds(environ, "RECOVERY_RETRY_MAX_S", DEFAULT_RETRY_MAX_S),
-            ),
-            push=PushSettings.from_environ(environ),
-        )

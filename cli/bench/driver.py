@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Required, TypedDict, Unpack
 
 import aiohttp
 
@@ -159,37 +160,33 @@ class SystemTarget:
         return body["data"]
 
 
+class DriveOptions(TypedDict, total=False):
+    """How the runs of one bench are driven (drive's keywords): the same for the system and the baseline."""
+
+    clients: Required[int]
+    seconds: Required[float]
+    warmup_s: Required[float]
+    seed: Required[int]
+    cpu_probe: CpuProbe | None
+
+
 async def run_system(
     urls: dict[str, str],
     jwt_secret: str,
     workload: Workload,
     *,
-    clients: int,
-    seconds: float,
-    warmup_s: float,
-    seed: int,
     caller: str = "customer",
-    on_tick=None,
-    cpu_probe: CpuProbe | None = None,
+    on_tick: Callable[[RunResult], None] | None = None,
+    **run: Unpack[DriveOptions],
 ) -> RunResult:
     # One connection per client, and enough for the setup's bounded concurrency: no client ever waits
     # for the load generator's own pool.
-    connector = aiohttp.TCPConnector(limit=max(clients, SETUP_CONCURRENCY), limit_per_host=0)
+    connector = aiohttp.TCPConnector(limit=max(run["clients"], SETUP_CONCURRENCY), limit_per_host=0)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     ) as session:
         opener = BankOpener(session, urls, jwt_secret)
         target = SystemTarget(opener, await opener.open(workload, caller))
-        result = await drive(
-            target.transfer,
-            workload,
-            clients=clients,
-            seconds=seconds,
-            warmup_s=warmup_s,
-            seed=seed,
-            on_tick=on_tick,
-            target="2pc",
-            cpu_probe=cpu_probe,
-        )
+        result = await drive(target.transfer, workload, target="2pc", on_tick=on_tick, **run)
         result.money_conserved, result.locks_left = await target.audit(workload)
     return result

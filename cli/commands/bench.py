@@ -8,7 +8,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import typer
@@ -27,7 +27,7 @@ from cli.bench.variants import (
 from cli.bench.workloads import WORKLOADS, Workload
 
 if TYPE_CHECKING:
-    from cli.bench.cpu import CpuProbe  # imported when measuring: it loads psutil
+    pass  # imported when measuring: it loads psutil
 
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
 # Off a terminal (a pipe, CI) rich would squeeze the tables into 80 columns.
@@ -42,16 +42,6 @@ class RunOptions:
     seed: int
     caller: str
     baseline: bool
-
-
-class _CommonRunOptions(TypedDict):
-    """What every measured run is given, the 2PC system's and the baseline's alike."""
-
-    clients: int
-    seconds: float
-    warmup_s: float
-    seed: int
-    cpu_probe: CpuProbe | None
 
 
 def bench(
@@ -212,11 +202,11 @@ async def _measure(
     variant: Variant,
 ):
     from cli.bench.cpu import cpu_probe
-    from cli.bench.driver import run_system
+    from cli.bench.driver import DriveOptions, run_system
     from harness.bench_baseline import run_baseline  # reads one database directly: only for this command
 
     probe = cpu_probe(_ports(urls, baseline_url))
-    common: _CommonRunOptions = {
+    common: DriveOptions = {
         "clients": options.clients,
         "seconds": options.seconds,
         "warmup_s": options.warmup_s,

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from cli.core.config import Config
 from cli.core.errors import CliError, UnavailableError, error_for_status
@@ -49,6 +49,11 @@ class Reply:
         return error if isinstance(error, dict) else {}
 
 
+class RequestOptions(TypedDict, total=False):
+    headers: dict[str, str] | None  # sent besides Accept, User-Agent, Authorization and Content-Type
+    token: str | None  # instead of the client's own
+
+
 class Client:
     """Calls to the services named `customer`, `accounts`, `transactions` in the config."""
 
@@ -57,19 +62,12 @@ class Client:
         self.token = token
 
     def request(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
+        self, service: str, method: str, path: str, body: Any = None, **options: Unpack[RequestOptions]
     ) -> Reply:
         """Any HTTP answer as a Reply; UnavailableError when the service does not answer usably."""
         url = self.config.url(service) + path
-        all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
-        bearer = token or self.token
+        all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(options.get("headers") or {})}
+        bearer = options.get("token") or self.token
         if bearer:
             all_headers["Authorization"] = f"Bearer {bearer}"
         data = None
@@ -108,18 +106,9 @@ class Client:
             raise error_class(f"{SERVICE_LABELS[service]} sent an answer that is not the JSON envelope (HTTP {status})")
         return body
 
-    def call(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
-    ) -> Any:
+    def call(self, service: str, method: str, path: str, body: Any = None, **options: Unpack[RequestOptions]) -> Any:
         """The answer's data on success; the CliError its status means otherwise."""
-        reply = self.request(service, method, path, body, headers=headers, token=token)
+        reply = self.request(service, method, path, body, **options)
         if not reply.ok:
             raise error_of(reply, service)
         return reply.data

@@ -16,7 +16,7 @@ from customer_service.settings import Settings as CustomerSettings
 from shared import jsonio
 from shared.api_docs import OPENAPI_KEY, docs_html
 from shared.body_validation import BodyValidator, body_validators
-from shared.openapi import money_input
+from shared.schemas import money_input
 from tests.conftest import TEST_KEYS
 from transactions_service.app import create_app as create_transactions_app
 from transactions_service.settings import Settings as TransactionsSettings
