@@ -33,8 +33,10 @@ DEFAULT_COMMAND_TIMEOUT_S = DEFAULT_STATEMENT_TIMEOUT_MS / 1000 + 2.0
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 # SQLSTATE classes that mean "the database cannot serve this now", not "this request is wrong":
 # 08 connection exception, 53 insufficient resources (too many connections), 57 operator intervention
-# (admin shutdown, crash shutdown, "the database system is starting up", a cancelled statement).
-UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+# (admin shutdown, crash shutdown, "the database system is starting up", a cancelled statement), and
+# 40 a transaction the server rolled back to break a deadlock or a serialization conflict: nothing of
+# it was written, so the caller may try again.
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 
 
 def async_url(database_url: str) -> str:

@@ -160,3 +160,34 @@ async def test_a_bug_is_still_a_500():
     async with serve(app) as client:
         response = await client.get("/")
     assert response.status == 500
+
+
+async def test_a_transaction_the_server_rolled_back_to_break_a_deadlock_is_try_again(own_db_url):
+    """Two transactions locking two rows in opposite orders: PostgreSQL cancels one (40P01). Nothing of it
+    was written, so its answer is a 503 "try again", never a 500."""
+    engine = database.create_engine(own_db_url, pool_size=2, max_overflow=0)
+    ids = ("00000000-0000-0000-0000-00000000d001", "00000000-0000-0000-0000-00000000d002")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+            for account_id in ids:
+                await connection.execute(
+                    text("INSERT INTO accounts (account_id, customer_id, balance) VALUES (:a, :a, 1)"),
+                    {"a": account_id},
+                )
+        both_hold_one = asyncio.Barrier(2)
+
+        async def lock_in_order(first: str, second: str) -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+                await connection.execute(text("SELECT 1 FROM accounts WHERE account_id = :a FOR UPDATE"), {"a": first})
+                await both_hold_one.wait()
+                await connection.execute(text("SELECT 1 FROM accounts WHERE account_id = :a FOR UPDATE"), {"a": second})
+
+        outcomes = await asyncio.gather(lock_in_order(*ids), lock_in_order(*reversed(ids)), return_exceptions=True)
+    finally:
+        await engine.dispose()
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(failures) == 1, outcomes
+    assert "40P01" in repr(failures[0]) or getattr(failures[0].orig, "sqlstate", None) == "40P01"
+    assert database.database_unavailable(failures[0])
