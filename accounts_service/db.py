@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accounts_service.domain import LedgerKind, Leg, ParticipantState
+from shared.database import row_dict
 
 # SQLSTATEs our statements raise through participant_assert() (migration 0002).
 RACE_LOST = "PB001"  # a prepare lost a race with an abort's tombstone: vote NO
@@ -142,28 +143,20 @@ _RELEASE_LOCK = text("""
     RETURNING account_id""")
 
 
-@overload
-def _row(result_row: Row[Any]) -> dict[str, Any]: ...
-@overload
-def _row(result_row: Row[Any] | None) -> dict[str, Any] | None: ...
-def _row(result_row: Row[Any] | None) -> dict[str, Any] | None:
-    return dict(result_row._mapping) if result_row is not None else None
-
-
 async def insert_account(
     connection: AsyncConnection, account_id: UUID, customer_id: UUID, balance: Decimal
 ) -> dict[str, Any]:
     result = await connection.execute(
         _INSERT_ACCOUNT, {"account_id": account_id, "customer_id": customer_id, "balance": balance}
     )
-    return _row(result.one())
+    return row_dict(result.one())
 
 
 async def select_account(
     connection: AsyncConnection, account_id: UUID, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     statement = _SELECT_ACCOUNT_FOR_UPDATE if for_update else _SELECT_ACCOUNT
-    return _row((await connection.execute(statement, {"account_id": account_id})).first())
+    return row_dict((await connection.execute(statement, {"account_id": account_id})).first())
 
 
 async def select_customer_accounts(connection: AsyncConnection, customer_id: UUID) -> list[dict[str, Any]]:
@@ -173,7 +166,7 @@ async def select_customer_accounts(connection: AsyncConnection, customer_id: UUI
 
 async def set_balance(connection: AsyncConnection, account_id: UUID, balance: Decimal) -> dict[str, Any]:
     result = await connection.execute(_SET_BALANCE, {"account_id": account_id, "balance": balance})
-    return _row(result.one())
+    return row_dict(result.one())
 
 
 async def insert_ledger_row(

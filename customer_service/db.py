@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, overload
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from customer_service.domain import ContactInfo, CustomerChanges, Role
 from shared import jsonio
+from shared.database import row_dict
 
 CUSTOMER_COLUMNS = "customer_id, name, address, contact_info, created_at, updated_at"
 # The one query that reads password_hash; nothing else selects it, so no view can leak it.
@@ -42,14 +43,6 @@ _SELECT_LOGIN = text(f"SELECT {LOGIN_COLUMNS} FROM users WHERE lower(username) =
 _USERNAME_TAKEN = text("SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower(:username))")
 
 
-@overload
-def _row(result_row: Row[Any]) -> dict[str, Any]: ...
-@overload
-def _row(result_row: Row[Any] | None) -> dict[str, Any] | None: ...
-def _row(result_row: Row[Any] | None) -> dict[str, Any] | None:
-    return dict(result_row._mapping) if result_row is not None else None
-
-
 def _contact_json(contact_info: ContactInfo | None) -> str | None:
     return jsonio.dumps(contact_info.to_json()) if contact_info is not None else None
 
@@ -61,15 +54,15 @@ async def insert_customer(
         _INSERT_CUSTOMER,
         {"customer_id": customer_id, "name": name, "address": address, "contact_info": _contact_json(contact_info)},
     )
-    return _row(result.one())
+    return row_dict(result.one())
 
 
 async def select_customer(connection: AsyncConnection, customer_id: UUID) -> dict[str, Any] | None:
-    return _row((await connection.execute(_SELECT_CUSTOMER, {"customer_id": customer_id})).first())
+    return row_dict((await connection.execute(_SELECT_CUSTOMER, {"customer_id": customer_id})).first())
 
 
 async def select_customer_by_email(connection: AsyncConnection, email: str) -> dict[str, Any] | None:
-    return _row((await connection.execute(_SELECT_CUSTOMER_BY_EMAIL, {"email": email})).first())
+    return row_dict((await connection.execute(_SELECT_CUSTOMER_BY_EMAIL, {"email": email})).first())
 
 
 async def select_customers(connection: AsyncConnection, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -89,7 +82,7 @@ async def update_customer(
             "contact_info": _contact_json(changes.contact_info),
         },
     )
-    return _row(result.first())
+    return row_dict(result.first())
 
 
 async def delete_customer(connection: AsyncConnection, customer_id: UUID) -> bool:
@@ -125,7 +118,7 @@ async def insert_user(
 
 async def select_login(connection: AsyncConnection, username: str) -> dict[str, Any] | None:
     """The login with this username (any case), including its password hash: for verifying a password only."""
-    return _row((await connection.execute(_SELECT_LOGIN, {"username": username})).first())
+    return row_dict((await connection.execute(_SELECT_LOGIN, {"username": username})).first())
 
 
 async def username_taken(connection: AsyncConnection, username: str) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import asyncpg
 from aiohttp import web
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Row, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -169,3 +169,12 @@ def sqlstate_of(error: Exception) -> str | None:
         if code:
             return code
     return None
+
+
+@overload
+def row_dict(result_row: Row[Any]) -> dict[str, Any]: ...
+@overload
+def row_dict(result_row: Row[Any] | None) -> dict[str, Any] | None: ...
+def row_dict(result_row: Row[Any] | None) -> dict[str, Any] | None:
+    """A result row as a plain dict (None stays None): what the services' queries hand to their callers."""
+    return dict(result_row._mapping) if result_row is not None else None
