@@ -8,7 +8,6 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import typer
@@ -25,9 +24,6 @@ from cli.bench.variants import (
     variants,
 )
 from cli.bench.workloads import WORKLOADS, Workload
-
-if TYPE_CHECKING:
-    pass  # imported when measuring: it loads psutil
 
 DEFAULT_BASELINE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
 # Off a terminal (a pipe, CI) rich would squeeze the tables into 80 columns.
