@@ -6,13 +6,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.http_client import DEFAULT_HTTP_TIMEOUT_S
-from shared.settings import ServiceSettings, common_from_environ, env_int, env_seconds, env_str
+from shared.settings import ServiceSettings, SettingsError, common_from_environ, env_int, env_seconds, env_str
+from transactions_service.batching import (
+    DEFAULT_BATCH_MAX_TRANSFERS,
+    DEFAULT_BATCH_WINDOW_S,
+    DEFAULT_BATCHES_IN_FLIGHT_MAX,
+    BatchLimits,
+)
 from transactions_service.coordinator import (
     DEFAULT_COMPLETION_GRACE_S,
     DEFAULT_DECISION_WRITE_S,
     DEFAULT_IDEMPOTENT_WAIT_S,
+    DEFAULT_TRANSFERS_IN_FLIGHT_MAX,
 )
-from transactions_service.participants import DEFAULT_DECISION_TIMEOUT_S, DEFAULT_PREPARE_TIMEOUT_S
+from transactions_service.participants import (
+    DEFAULT_DECISION_TIMEOUT_S,
+    DEFAULT_PREPARE_TIMEOUT_S,
+    PARTICIPANT_BATCH_MAX,
+)
 from transactions_service.push.settings import PushSettings
 from transactions_service.recovery import (
     DEFAULT_PREPARE_DEADLINE_S,
@@ -41,6 +52,27 @@ class Settings(ServiceSettings):
     decision_write_s: float = DEFAULT_DECISION_WRITE_S
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
     push: PushSettings = field(default_factory=PushSettings)
+    # Group commit (PROTOCOL.md "Batches"). BATCH_MAX_TRANSFERS=1 is the classic one-at-a-time protocol on
+    # the single routes. The default 64: the per-message costs (an HTTP request, a round trip, a commit)
+    # are paid once for up to 64 transfers, far more than 64 clients keep in one step at once on two
+    # cores, and well under the participant's PARTICIPANT_BATCH_MAX (256) per message.
+    batch_max_transfers: int = DEFAULT_BATCH_MAX_TRANSFERS
+    # How long a batch gathers while an earlier one is in flight (a batch leaves at once when none is).
+    batch_window_s: float = DEFAULT_BATCH_WINDOW_S
+    # Batches of one step (per participant for messages) in flight at once: the pipeline's depth.
+    batches_in_flight_max: int = DEFAULT_BATCHES_IN_FLIGHT_MAX
+    transfers_in_flight_max: int = DEFAULT_TRANSFERS_IN_FLIGHT_MAX
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        """Every batcher's bounds. Its queue never holds more than the transfers in flight plus one recovery
+        pass's completions, so the queue bound is never what refuses a transfer: the admission bound is."""
+        return BatchLimits(
+            items_max=self.batch_max_transfers,
+            window_s=self.batch_window_s,
+            in_flight_max=self.batches_in_flight_max,
+            queue_max=self.transfers_in_flight_max + self.recovery.batch_max,
+        )
 
     @property
     def participant_urls(self) -> tuple[str, ...]:
@@ -69,4 +101,17 @@ class Settings(ServiceSettings):
                 retry_max_s=env_seconds(environ, "RECOVERY_RETRY_MAX_S", DEFAULT_RETRY_MAX_S),
             ),
             push=PushSettings.from_environ(environ),
+            batch_max_transfers=_batch_max_transfers(environ),
+            batch_window_s=env_int(environ, "BATCH_WINDOW_MS", round(DEFAULT_BATCH_WINDOW_S * 1000)) / 1000,
+            batches_in_flight_max=env_int(environ, "BATCHES_IN_FLIGHT_MAX", DEFAULT_BATCHES_IN_FLIGHT_MAX, minimum=1),
+            transfers_in_flight_max=env_int(
+                environ, "TRANSFERS_IN_FLIGHT_MAX", DEFAULT_TRANSFERS_IN_FLIGHT_MAX, minimum=1
+            ),
         )
+
+
+def _batch_max_transfers(environ: Mapping[str, str]) -> int:
+    value = env_int(environ, "BATCH_MAX_TRANSFERS", DEFAULT_BATCH_MAX_TRANSFERS, minimum=1)
+    if value > PARTICIPANT_BATCH_MAX:
+        raise SettingsError(f"setting BATCH_MAX_TRANSFERS must be <= {PARTICIPANT_BATCH_MAX} (a participant's batch)")
+    return value

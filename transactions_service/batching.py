@@ -1,0 +1,199 @@
+"""Group commit: many transfers' items carried by one flush (one statement, one message), pipelined.
+
+A batch leaves at once when no batch of its batcher is in flight, so a lone transfer waits for
+nothing. While earlier batches are in flight, items gather; the gathering batch leaves when a flight
+slot is free and either nothing is in flight any more, or it is full, or its window has passed. So the
+batch size follows the load: one under light load, up to `items_max` under heavy load.
+
+A batch is a transport, not a unit of atomicity (PROTOCOL.md, "Batches"): every item gets its own
+result from the flush, and an exception of a flush reaches every item of that batch and no other.
+Items whose keys meet a key already in the batch being formed wait for a later batch (one transfer
+per account in a prepare message, one row per transfer in a statement), keeping their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from shared.errors import ServiceUnavailableError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Defaults of the coordinator's settings (transactions_service/settings.py), here so tests share them.
+DEFAULT_BATCH_MAX_TRANSFERS = 64
+DEFAULT_BATCH_WINDOW_S = 0.002
+DEFAULT_BATCHES_IN_FLIGHT_MAX = 4
+DEFAULT_BATCH_QUEUE_MAX = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The batch an item rode in: its id and how many items it carried."""
+
+    batch_id: str
+    size: int
+
+    def __post_init__(self) -> None:
+        assert self.size >= 1, "a batch carries at least one item"
+
+    def details(self) -> dict[str, Any]:
+        """What a protocol event records of the batch (banking-cli trace shows it)."""
+        return {"batch_id": self.batch_id, "batch_size": self.size}
+
+
+def new_batch(size: int) -> Batch:
+    return Batch(uuid.uuid4().hex[:12], size)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """The bounds of one batcher. items_max == 1 sends every item alone, at once (no batching)."""
+
+    items_max: int = DEFAULT_BATCH_MAX_TRANSFERS
+    window_s: float = DEFAULT_BATCH_WINDOW_S
+    in_flight_max: int = DEFAULT_BATCHES_IN_FLIGHT_MAX
+    queue_max: int = DEFAULT_BATCH_QUEUE_MAX
+
+    def __post_init__(self) -> None:
+        assert self.items_max >= 1, "a batch carries at least one item"
+        assert self.window_s >= 0, "a window is a duration"
+        assert self.in_flight_max >= 1, "at least one batch may fly"
+        assert self.queue_max >= self.items_max, "the queue holds a whole batch"
+
+
+class BatchQueueFullError(ServiceUnavailableError):
+    """The batcher's queue holds queue_max items already; this item was not taken (nothing was sent)."""
+
+
+Flush = Callable[[list[Item], Batch], Awaitable[list[Result]]]
+KeysOf = Callable[[Item], Iterable[Hashable]]
+
+
+class Batcher(Generic[Item, Result]):
+    """`await batcher.submit(item)` -> that item's result, from one flush of the batch it rode in."""
+
+    def __init__(self, name: str, flush: Flush[Item, Result], limits: BatchLimits, keys_of: KeysOf | None = None):
+        self.name = name
+        self.limits = limits
+        self._flush = flush
+        self._keys_of = keys_of
+        self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
+        self._flights: set[asyncio.Task[None]] = set()
+        self._launch_scheduled = False
+        self._window: asyncio.TimerHandle | None = None
+        self._window_passed = False
+        self.batches_sent = 0
+        self.items_sent = 0
+
+    async def submit(self, item: Item) -> Result:
+        if self.limits.items_max == 1:  # no batching: today's one-at-a-time protocol, nothing waits
+            results = await self._flush([item], new_batch(1))
+            assert len(results) == 1, "a flush answers every item"
+            return results[0]
+        if len(self._waiting) >= self.limits.queue_max:
+            raise BatchQueueFullError(f"{self.name} queue is full", details={"queue_max": self.limits.queue_max})
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        self._schedule_launch()
+        # A cancelled caller cancels its future: a batch not yet formed leaves the item out.
+        return await future
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flights)
+
+    async def close(self) -> None:
+        """Stop the batches in flight (their items hear CancelledError) and fail the waiting ones."""
+        if self._window is not None:
+            self._window.cancel()
+        for _item, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+        for task in list(self._flights):
+            task.cancel()
+        await asyncio.gather(*self._flights, return_exceptions=True)
+
+    def _schedule_launch(self) -> None:
+        # On the next turn of the loop, not now: items submitted in the same turn leave together.
+        if not self._launch_scheduled:
+            self._launch_scheduled = True
+            asyncio.get_running_loop().call_soon(self._launch_ready)
+
+    def _launch_ready(self) -> None:
+        self._launch_scheduled = False
+        while self._waiting and len(self._flights) < self.limits.in_flight_max:
+            ready = not self._flights or self._window_passed or len(self._waiting) >= self.limits.items_max
+            if not ready:
+                self._open_window()
+                return
+            batch = self._take_batch()
+            if batch:
+                self._launch(batch)
+
+    def _open_window(self) -> None:
+        """The gathering batch leaves window_s after it could not leave at once, if a slot is free by then."""
+        if self._window is None:
+            self._window = asyncio.get_running_loop().call_later(self.limits.window_s, self._window_closes)
+
+    def _window_closes(self) -> None:
+        self._window = None
+        self._window_passed = True
+        self._launch_ready()
+
+    def _take_batch(self) -> list[tuple[Item, asyncio.Future[Result]]]:
+        """Up to items_max waiting items, oldest first; cancelled ones dropped, colliding ones left waiting."""
+        batch: list[tuple[Item, asyncio.Future[Result]]] = []
+        keys: set[Hashable] = set()
+        left: list[tuple[Item, asyncio.Future[Result]]] = []
+        while self._waiting and len(batch) < self.limits.items_max:
+            entry = self._waiting.popleft()
+            if entry[1].done():
+                continue
+            if self._keys_of is not None:
+                item_keys = set(self._keys_of(entry[0]))
+                if not keys.isdisjoint(item_keys):
+                    left.append(entry)
+                    continue
+                keys |= item_keys
+            batch.append(entry)
+        self._waiting.extendleft(reversed(left))
+        return batch
+
+    def _launch(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        self._window_passed = False
+        self.batches_sent += 1
+        self.items_sent += len(batch)
+        task = asyncio.create_task(self._fly(batch), name=f"{self.name}-batch")
+        self._flights.add(task)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._flights.discard(task)
+        if self._waiting:
+            self._schedule_launch()
+
+    async def _fly(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            results = await self._flush([item for item, _ in batch], new_batch(len(batch)))
+            assert len(results) == len(batch), "a flush answers every item"
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as error:  # every item of this batch hears it; the batcher goes on
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
