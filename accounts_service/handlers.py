@@ -230,7 +230,7 @@ async def _batch_message(request: web.Request) -> list[tuple[UUID, list[Leg]]]:
 
     The schema bounds the batch (PARTICIPANT_BATCH_MAX); one entry per transfer, else 400 and nothing written."""
     require_coordinator(request)
-    body = await validated_body(request)
+    body = await validated_body(request, max_bytes=participant_batch.PARTICIPANT_BATCH_BODY_MAX_BYTES)
     transfers = []
     for item in body["transfers"]:
         transaction_id = parse_uuid(require_field(item, "transaction_id"), field="transaction_id")

@@ -49,6 +49,9 @@ log = structlog.get_logger()
 
 # The most transfers one batch message may carry (400 VALIDATION_ERROR above it, nothing written).
 PARTICIPANT_BATCH_MAX = 256
+# The body of a batch message at most: PARTICIPANT_BATCH_MAX entries of MAX_CHANGES_PER_PREPARE legs each
+# come to about 340 KiB; a single route's body stays bounded by shared/params.MAX_BODY_BYTES (64 KiB).
+PARTICIPANT_BATCH_BODY_MAX_BYTES = 512 * 1024
 # How often one round of a batch runs again after losing a race (PB001) or a lock cycle (40P01) before the
 # batch answers 503 (nothing of that round written; a repeat of the message is safe).
 BATCH_ROUND_ATTEMPTS = 5

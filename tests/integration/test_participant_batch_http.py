@@ -14,8 +14,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service.app import create_app
-from accounts_service.participant_batch import PARTICIPANT_BATCH_MAX
+from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
+from accounts_service.participant_batch import PARTICIPANT_BATCH_BODY_MAX_BYTES, PARTICIPANT_BATCH_MAX
+from shared import jsonio
 from shared.database import create_engine
+from shared.params import MAX_BODY_BYTES
 from tests.conftest import bearer, coordinator_token, serve
 from tests.integration.test_accounts_http import (
     assert_error,
@@ -150,3 +153,22 @@ async def test_an_unbalanced_entry_votes_invalid_legs_and_the_others_are_unaffec
     data = await data_of(await client.post("/2pc/prepare-batch", json=body, headers=coordinator()))
     assert [(vote["vote"], vote["reason"]) for vote in data["votes"]] == [("no", "invalid_legs"), ("yes", None)]
     assert await log_rows(engine, unbalanced) == {}
+
+
+async def test_the_largest_batch_the_contract_allows_is_answered(client):
+    """PARTICIPANT_BATCH_MAX entries of MAX_CHANGES_PER_PREPARE legs: well over a single route's 64 KiB body."""
+    legs = [
+        (uuid.uuid4(), "-1234567.8901" if index % 2 else "1234567.8901") for index in range(MAX_CHANGES_PER_PREPARE)
+    ]
+    body = {"transfers": [changes_body(uuid.uuid4(), *legs) for _ in range(PARTICIPANT_BATCH_MAX)]}
+    assert len(jsonio.dumps(body)) > MAX_BODY_BYTES
+    data = await data_of(await client.post("/2pc/prepare-batch", json=body, headers=coordinator()))
+    assert [vote["reason"] for vote in data["votes"]] == ["account_not_found"] * PARTICIPANT_BATCH_MAX
+
+
+async def test_a_batch_body_over_its_byte_bound_is_a_413(client):
+    padding = "x" * (PARTICIPANT_BATCH_BODY_MAX_BYTES + 1)
+    response = await client.post(
+        "/2pc/prepare-batch", data=padding, headers={**coordinator(), "Content-Type": "application/json"}
+    )
+    await assert_error(response, 413, "PAYLOAD_TOO_LARGE")
