@@ -203,6 +203,7 @@ REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
     "account_busy": AbortReason.ACCOUNT_BUSY,
     "account_not_found": AbortReason.ACCOUNT_NOT_FOUND,
     "already_aborted": AbortReason.ALREADY_ABORTED,
+    "invalid_legs": AbortReason.PARTICIPANT_ERROR,  # a batch entry whose legs do not balance: a coordinator bug
 }
 
 
