@@ -41,7 +41,7 @@ BATCHED_ONE_IN_FLIGHT = {"BATCH_MAX_TRANSFERS": "64", "BATCHES_IN_FLIGHT_MAX": "
 # Failpoints after which the stored decision (commit: every vote was YES) is what recovery finishes.
 DECIDED_FAILPOINTS = ("after_decision_before_complete", "between_commits")
 LOCK_SEEN_TIMEOUT_S = 10.0
-QUEUED_WAIT_S = 1.0
+QUEUED_WAIT_S = 0.5
 
 
 async def _two_accounts(api: Api, *, different_shards: bool = False) -> tuple[uuid.UUID, uuid.UUID]:
