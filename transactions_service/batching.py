@@ -9,16 +9,23 @@ A batch is a transport, not a unit of atomicity (PROTOCOL.md, "Batches"): every 
 result from the flush, and an exception of a flush reaches every item of that batch and no other.
 Items whose keys meet a key already in the batch being formed wait for a later batch (one transfer
 per account in a prepare message, one row per transfer in a statement), keeping their order.
+
+A batch of one flushes in its caller's context, so its request id reaches the participant as before
+batching; a batch of many flushes in a fresh context whose request id names the batch (`batch-<id>`),
+since no one transfer's request id speaks for the others (each transfer's own lines carry its id).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+import structlog
 
 from shared.errors import ServiceUnavailableError
 
@@ -72,6 +79,8 @@ class BatchQueueFullError(ServiceUnavailableError):
 
 
 Flush = Callable[[list[Item], Batch], Awaitable[list[Result]]]
+# A waiting item: the item, the future its caller awaits, and the caller's context (see the module doc).
+_Waiting = tuple[Item, "asyncio.Future[Result]", contextvars.Context]
 KeysOf = Callable[[Item], Iterable[Hashable]]
 
 
@@ -83,7 +92,7 @@ class Batcher(Generic[Item, Result]):
         self.limits = limits
         self._flush = flush
         self._keys_of = keys_of
-        self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
+        self._waiting: deque[_Waiting[Item, Result]] = deque()
         self._flights: set[asyncio.Task[None]] = set()
         self._launch_scheduled = False
         self._window: asyncio.TimerHandle | None = None
@@ -99,7 +108,7 @@ class Batcher(Generic[Item, Result]):
         if len(self._waiting) >= self.limits.queue_max:
             raise BatchQueueFullError(f"{self.name} queue is full", details={"queue_max": self.limits.queue_max})
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
+        self._waiting.append((item, future, contextvars.copy_context()))
         self._schedule_launch()
         # A cancelled caller cancels its future: a batch not yet formed leaves the item out.
         return await future
@@ -108,11 +117,15 @@ class Batcher(Generic[Item, Result]):
     def in_flight(self) -> int:
         return len(self._flights)
 
+    def waiting(self) -> int:
+        """Items waiting for a batch (cancelled ones not yet dropped included)."""
+        return len(self._waiting)
+
     async def close(self) -> None:
         """Stop the batches in flight (their items hear CancelledError) and fail the waiting ones."""
         if self._window is not None:
             self._window.cancel()
-        for _item, future in self._waiting:
+        for _item, future, _context in self._waiting:
             future.cancel()
         self._waiting.clear()
         for task in list(self._flights):
@@ -146,11 +159,11 @@ class Batcher(Generic[Item, Result]):
         self._window_passed = True
         self._launch_ready()
 
-    def _take_batch(self) -> list[tuple[Item, asyncio.Future[Result]]]:
+    def _take_batch(self) -> list[_Waiting[Item, Result]]:
         """Up to items_max waiting items, oldest first; cancelled ones dropped, colliding ones left waiting."""
-        batch: list[tuple[Item, asyncio.Future[Result]]] = []
+        batch: list[_Waiting[Item, Result]] = []
         keys: set[Hashable] = set()
-        left: list[tuple[Item, asyncio.Future[Result]]] = []
+        left: list[_Waiting[Item, Result]] = []
         while self._waiting and len(batch) < self.limits.items_max:
             entry = self._waiting.popleft()
             if entry[1].done():
@@ -165,14 +178,16 @@ class Batcher(Generic[Item, Result]):
         self._waiting.extendleft(reversed(left))
         return batch
 
-    def _launch(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    def _launch(self, batch: list[_Waiting[Item, Result]]) -> None:
         if self._window is not None:
             self._window.cancel()
             self._window = None
         self._window_passed = False
         self.batches_sent += 1
         self.items_sent += len(batch)
-        task = asyncio.create_task(self._fly(batch), name=f"{self.name}-batch")
+        info = new_batch(len(batch))
+        context = batch[0][2] if len(batch) == 1 else _context_of(info)
+        task = asyncio.create_task(self._fly(batch, info), name=f"{self.name}-batch", context=context)
         self._flights.add(task)
         task.add_done_callback(self._landed)
 
@@ -181,19 +196,27 @@ class Batcher(Generic[Item, Result]):
         if self._waiting:
             self._schedule_launch()
 
-    async def _fly(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    async def _fly(self, batch: list[_Waiting[Item, Result]], info: Batch) -> None:
+        futures = [future for _, future, _ in batch]
         try:
-            results = await self._flush([item for item, _ in batch], new_batch(len(batch)))
+            results = await self._flush([item for item, _, _ in batch], info)
             assert len(results) == len(batch), "a flush answers every item"
         except asyncio.CancelledError:
-            for _, future in batch:
+            for future in futures:
                 future.cancel()
             raise
         except Exception as error:  # every item of this batch hears it; the batcher goes on
-            for _, future in batch:
+            for future in futures:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for future, result in zip(futures, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+def _context_of(batch: Batch) -> contextvars.Context:
+    """A fresh context for a batch of many: its log lines, and its messages' X-Request-ID, name the batch."""
+    context = contextvars.Context()
+    context.run(structlog.contextvars.bind_contextvars, request_id=f"batch-{batch.batch_id}")
+    return context

@@ -3,6 +3,10 @@
 The coordinator log is written before every step that matters: the `preparing` row before any
 prepare is sent (so recovery knows to abort it), the decision before any participant hears it (the
 commit point), and `completed` only after every participant acknowledged.
+
+Each step rides a batch with other transfers at the same step (phases.py, batching.py): one statement or
+one message for many. A batch is only a transport: every transfer's coroutine awaits its own steps in
+the order above, so each rule holds per transfer, and the log stays one row per transfer for recovery.
 """
 
 from __future__ import annotations
@@ -10,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Hashable
 from dataclasses import dataclass, field
-from functools import partial
 from uuid import UUID
 
 import structlog
@@ -22,11 +24,11 @@ from shared import failpoints
 from shared.database import autocommit, database_unavailable, sqlstate_of
 from shared.errors import ConflictError, IdempotencyKeyReusedError, OutcomeUnknownError, ServiceUnavailableError
 from transactions_service import db
-from transactions_service.batching import Batcher, BatchLimits, new_batch
+from transactions_service.batching import BatchLimits, new_batch
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer, TransferRequest
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import PARTICIPANT_BATCH_MAX, PARTICIPANTS_PER_TRANSFER_MAX, Participants
-from transactions_service.phases import CompleteItem, DecideItem, Phases, Prepared, PrepareItem, SendItem, Sent, Stored
+from transactions_service.phases import Batchers, Phases, Prepared, Sent, Stored
 from transactions_service.protocol import AbortReason, Decision, EventType, TransferStatus, Vote, decide
 
 log = structlog.get_logger()
@@ -93,6 +95,8 @@ class Coordinator:
             retry_max_s=self.retry_max_s,
         )
         self.batchers = Batchers.of(self.phases, self.participants.names, self.batch_limits)
+        for batcher in self.batchers.all():
+            self.metrics.batch_waiting.labels(batcher.name).set_function(batcher.waiting)
 
     @property
     def batching(self) -> bool:
@@ -176,7 +180,15 @@ class Coordinator:
             for participant, legs in self.participants.plan(request.legs)
         ]
         new = NewTransfer(transaction_id, request, events, idempotency_key, caller.subject, caller.customer_id)
-        return await self.batchers.accept.submit(new)
+        try:
+            return await self.batchers.accept.submit(new)
+        except Exception as error:
+            # Two batches repeating each other's names in opposite orders can deadlock on the unique keys;
+            # PostgreSQL aborts one statement, which wrote nothing, so its transfers are inserted again alone.
+            if not _rolled_back(error):
+                raise
+        [accepted] = await self.phases.accept([new], new_batch(1))
+        return accepted
 
     async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
         """Prepare each participant in global order, stopping at the first NO (the outcome is then known).
@@ -379,64 +391,9 @@ def _decision_event(decision: Decision) -> Event:
 def _decision_write_retryable(error: Exception) -> bool:
     """A decision write that may be tried again: the database did not answer, the attempt ran out of time,
     or (a batch statement meeting another's row locks) PostgreSQL broke a deadlock; a retry goes alone."""
-    if database_unavailable(error) or isinstance(error, TimeoutError):
-        return True
+    return database_unavailable(error) or isinstance(error, TimeoutError) or _rolled_back(error)
+
+
+def _rolled_back(error: Exception) -> bool:
+    """PostgreSQL rolled the statement back to break a deadlock (or a serialization failure): nothing written."""
     return (sqlstate_of(error) or "").startswith(TRANSACTION_ROLLBACK_SQLSTATE_CLASS)
-
-
-@dataclass
-class Batchers:
-    """One batcher per protocol step (per participant for the messages), each flushing one step of Phases."""
-
-    accept: Batcher[NewTransfer, Transfer | None]
-    prepare: dict[str, Batcher[PrepareItem, Prepared]]
-    decide: Batcher[DecideItem, Stored]
-    send: dict[tuple[str, TransferStatus], Batcher[SendItem, Sent]]
-    complete: Batcher[CompleteItem, Transfer | None]
-
-    @classmethod
-    def of(cls, phases: Phases, participants: tuple[str, ...], limits: BatchLimits) -> Batchers:
-        decisions = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
-        return cls(
-            accept=Batcher("accept", phases.accept, limits, keys_of=_names),
-            prepare={
-                name: Batcher(f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts)
-                for name in participants
-            },
-            decide=Batcher("decide", phases.decide, limits, keys_of=_transaction),
-            send={
-                (name, status): Batcher(
-                    f"{status.value}-{name}", partial(phases.send, name, status), limits, keys_of=_transaction
-                )
-                for name in participants
-                for status in decisions
-            },
-            complete=Batcher("complete", phases.complete, limits, keys_of=_transaction),
-        )
-
-    def all(self) -> list[Batcher]:
-        return [self.accept, *self.prepare.values(), self.decide, *self.send.values(), self.complete]
-
-    async def close(self) -> None:
-        for batcher in self.all():
-            await batcher.close()
-
-
-def _names(new: NewTransfer) -> list[Hashable]:
-    """A transfer's unique names: two transfers of one name never share an INSERT (the second then meets
-    the first's row, as a repeat does: ON CONFLICT, then the replay)."""
-    names: list[Hashable] = [new.transaction_id]
-    if new.idempotency_key is not None:
-        names.append((new.requested_by, new.idempotency_key))
-    return names
-
-
-def _accounts(item: PrepareItem) -> list[Hashable]:
-    """The accounts a prepare locks: one message never holds two transfers on one account (the lock is one
-    transfer's; the second rides the next message and meets the lock as any later prepare would)."""
-    return [leg.account_id for leg in item[1]]
-
-
-def _transaction(item: tuple) -> list[Hashable]:
-    """One row (and one entry) per transfer in a statement or a message."""
-    return [item[0]]

@@ -30,6 +30,13 @@ class CoordinatorMetrics:
             buckets=BATCH_SIZE_BUCKETS,
             registry=registry,
         )
+        # Read when scraped (set_function), so counting costs the hot path nothing.
+        self.batch_waiting = Gauge(
+            "coordinator_batch_waiting",
+            "transfers waiting for the next batch of a step, per batcher",
+            ["batcher"],
+            registry=registry,
+        )
         self.unfinished = Gauge(
             "transfers_unfinished",
             "decided transfers not yet acknowledged by every participant, as of the last recovery pass",

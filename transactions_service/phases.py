@@ -9,13 +9,15 @@ messages go to the single routes (/2pc/prepare, /2pc/commit, /2pc/abort), as the
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
+from functools import partial
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from transactions_service import db
-from transactions_service.batching import Batch
+from transactions_service.batching import Batch, Batcher, BatchLimits
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
@@ -136,3 +138,61 @@ class Phases:
 
     def _mark_last(self, events: list[Event], batch: Batch) -> list[Event]:
         return [*events[:-1], self.batched(events[-1], batch)] if events else events
+
+
+@dataclass
+class Batchers:
+    """One batcher per protocol step (per participant for the messages), each flushing one step of Phases."""
+
+    accept: Batcher[NewTransfer, Transfer | None]
+    prepare: dict[str, Batcher[PrepareItem, Prepared]]
+    decide: Batcher[DecideItem, Stored]
+    send: dict[tuple[str, TransferStatus], Batcher[SendItem, Sent]]
+    complete: Batcher[CompleteItem, Transfer | None]
+
+    @classmethod
+    def of(cls, phases: Phases, participants: tuple[str, ...], limits: BatchLimits) -> Batchers:
+        decisions = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
+        return cls(
+            accept=Batcher("accept", phases.accept, limits, keys_of=_names),
+            prepare={
+                name: Batcher(f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts)
+                for name in participants
+            },
+            decide=Batcher("decide", phases.decide, limits, keys_of=_transaction),
+            send={
+                (name, status): Batcher(
+                    f"{status.value}-{name}", partial(phases.send, name, status), limits, keys_of=_transaction
+                )
+                for name in participants
+                for status in decisions
+            },
+            complete=Batcher("complete", phases.complete, limits, keys_of=_transaction),
+        )
+
+    def all(self) -> list[Batcher]:
+        return [self.accept, *self.prepare.values(), self.decide, *self.send.values(), self.complete]
+
+    async def close(self) -> None:
+        for batcher in self.all():
+            await batcher.close()
+
+
+def _names(new: NewTransfer) -> list[Hashable]:
+    """A transfer's unique names: two transfers of one name never share an INSERT (the second then meets
+    the first's row, as a repeat does: ON CONFLICT, then the replay)."""
+    names: list[Hashable] = [new.transaction_id]
+    if new.idempotency_key is not None:
+        names.append((new.requested_by, new.idempotency_key))
+    return names
+
+
+def _accounts(item: PrepareItem) -> list[Hashable]:
+    """The accounts a prepare locks: one message never holds two transfers on one account (the lock is one
+    transfer's; the second rides the next message and meets the lock as any later prepare would)."""
+    return [leg.account_id for leg in item[1]]
+
+
+def _transaction(item: tuple) -> list[Hashable]:
+    """One row (and one entry) per transfer in a statement or a message."""
+    return [item[0]]

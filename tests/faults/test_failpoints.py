@@ -41,7 +41,7 @@ BATCHED_ONE_IN_FLIGHT = {"BATCH_MAX_TRANSFERS": "64", "BATCHES_IN_FLIGHT_MAX": "
 # Failpoints after which the stored decision (commit: every vote was YES) is what recovery finishes.
 DECIDED_FAILPOINTS = ("after_decision_before_complete", "between_commits")
 LOCK_SEEN_TIMEOUT_S = 10.0
-QUEUED_WAIT_S = 0.5
+QUEUED_TIMEOUT_S = 10.0
 
 
 async def _two_accounts(api: Api, *, different_shards: bool = False) -> tuple[uuid.UUID, uuid.UUID]:
@@ -189,7 +189,7 @@ async def _one_batch_into_crash(api: Api, system: LocalSystem, pairs, keys: list
                 asyncio.create_task(_transfer_into_crash(api, source, destination, key=key))
                 for (source, destination), key in zip(pairs, keys, strict=True)
             ]
-            await asyncio.sleep(QUEUED_WAIT_S)  # every transfer reaches the accept queue behind the pilot
+            await _until_accepts_wait(api, len(crashing))  # every transfer is queued behind the pilot
     finally:
         await holder.close()
     told = await asyncio.gather(*crashing)
@@ -203,6 +203,20 @@ async def _until_an_insert_waits(system: LocalSystem) -> None:
                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO transactions%'"""
     while not (await fetch(system, "transactions_service", query))[0][0]:
         assert asyncio.get_running_loop().time() < deadline, "the pilot's accept never reached the lock"
+        await asyncio.sleep(0.02)
+
+
+async def _until_accepts_wait(api: Api, count: int) -> None:
+    """Until the coordinator's accept batcher holds `count` transfers waiting (its /metrics gauge)."""
+    deadline = asyncio.get_running_loop().time() + QUEUED_TIMEOUT_S
+    url = api.system.url("transactions_service") + "/metrics"
+    sample = 'coordinator_batch_waiting{batcher="accept"} '
+    while True:
+        async with api.session.get(url) as response:
+            lines = [line for line in (await response.text()).splitlines() if line.startswith(sample)]
+        if lines and float(lines[0].removeprefix(sample)) >= count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"not every transfer reached the accept queue: {lines}"
         await asyncio.sleep(0.02)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 
 from transactions_service.batching import Batch, Batcher, BatchLimits, BatchQueueFullError
 
@@ -19,10 +20,12 @@ class Recorder:
         self.infos: list[Batch] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        self.request_ids: list[str | None] = []
 
     async def __call__(self, items: list[int], batch: Batch) -> list[int]:
         self.batches.append(list(items))
         self.infos.append(batch)
+        self.request_ids.append(structlog.contextvars.get_contextvars().get("request_id"))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -207,3 +210,20 @@ async def test_close_cancels_what_is_in_flight_and_waiting() -> None:
     outcomes = await asyncio.gather(in_flight, waiting, return_exceptions=True)
     assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
     assert batcher.in_flight == 0
+
+
+async def test_a_batch_of_one_flushes_in_its_callers_context_and_a_batch_of_many_names_the_batch() -> None:
+    flush = Recorder(pause_s=0.02)
+    batcher = Batcher("test", flush, limits())
+
+    async def submit_as(request_id: str, item: int) -> int:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        return await batcher.submit(item)
+
+    first = asyncio.create_task(submit_as("alone", 0))
+    await asyncio.sleep(0.005)
+    await asyncio.gather(submit_as("one", 1), submit_as("two", 2))
+    await first
+
+    assert flush.batches == [[0], [1, 2]]
+    assert flush.request_ids == ["alone", f"batch-{flush.infos[1].batch_id}"]
