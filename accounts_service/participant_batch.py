@@ -130,7 +130,10 @@ async def prepare_batch(
             if ticket is not None:
                 got_turn = await signals.wait(ticket, busy_pause_s(deadline))
             may_retry = time.monotonic() < deadline
-            plans = await _prepare_round(engine, waiting, in_message, may_retry)
+            # Accounts an older prepare queues for are its turn, not ours (FIFO); at the deadline we take any free one.
+            wanted = {leg.account_id for entry in waiting for leg in entry.legs}
+            queued = signals.queued_ahead(wanted, ticket) if may_retry else frozenset()
+            plans = await _prepare_round(engine, waiting, in_message, may_retry, queued)
             votes.update((entry.transaction_id, plan.vote) for entry, plan in zip(waiting, plans, strict=True))
             locked = {
                 leg.account_id
@@ -152,7 +155,11 @@ async def prepare_batch(
 
 
 async def _prepare_round(
-    engine: AsyncEngine, entries: list[BatchEntry], in_message: frozenset[UUID], may_retry: bool
+    engine: AsyncEngine,
+    entries: list[BatchEntry],
+    in_message: frozenset[UUID],
+    may_retry: bool,
+    queued: frozenset[UUID],
 ) -> list[EntryPlan]:
     async def work(connection: AsyncConnection) -> list[EntryPlan]:
         account_ids = sorted({leg.account_id for entry in entries for leg in entry.legs})
@@ -162,7 +169,7 @@ async def _prepare_round(
         for row in await db.select_batch_log(connection, [entry.transaction_id for entry in entries]):
             leg = LoggedLeg(row["account_id"], ParticipantState(row["state"]), row["change"])
             logged.setdefault(row["transaction_id"], []).append(leg)
-        plans = plan_prepare_batch(entries, accounts, logged, in_message=in_message, may_retry=may_retry)
+        plans = plan_prepare_batch(entries, accounts, logged, in_message=in_message, may_retry=may_retry, queued=queued)
         writes = _prepare_writes(entries, plans)
         if writes:
             await db.write_prepare_batch(connection, writes)

@@ -226,6 +226,42 @@ async def test_an_entry_still_busy_at_the_deadline_votes_no_and_leaves_a_tombsto
     await assert_ledger_holds(engine, [source, destination])
 
 
+async def test_a_newer_batch_leaves_an_account_to_an_older_waiter_so_waiting_batches_never_wait_in_a_cycle(engine):
+    """Batch one waits for `hot` (held by a single prepare) holding `warm`; batch two wants both. Were batch two
+    to take `hot` the moment it is free, each batch would wait for the other's commit, which comes only after
+    its own answer: both would vote account_busy at the deadline. It queues behind batch one instead."""
+    hot, warm, first_destination, second_destination, third_destination = await open_accounts(engine, 100, 100, 0, 0, 0)
+    signals = ReleaseSignals()
+    holder = uuid.uuid4()
+    assert (await participant.prepare(engine, holder, transfer_changes(hot, first_destination, 1))).yes
+    older = [
+        entry(uuid.uuid4(), transfer_changes(hot, second_destination, 2)),
+        entry(uuid.uuid4(), transfer_changes(warm, third_destination, 3)),
+    ]
+    started = time.monotonic()
+    first_batch = asyncio.create_task(
+        participant_batch.prepare_batch(engine, older, busy_wait_s=ROUND_LIMIT_S, signals=signals)
+    )
+    give_up_at = time.monotonic() + ROUND_LIMIT_S
+    while signals.waiting(hot) == 0 and time.monotonic() < give_up_at:
+        await asyncio.sleep(0.01)
+    await participant.commit(engine, holder)  # released without a signal: the waiter finds out on its own clock
+    newer = [
+        entry(uuid.uuid4(), transfer_changes(hot, first_destination, 4)),
+        entry(uuid.uuid4(), transfer_changes(warm, second_destination, 5)),
+    ]
+    second_batch = asyncio.create_task(
+        participant_batch.prepare_batch(engine, newer, busy_wait_s=ROUND_LIMIT_S, signals=signals)
+    )
+    assert reasons(await first_batch) == ["yes", "yes"]
+    await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in older], signals=signals)
+    assert reasons(await second_batch) == ["yes", "yes"]
+    assert time.monotonic() - started < AT_ONCE_S * 5, "no batch waited out its deadline"
+    await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in newer], signals=signals)
+    assert await balances(engine, hot, warm) == [93, 92]
+    await assert_ledger_holds(engine, [hot, warm, first_destination, second_destination, third_destination])
+
+
 # --- no deadlock -----------------------------------------------------------------------------------------------
 
 
