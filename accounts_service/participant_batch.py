@@ -53,8 +53,10 @@ PARTICIPANT_BATCH_MAX = 256
 # come to about 340 KiB; a single route's body stays bounded by shared/params.MAX_BODY_BYTES (64 KiB).
 PARTICIPANT_BATCH_BODY_MAX_BYTES = 512 * 1024
 # How often one round of a batch runs again after losing a race (PB001) or a lock cycle (40P01) before the
-# batch answers 503 (nothing of that round written; a repeat of the message is safe).
-BATCH_ROUND_ATTEMPTS = 5
+# batch answers 503 (nothing of that round written; a repeat of the message is safe). Each PB001 follows a
+# tombstone that appeared for one of its transfers, and the rerun sees every one committed by then: a
+# burst of single aborts (a coordinator presuming a slow batch aborted) costs a few reruns, not one each.
+BATCH_ROUND_ATTEMPTS = 8
 _RERUN_SQLSTATES = frozenset({db.RACE_LOST, db.DEADLOCK_DETECTED})
 
 

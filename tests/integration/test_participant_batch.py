@@ -312,6 +312,36 @@ async def test_concurrent_batches_over_the_same_accounts_in_opposite_orders_neve
     assert await _deadlocks(engine) == deadlocks_before, "PostgreSQL never had to break a lock cycle"
 
 
+async def test_aborts_racing_a_batch_prepare_leave_every_transfer_finished_one_way(engine):
+    """A single abort writes its tombstones before it takes any row: a batch that read the log before
+    a tombstone was committed loses the race (PB001) and runs its round again, seeing it."""
+    accounts = await open_accounts(engine, *([100, 0] * 4))
+    pairs = [(accounts[index], accounts[index + 1]) for index in range(0, 8, 2)]
+    for _round in range(CONCURRENT_ROUNDS):
+        entries = [entry(uuid.uuid4(), transfer_changes(source, destination, 1)) for source, destination in pairs]
+        aborted = entries[1::2]
+        votes, *_acknowledged = await asyncio.wait_for(
+            asyncio.gather(
+                participant_batch.prepare_batch(engine, entries),
+                *(participant.abort(engine, item.transaction_id, list(item.legs)) for item in aborted),
+            ),
+            ROUND_LIMIT_S,
+        )
+        assert all(vote.yes or vote.reason is VoteReason.ALREADY_ABORTED for vote in votes)
+        kept = [item for item in entries if item not in aborted]
+        assert [vote.yes for vote in votes[::2]] == [True] * len(kept)
+        results = await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in kept])
+        assert all(result.acknowledged for result in results)
+        for item in aborted:
+            assert {row["state"] for row in (await log_rows(engine, item.transaction_id)).values()} == {
+                ParticipantState.ABORTED
+            }
+    states = await account_states(engine, accounts)
+    assert all(state["transaction_lock"] is None for state in states.values()), "no lock left behind"
+    assert [states[source]["balance"] for source, _destination in pairs] == [80, 100, 80, 100]
+    await assert_ledger_holds(engine, accounts)
+
+
 # --- commit-batch and abort-batch ------------------------------------------------------------------------------
 
 
