@@ -126,26 +126,18 @@ async def prepare_batch(
     votes: dict[UUID, Vote] = {}
     waiting = entries
     ticket: WaitTicket | None = None
-    got_turn = False
     try:
         while waiting:
-            if ticket is not None:
-                got_turn = await signals.wait(ticket, busy_pause_s(deadline))
+            got_turn = ticket is not None and await signals.wait(ticket, busy_pause_s(deadline))
             may_retry = time.monotonic() < deadline
-            # Accounts an older prepare queues for are its turn, not ours (FIFO); at the deadline we take any free one.
+            # Accounts an older prepare queues for are its turn, not ours (FIFO); at the deadline take any free one.
             wanted = {leg.account_id for entry in waiting for leg in entry.legs}
             queued = signals.queued_ahead(wanted, ticket) if may_retry else frozenset()
             plans = await _prepare_round(engine, waiting, in_message, may_retry, queued)
             votes.update((entry.transaction_id, plan.vote) for entry, plan in zip(waiting, plans, strict=True))
-            locked = {
-                leg.account_id
-                for entry, plan in zip(waiting, plans, strict=True)
-                if plan.action is PrepareAction.LOCK
-                for leg in entry.legs
-            }
+            if got_turn and ticket is not None:
+                signals.pass_on(ticket, kept=_locked_accounts(waiting, plans))
             waiting = [entry for entry, plan in zip(waiting, plans, strict=True) if plan.action is PrepareAction.RETRY]
-            if ticket is not None and got_turn:
-                signals.pass_on(ticket, kept=locked)
             if waiting and ticket is None:
                 ticket = signals.join([leg.account_id for entry in waiting for leg in entry.legs])
     finally:
@@ -154,6 +146,15 @@ async def prepare_batch(
     for entry in entries:
         _log_vote(entry, votes[entry.transaction_id])
     return [votes[entry.transaction_id] for entry in entries]
+
+
+def _locked_accounts(entries: list[BatchEntry], plans: list[EntryPlan]) -> set[UUID]:
+    return {
+        leg.account_id
+        for entry, plan in zip(entries, plans, strict=True)
+        if plan.action is PrepareAction.LOCK
+        for leg in entry.legs
+    }
 
 
 async def _prepare_round(
