@@ -314,9 +314,11 @@ COMMIT_BATCH = text("""
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]))
                  AS wanted(transaction_id, account_id)),
-    logged AS (  -- every log row of the batch's transfers: one index range per transfer
+    logged AS (  -- every log row of the batch's transfers (an index range each), taken in key order, so two
+                 -- commit-batches sharing transfers (a resend) queue on them instead of deadlocking
         SELECT transaction_id, account_id, state FROM participant_log
-        WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))),
+        WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))
+        ORDER BY transaction_id, account_id FOR UPDATE),
     aborted AS (SELECT DISTINCT transaction_id FROM logged WHERE state = 'aborted'),
     targeted AS (
         SELECT logged.transaction_id, logged.account_id, logged.state,

@@ -369,6 +369,28 @@ async def test_commit_batch_answers_each_transfer_on_its_own_and_a_repeat_the_sa
     await assert_ledger_holds(engine, [a, b, c, d])
 
 
+async def test_the_same_commit_batch_twice_at_once_applies_each_transfer_once_and_never_deadlocks(engine):
+    accounts = await open_accounts(engine, *([100, 0] * 10))
+    pairs = [(accounts[index], accounts[index + 1]) for index in range(0, 20, 2)]
+    deadlocks_before = await _deadlocks(engine)
+    for _round in range(5):
+        entries = [entry(uuid.uuid4(), transfer_changes(source, destination, 1)) for source, destination in pairs]
+        assert all(vote.yes for vote in await participant_batch.prepare_batch(engine, entries))
+        decisions = [decision(item.transaction_id) for item in entries]
+        first, second = await asyncio.wait_for(
+            asyncio.gather(
+                participant_batch.commit_batch(engine, decisions),
+                participant_batch.commit_batch(engine, list(reversed(decisions))),
+            ),
+            ROUND_LIMIT_S,
+        )
+        assert all(result.acknowledged for result in [*first, *second])
+    assert [balance for balance in await balances(engine, *accounts)] == [95, 5] * 10
+    await assert_ledger_holds(engine, accounts)
+    await asyncio.sleep(STATS_FLUSH_S)
+    assert await _deadlocks(engine) == deadlocks_before
+
+
 async def test_abort_batch_answers_each_transfer_on_its_own_and_a_repeat_the_same(engine):
     a, b, c, d, e, f = await open_accounts(engine, 100, 0, 100, 0, 100, 0)
     prepared, committed, never_seen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
