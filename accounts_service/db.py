@@ -314,13 +314,18 @@ COMMIT_BATCH = text("""
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]))
                  AS wanted(transaction_id, account_id)),
+    logged AS (  -- every log row of the batch's transfers (an index range each), taken in key order, so two
+                 -- commit-batches sharing transfers (a resend) queue on them instead of deadlocking
+        SELECT transaction_id, account_id, state FROM participant_log
+        WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))
+        ORDER BY transaction_id, account_id FOR UPDATE),
+    aborted AS (SELECT DISTINCT transaction_id FROM logged WHERE state = 'aborted'),
     targeted AS (
-        SELECT DISTINCT log.transaction_id, log.account_id, log.state,
-               EXISTS (SELECT 1 FROM participant_log AS tombstone
-                       WHERE tombstone.transaction_id = log.transaction_id AND tombstone.state = 'aborted')
-                   AS aborted_here
-        FROM participant_log AS log JOIN wanted ON log.transaction_id = wanted.transaction_id
-                                               AND (wanted.account_id IS NULL OR log.account_id = wanted.account_id)),
+        SELECT logged.transaction_id, logged.account_id, logged.state,
+               logged.transaction_id IN (SELECT transaction_id FROM aborted) AS aborted_here
+        FROM logged
+        WHERE EXISTS (SELECT 1 FROM wanted WHERE wanted.transaction_id = logged.transaction_id
+                                             AND (wanted.account_id IS NULL OR wanted.account_id = logged.account_id))),
     decided AS (
         UPDATE participant_log SET state = 'committed', updated_at = now()
         FROM targeted
@@ -329,19 +334,22 @@ COMMIT_BATCH = text("""
           AND participant_log.state = 'prepared' AND NOT targeted.aborted_here
         RETURNING participant_log.transaction_id, participant_log.account_id),
     ordered AS (
-        SELECT account_id FROM accounts WHERE account_id IN (SELECT account_id FROM decided)
-        ORDER BY account_id FOR UPDATE),
+        SELECT accounts.account_id, decided.transaction_id FROM accounts JOIN decided USING (account_id)
+        ORDER BY accounts.account_id FOR UPDATE OF accounts),
     applied AS (
         UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
                             locked_at = NULL, updated_at = now()
-        FROM ordered JOIN decided USING (account_id)
-        WHERE accounts.account_id = ordered.account_id AND accounts.transaction_lock = decided.transaction_id
-        RETURNING accounts.account_id, accounts.balance)
-    SELECT targeted.transaction_id, targeted.account_id, targeted.aborted_here, applied.balance AS balance_after,
-           participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied), 'PB500',
-                              'a prepared change had lost its account lock') AS applied_all
-    FROM targeted LEFT JOIN decided USING (transaction_id, account_id)
-                  LEFT JOIN applied ON applied.account_id = decided.account_id""")
+        FROM ordered
+        WHERE accounts.account_id = ordered.account_id AND accounts.transaction_lock = ordered.transaction_id
+        RETURNING ordered.transaction_id, accounts.account_id, accounts.balance)
+    -- Three kinds of rows, not one join of them: the planner cannot size CTEs, and a nested loop over two
+    -- of them grows with the square of the batch.
+    SELECT 'leg' AS kind, transaction_id, account_id, aborted_here, NULL::numeric AS balance_after FROM targeted
+    UNION ALL
+    SELECT 'applied', transaction_id, account_id, false, balance FROM applied
+    UNION ALL
+    SELECT 'check', NULL, NULL, participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied),
+                                                   'PB500', 'a prepared change had lost its account lock'), NULL""")
 # An abort-batch takes its rows first: the accounts it names and every account its transfers hold here.
 _LOCK_ABORT_ACCOUNTS = text("""
     SELECT account_id FROM accounts
@@ -418,9 +426,24 @@ async def write_prepare_batch(
 
 
 async def commit_batch(connection: AsyncConnection, legs: list[tuple[UUID, UUID | None]]) -> list[dict[str, Any]]:
-    """Commit these (transfer, account or None for every leg) pairs; one row per targeted leg."""
+    """Commit these (transfer, account or None for every leg) pairs; one row per targeted leg, with the
+    balance it was applied to now (None: already committed, or refused)."""
     result = await connection.execute(COMMIT_BATCH, _array_params(legs, ("transaction_ids", "account_ids")))
-    return [dict(row._mapping) for row in result]
+    rows = [dict(row._mapping) for row in result]
+    applied = {
+        (row["transaction_id"], row["account_id"]): row["balance_after"] for row in rows if row["kind"] == "applied"
+    }
+    legs_found = [row for row in rows if row["kind"] == "leg"]
+    assert len(applied) + len(legs_found) + 1 == len(rows), "legs, applied legs and one check row"
+    return [
+        {
+            "transaction_id": row["transaction_id"],
+            "account_id": row["account_id"],
+            "aborted_here": row["aborted_here"],
+            "balance_after": applied.get((row["transaction_id"], row["account_id"])),
+        }
+        for row in legs_found
+    ]
 
 
 async def lock_abort_accounts(

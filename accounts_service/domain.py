@@ -168,18 +168,22 @@ def plan_prepare_batch(
     *,
     in_message: frozenset[UUID],
     may_retry: bool,
+    queued: frozenset[UUID] = frozenset(),
 ) -> list[EntryPlan]:
     """Each entry's vote and what to write for it, in message order, from the rows the batch locked.
 
     The rule for two transfers of one message on one account: the lock is one transfer's, and the earlier
     entry that can take it does; a later entry there is busy on a holder inside this message, which the
     coordinator decides only after this answer, so waiting cannot help: it votes NO account_busy at once.
-    Busy on a holder outside the message it is RETRY while may_retry, else NO account_busy.
+    Busy on a holder outside the message it is RETRY while may_retry, else NO account_busy. An account in
+    `queued` (an older prepare waits for it here) counts as held outside the message, even while free.
     """
     claimed: dict[UUID, UUID] = {}  # account -> the entry of this message that takes its lock now
     plans = []
     for entry in entries:
-        plan = _plan_entry(entry, accounts, logged.get(entry.transaction_id, []), claimed, in_message, may_retry)
+        plan = _plan_entry(
+            entry, accounts, logged.get(entry.transaction_id, []), claimed, in_message, may_retry, queued
+        )
         if plan.action is PrepareAction.LOCK:
             claimed.update((leg.account_id, entry.transaction_id) for leg in entry.legs)
         plans.append(plan)
@@ -193,6 +197,7 @@ def _plan_entry(
     claimed: dict[UUID, UUID],
     in_message: frozenset[UUID],
     may_retry: bool,
+    queued: frozenset[UUID],
 ) -> EntryPlan:
     named = {leg.account_id for leg in entry.legs}
     if not _entry_balances(entry, logged, named):
@@ -206,7 +211,7 @@ def _plan_entry(
     if not named <= accounts.keys():
         return EntryPlan(Vote(yes=False, reason=VoteReason.ACCOUNT_NOT_FOUND), PrepareAction.TOMBSTONE)
     holders = {claimed.get(account_id) or accounts[account_id].locked_by for account_id in named} - {None}
-    if holders:
+    if holders or named & queued:
         busy = Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
         outside_only = not holders & in_message
         return EntryPlan(busy, PrepareAction.RETRY if may_retry and outside_only else PrepareAction.TOMBSTONE)

@@ -112,6 +112,20 @@ class ReleaseSignals:
             if account_id not in kept:
                 self._wake_oldest(account_id, skip=ticket)
 
+    def queued_ahead(self, account_ids: set[UUID], ticket: WaitTicket | None) -> frozenset[UUID]:
+        """Those of these accounts a prepare older than `ticket` (any, for one not queued) waits on here.
+
+        A batch leaves such an account to that waiter even while it is free (FIFO): it then never waits on
+        a younger batch's lock, so batches waiting with locks held never wait on each other in a cycle."""
+        ahead = set()
+        for account_id in account_ids:
+            for queued in self._queues.get(account_id, {}):
+                if queued is ticket:
+                    break
+                ahead.add(account_id)
+                break
+        return frozenset(ahead)
+
     def waiting(self, account_id: UUID) -> int:
         return len(self._queues.get(account_id, ()))
 

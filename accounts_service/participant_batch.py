@@ -53,8 +53,10 @@ PARTICIPANT_BATCH_MAX = 256
 # come to about 340 KiB; a single route's body stays bounded by shared/params.MAX_BODY_BYTES (64 KiB).
 PARTICIPANT_BATCH_BODY_MAX_BYTES = 512 * 1024
 # How often one round of a batch runs again after losing a race (PB001) or a lock cycle (40P01) before the
-# batch answers 503 (nothing of that round written; a repeat of the message is safe).
-BATCH_ROUND_ATTEMPTS = 5
+# batch answers 503 (nothing of that round written; a repeat of the message is safe). Each PB001 follows a
+# tombstone that appeared for one of its transfers, and the rerun sees every one committed by then: a
+# burst of single aborts (a coordinator presuming a slow batch aborted) costs a few reruns, not one each.
+BATCH_ROUND_ATTEMPTS = 8
 _RERUN_SQLSTATES = frozenset({db.RACE_LOST, db.DEADLOCK_DETECTED})
 
 
@@ -124,23 +126,18 @@ async def prepare_batch(
     votes: dict[UUID, Vote] = {}
     waiting = entries
     ticket: WaitTicket | None = None
-    got_turn = False
     try:
         while waiting:
-            if ticket is not None:
-                got_turn = await signals.wait(ticket, busy_pause_s(deadline))
+            got_turn = ticket is not None and await signals.wait(ticket, busy_pause_s(deadline))
             may_retry = time.monotonic() < deadline
-            plans = await _prepare_round(engine, waiting, in_message, may_retry)
+            # Accounts an older prepare queues for are its turn, not ours (FIFO); at the deadline take any free one.
+            wanted = {leg.account_id for entry in waiting for leg in entry.legs}
+            queued = signals.queued_ahead(wanted, ticket) if may_retry else frozenset()
+            plans = await _prepare_round(engine, waiting, in_message, may_retry, queued)
             votes.update((entry.transaction_id, plan.vote) for entry, plan in zip(waiting, plans, strict=True))
-            locked = {
-                leg.account_id
-                for entry, plan in zip(waiting, plans, strict=True)
-                if plan.action is PrepareAction.LOCK
-                for leg in entry.legs
-            }
+            if got_turn and ticket is not None:
+                signals.pass_on(ticket, kept=_locked_accounts(waiting, plans))
             waiting = [entry for entry, plan in zip(waiting, plans, strict=True) if plan.action is PrepareAction.RETRY]
-            if ticket is not None and got_turn:
-                signals.pass_on(ticket, kept=locked)
             if waiting and ticket is None:
                 ticket = signals.join([leg.account_id for entry in waiting for leg in entry.legs])
     finally:
@@ -151,8 +148,21 @@ async def prepare_batch(
     return [votes[entry.transaction_id] for entry in entries]
 
 
+def _locked_accounts(entries: list[BatchEntry], plans: list[EntryPlan]) -> set[UUID]:
+    return {
+        leg.account_id
+        for entry, plan in zip(entries, plans, strict=True)
+        if plan.action is PrepareAction.LOCK
+        for leg in entry.legs
+    }
+
+
 async def _prepare_round(
-    engine: AsyncEngine, entries: list[BatchEntry], in_message: frozenset[UUID], may_retry: bool
+    engine: AsyncEngine,
+    entries: list[BatchEntry],
+    in_message: frozenset[UUID],
+    may_retry: bool,
+    queued: frozenset[UUID],
 ) -> list[EntryPlan]:
     async def work(connection: AsyncConnection) -> list[EntryPlan]:
         account_ids = sorted({leg.account_id for entry in entries for leg in entry.legs})
@@ -162,7 +172,7 @@ async def _prepare_round(
         for row in await db.select_batch_log(connection, [entry.transaction_id for entry in entries]):
             leg = LoggedLeg(row["account_id"], ParticipantState(row["state"]), row["change"])
             logged.setdefault(row["transaction_id"], []).append(leg)
-        plans = plan_prepare_batch(entries, accounts, logged, in_message=in_message, may_retry=may_retry)
+        plans = plan_prepare_batch(entries, accounts, logged, in_message=in_message, may_retry=may_retry, queued=queued)
         writes = _prepare_writes(entries, plans)
         if writes:
             await db.write_prepare_batch(connection, writes)

@@ -226,6 +226,42 @@ async def test_an_entry_still_busy_at_the_deadline_votes_no_and_leaves_a_tombsto
     await assert_ledger_holds(engine, [source, destination])
 
 
+async def test_a_newer_batch_leaves_an_account_to_an_older_waiter_so_waiting_batches_never_wait_in_a_cycle(engine):
+    """Batch one waits for `hot` (held by a single prepare) holding `warm`; batch two wants both. Were batch two
+    to take `hot` the moment it is free, each batch would wait for the other's commit, which comes only after
+    its own answer: both would vote account_busy at the deadline. It queues behind batch one instead."""
+    hot, warm, first_destination, second_destination, third_destination = await open_accounts(engine, 100, 100, 0, 0, 0)
+    signals = ReleaseSignals()
+    holder = uuid.uuid4()
+    assert (await participant.prepare(engine, holder, transfer_changes(hot, first_destination, 1))).yes
+    older = [
+        entry(uuid.uuid4(), transfer_changes(hot, second_destination, 2)),
+        entry(uuid.uuid4(), transfer_changes(warm, third_destination, 3)),
+    ]
+    started = time.monotonic()
+    first_batch = asyncio.create_task(
+        participant_batch.prepare_batch(engine, older, busy_wait_s=ROUND_LIMIT_S, signals=signals)
+    )
+    give_up_at = time.monotonic() + ROUND_LIMIT_S
+    while signals.waiting(hot) == 0 and time.monotonic() < give_up_at:
+        await asyncio.sleep(0.01)
+    await participant.commit(engine, holder)  # released without a signal: the waiter finds out on its own clock
+    newer = [
+        entry(uuid.uuid4(), transfer_changes(hot, first_destination, 4)),
+        entry(uuid.uuid4(), transfer_changes(warm, second_destination, 5)),
+    ]
+    second_batch = asyncio.create_task(
+        participant_batch.prepare_batch(engine, newer, busy_wait_s=ROUND_LIMIT_S, signals=signals)
+    )
+    assert reasons(await first_batch) == ["yes", "yes"]
+    await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in older], signals=signals)
+    assert reasons(await second_batch) == ["yes", "yes"]
+    assert time.monotonic() - started < AT_ONCE_S * 5, "no batch waited out its deadline"
+    await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in newer], signals=signals)
+    assert await balances(engine, hot, warm) == [93, 92]
+    await assert_ledger_holds(engine, [hot, warm, first_destination, second_destination, third_destination])
+
+
 # --- no deadlock -----------------------------------------------------------------------------------------------
 
 
@@ -276,6 +312,36 @@ async def test_concurrent_batches_over_the_same_accounts_in_opposite_orders_neve
     assert await _deadlocks(engine) == deadlocks_before, "PostgreSQL never had to break a lock cycle"
 
 
+async def test_aborts_racing_a_batch_prepare_leave_every_transfer_finished_one_way(engine):
+    """A single abort writes its tombstones before it takes any row: a batch that read the log before
+    a tombstone was committed loses the race (PB001) and runs its round again, seeing it."""
+    accounts = await open_accounts(engine, *([100, 0] * 4))
+    pairs = [(accounts[index], accounts[index + 1]) for index in range(0, 8, 2)]
+    for _round in range(CONCURRENT_ROUNDS):
+        entries = [entry(uuid.uuid4(), transfer_changes(source, destination, 1)) for source, destination in pairs]
+        aborted = entries[1::2]
+        votes, *_acknowledged = await asyncio.wait_for(
+            asyncio.gather(
+                participant_batch.prepare_batch(engine, entries),
+                *(participant.abort(engine, item.transaction_id, list(item.legs)) for item in aborted),
+            ),
+            ROUND_LIMIT_S,
+        )
+        assert all(vote.yes or vote.reason is VoteReason.ALREADY_ABORTED for vote in votes)
+        kept = [item for item in entries if item not in aborted]
+        assert [vote.yes for vote in votes[::2]] == [True] * len(kept)
+        results = await participant_batch.commit_batch(engine, [decision(item.transaction_id) for item in kept])
+        assert all(result.acknowledged for result in results)
+        for item in aborted:
+            assert {row["state"] for row in (await log_rows(engine, item.transaction_id)).values()} == {
+                ParticipantState.ABORTED
+            }
+    states = await account_states(engine, accounts)
+    assert all(state["transaction_lock"] is None for state in states.values()), "no lock left behind"
+    assert [states[source]["balance"] for source, _destination in pairs] == [80, 100, 80, 100]
+    await assert_ledger_holds(engine, accounts)
+
+
 # --- commit-batch and abort-batch ------------------------------------------------------------------------------
 
 
@@ -301,6 +367,28 @@ async def test_commit_batch_answers_each_transfer_on_its_own_and_a_repeat_the_sa
     states = await account_states(engine, [a, b, c, d])
     assert all(state["transaction_lock"] is None for state in states.values())
     await assert_ledger_holds(engine, [a, b, c, d])
+
+
+async def test_the_same_commit_batch_twice_at_once_applies_each_transfer_once_and_never_deadlocks(engine):
+    accounts = await open_accounts(engine, *([100, 0] * 10))
+    pairs = [(accounts[index], accounts[index + 1]) for index in range(0, 20, 2)]
+    deadlocks_before = await _deadlocks(engine)
+    for _round in range(5):
+        entries = [entry(uuid.uuid4(), transfer_changes(source, destination, 1)) for source, destination in pairs]
+        assert all(vote.yes for vote in await participant_batch.prepare_batch(engine, entries))
+        decisions = [decision(item.transaction_id) for item in entries]
+        first, second = await asyncio.wait_for(
+            asyncio.gather(
+                participant_batch.commit_batch(engine, decisions),
+                participant_batch.commit_batch(engine, list(reversed(decisions))),
+            ),
+            ROUND_LIMIT_S,
+        )
+        assert all(result.acknowledged for result in [*first, *second])
+    assert [balance for balance in await balances(engine, *accounts)] == [95, 5] * 10
+    await assert_ledger_holds(engine, accounts)
+    await asyncio.sleep(STATS_FLUSH_S)
+    assert await _deadlocks(engine) == deadlocks_before
 
 
 async def test_abort_batch_answers_each_transfer_on_its_own_and_a_repeat_the_same(engine):
