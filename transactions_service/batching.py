@@ -10,6 +10,11 @@ result from the flush, and an exception of a flush reaches every item of that ba
 Items whose keys meet a key already in the batch being formed wait for a later batch (one transfer
 per account in a prepare message, one row per transfer in a statement), keeping their order.
 
+A batcher may also share `Holds` with its callers: the keys an item takes when its batch leaves (the
+accounts a prepare locks) and keeps until its caller releases them (once the participant let the lock
+go). An item whose keys are held waits, and so does every later item sharing a key with it (first come,
+first served per key), so a prepare never meets a lock this coordinator knows is taken.
+
 A batch of one flushes in its caller's context, so its request id reaches the participant as before
 batching; a batch of many flushes in a fresh context whose request id names the batch (`batch-<id>`),
 since no one transfer's request id speaks for the others (each transfer's own lines carry its id).
@@ -78,6 +83,42 @@ class BatchQueueFullError(ServiceUnavailableError):
     """The batcher's queue holds queue_max items already; this item was not taken (nothing was sent)."""
 
 
+class Holds:
+    """Keys held by holders (transfers) past a batcher, until each holder releases them; a key is free when
+    no holder holds it. Releasing wakes the batchers that wait on held keys."""
+
+    def __init__(self) -> None:
+        self._holders: dict[Hashable, set[Hashable]] = {}
+        self._waiters: list[Callable[[], None]] = []
+
+    def held(self, keys: Iterable[Hashable]) -> bool:
+        return any(key in self._holders for key in keys)
+
+    def take(self, holder: Hashable, keys: Iterable[Hashable]) -> None:
+        for key in keys:
+            self._holders.setdefault(key, set()).add(holder)
+
+    def release(self, holder: Hashable, keys: Iterable[Hashable]) -> None:
+        """Idempotent: keys this holder does not hold are left as they are."""
+        freed = False
+        for key in keys:
+            holders = self._holders.get(key)
+            if holders is not None and holder in holders:
+                holders.discard(holder)
+                if not holders:
+                    del self._holders[key]
+                    freed = True
+        if freed:
+            for wake in self._waiters:
+                wake()
+
+    def wake_on_release(self, wake: Callable[[], None]) -> None:
+        self._waiters.append(wake)
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+
 Flush = Callable[[list[Item], Batch], Awaitable[list[Result]]]
 # A waiting item: the item, the future its caller awaits, and the caller's context (see the module doc).
 _Waiting = tuple[Item, "asyncio.Future[Result]", contextvars.Context]
@@ -87,11 +128,22 @@ KeysOf = Callable[[Item], Iterable[Hashable]]
 class Batcher(Generic[Item, Result]):
     """`await batcher.submit(item)` -> that item's result, from one flush of the batch it rode in."""
 
-    def __init__(self, name: str, flush: Flush[Item, Result], limits: BatchLimits, keys_of: KeysOf | None = None):
+    def __init__(
+        self,
+        name: str,
+        flush: Flush[Item, Result],
+        limits: BatchLimits,
+        keys_of: KeysOf | None = None,
+        holds: tuple[Holds, Callable[[Item], Hashable]] | None = None,
+    ):
+        """`keys_of`: the keys no two items of one batch share. `holds`: the Holds the items' keys are taken
+        in when their batch leaves, and each item's holder (who releases them)."""
+        assert holds is None or keys_of is not None, "holds are taken on an item's keys"
         self.name = name
         self.limits = limits
         self._flush = flush
         self._keys_of = keys_of
+        self._holds = holds
         self._waiting: deque[_Waiting[Item, Result]] = deque()
         self._flights: set[asyncio.Task[None]] = set()
         self._launch_scheduled = False
@@ -99,6 +151,8 @@ class Batcher(Generic[Item, Result]):
         self._window_passed = False
         self.batches_sent = 0
         self.items_sent = 0
+        if holds is not None and limits.items_max > 1:
+            holds[0].wake_on_release(self._schedule_launch)
 
     async def submit(self, item: Item) -> Result:
         if self.limits.items_max == 1:  # no batching: today's one-at-a-time protocol, nothing waits
@@ -146,8 +200,9 @@ class Batcher(Generic[Item, Result]):
                 self._open_window()
                 return
             batch = self._take_batch()
-            if batch:
-                self._launch(batch)
+            if not batch:
+                return  # every waiting item waits on a held key: a release launches it
+            self._launch(batch)
 
     def _open_window(self) -> None:
         """The gathering batch leaves window_s after it could not leave at once, if a slot is free by then."""
@@ -160,9 +215,11 @@ class Batcher(Generic[Item, Result]):
         self._launch_ready()
 
     def _take_batch(self) -> list[_Waiting[Item, Result]]:
-        """Up to items_max waiting items, oldest first; cancelled ones dropped, colliding ones left waiting."""
+        """Up to items_max waiting items, oldest first; cancelled ones dropped; an item whose keys meet the
+        batch's, a held key or an older waiting item's stays waiting, in order."""
         batch: list[_Waiting[Item, Result]] = []
         keys: set[Hashable] = set()
+        blocked: set[Hashable] = set()
         left: list[_Waiting[Item, Result]] = []
         while self._waiting and len(batch) < self.limits.items_max:
             entry = self._waiting.popleft()
@@ -170,13 +227,21 @@ class Batcher(Generic[Item, Result]):
                 continue
             if self._keys_of is not None:
                 item_keys = set(self._keys_of(entry[0]))
-                if not keys.isdisjoint(item_keys):
+                if not (keys.isdisjoint(item_keys) and blocked.isdisjoint(item_keys)) or self._held(item_keys):
                     left.append(entry)
+                    blocked |= item_keys
                     continue
                 keys |= item_keys
             batch.append(entry)
         self._waiting.extendleft(reversed(left))
+        if self._holds is not None and self._keys_of is not None:
+            holds, holder_of = self._holds
+            for item, _, _ in batch:
+                holds.take(holder_of(item), self._keys_of(item))
         return batch
+
+    def _held(self, keys: set[Hashable]) -> bool:
+        return self._holds is not None and self._holds[0].held(keys)
 
     def _launch(self, batch: list[_Waiting[Item, Result]]) -> None:
         if self._window is not None:

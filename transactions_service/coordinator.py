@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from shared import failpoints
 from shared.database import autocommit, database_unavailable, sqlstate_of
 from shared.errors import ConflictError, IdempotencyKeyReusedError, OutcomeUnknownError, ServiceUnavailableError
 from transactions_service import db
-from transactions_service.batching import BatchLimits, new_batch
+from transactions_service.batching import BatchLimits, Holds, new_batch
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer, TransferRequest
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import PARTICIPANT_BATCH_MAX, PARTICIPANTS_PER_TRANSFER_MAX, Participants
@@ -94,7 +95,9 @@ class Coordinator:
             retry_first_s=self.retry_first_s,
             retry_max_s=self.retry_max_s,
         )
-        self.batchers = Batchers.of(self.phases, self.participants.names, self.batch_limits)
+        # The accounts this coordinator's transfers lock at their participants right now (batching only).
+        self.locks = Holds()
+        self.batchers = Batchers.of(self.phases, self.participants.names, self.batch_limits, self.locks)
         for batcher in self.batchers.all():
             self.metrics.batch_waiting.labels(batcher.name).set_function(batcher.waiting)
 
@@ -140,6 +143,12 @@ class Coordinator:
         if transfer is None:
             return await self._replay(request, caller, idempotency_key)
         structlog.contextvars.bind_contextvars(transaction_id=str(transfer.transaction_id))
+        try:
+            return await self._run(transfer)
+        finally:  # however it ended, its locks are the participant's business (and recovery's) from here
+            self.locks.release(transfer.transaction_id, _accounts_of(transfer.legs))
+
+    async def _run(self, transfer: Transfer) -> Transfer:
         await failpoints.hit("after_accept")
         phases = self.metrics.phase_latency
         with phases.labels("prepare").time():
@@ -206,6 +215,8 @@ class Coordinator:
                     votes.append(prepared.vote)
                     events.append(self.phases.batched(_vote_event(participant, prepared), prepared.batch))
                     if not prepared.vote.yes:
+                        if prepared.vote.answered:  # a NO locks nothing there
+                            self.locks.release(transfer.transaction_id, _accounts_of(legs))
                         break
                     await failpoints.hit("after_first_prepare")
         except TimeoutError:
@@ -298,6 +309,9 @@ class Coordinator:
                 await failpoints.hit("between_commits")
             events.append(Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value}))
             sent = await self._send_decision(participant, transfer, legs)
+            # Acknowledged, the lock is gone; unacknowledged, recovery re-sends while the next prepare may wait
+            # at the participant (as without batching).
+            self.locks.release(transfer.transaction_id, _accounts_of(legs))
             acknowledgement = (
                 Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": sent.latency_ms})
                 if sent.failure is None
@@ -366,6 +380,10 @@ class Coordinator:
                 first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
         assert first is not None, "a transfer holds the name once the insert conflicted"
         return first
+
+
+def _accounts_of(legs: Iterable[Leg]) -> list[UUID]:
+    return [leg.account_id for leg in legs]
 
 
 def _vote_event(participant: str, prepared: Prepared) -> Event:

@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from transactions_service import db
-from transactions_service.batching import Batch, Batcher, BatchLimits
+from transactions_service.batching import Batch, Batcher, BatchLimits, Holds
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
@@ -151,12 +151,16 @@ class Batchers:
     complete: Batcher[CompleteItem, Transfer | None]
 
     @classmethod
-    def of(cls, phases: Phases, participants: tuple[str, ...], limits: BatchLimits) -> Batchers:
+    def of(cls, phases: Phases, participants: tuple[str, ...], limits: BatchLimits, locks: Holds) -> Batchers:
+        """`locks`: the accounts this coordinator's transfers hold at their participants, taken when their
+        prepare leaves and released once the participant no longer locks them (Coordinator)."""
         decisions = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
         return cls(
             accept=Batcher("accept", phases.accept, limits, keys_of=_names),
             prepare={
-                name: Batcher(f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts)
+                name: Batcher(
+                    f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts, holds=(locks, _holder)
+                )
                 for name in participants
             },
             decide=Batcher("decide", phases.decide, limits, keys_of=_transaction),
@@ -188,9 +192,14 @@ def _names(new: NewTransfer) -> list[Hashable]:
 
 
 def _accounts(item: PrepareItem) -> list[Hashable]:
-    """The accounts a prepare locks: one message never holds two transfers on one account (the lock is one
-    transfer's; the second rides the next message and meets the lock as any later prepare would)."""
+    """The accounts a prepare locks. The lock is one transfer's: one message never holds two transfers on
+    one account, and a prepare waits here, first come first served, while a transfer of this coordinator
+    holds one of its accounts, rather than meet that lock at the participant and hold its whole message."""
     return [leg.account_id for leg in item[1]]
+
+
+def _holder(item: PrepareItem) -> Hashable:
+    return item[0]
 
 
 def _transaction(item: tuple) -> list[Hashable]:

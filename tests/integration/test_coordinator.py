@@ -119,6 +119,7 @@ class FakeParticipant:
 
     no_votes: dict[UUID, str] = field(default_factory=dict)  # transfers it votes NO on, with the reason
     prepare_messages: list[list[UUID]] = field(default_factory=list)  # every prepare message's transfers
+    heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -133,6 +134,7 @@ class FakeParticipant:
 
     def _vote(self, transaction_id: UUID) -> dict:
         self.prepares.append(transaction_id)
+        self.heard_in_order.append(("prepare", transaction_id))
         reason = self.no_votes.get(transaction_id)
         return {"vote": "no", "reason": reason} if reason else {"vote": "yes", "reason": None}
 
@@ -151,6 +153,7 @@ class FakeParticipant:
 
     async def _hear(self, path: str, transaction_ids: list[UUID]) -> None:
         self.decisions += [(path.removesuffix("-batch"), transaction_id) for transaction_id in transaction_ids]
+        self.heard_in_order += [(path.removesuffix("-batch"), transaction_id) for transaction_id in transaction_ids]
         self.heard_decision.set()
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)

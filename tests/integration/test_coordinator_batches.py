@@ -141,6 +141,10 @@ async def test_two_transfers_on_one_account_never_share_a_prepare_message(engine
     first, _, second = (request.transaction_id for request in requests)
     assert not any(first in message and second in message for message in fake.prepare_messages)
     assert [sorted(message) for message in fake.prepare_messages][0] == sorted([first, requests[1].transaction_id])
+    # The second waited here for the first's lock to go (its commit heard), not at the participant.
+    heard = fake.heard_in_order
+    assert heard.index(("/2pc/commit", first)) < heard.index(("prepare", second))
+    assert len(ours.locks) == 0  # every transfer let its accounts go
 
 
 async def test_a_killed_batch_decision_is_retried_alone_by_each_of_its_transfers(engine):

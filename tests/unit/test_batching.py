@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import structlog
 
-from transactions_service.batching import Batch, Batcher, BatchLimits, BatchQueueFullError
+from transactions_service.batching import Batch, Batcher, BatchLimits, BatchQueueFullError, Holds
 
 
 class Recorder:
@@ -227,3 +227,35 @@ async def test_a_batch_of_one_flushes_in_its_callers_context_and_a_batch_of_many
 
     assert flush.batches == [[0], [1, 2]]
     assert flush.request_ids == ["alone", f"batch-{flush.infos[1].batch_id}"]
+
+
+async def test_an_item_whose_key_is_held_waits_for_its_release_and_later_items_on_that_key_wait_behind_it() -> None:
+    flush = Recorder()
+    holds = Holds()
+    batcher = Batcher("test", flush, limits(), keys_of=lambda item: [item % 10], holds=(holds, lambda item: item))
+    holds.take("elsewhere", [1])
+
+    first = asyncio.create_task(batcher.submit(1))  # key 1: held
+    later = asyncio.create_task(batcher.submit(11))  # key 1 too: behind the first
+    free = asyncio.create_task(batcher.submit(2))
+    assert await free == 4
+    await asyncio.sleep(0.02)
+    assert not first.done() and not later.done()
+
+    holds.release("elsewhere", [1])
+    assert await first == 2
+    assert not later.done()  # the first's batch took key 1 for it
+    holds.release(1, [1])
+    assert await later == 22
+
+    assert flush.batches == [[2], [1], [11]]
+    assert len(holds) == 2  # keys 2 and 1 (by 11) stay held until their holders release them
+
+
+async def test_releasing_what_is_not_held_changes_nothing() -> None:
+    holds = Holds()
+    holds.take("a", [1, 2])
+    holds.release("b", [1])
+    holds.release("a", [3])
+
+    assert holds.held([1]) and holds.held([2]) and not holds.held([3])
