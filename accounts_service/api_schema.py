@@ -7,6 +7,7 @@ from typing import Any
 from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
 from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
+from accounts_service.participant_batch import PARTICIPANT_BATCH_MAX
 from shared.openapi import (
     CHANGE_ERRORS,
     JSON,
@@ -114,6 +115,30 @@ PROTOCOL_MESSAGE = {
 }
 PREPARE_MESSAGE = {**PROTOCOL_MESSAGE, "anyOf": [{"required": ["changes"]}, {"required": ["account_id"]}]}
 ACCOUNT_ID = [path_uuid_parameter("account_id")]
+
+
+def batch_of(message: dict[str, Any]) -> dict[str, Any]:
+    """A batch message: `transfers`, each entry shaped as the single route's body (PARTICIPANT_BATCH_MAX at most)."""
+    transfers = {"type": "array", "minItems": 1, "maxItems": PARTICIPANT_BATCH_MAX, "items": message}
+    return obj({"transfers": transfers})
+
+
+BATCH_VOTES = obj({"votes": array_of(VOTE)})
+BATCH_RESULTS = obj(
+    {
+        "results": array_of(
+            obj(
+                {
+                    "transaction_id": UUID_SCHEMA,
+                    "acknowledged": {"type": "boolean"},
+                    "error": {
+                        "anyOf": [{"type": "null"}, obj({"code": {"type": "string"}, "message": {"type": "string"}})]
+                    },
+                }
+            )
+        )
+    }
+)
 READERS = "(owner, teller, admin, service)"
 
 
@@ -164,6 +189,30 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
         "/2pc/prepare": {"post": operation("phase one: lock and vote", VOTE, body=PREPARE_MESSAGE, tags=PROTOCOL)},
         "/2pc/commit": _phase_two("phase two: apply and release"),
         "/2pc/abort": _phase_two("phase two: release (a tombstone when nothing was prepared)"),
+        "/2pc/prepare-batch": {
+            "post": operation(
+                "phase one for many transfers: a vote per transfer, in message order",
+                BATCH_VOTES,
+                body=batch_of(PREPARE_MESSAGE),
+                tags=PROTOCOL,
+            )
+        },
+        "/2pc/commit-batch": {
+            "post": operation(
+                "phase two for many transfers: a result per transfer (a refused one carries its error)",
+                BATCH_RESULTS,
+                body=batch_of(PROTOCOL_MESSAGE),
+                tags=PROTOCOL,
+            )
+        },
+        "/2pc/abort-batch": {
+            "post": operation(
+                "phase two for many transfers: release, or tombstone; a result per transfer",
+                BATCH_RESULTS,
+                body=batch_of(PROTOCOL_MESSAGE),
+                tags=PROTOCOL,
+            )
+        },
         "/2pc/status/{account_id}": {
             "get": operation(
                 "an account's lock (service, teller, admin)", LOCK_STATUS, parameters=ACCOUNT_ID, tags=PROTOCOL

@@ -263,3 +263,201 @@ async def count_locks(connection: AsyncConnection, in_doubt_s: float) -> tuple[i
     """(rows locked by a prepared transfer, of which held past the in-doubt timeout)."""
     row = (await connection.execute(_COUNT_LOCKS, {"in_doubt_s": in_doubt_s})).one()
     return row.locked, row.in_doubt
+
+
+# --- batches (accounts_service/participant_batch.py) ------------------------------------------------------------
+# Every batch statement takes account rows in account-id order, all of a batch's rows in one statement
+# and before any participant-log row, so two batches (or a batch and a single prepare, which does the same)
+# never wait on each other in a cycle.
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL broke a lock cycle by aborting this transaction (nothing of it stays)
+
+_LOCK_ACCOUNTS = text("""
+    SELECT account_id, balance, transaction_lock FROM accounts
+    WHERE account_id = ANY(CAST(:account_ids AS UUID[])) ORDER BY account_id FOR UPDATE""")
+_SELECT_BATCH_LOG = text("""
+    SELECT transaction_id, account_id, state, change FROM participant_log
+    WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))""")
+# One write for a whole batch prepare, after its transaction locked the rows and planned each entry: lock
+# and log `prepared` the legs of its YES entries, log the tombstones of its NO entries. A prepared row that
+# cannot be logged means a log row of that transfer appeared after the plan's read (an abort's tombstone):
+# the statement aborts itself (PB001) and the caller runs the whole round again with a fresh read.
+PREPARE_BATCH_WRITE = text("""
+    WITH leg AS (
+        SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]),
+                             CAST(:changes AS NUMERIC[]), CAST(:states AS TEXT[]), CAST(:reasons AS TEXT[]))
+                 AS leg(transaction_id, account_id, change, state, reason)),
+    logged AS (
+        INSERT INTO participant_log (transaction_id, account_id, state, change, kind, reason)
+        SELECT transaction_id, account_id, state, change, 'transfer', reason FROM leg
+        ORDER BY transaction_id, account_id
+        ON CONFLICT (transaction_id, account_id) DO NOTHING
+        RETURNING state),
+    locked AS (
+        UPDATE accounts SET transaction_lock = leg.transaction_id, pending_change = leg.change, locked_at = now(),
+                            updated_at = now()
+        FROM leg
+        WHERE accounts.account_id = leg.account_id AND leg.state = 'prepared' AND accounts.transaction_lock IS NULL
+        RETURNING accounts.account_id)
+    SELECT participant_assert((SELECT count(*) FROM logged WHERE state = 'prepared')
+                              = (SELECT count(*) FROM leg WHERE state = 'prepared'), 'PB001',
+                              'a batch prepare lost a race with an abort') AS logged_all,
+           participant_assert((SELECT count(*) FROM locked) = (SELECT count(*) FROM leg WHERE state = 'prepared'),
+                              'PB500', 'a batch prepare found taken a lock it had locked free') AS locked_all""")
+# The commit of many transfers, one statement, each transfer exactly as COMMIT_LEGS does it alone: its named
+# legs (a NULL account: every leg held here) go committed unless it was aborted here on any leg; then the
+# account rows, in account-id order, get their pending changes and lose their locks. The rows say, per leg,
+# what each transfer's own answer is.
+COMMIT_BATCH = text("""
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]))
+                 AS wanted(transaction_id, account_id)),
+    logged AS (  -- every log row of the batch's transfers (an index range each), taken in key order, so two
+                 -- commit-batches sharing transfers (a resend) queue on them instead of deadlocking
+        SELECT transaction_id, account_id, state FROM participant_log
+        WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))
+        ORDER BY transaction_id, account_id FOR UPDATE),
+    aborted AS (SELECT DISTINCT transaction_id FROM logged WHERE state = 'aborted'),
+    targeted AS (
+        SELECT logged.transaction_id, logged.account_id, logged.state,
+               logged.transaction_id IN (SELECT transaction_id FROM aborted) AS aborted_here
+        FROM logged
+        WHERE EXISTS (SELECT 1 FROM wanted WHERE wanted.transaction_id = logged.transaction_id
+                                             AND (wanted.account_id IS NULL OR wanted.account_id = logged.account_id))),
+    decided AS (
+        UPDATE participant_log SET state = 'committed', updated_at = now()
+        FROM targeted
+        WHERE participant_log.transaction_id = targeted.transaction_id
+          AND participant_log.account_id = targeted.account_id
+          AND participant_log.state = 'prepared' AND NOT targeted.aborted_here
+        RETURNING participant_log.transaction_id, participant_log.account_id),
+    ordered AS (
+        SELECT accounts.account_id, decided.transaction_id FROM accounts JOIN decided USING (account_id)
+        ORDER BY accounts.account_id FOR UPDATE OF accounts),
+    applied AS (
+        UPDATE accounts SET balance = balance + pending_change, transaction_lock = NULL, pending_change = NULL,
+                            locked_at = NULL, updated_at = now()
+        FROM ordered
+        WHERE accounts.account_id = ordered.account_id AND accounts.transaction_lock = ordered.transaction_id
+        RETURNING ordered.transaction_id, accounts.account_id, accounts.balance)
+    -- Three kinds of rows, not one join of them: the planner cannot size CTEs, and a nested loop over two
+    -- of them grows with the square of the batch.
+    SELECT 'leg' AS kind, transaction_id, account_id, aborted_here, NULL::numeric AS balance_after FROM targeted
+    UNION ALL
+    SELECT 'applied', transaction_id, account_id, false, balance FROM applied
+    UNION ALL
+    SELECT 'check', NULL, NULL, participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied),
+                                                   'PB500', 'a prepared change had lost its account lock'), NULL""")
+# An abort-batch takes its rows first: the accounts it names and every account its transfers hold here.
+_LOCK_ABORT_ACCOUNTS = text("""
+    SELECT account_id FROM accounts
+    WHERE account_id = ANY(CAST(:account_ids AS UUID[]))
+       OR account_id IN (SELECT account_id FROM participant_log
+                         WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[])))
+    ORDER BY account_id FOR UPDATE""")
+# Then, for the transfers it may abort, one write: tombstones on the named legs not logged here yet, the
+# prepared legs (named, or all: a NULL account) marked aborted, and their locks released.
+ABORT_BATCH_WRITE = text("""
+    WITH tombstone AS (
+        SELECT * FROM unnest(CAST(:tombstone_transaction_ids AS UUID[]), CAST(:tombstone_account_ids AS UUID[]),
+                             CAST(:tombstone_changes AS NUMERIC[])) AS tombstone(transaction_id, account_id, change)),
+    wanted AS (
+        SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]))
+                 AS wanted(transaction_id, account_id)),
+    logged AS (
+        INSERT INTO participant_log (transaction_id, account_id, state, change, kind, reason)
+        SELECT transaction_id, account_id, 'aborted', change, 'transfer', 'coordinator_abort' FROM tombstone
+        ORDER BY transaction_id, account_id
+        ON CONFLICT (transaction_id, account_id) DO NOTHING
+        RETURNING account_id),
+    decided AS (
+        UPDATE participant_log SET state = 'aborted', updated_at = now()
+        FROM wanted
+        WHERE participant_log.transaction_id = wanted.transaction_id
+          AND (wanted.account_id IS NULL OR participant_log.account_id = wanted.account_id)
+          AND participant_log.state = 'prepared'
+        RETURNING participant_log.transaction_id, participant_log.account_id),
+    released AS (
+        UPDATE accounts SET transaction_lock = NULL, pending_change = NULL, locked_at = NULL, updated_at = now()
+        FROM decided
+        WHERE accounts.account_id = decided.account_id AND accounts.transaction_lock = decided.transaction_id
+        RETURNING accounts.account_id)
+    SELECT released.account_id, (SELECT count(*) FROM logged) AS tombstones,
+           participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM released), 'PB500',
+                              'a prepared change had lost its account lock') AS released_all
+    FROM (SELECT 1) AS one LEFT JOIN released ON true""")
+
+
+def _array_params(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows as one array per column, for unnest(): a batch statement's parameters."""
+    columns: list[list[Any]] = [[] for _ in names]
+    for row in rows:
+        assert len(row) == len(names), "one value per column"
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return dict(zip(names, columns, strict=True))
+
+
+async def lock_accounts(connection: AsyncConnection, account_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    """Take these account rows (their latest versions) in account-id order, one statement."""
+    result = await connection.execute(_LOCK_ACCOUNTS, {"account_ids": account_ids})
+    return {row.account_id: dict(row._mapping) for row in result}
+
+
+async def select_batch_log(connection: AsyncConnection, transaction_ids: list[UUID]) -> list[dict[str, Any]]:
+    result = await connection.execute(_SELECT_BATCH_LOG, {"transaction_ids": transaction_ids})
+    return [dict(row._mapping) for row in result]
+
+
+async def write_prepare_batch(
+    connection: AsyncConnection, legs: list[tuple[UUID, UUID, Decimal, ParticipantState, str | None]]
+) -> None:
+    """Log and lock (state prepared) or tombstone (state aborted, with its reason) these (transfer, account) legs."""
+    params = _array_params(
+        [
+            (transaction_id, account_id, change, state.value, reason)
+            for transaction_id, account_id, change, state, reason in legs
+        ],
+        ("transaction_ids", "account_ids", "changes", "states", "reasons"),
+    )
+    (await connection.execute(PREPARE_BATCH_WRITE, params)).one()
+
+
+async def commit_batch(connection: AsyncConnection, legs: list[tuple[UUID, UUID | None]]) -> list[dict[str, Any]]:
+    """Commit these (transfer, account or None for every leg) pairs; one row per targeted leg, with the
+    balance it was applied to now (None: already committed, or refused)."""
+    result = await connection.execute(COMMIT_BATCH, _array_params(legs, ("transaction_ids", "account_ids")))
+    rows = [dict(row._mapping) for row in result]
+    applied = {
+        (row["transaction_id"], row["account_id"]): row["balance_after"] for row in rows if row["kind"] == "applied"
+    }
+    legs_found = [row for row in rows if row["kind"] == "leg"]
+    assert len(applied) + len(legs_found) + 1 == len(rows), "legs, applied legs and one check row"
+    return [
+        {
+            "transaction_id": row["transaction_id"],
+            "account_id": row["account_id"],
+            "aborted_here": row["aborted_here"],
+            "balance_after": applied.get((row["transaction_id"], row["account_id"])),
+        }
+        for row in legs_found
+    ]
+
+
+async def lock_abort_accounts(
+    connection: AsyncConnection, account_ids: list[UUID], transaction_ids: list[UUID]
+) -> None:
+    await connection.execute(_LOCK_ABORT_ACCOUNTS, {"account_ids": account_ids, "transaction_ids": transaction_ids})
+
+
+async def write_abort_batch(
+    connection: AsyncConnection,
+    tombstones: list[tuple[UUID, UUID, Decimal]],
+    legs: list[tuple[UUID, UUID | None]],
+) -> list[UUID]:
+    """Tombstone, mark aborted and release, for a batch of aborts; the accounts released now."""
+    params = {
+        **_array_params(tombstones, ("tombstone_transaction_ids", "tombstone_account_ids", "tombstone_changes")),
+        **_array_params(legs, ("transaction_ids", "account_ids")),
+    }
+    result = await connection.execute(ABORT_BATCH_WRITE, params)
+    return [row.account_id for row in result if row.account_id is not None]

@@ -8,9 +8,10 @@ from uuid import UUID
 
 from aiohttp import web
 
-from accounts_service import participant, service, unsafe_demo
-from accounts_service.domain import Leg
+from accounts_service import participant, participant_batch, service, unsafe_demo
+from accounts_service.domain import BatchEntry, Leg, in_global_order
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
+from accounts_service.participant_batch import DecisionEntry, DecisionResult
 from shared import failpoints
 from shared.audit import audited
 from shared.auth import STAFF_ROLES, Principal
@@ -42,6 +43,9 @@ def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
     app.router.add_post("/2pc/prepare", prepare)
     app.router.add_post("/2pc/commit", commit)
     app.router.add_post("/2pc/abort", abort)
+    app.router.add_post("/2pc/prepare-batch", prepare_batch)
+    app.router.add_post("/2pc/commit-batch", commit_batch)
+    app.router.add_post("/2pc/abort-batch", abort_batch)
     app.router.add_get("/2pc/status/{account_id}", lock_status)
     app.router.add_get("/2pc/status/{account_id}/{transaction_id}", transfer_status)
 
@@ -218,6 +222,83 @@ async def abort(request: web.Request) -> web.Response:
     )
     request.app[METRICS_KEY].decisions.labels("abort").inc()
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
+
+
+async def _batch_message(request: web.Request) -> list[tuple[UUID, list[Leg]]]:
+    """A batch message's transfers: (transaction id, the legs it names), each entry shaped as a single body.
+
+    The schema bounds the batch (PARTICIPANT_BATCH_MAX); one entry per transfer, else 400 and nothing written."""
+    require_coordinator(request)
+    body = await validated_body(request, max_bytes=participant_batch.PARTICIPANT_BATCH_BODY_MAX_BYTES)
+    transfers = []
+    for item in body["transfers"]:
+        transaction_id = parse_uuid(require_field(item, "transaction_id"), field="transaction_id")
+        transfers.append((transaction_id, _parse_changes(item) if _names_legs(item) else []))
+    if len({transaction_id for transaction_id, _legs in transfers}) != len(transfers):
+        raise ValidationError("one entry per transfer in a batch", details={"field": "transaction_id"})
+    return transfers
+
+
+async def prepare_batch(request: web.Request) -> web.Response:
+    transfers = await _batch_message(request)
+    entries = [BatchEntry(transaction_id, tuple(in_global_order(legs))) for transaction_id, legs in transfers]
+    votes = await participant_batch.prepare_batch(
+        request.app[ENGINE_KEY],
+        entries,
+        busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
+        signals=request.app[RELEASE_SIGNALS_KEY],
+    )
+    for vote in votes:
+        request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
+    await failpoints.hit("after_prepare_before_answer")
+    return ok(
+        {
+            "votes": [
+                {
+                    "transaction_id": entry.transaction_id,
+                    "vote": "yes" if vote.yes else "no",
+                    "reason": vote.reason.value if vote.reason else None,
+                }
+                for entry, vote in zip(entries, votes, strict=True)
+            ]
+        }
+    )
+
+
+def _decision_entries(transfers: list[tuple[UUID, list[Leg]]]) -> list[DecisionEntry]:
+    return [DecisionEntry(transaction_id, tuple(legs)) for transaction_id, legs in transfers]
+
+
+def _results_body(results: list[DecisionResult]) -> dict[str, Any]:
+    return {
+        "results": [
+            {
+                "transaction_id": result.transaction_id,
+                "acknowledged": result.acknowledged,
+                "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
+            }
+            for result in results
+        ]
+    }
+
+
+async def commit_batch(request: web.Request) -> web.Response:
+    entries = _decision_entries(await _batch_message(request))
+    results = await participant_batch.commit_batch(
+        request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY]
+    )
+    request.app[METRICS_KEY].decisions.labels("commit").inc(sum(result.acknowledged for result in results))
+    await failpoints.hit("after_local_commit_before_answer")
+    return ok(_results_body(results))
+
+
+async def abort_batch(request: web.Request) -> web.Response:
+    entries = _decision_entries(await _batch_message(request))
+    results = await participant_batch.abort_batch(
+        request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY]
+    )
+    request.app[METRICS_KEY].decisions.labels("abort").inc(sum(result.acknowledged for result in results))
+    return ok(_results_body(results))
 
 
 async def lock_status(request: web.Request) -> web.Response:

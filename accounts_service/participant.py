@@ -40,35 +40,105 @@ DEFAULT_PREPARE_BUSY_WAIT_S = 2.0
 BUSY_RETRY_S = 0.05
 
 
-class ReleaseSignals:
-    """Wakes prepares waiting on a busy account the moment this process releases it.
+# The most prepares that queue on one account for its release; a prepare beyond it still retries, on its own
+# bounded pause, just without a place in the queue.
+DEFAULT_WAITERS_PER_ACCOUNT_MAX = 1024
 
-    A release by another participant replica is not seen here; the waiter's bounded pause covers it.
+
+class WaitTicket:
+    """One prepare's place in the queue of each account it waits on, kept across its retries (FIFO)."""
+
+    __slots__ = ("account_ids", "turn")
+
+    def __init__(self, account_ids: tuple[UUID, ...]) -> None:
+        self.account_ids = account_ids
+        self.turn = asyncio.Event()  # set: a release handed this prepare the turn, not yet taken
+
+
+class ReleaseSignals:
+    """Hands an account this process releases to the prepare that has waited on it longest (FIFO).
+
+    A release wakes one waiter per account, not every waiter (no thundering herd): the oldest whose turn
+    is not already pending. That waiter tries again; if it takes the lock, the next waiter sleeps on until
+    the next release; if it does not (another leg still busy, or the lock went to a retry from elsewhere),
+    it passes the turn on to the next waiter (`pass_on`). A release by another participant replica is not
+    seen here; every waiter's bounded pause covers it.
     """
 
-    def __init__(self) -> None:
-        self._waiting: dict[UUID, set[asyncio.Event]] = {}
+    def __init__(self, waiters_per_account_max: int = DEFAULT_WAITERS_PER_ACCOUNT_MAX) -> None:
+        assert waiters_per_account_max > 0, "a queue holds at least one waiter"
+        self._waiters_per_account_max = waiters_per_account_max
+        # Insertion-ordered dicts as queues: oldest first, O(1) leave.
+        self._queues: dict[UUID, dict[WaitTicket, None]] = {}
 
-    async def wait(self, account_ids: list[UUID], timeout_s: float) -> None:
-        event = asyncio.Event()
-        for account_id in account_ids:
-            self._waiting.setdefault(account_id, set()).add(event)
+    def join(self, account_ids: list[UUID]) -> WaitTicket:
+        ticket = WaitTicket(tuple(dict.fromkeys(account_ids)))
+        for account_id in ticket.account_ids:
+            queue = self._queues.setdefault(account_id, {})
+            if len(queue) < self._waiters_per_account_max:
+                queue[ticket] = None
+        return ticket
+
+    def leave(self, ticket: WaitTicket) -> None:
+        if ticket.turn.is_set():  # handed a turn it will never take (it stopped, or was cancelled): pass it on
+            self.pass_on(ticket, kept=())
+        for account_id in ticket.account_ids:
+            queue = self._queues.get(account_id)
+            if queue is not None:
+                queue.pop(ticket, None)
+                if not queue:
+                    del self._queues[account_id]
+
+    async def wait(self, ticket: WaitTicket, timeout_s: float) -> bool:
+        """Wait for a release to hand this ticket the turn, or timeout_s at most; whether it got the turn.
+
+        A turn handed over while the prepare was still trying is not lost: the wait returns at once."""
         try:
-            await asyncio.wait_for(event.wait(), timeout_s)
+            if not ticket.turn.is_set():
+                await asyncio.wait_for(ticket.turn.wait(), timeout_s)
         except TimeoutError:
             pass
-        finally:
-            for account_id in account_ids:
-                waiters = self._waiting.get(account_id)
-                if waiters is not None:
-                    waiters.discard(event)
-                    if not waiters:
-                        del self._waiting[account_id]
+        got_turn = ticket.turn.is_set()
+        ticket.turn.clear()  # taken: the next release on these accounts may hand it the turn again
+        return got_turn
 
     def released(self, account_ids: list[UUID]) -> None:
         for account_id in account_ids:
-            for event in self._waiting.pop(account_id, ()):
-                event.set()
+            self._wake_oldest(account_id, skip=None)
+
+    def pass_on(self, ticket: WaitTicket, *, kept: tuple[UUID, ...] | list[UUID] | set[UUID]) -> None:
+        """The turn this ticket was handed (and could not use) goes to the next waiter on every account it did not lock."""
+        for account_id in ticket.account_ids:
+            if account_id not in kept:
+                self._wake_oldest(account_id, skip=ticket)
+
+    def queued_ahead(self, account_ids: set[UUID], ticket: WaitTicket | None) -> frozenset[UUID]:
+        """Those of these accounts a prepare older than `ticket` (any, for one not queued) waits on here.
+
+        A batch leaves such an account to that waiter even while it is free (FIFO): it then never waits on
+        a younger batch's lock, so batches waiting with locks held never wait on each other in a cycle."""
+        ahead = set()
+        for account_id in account_ids:
+            for queued in self._queues.get(account_id, {}):
+                if queued is ticket:
+                    break
+                ahead.add(account_id)
+                break
+        return frozenset(ahead)
+
+    def waiting(self, account_id: UUID) -> int:
+        return len(self._queues.get(account_id, ()))
+
+    def _wake_oldest(self, account_id: UUID, *, skip: WaitTicket | None) -> None:
+        """Hand the turn to the oldest waiter without one pending; after `skip` when it is queued (passing on)."""
+        queue = self._queues.get(account_id, {})
+        behind = skip is None or skip not in queue
+        for ticket in queue:
+            if ticket is skip:
+                behind = True
+            elif behind and not ticket.turn.is_set():
+                ticket.turn.set()
+                return
 
 
 NO_SIGNALS = ReleaseSignals()
@@ -88,13 +158,7 @@ async def prepare(
     """
     ordered = in_global_order(changes)
     await _refuse_unbalanced(engine, transaction_id, ordered)
-    deadline = time.monotonic() + busy_wait_s
-    while True:
-        vote = await _prepare_once(engine, transaction_id, ordered)
-        if vote.reason is not VoteReason.ACCOUNT_BUSY or time.monotonic() >= deadline:
-            break
-        pause_s = min(BUSY_RETRY_S * random.uniform(0.5, 1.5), deadline - time.monotonic())
-        await signals.wait([change.account_id for change in ordered], max(pause_s, 0.0))
+    vote = await _prepare_until_free(engine, transaction_id, ordered, busy_wait_s, signals)
     if not vote.yes and vote.reason is not VoteReason.ALREADY_ABORTED:
         assert vote.reason is not None, "a NO vote has a reason"
         await _leave_tombstones(engine, transaction_id, ordered, vote.reason)
@@ -108,6 +172,31 @@ async def prepare(
         },
     )
     return vote
+
+
+async def _prepare_until_free(
+    engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg], busy_wait_s: float, signals: ReleaseSignals
+) -> Vote:
+    """Prepare; on a busy account, wait in the accounts' FIFO queues and try again until busy_wait_s has passed."""
+    deadline = time.monotonic() + busy_wait_s
+    vote = await _prepare_once(engine, transaction_id, ordered)
+    if vote.reason is not VoteReason.ACCOUNT_BUSY or time.monotonic() >= deadline:
+        return vote
+    ticket = signals.join([change.account_id for change in ordered])
+    try:
+        while vote.reason is VoteReason.ACCOUNT_BUSY and time.monotonic() < deadline:
+            got_turn = await signals.wait(ticket, busy_pause_s(deadline))
+            vote = await _prepare_once(engine, transaction_id, ordered)
+            if got_turn and not vote.yes:
+                signals.pass_on(ticket, kept=())
+    finally:
+        signals.leave(ticket)
+    return vote
+
+
+def busy_pause_s(deadline: float) -> float:
+    """The next pause of a busy prepare: BUSY_RETRY_S, jittered, never past the deadline."""
+    return max(min(BUSY_RETRY_S * random.uniform(0.5, 1.5), deadline - time.monotonic()), 0.0)
 
 
 async def _refuse_unbalanced(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg]) -> None:

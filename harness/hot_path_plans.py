@@ -21,8 +21,7 @@ PLAN_LIMIT = 100  # the recovery statements' batch bound, as the services use it
 
 def _event_params(transaction_id: uuid.UUID) -> dict[str, Any]:
     return {
-        "transaction_id": transaction_id,
-        "log_unchanged": False,
+        "event_transaction_ids": [transaction_id],
         "event_types": ["decision"],
         "event_participants": [None],
         "event_details": ["{}"],
@@ -31,35 +30,51 @@ def _event_params(transaction_id: uuid.UUID) -> dict[str, Any]:
 
 
 def coordinator_statements() -> list[tuple[str, Any, dict[str, Any]]]:
+    """The coordinator's statements, each for a batch of one (a batch of many plans the same way)."""
     from transactions_service import db  # the statements as the coordinator runs them
 
     source, destination, customer = scale_account_id(0), scale_account_id(1), scale_customer_id(0)
     known = scale_transfer_id(0)
+    new_id = uuid.uuid4()
     return [
         (
             "accept",
-            db._INSERT_TRANSFER,
+            db._INSERT_TRANSFERS,
             {
-                **_event_params(uuid.uuid4()),
-                "source_account_id": source,
-                "destination_account_id": destination,
-                "amount": Decimal("1.00"),
-                "idempotency_key": None,
-                "request_fingerprint": "f" * 64,
-                "requested_by": str(customer),
-                "requested_by_customer_id": customer,
+                **_event_params(new_id),
+                "transaction_ids": [new_id],
+                "source_account_ids": [source],
+                "destination_account_ids": [destination],
+                "amounts": [Decimal("1.00")],
+                "idempotency_keys": [None],
+                "request_fingerprints": ["f" * 64],
+                "requested_bys": [str(customer)],
+                "requested_by_customer_ids": [customer],
             },
         ),
         (
             "decide",
             db._DECIDE,
-            {**_event_params(known), "status": "committed", "reason": None, "completion_grace_s": 10.0},
+            {
+                **_event_params(known),
+                "transaction_ids": [known],
+                "statuses": ["committed"],
+                "reasons": [None],
+                "completion_grace_s": 10.0,
+            },
         ),
         (
             "complete",
-            db._RECORD_COMPLETION,
-            {**_event_params(known), "all_acknowledged": True, "retry_first_s": 1.0, "retry_max_s": 60.0},
+            db._RECORD_COMPLETIONS,
+            {
+                **_event_params(known),
+                "transaction_ids": [known],
+                "all_acknowledged": [True],
+                "retry_first_s": 1.0,
+                "retry_max_s": 60.0,
+            },
         ),
+        ("read back decisions", db._SELECT_TRANSFERS, {"transaction_ids": [known]}),
         ("read transfer", db._SELECT_TRANSFER, {"transaction_id": known}),
         ("recovery: abort orphans", db._ABORT_ORPHANS, {"deadline_s": 30.0, "reason": "timeout", "limit": PLAN_LIMIT}),
         ("recovery: claim unfinished", db._CLAIM_UNFINISHED, {"lease_s": 11.0, "limit": PLAN_LIMIT}),

@@ -16,7 +16,7 @@ from aiohttp import web
 from shared import jsonio
 from shared.errors import ValidationError
 from shared.openapi import JSON
-from shared.params import read_json_object
+from shared.params import MAX_BODY_BYTES, read_json_object
 
 BODY_VALIDATORS_KEY = web.AppKey("openapi_body_validators", dict)
 
@@ -56,9 +56,9 @@ def body_validators(openapi_document: dict[str, Any]) -> dict[tuple[str, str], A
     return validators
 
 
-async def validated_body(request: web.Request) -> dict[str, Any]:
+async def validated_body(request: web.Request, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The JSON body, checked against the document's requestBody schema for this route before any parsing."""
-    body = await read_json_object(request)
+    body = await read_json_object(request, max_bytes=max_bytes)
     route_path = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
     validator = request.app[BODY_VALIDATORS_KEY].get((request.method, route_path))
     assert validator is not None, f"no requestBody schema for {request.method} {route_path}"

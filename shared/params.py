@@ -17,14 +17,20 @@ DEFAULT_PAGE_LIMIT = 50
 QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, strictly parsed (Decimal numbers), or a 400/413."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLargeError(f"body larger than {MAX_BODY_BYTES} bytes") from None
+async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object, strictly parsed (Decimal numbers), or a 400/413.
+
+    max_bytes above the app's client_max_size (MAX_BODY_BYTES) is for a route that carries many items
+    (a participant's batch); the body is then read from the stream, bounded by it."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLargeError(f"body larger than {max_bytes} bytes")
+    if max_bytes > MAX_BODY_BYTES:
+        raw = await _read_at_most(request, max_bytes)
+    else:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLargeError(f"body larger than {max_bytes} bytes") from None
     if not raw.strip():
         raise ValidationError("request body must be a JSON object")
     try:
@@ -34,6 +40,17 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     return body
+
+
+async def _read_at_most(request: web.Request, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"body larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_uuid(value: Any, *, field: str) -> UUID:

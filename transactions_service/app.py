@@ -73,7 +73,10 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
         decision_write_s=settings.decision_write_s,
         retry_first_s=settings.recovery.retry_first_s,
         retry_max_s=settings.recovery.retry_max_s,
+        batch_limits=settings.batch_limits,
+        transfers_in_flight_max=settings.transfers_in_flight_max,
     )
     yield
+    await app[COORDINATOR_KEY].close()
     for client in clients.values():
         await client.close()

@@ -3,6 +3,10 @@
 The coordinator log is written before every step that matters: the `preparing` row before any
 prepare is sent (so recovery knows to abort it), the decision before any participant hears it (the
 commit point), and `completed` only after every participant acknowledged.
+
+Each step rides a batch with other transfers at the same step (phases.py, batching.py): one statement or
+one message for many. A batch is only a transport: every transfer's coroutine awaits its own steps in
+the order above, so each rule holds per transfer, and the log stays one row per transfer for recovery.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -17,12 +22,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import failpoints
-from shared.database import autocommit, database_unavailable
-from shared.errors import ConflictError, IdempotencyKeyReusedError, OutcomeUnknownError
+from shared.database import autocommit, database_unavailable, sqlstate_of
+from shared.errors import ConflictError, IdempotencyKeyReusedError, OutcomeUnknownError, ServiceUnavailableError
 from transactions_service import db
-from transactions_service.domain import Event, Transfer, TransferRequest
+from transactions_service.batching import BatchLimits, Holds, new_batch
+from transactions_service.domain import Event, Leg, NewTransfer, Transfer, TransferRequest
 from transactions_service.metrics import CoordinatorMetrics
-from transactions_service.participants import Participants
+from transactions_service.participants import PARTICIPANT_BATCH_MAX, PARTICIPANTS_PER_TRANSFER_MAX, Participants
+from transactions_service.phases import Batchers, Phases, Prepared, Sent, Stored
 from transactions_service.protocol import AbortReason, Decision, EventType, TransferStatus, Vote, decide
 
 log = structlog.get_logger()
@@ -43,6 +50,13 @@ DEFAULT_RETRY_FIRST_S = 0.5
 DEFAULT_RETRY_MAX_S = 30.0
 # A completion lease covers every send of one attempt plus this, for the database writes around them.
 COMPLETION_LEASE_MARGIN_S = 1.0
+# In a batch, a decision send may wait for the batch ahead of it, then its own: two messages' timeouts.
+BATCHED_SEND_TIMEOUTS = 2
+# Transfers one coordinator process runs at once; beyond, 503 before anything is written. It also bounds
+# every batcher's queue: no step can have more transfers waiting than there are in flight.
+DEFAULT_TRANSFERS_IN_FLIGHT_MAX = 4096
+# SQLSTATE class 40 (transaction rollback: deadlock_detected, serialization_failure): nothing was written.
+TRANSACTION_ROLLBACK_SQLSTATE_CLASS = "40"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +78,77 @@ class Coordinator:
     decision_write_s: float = DEFAULT_DECISION_WRITE_S
     retry_first_s: float = DEFAULT_RETRY_FIRST_S
     retry_max_s: float = DEFAULT_RETRY_MAX_S
+    batch_limits: BatchLimits = field(default_factory=BatchLimits)
+    transfers_in_flight_max: int = DEFAULT_TRANSFERS_IN_FLIGHT_MAX
 
     def __post_init__(self) -> None:
+        assert self.batch_limits.items_max <= PARTICIPANT_BATCH_MAX, "a batch the participant takes"
         # Every write of the happy path is one statement, so it needs no explicit transaction.
         self.autocommit_engine = autocommit(self.engine)
+        self.transfers_in_flight = 0
+        self.phases = Phases(
+            self.autocommit_engine,
+            self.participants,
+            self.metrics,
+            batching=self.batching,
+            completion_grace_s=max(self.completion_grace_s, self.completion_lease_s),
+            retry_first_s=self.retry_first_s,
+            retry_max_s=self.retry_max_s,
+        )
+        # The accounts this coordinator's transfers lock at their participants right now (batching only).
+        self.locks = Holds()
+        self.batchers = Batchers.of(self.phases, self.participants.names, self.batch_limits, self.locks)
+        for batcher in self.batchers.all():
+            self.metrics.batch_waiting.labels(batcher.name).set_function(batcher.waiting)
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_limits.items_max > 1
+
+    @property
+    def decision_send_bound_s(self) -> float:
+        """How long one decision send may take, its wait for a batch included: in a batch it may wait for
+        one batch ahead of it, then take its own message's timeout."""
+        return self.participants.decision_timeout_s * (BATCHED_SEND_TIMEOUTS if self.batching else 1)
 
     @property
     def completion_lease_s(self) -> float:
         """How long one completion attempt holds a transfer: longer than all its sends can take, so two
         replicas (or a request and recovery) never send one decision at the same time."""
-        return self.participants.decision_sends_max_s + COMPLETION_LEASE_MARGIN_S
+        participants = min(len(self.participants.clients), PARTICIPANTS_PER_TRANSFER_MAX)
+        return participants * self.decision_send_bound_s + COMPLETION_LEASE_MARGIN_S
+
+    async def close(self) -> None:
+        await self.batchers.close()
 
     async def transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
-        """Run one transfer to its decision; a repeat (same body transaction_id or key) answers the first one."""
+        """Run one transfer to its decision; a repeat (same body transaction_id or key) answers the first one.
+
+        Each transfer awaits its own steps in protocol order, whatever batch each step rides in, so every
+        rule of PROTOCOL.md holds per transfer. At most transfers_in_flight_max run at once: beyond it the
+        answer is 503 with nothing written (which also bounds every batcher's queue).
+        """
+        if self.transfers_in_flight >= self.transfers_in_flight_max:
+            raise ServiceUnavailableError(
+                "too many transfers in flight", details={"transfers_in_flight_max": self.transfers_in_flight_max}
+            )
+        self.transfers_in_flight += 1
+        try:
+            return await self._transfer(request, caller, idempotency_key)
+        finally:
+            self.transfers_in_flight -= 1
+
+    async def _transfer(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         transfer = await self._accept(request, caller, idempotency_key)
         if transfer is None:
             return await self._replay(request, caller, idempotency_key)
         structlog.contextvars.bind_contextvars(transaction_id=str(transfer.transaction_id))
+        try:
+            return await self._run(transfer)
+        finally:  # however it ended, its locks are the participant's business (and recovery's) from here
+            self.locks.release(transfer.transaction_id, _accounts_of(transfer.legs))
+
+    async def _run(self, transfer: Transfer) -> Transfer:
         await failpoints.hit("after_accept")
         phases = self.metrics.phase_latency
         with phases.labels("prepare").time():
@@ -113,39 +181,29 @@ class Coordinator:
             return transfer
 
     async def _accept(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer | None:
+        """The transfer logged `preparing` (durable before any prepare is sent), or None when its name is taken."""
         transaction_id = request.transaction_id or uuid.uuid4()
-        steps = self.participants.plan(request.legs)
         events = [Event(EventType.ACCEPTED, details={"amount": request.amount, "requested_by": caller.subject})]
         events += [
             Event(EventType.PREPARE_SENT, participant, {"accounts": [str(leg.account_id) for leg in legs]})
-            for participant, legs in steps
+            for participant, legs in self.participants.plan(request.legs)
         ]
-        async with self.autocommit_engine.connect() as connection:
-            transfer = await db.insert_transfer(
-                connection,
-                transaction_id,
-                request,
-                events,
-                idempotency_key=idempotency_key,
-                requested_by=caller.subject,
-                requested_by_customer_id=caller.customer_id,
-            )
-        if transfer is not None:
-            log.info(
-                "transfer_accepted",
-                transaction_id=str(transaction_id),
-                details={
-                    "amount": str(request.amount),
-                    "source": str(request.source_account_id),
-                    "destination": str(request.destination_account_id),
-                },
-            )
-        return transfer
+        new = NewTransfer(transaction_id, request, events, idempotency_key, caller.subject, caller.customer_id)
+        try:
+            return await self.batchers.accept.submit(new)
+        except Exception as error:
+            # Two batches repeating each other's names in opposite orders can deadlock on the unique keys;
+            # PostgreSQL aborts one statement, which wrote nothing, so its transfers are inserted again alone.
+            if not _rolled_back(error):
+                raise
+        [accepted] = await self.phases.accept([new], new_batch(1))
+        return accepted
 
     async def _prepare_all(self, transfer: Transfer) -> tuple[Decision, list[Event]]:
         """Prepare each participant in global order, stopping at the first NO (the outcome is then known).
 
-        The whole phase ends by prepare_deadline_s: past it the transfer is aborted, as recovery would.
+        The whole phase ends by prepare_deadline_s, waits for a batch included: past it the transfer is
+        aborted, as recovery would.
         """
         steps = self.participants.plan(transfer.legs)
         votes: list[Vote] = []
@@ -153,20 +211,12 @@ class Coordinator:
         try:
             async with asyncio.timeout(self.prepare_deadline_s):
                 for participant, legs in steps:
-                    vote, elapsed_ms = await self.participants.prepare(participant, transfer.transaction_id, legs)
-                    votes.append(vote)
-                    events.append(
-                        Event(
-                            EventType.VOTE,
-                            participant,
-                            {
-                                "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
-                                "reason": vote.reason.value if vote.reason else None,
-                                "latency_ms": elapsed_ms,
-                            },
-                        )
-                    )
-                    if not vote.yes:
+                    prepared = await self.batchers.prepare[participant].submit((transfer.transaction_id, legs))
+                    votes.append(prepared.vote)
+                    events.append(self.phases.batched(_vote_event(participant, prepared), prepared.batch))
+                    if not prepared.vote.yes:
+                        if prepared.vote.answered:  # a NO locks nothing there
+                            self.locks.release(transfer.transaction_id, _accounts_of(legs))
                         break
                     await failpoints.hit("after_first_prepare")
         except TimeoutError:
@@ -184,22 +234,21 @@ class Coordinator:
         A write whose reply is lost (a connection reset, the database restarting) may or may not have
         been stored: it is tried again (a compare-and-set, so a stored decision is read back, never
         overwritten) until decision_write_s has passed; then the outcome is unknown (504 with the id).
+        The first write rides a batch; a retry goes alone, so one transfer's trouble never holds others.
         """
-        events = [
-            *events,
-            Event(
-                EventType.DECISION,
-                details={"status": decision.status.value, "reason": decision.reason.value if decision.reason else None},
-            ),
-        ]
+        item = (transaction_id, decision, [*events, _decision_event(decision)])
         deadline = time.monotonic() + self.decision_write_s
         retried = False
         while True:
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
-                    return await self._store_decision(transaction_id, decision, events, retried=retried)
+                    if retried:
+                        [stored] = await self.phases.decide([item], new_batch(1))
+                    else:
+                        stored = await self.batchers.decide.submit(item)
+                return self._followed(transaction_id, decision, stored, retried=retried)
             except Exception as error:
-                if not (database_unavailable(error) or isinstance(error, TimeoutError)):
+                if not _decision_write_retryable(error):
                     raise
                 if time.monotonic() + DECISION_WRITE_PAUSE_S >= deadline:
                     log.error(
@@ -216,40 +265,33 @@ class Coordinator:
             retried = True
             await asyncio.sleep(DECISION_WRITE_PAUSE_S)
 
-    async def _store_decision(
-        self, transaction_id: UUID, decision: Decision, events: list[Event], *, retried: bool
-    ) -> Transfer:
-        """One compare-and-set; when it finds the row decided already, the stored decision is read back.
+    def _followed(self, transaction_id: UUID, decision: Decision, stored: Stored, *, retried: bool) -> Transfer:
+        """The stored decision, ours or the one that beat ours.
 
         After a retry, finding our own decision stored means the lost write had been stored after all.
         """
-        async with self.autocommit_engine.connect() as connection:
-            transfer = await db.store_decision(
-                connection,
-                transaction_id,
-                decision,
-                events,
-                completion_grace_s=max(self.completion_grace_s, self.completion_lease_s),
+        transfer = stored.transfer
+        assert transfer.status is not TransferStatus.PREPARING, "a compare-and-set leaves a decision stored"
+        won = stored.stored_now or (retried and Decision(transfer.status, transfer.reason) == decision)
+        if not won:
+            log.warning(
+                "decision_lost_race",
+                transaction_id=str(transaction_id),
+                details={"ours": decision.status.value, "stored": transfer.status.value},
             )
-        won = transfer is not None
-        if transfer is None:
-            async with self.autocommit_engine.connect() as connection:
-                transfer = await db.select_transfer(connection, transaction_id)
-            assert transfer is not None, "a decided transfer exists"
-            assert transfer.status is not TransferStatus.PREPARING, "only a stored decision beats ours"
-            won = retried and Decision(transfer.status, transfer.reason) == decision
-            if not won:
-                log.warning(
-                    "decision_lost_race",
-                    transaction_id=str(transaction_id),
-                    details={"ours": decision.status.value, "stored": transfer.status.value},
-                )
         if won:
             self.metrics.transfers.labels(decision.status.value, decision.reason.value if decision.reason else "").inc()
+        # The transfer's one info line on the hot path (STYLE.md 13): what it was, and how it ended.
         log.info(
             "transfer_decided",
             transaction_id=str(transaction_id),
-            details={"status": transfer.status.value, "reason": transfer.reason and transfer.reason.value},
+            details={
+                "status": transfer.status.value,
+                "reason": transfer.reason and transfer.reason.value,
+                "amount": str(transfer.amount),
+                "source": str(transfer.source_account_id),
+                "destination": str(transfer.destination_account_id),
+            },
         )
         return transfer
 
@@ -265,31 +307,47 @@ class Coordinator:
         for index, (participant, legs) in enumerate(self.participants.plan(transfer.legs)):
             if index:
                 await failpoints.hit("between_commits")
-            started = time.perf_counter()
             events.append(Event(EventType.DECISION_SENT, participant, {"status": transfer.status.value}))
-            failure = await self.participants.send_decision(participant, transfer.transaction_id, transfer.status, legs)
-            elapsed_ms = int((time.perf_counter() - started) * 1000)
-            events.append(
-                Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": elapsed_ms})
-                if failure is None
-                else Event(EventType.ACK_FAILED, participant, {"error": failure})
+            sent = await self._send_decision(participant, transfer, legs)
+            # Acknowledged, the lock is gone; unacknowledged, recovery re-sends while the next prepare may wait
+            # at the participant (as without batching).
+            self.locks.release(transfer.transaction_id, _accounts_of(legs))
+            acknowledgement = (
+                Event(EventType.ACKNOWLEDGED, participant, {"latency_ms": sent.latency_ms})
+                if sent.failure is None
+                else Event(EventType.ACK_FAILED, participant, {"error": sent.failure})
             )
-            failures += [failure] if failure else []
+            events.append(self.phases.batched(acknowledgement, sent.batch))
+            failures += [sent.failure] if sent.failure else []
         events.append(Event(EventType.COMPLETED))  # logged only if the transfer is completed now
-        async with self.autocommit_engine.connect() as connection:
-            completed = await db.record_completion(
-                connection,
-                transfer.transaction_id,
-                events,
-                all_acknowledged=not failures,
-                retry_first_s=self.retry_first_s,
-                retry_max_s=self.retry_max_s,
-            )
+        completed = await self.batchers.complete.submit((transfer.transaction_id, events, not failures))
         if failures:
             log.warning(
                 "transfer_incomplete", transaction_id=str(transfer.transaction_id), details={"failures": failures}
             )
         return completed or transfer
+
+    async def _send_decision(self, participant: str, transfer: Transfer, legs: list[Leg]) -> Sent:
+        """One participant hears the decision, in a batch, bounded by decision_send_bound_s.
+
+        A batch that failed as a whole (an unexpected error, not a participant's answer) is sent again
+        with this transfer alone, so one transfer's trouble never leaves its batch-mates unacknowledged.
+        """
+        started = time.monotonic()
+        item = (transfer.transaction_id, legs)
+        sender = self.batchers.send[(participant, transfer.status)]
+        try:
+            async with asyncio.timeout(self.decision_send_bound_s if self.batching else None):
+                return await sender.submit(item)
+        except TimeoutError:
+            failure = f"no acknowledgement within {self.decision_send_bound_s:g} s"
+            return Sent(failure, int((time.monotonic() - started) * 1000), new_batch(1))
+        except Exception:
+            if not self.batching:
+                raise
+            log.warning("decision_batch_failed", transaction_id=str(transfer.transaction_id), participant=participant)
+        [sent] = await self.phases.send(participant, transfer.status, [item], new_batch(1))
+        return sent
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """The first transfer made under this name, once it is decided; 422 if the name meant another request."""
@@ -322,3 +380,38 @@ class Coordinator:
                 first = await db.select_by_idempotency_key(connection, caller.subject, idempotency_key)
         assert first is not None, "a transfer holds the name once the insert conflicted"
         return first
+
+
+def _accounts_of(legs: Iterable[Leg]) -> list[UUID]:
+    return [leg.account_id for leg in legs]
+
+
+def _vote_event(participant: str, prepared: Prepared) -> Event:
+    vote = prepared.vote
+    return Event(
+        EventType.VOTE,
+        participant,
+        {
+            "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
+            "reason": vote.reason.value if vote.reason else None,
+            "latency_ms": prepared.latency_ms,
+        },
+    )
+
+
+def _decision_event(decision: Decision) -> Event:
+    return Event(
+        EventType.DECISION,
+        details={"status": decision.status.value, "reason": decision.reason.value if decision.reason else None},
+    )
+
+
+def _decision_write_retryable(error: Exception) -> bool:
+    """A decision write that may be tried again: the database did not answer, the attempt ran out of time,
+    or (a batch statement meeting another's row locks) PostgreSQL broke a deadlock; a retry goes alone."""
+    return database_unavailable(error) or isinstance(error, TimeoutError) or _rolled_back(error)
+
+
+def _rolled_back(error: Exception) -> bool:
+    """PostgreSQL rolled the statement back to break a deadlock (or a serialization failure): nothing written."""
+    return (sqlstate_of(error) or "").startswith(TRANSACTION_ROLLBACK_SQLSTATE_CLASS)

@@ -10,7 +10,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsonio
-from transactions_service.domain import Event, Transfer, TransferRequest
+from transactions_service.domain import Event, NewTransfer, Transfer, TransferRequest
 from transactions_service.protocol import Decision, TransferStatus
 
 TRANSFER_COLUMNS = (
@@ -19,40 +19,65 @@ TRANSFER_COLUMNS = (
     "created_at, updated_at, decided_at, completed_at, completion_attempts, next_attempt_at"
 )
 
-# Each state change and the events it logs are one statement: atomic on its own, one round trip.
-# `changed` holds the row the change touched (none when a compare-and-set lost); its events are
-# logged only with it (a completion attempt logs its own either way: _RECORD_COMPLETION).
-_LOG_EVENTS = f"""
-    , logged AS (
+# Each state change and the events it logs are one statement: atomic on its own, one round trip, for
+# one transfer or a batch of many (each row its own transfer, its own compare-and-set).
+# `changed` holds the rows the change touched (not those whose compare-and-set lost); events are
+# logged only for those (a completion attempt logs its own either way: _RECORD_COMPLETIONS).
+# The events keep their given order (WITH ORDINALITY), so their ids follow the protocol's order.
+_EVENTS_GIVEN = """
+        FROM unnest(CAST(:event_transaction_ids AS UUID[]), CAST(:event_types AS TEXT[]),
+                    CAST(:event_participants AS TEXT[]), CAST(:event_details AS TEXT[]),
+                    CAST(:event_times AS TIMESTAMPTZ[]))
+             WITH ORDINALITY AS event(transaction_id, event_type, participant, details, occurred_at, ordinal)"""
+_INSERT_EVENTS_GIVEN = (
+    """
         INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
-        SELECT CAST(:transaction_id AS UUID), event.event_type, event.participant, CAST(event.details AS JSONB),
-               event.occurred_at
-        FROM unnest(CAST(:event_types AS TEXT[]), CAST(:event_participants AS TEXT[]),
-                    CAST(:event_details AS TEXT[]), CAST(:event_times AS TIMESTAMPTZ[]))
-             AS event(event_type, participant, details, occurred_at)
-        WHERE EXISTS (SELECT 1 FROM changed))
+        SELECT event.transaction_id, event.event_type, event.participant, CAST(event.details AS JSONB),
+               event.occurred_at"""
+    + _EVENTS_GIVEN
+)
+_LOG_EVENTS = f"""
+    , logged AS ({_INSERT_EVENTS_GIVEN}
+        WHERE event.transaction_id IN (SELECT transaction_id FROM changed)
+        ORDER BY event.ordinal)
     SELECT {TRANSFER_COLUMNS} FROM changed"""
-_INSERT_TRANSFER = text(
+# ON CONFLICT without a target covers both unique keys; a batch never holds two rows with one name
+# (the coordinator's accept batcher keeps them apart), so each conflict is with a stored transfer.
+_INSERT_TRANSFERS = text(
     f"""
     WITH changed AS (
         INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
                                   idempotency_key, request_fingerprint, requested_by, requested_by_customer_id)
-        VALUES (:transaction_id, :source_account_id, :destination_account_id, :amount, 'preparing',
-                :idempotency_key, :request_fingerprint, :requested_by, :requested_by_customer_id)
+        SELECT new.transaction_id, new.source_account_id, new.destination_account_id, new.amount, 'preparing',
+               new.idempotency_key, new.request_fingerprint, new.requested_by, new.requested_by_customer_id
+        FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:source_account_ids AS UUID[]),
+                    CAST(:destination_account_ids AS UUID[]), CAST(:amounts AS NUMERIC[]),
+                    CAST(:idempotency_keys AS TEXT[]), CAST(:request_fingerprints AS TEXT[]),
+                    CAST(:requested_bys AS TEXT[]), CAST(:requested_by_customer_ids AS UUID[]))
+             WITH ORDINALITY AS new(transaction_id, source_account_id, destination_account_id, amount,
+                                    idempotency_key, request_fingerprint, requested_by, requested_by_customer_id,
+                                    ordinal)
+        ORDER BY new.ordinal
         ON CONFLICT DO NOTHING
         RETURNING {TRANSFER_COLUMNS})"""
     + _LOG_EVENTS
 )
 _SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
+_SELECT_TRANSFERS = text(
+    f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))"
+)
 _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
-# The commit point: exactly one decision wins; a loser reads the stored one.
+# The commit point, for each transfer of the batch: exactly one decision wins; a loser reads the stored one.
 _DECIDE = text(
     f"""
     WITH changed AS (
-        UPDATE transactions SET status = :status, reason = :reason, decided_at = now(), updated_at = now(),
+        UPDATE transactions SET status = decided.decided_status, reason = decided.decided_reason,
+                                decided_at = now(), updated_at = now(),
                                 next_attempt_at = now() + make_interval(secs => :completion_grace_s)
-        WHERE transaction_id = :transaction_id AND status = 'preparing'
+        FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:statuses AS TEXT[]), CAST(:reasons AS TEXT[]))
+             AS decided(decided_id, decided_status, decided_reason)
+        WHERE transaction_id = decided.decided_id AND status = 'preparing'
         RETURNING {TRANSFER_COLUMNS})"""
     + _LOG_EVENTS
 )
@@ -81,26 +106,24 @@ _CLAIM_UNFINISHED = text(f"""
 # The doublings of the backoff are capped: 2^1024 overflows a double precision (PostgreSQL raises
 # `value out of range`), and any cap past log2(retry_max_s / retry_first_s) gives the same waits.
 BACKOFF_DOUBLINGS_MAX = 30
-# One completion attempt, one statement: its events are logged whatever happened; when every participant
-# acknowledged, the transfer is marked completed (and the `completed` event logged); otherwise the next
-# attempt waits retry_first_s * 2^(attempts so far - 1), at most retry_max_s.
-_RECORD_COMPLETION = text(f"""
+# One completion attempt per transfer of the batch, one statement: each attempt's events are logged
+# whatever happened; a transfer every participant acknowledged is marked completed (and its `completed`
+# event logged); any other waits retry_first_s * 2^(attempts so far - 1), at most retry_max_s.
+_RECORD_COMPLETIONS = text(f"""
     WITH changed AS (
         UPDATE transactions SET updated_at = now(),
-            completed_at = CASE WHEN :all_acknowledged THEN now() END,
-            next_attempt_at = CASE WHEN :all_acknowledged THEN next_attempt_at ELSE now() + make_interval(
+            completed_at = CASE WHEN attempt.all_acknowledged THEN now() END,
+            next_attempt_at = CASE WHEN attempt.all_acknowledged THEN next_attempt_at ELSE now() + make_interval(
                 secs => LEAST(:retry_max_s, :retry_first_s * power(2, LEAST(GREATEST(completion_attempts - 1, 0),
                                                                               {BACKOFF_DOUBLINGS_MAX})))) END
-        WHERE transaction_id = :transaction_id AND status <> 'preparing' AND completed_at IS NULL
+        FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:all_acknowledged AS BOOLEAN[]))
+             AS attempt(attempted_id, all_acknowledged)
+        WHERE transaction_id = attempt.attempted_id AND status <> 'preparing' AND completed_at IS NULL
         RETURNING {TRANSFER_COLUMNS}),
-    logged AS (
-        INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
-        SELECT CAST(:transaction_id AS UUID), event.event_type, event.participant, CAST(event.details AS JSONB),
-               event.occurred_at
-        FROM unnest(CAST(:event_types AS TEXT[]), CAST(:event_participants AS TEXT[]),
-                    CAST(:event_details AS TEXT[]), CAST(:event_times AS TIMESTAMPTZ[]))
-             AS event(event_type, participant, details, occurred_at)
-        WHERE event.event_type <> 'completed' OR EXISTS (SELECT 1 FROM changed WHERE completed_at IS NOT NULL))
+    logged AS ({_INSERT_EVENTS_GIVEN}
+        WHERE event.event_type <> 'completed' OR EXISTS (
+            SELECT 1 FROM changed WHERE changed.transaction_id = event.transaction_id AND completed_at IS NOT NULL)
+        ORDER BY event.ordinal)
     SELECT {TRANSFER_COLUMNS} FROM changed WHERE completed_at IS NOT NULL""")
 _INSERT_EVENT = text("""
     INSERT INTO transaction_events (transaction_id, event_type, participant, details, occurred_at)
@@ -134,14 +157,51 @@ def _transfer(row: Row[Any] | None) -> Transfer | None:
     return Transfer.from_row(dict(row._mapping)) if row is not None else None
 
 
-def _event_params(transaction_id: UUID, events: list[Event]) -> dict[str, Any]:
+def _transfers_by_id(result: Any) -> dict[UUID, Transfer]:
+    transfers = [Transfer.from_row(dict(row._mapping)) for row in result]
+    return {transfer.transaction_id: transfer for transfer in transfers}
+
+
+def _event_params(events_by_transfer: list[tuple[UUID, list[Event]]]) -> dict[str, Any]:
+    """Every transfer's events as parallel arrays, in order (one unnest in the statement)."""
+    events = [(transaction_id, event) for transaction_id, logged in events_by_transfer for event in logged]
     return {
-        "transaction_id": transaction_id,
-        "event_types": [event.event_type.value for event in events],
-        "event_participants": [event.participant for event in events],
-        "event_details": [jsonio.dumps(event.details) for event in events],
-        "event_times": [event.occurred_at for event in events],
+        "event_transaction_ids": [transaction_id for transaction_id, _ in events],
+        "event_types": [event.event_type.value for _, event in events],
+        "event_participants": [event.participant for _, event in events],
+        "event_details": [jsonio.dumps(event.details) for _, event in events],
+        "event_times": [event.occurred_at for _, event in events],
     }
+
+
+def _distinct_ids(transaction_ids: list[UUID]) -> list[UUID]:
+    assert len(set(transaction_ids)) == len(transaction_ids), "one row per transfer in a statement"
+    return transaction_ids
+
+
+async def insert_transfers(connection: AsyncConnection, transfers: list[NewTransfer]) -> dict[UUID, Transfer]:
+    """The new transfers with their first events, by id; a transfer whose id or caller's Idempotency-Key is
+    taken is not among them.
+
+    ON CONFLICT without a target covers both unique keys: the primary key (a client-named transfer) and
+    (requested_by, idempotency_key). The database decides, so concurrent repeats on any replica meet here.
+    """
+    assert transfers, "a batch carries at least one transfer"
+    result = await connection.execute(
+        _INSERT_TRANSFERS,
+        {
+            **_event_params([(new.transaction_id, new.events) for new in transfers]),
+            "transaction_ids": _distinct_ids([new.transaction_id for new in transfers]),
+            "source_account_ids": [new.request.source_account_id for new in transfers],
+            "destination_account_ids": [new.request.destination_account_id for new in transfers],
+            "amounts": [new.request.amount for new in transfers],
+            "idempotency_keys": [new.idempotency_key for new in transfers],
+            "request_fingerprints": [new.request.fingerprint(new.requested_by) for new in transfers],
+            "requested_bys": [new.requested_by for new in transfers],
+            "requested_by_customer_ids": [new.requested_by_customer_id for new in transfers],
+        },
+    )
+    return _transfers_by_id(result)
 
 
 async def insert_transfer(
@@ -154,34 +214,44 @@ async def insert_transfer(
     requested_by: str,
     requested_by_customer_id: UUID | None,
 ) -> Transfer | None:
-    """The new transfer with its first events, or None when its id or this caller's Idempotency-Key is taken.
-
-    ON CONFLICT without a target covers both unique keys: the primary key (a client-named transfer) and
-    (requested_by, idempotency_key). The database decides, so concurrent repeats on any replica meet here.
-    """
-    result = await connection.execute(
-        _INSERT_TRANSFER,
-        {
-            **_event_params(transaction_id, events),
-            "source_account_id": request.source_account_id,
-            "destination_account_id": request.destination_account_id,
-            "amount": request.amount,
-            "idempotency_key": idempotency_key,
-            "request_fingerprint": request.fingerprint(requested_by),
-            "requested_by": requested_by,
-            "requested_by_customer_id": requested_by_customer_id,
-        },
-    )
-    return _transfer(result.first())
+    """One transfer with its first events, or None when its id or this caller's Idempotency-Key is taken."""
+    new = NewTransfer(transaction_id, request, events, idempotency_key, requested_by, requested_by_customer_id)
+    return (await insert_transfers(connection, [new])).get(transaction_id)
 
 
 async def select_transfer(connection: AsyncConnection, transaction_id: UUID) -> Transfer | None:
     return _transfer((await connection.execute(_SELECT_TRANSFER, {"transaction_id": transaction_id})).first())
 
 
+async def select_transfers(connection: AsyncConnection, transaction_ids: list[UUID]) -> dict[UUID, Transfer]:
+    return _transfers_by_id(await connection.execute(_SELECT_TRANSFERS, {"transaction_ids": transaction_ids}))
+
+
 async def select_by_idempotency_key(connection: AsyncConnection, requested_by: str, key: str) -> Transfer | None:
     result = await connection.execute(_SELECT_BY_IDEMPOTENCY_KEY, {"requested_by": requested_by, "key": key})
     return _transfer(result.first())
+
+
+async def store_decisions(
+    connection: AsyncConnection, decisions: list[tuple[UUID, Decision, list[Event]]], *, completion_grace_s: float
+) -> dict[UUID, Transfer]:
+    """Compare-and-set preparing -> decision for each transfer, logging its events; the transfers whose
+    decision was stored now, by id (one decided first by another is not among them).
+
+    Recovery leaves each transfer to the request that decided it for completion_grace_s.
+    """
+    assert decisions, "a batch carries at least one decision"
+    result = await connection.execute(
+        _DECIDE,
+        {
+            **_event_params([(transaction_id, events) for transaction_id, _, events in decisions]),
+            "transaction_ids": _distinct_ids([transaction_id for transaction_id, _, _ in decisions]),
+            "statuses": [decision.status.value for _, decision, _ in decisions],
+            "reasons": [decision.reason.value if decision.reason else None for _, decision, _ in decisions],
+            "completion_grace_s": completion_grace_s,
+        },
+    )
+    return _transfers_by_id(result)
 
 
 async def store_decision(
@@ -192,20 +262,11 @@ async def store_decision(
     *,
     completion_grace_s: float,
 ) -> Transfer | None:
-    """Compare-and-set preparing -> decision, logging its events; None when another decision was stored first.
-
-    Recovery leaves the transfer to the request that decided it for completion_grace_s.
-    """
-    result = await connection.execute(
-        _DECIDE,
-        {
-            **_event_params(transaction_id, events),
-            "status": decision.status.value,
-            "reason": decision.reason.value if decision.reason else None,
-            "completion_grace_s": completion_grace_s,
-        },
+    """One transfer's compare-and-set; None when another decision was stored first."""
+    stored = await store_decisions(
+        connection, [(transaction_id, decision, events)], completion_grace_s=completion_grace_s
     )
-    return _transfer(result.first())
+    return stored.get(transaction_id)
 
 
 async def abort_orphans(connection: AsyncConnection, *, deadline_s: float, reason: str, limit: int) -> list[Transfer]:
@@ -220,6 +281,32 @@ async def claim_unfinished(connection: AsyncConnection, *, lease_s: float, limit
     return [_transfer(row) for row in result]
 
 
+async def record_completions(
+    connection: AsyncConnection,
+    attempts: list[tuple[UUID, list[Event], bool]],
+    *,
+    retry_first_s: float,
+    retry_max_s: float,
+) -> dict[UUID, Transfer]:
+    """Log each completion attempt's events (transaction id, events, whether every participant acknowledged);
+    mark completed each transfer every participant acknowledged, else schedule its next attempt with backoff.
+
+    The transfers completed now, by id.
+    """
+    assert attempts, "a batch carries at least one attempt"
+    result = await connection.execute(
+        _RECORD_COMPLETIONS,
+        {
+            **_event_params([(transaction_id, events) for transaction_id, events, _ in attempts]),
+            "transaction_ids": _distinct_ids([transaction_id for transaction_id, _, _ in attempts]),
+            "all_acknowledged": [all_acknowledged for _, _, all_acknowledged in attempts],
+            "retry_first_s": retry_first_s,
+            "retry_max_s": retry_max_s,
+        },
+    )
+    return _transfers_by_id(result)
+
+
 async def record_completion(
     connection: AsyncConnection,
     transaction_id: UUID,
@@ -229,21 +316,11 @@ async def record_completion(
     retry_first_s: float,
     retry_max_s: float,
 ) -> Transfer | None:
-    """Log a completion attempt's events; mark the transfer completed when every participant acknowledged,
-    else schedule the next attempt with backoff.
-
-    The completed transfer, or None when it was not completed now.
-    """
-    result = await connection.execute(
-        _RECORD_COMPLETION,
-        {
-            **_event_params(transaction_id, events),
-            "all_acknowledged": all_acknowledged,
-            "retry_first_s": retry_first_s,
-            "retry_max_s": retry_max_s,
-        },
+    """One transfer's completion attempt; the completed transfer, or None when it was not completed now."""
+    completed = await record_completions(
+        connection, [(transaction_id, events, all_acknowledged)], retry_first_s=retry_first_s, retry_max_s=retry_max_s
     )
-    return _transfer(result.first())
+    return completed.get(transaction_id)
 
 
 async def insert_events(connection: AsyncConnection, transaction_id: UUID, events: list[Event]) -> None:

@@ -63,6 +63,18 @@ def legs_of(source_account_id: UUID, destination_account_id: UUID, amount: Decim
 
 
 @dataclass(frozen=True, slots=True)
+class NewTransfer:
+    """A transfer about to be accepted: the row the accept writes `preparing`, and its first events."""
+
+    transaction_id: UUID
+    request: TransferRequest
+    events: list[Event]
+    idempotency_key: str | None
+    requested_by: str
+    requested_by_customer_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     transaction_id: UUID
     source_account_id: UUID
@@ -151,7 +163,9 @@ class Event:
 
 # What a customer may read of a protocol event's details: amounts, votes and states. Not who asked
 # (a login name) nor a failure's text (it names internal hosts and ports).
-CUSTOMER_EVENT_DETAILS = frozenset({"amount", "accounts", "vote", "reason", "status", "latency_ms", "presumed_abort"})
+CUSTOMER_EVENT_DETAILS = frozenset(
+    {"amount", "accounts", "vote", "reason", "status", "latency_ms", "presumed_abort", "batch_id", "batch_size"}
+)
 
 
 def customer_event_view(event: dict[str, Any], *, requester: bool = False) -> dict[str, Any]:

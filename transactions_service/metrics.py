@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS_S
 
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
 
 class CoordinatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -20,6 +22,20 @@ class CoordinatorMetrics:
         )
         self.recovery_actions = Counter(
             "recovery_actions_total", "recovery actions taken", ["action"], registry=registry
+        )
+        self.batch_size = Histogram(
+            "coordinator_batch_size",
+            "transfers carried by one batch (one statement or one message), by protocol phase",
+            ["phase"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        # Read when scraped (set_function), so counting costs the hot path nothing.
+        self.batch_waiting = Gauge(
+            "coordinator_batch_waiting",
+            "transfers waiting for the next batch of a step, per batcher",
+            ["batcher"],
+            registry=registry,
         )
         self.unfinished = Gauge(
             "transfers_unfinished",

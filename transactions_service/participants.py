@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -19,6 +20,11 @@ DEFAULT_PREPARE_TIMEOUT_S = 5.0
 DEFAULT_DECISION_TIMEOUT_S = 5.0
 # A transfer has two legs, so at most two participants hear its decision.
 PARTICIPANTS_PER_TRANSFER_MAX = 2
+# The participant's bound on the entries of one batch message (/work/tools/batch_contract.md): a larger
+# batch is refused whole, so the coordinator's BATCH_MAX_TRANSFERS may not exceed it.
+PARTICIPANT_BATCH_MAX = 256
+PREPARE_BATCH_PATH = "/2pc/prepare-batch"
+DECISION_BATCH_PATHS = {"committed": "/2pc/commit-batch", "aborted": "/2pc/abort-batch"}
 
 
 def participant_names(shard_count: int) -> tuple[str, ...]:
@@ -47,6 +53,29 @@ def plan(legs: tuple[Leg, ...], names: tuple[str, ...]) -> list[tuple[str, list[
 
 def _changes(legs: list[Leg]) -> list[dict]:
     return [{"account_id": str(leg.account_id), "change": leg.change} for leg in legs]
+
+
+def _entries(transfers: list[tuple[UUID, list[Leg]]]) -> dict[str, list[dict]]:
+    """A batch message's body: one entry per transfer, each the single route's body."""
+    assert 1 <= len(transfers) <= PARTICIPANT_BATCH_MAX, "a batch message the participant takes"
+    return {
+        "transfers": [
+            {"transaction_id": str(transaction_id), "changes": _changes(legs)} for transaction_id, legs in transfers
+        ]
+    }
+
+
+def _answers_in_order(body: Any, field: str, transfers: list[tuple[UUID, list[Leg]]]) -> list[dict] | None:
+    """The batch answer's entries when there is one per transfer, in order, naming each; None otherwise."""
+    data = body.get("data") if isinstance(body, dict) else None
+    answers = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(answers, list) or len(answers) != len(transfers):
+        return None
+    named = all(
+        isinstance(answer, dict) and answer.get("transaction_id") == str(transaction_id)
+        for answer, (transaction_id, _) in zip(answers, transfers, strict=True)
+    )
+    return answers if named else None
 
 
 @dataclass
@@ -116,6 +145,57 @@ class Participants:
             return f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
         return None
 
+    async def prepare_batch(self, participant: str, transfers: list[tuple[UUID, list[Leg]]]) -> tuple[list[Vote], int]:
+        """Ask one participant to prepare the legs of many transfers in one message; a vote per transfer,
+        in order, and how long the message took (ms). No answer is no vote for every transfer of it."""
+        started = time.perf_counter()
+        try:
+            answer = await self.clients[participant].post(
+                PREPARE_BATCH_PATH, _entries(transfers), timeout_s=self.prepare_timeout_s
+            )
+        except PeerUnavailableError as error:
+            log.warning(
+                "prepare_batch_unanswered",
+                participant=participant,
+                details={"error": str(error), "transfers": len(transfers)},
+            )
+            reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
+            return [Vote(participant, answered=False, reason=reason) for _ in transfers], _elapsed_ms(started)
+        votes = _answers_in_order(answer.body, "votes", transfers) if answer.status == 200 else None
+        if votes is None:
+            log.error(
+                "prepare_batch_refused",
+                participant=participant,
+                details={"status": answer.status, "body": answer.body, "transfers": len(transfers)},
+            )
+            return [Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR) for _ in transfers], (
+                _elapsed_ms(started)
+            )
+        return [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes], _elapsed_ms(started)
+
+    async def send_decision_batch(
+        self, participant: str, status: TransferStatus, transfers: list[tuple[UUID, list[Leg]]]
+    ) -> list[str | None]:
+        """Send one decision for many transfers in one message; per transfer None when acknowledged, else why not."""
+        assert status is not TransferStatus.PREPARING, "only a decision is sent"
+        try:
+            answer = await self.clients[participant].post(
+                DECISION_BATCH_PATHS[status.value], _entries(transfers), timeout_s=self.decision_timeout_s
+            )
+        except PeerUnavailableError as error:
+            return [str(error) for _ in transfers]
+        results = _answers_in_order(answer.body, "results", transfers) if answer.status == 200 else None
+        if results is None:
+            log.error(
+                "decision_batch_refused",
+                participant=participant,
+                details={"status": answer.status, "body": answer.body, "transfers": len(transfers)},
+            )
+            refusal = answer.body.get("error") if isinstance(answer.body, dict) else None
+            failure = f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
+            return [failure for _ in transfers]
+        return [_acknowledgement(participant, result) for result in results]
+
 
 # The one place the participant's vote reasons (its side of the wire) become the coordinator's abort reasons.
 REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
@@ -123,17 +203,41 @@ REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
     "account_busy": AbortReason.ACCOUNT_BUSY,
     "account_not_found": AbortReason.ACCOUNT_NOT_FOUND,
     "already_aborted": AbortReason.ALREADY_ABORTED,
+    "invalid_legs": AbortReason.PARTICIPANT_ERROR,  # a batch entry whose legs do not balance: a coordinator bug
 }
 
 
 def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
-    data = found if isinstance(body, dict) and isinstance(found := body.get("data"), dict) else {}
-    if status == 200 and data.get("vote") == "yes":
+    data = body.get("data") if isinstance(body, dict) else None
+    if status != 200 or not isinstance(data, dict):
+        return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
+    return _vote_of(participant, data.get("vote"), data.get("reason"))
+
+
+def _vote_of(participant: str, vote: object, reason: object) -> Vote:
+    """A participant's answered vote; a NO with a reason we do not know (e.g. invalid_legs) is a participant error."""
+    if vote == "yes":
         return Vote(participant, answered=True, yes=True)
-    if status == 200 and data.get("vote") == "no":
-        reason = REASON_OF_PARTICIPANT_NO.get(data.get("reason"), AbortReason.PARTICIPANT_ERROR)
-        return Vote(participant, answered=True, reason=reason)
+    if vote == "no":
+        return Vote(
+            participant, answered=True, reason=REASON_OF_PARTICIPANT_NO.get(reason, AbortReason.PARTICIPANT_ERROR)
+        )
     return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
+
+
+def _acknowledgement(participant: str, result: dict) -> str | None:
+    """None for an acknowledged entry; else the code of the error the participant answered for it."""
+    if result.get("acknowledged") is True:
+        return None
+    error = result.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    log.error(
+        "decision_refused",
+        transaction_id=result.get("transaction_id"),
+        participant=participant,
+        details={"error": error},
+    )
+    return f"refused: {code}"
 
 
 def _elapsed_ms(started: float) -> int:

@@ -31,7 +31,8 @@ def trace(
     """Show the life of one transfer: each two-phase-commit event with its offset in ms from the first.
 
     Accepted, prepare sent to which participant, each vote and its reason, the decision, the decision
-    sent, the acknowledgements and completion, as the coordinator logged them.
+    sent, the acknowledgements and completion, as the coordinator logged them; with batching on, the
+    batch each step rode in (its id and how many transfers it carried).
 
     Examples:
       banking-cli trace 4911d758-d1b5-45f4-bf11-a6ec118657de
@@ -70,6 +71,9 @@ def timeline(data: dict[str, Any]) -> list[Any]:
         f"from {data['source_account_id']}\nto   {data['destination_account_id']}\n"
         f"created {when(data.get('created_at'))} UTC; {completion}"
     )
+    batches = batches_line(events)
+    if batches:
+        header += f"\n{batches}"
     table = Table(title=f"{len(events)} protocol events, ms from the first", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("+ms", justify="right", no_wrap=True)
     table.add_column("timeline", no_wrap=True)
@@ -96,6 +100,31 @@ def offsets_ms(events: list[dict[str, Any]]) -> list[Decimal]:
 _MICROSECOND = timedelta(microseconds=1)
 
 
+# The step each event records the batch of (banking-cli trace's batches line).
+BATCH_STEPS = {
+    "accepted": "accept",
+    "vote": "prepare",
+    "decision": "decide",
+    "acknowledged": "decision sent",
+    "ack_failed": "decision sent",
+    "completed": "complete",
+}
+
+
+def batches_line(events: list[dict[str, Any]]) -> str:
+    """Which batch each step of the transfer rode in and its size; empty when it travelled unbatched."""
+    rode = [
+        f"{BATCH_STEPS.get(event['event_type'], event['event_type'])} {_batch(details)}"
+        for event in events
+        if "batch_id" in (details := event.get("details") or {})
+    ]
+    return "rode in batches: " + ", ".join(rode) if rode else ""
+
+
+def _batch(details: dict[str, Any]) -> str:
+    return f"{str(details.get('batch_id'))[:8]} of {details.get('batch_size', '?')}"
+
+
 def _bar(offset: Decimal, total: Decimal, mark: str, style: str) -> str:
     position = 0 if total <= 0 else int(offset / total * (TIMELINE_WIDTH - 1))
     return f"[dim]{'─' * position}[/][{style}]{mark}[/]"
@@ -104,8 +133,13 @@ def _bar(offset: Decimal, total: Decimal, mark: str, style: str) -> str:
 def describe(event: dict[str, Any]) -> str:
     """A short line saying what the event means, from its type and details."""
     details = dict(event.get("details") or {})
-    kind = event["event_type"]
-    participant = event.get("participant") or "participant"
+    batch = f" [dim](batch {_batch(details)})[/]" if "batch_id" in details else ""
+    details.pop("batch_id", None)
+    details.pop("batch_size", None)
+    return _describe(event["event_type"], details, event.get("participant") or "participant") + batch
+
+
+def _describe(kind: str, details: dict[str, Any], participant: str) -> str:
     if kind == "accepted":
         from cli.core.render import money
 

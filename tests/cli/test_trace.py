@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 
 import pytest
 
-from cli.commands.trace import describe, offsets_ms
+from cli.commands.trace import batches_line, describe, offsets_ms
 from shared import jsonio
 from tests.cli.conftest import ALICE, BOB, Cli
 
@@ -80,3 +81,27 @@ def test_unknown_details_are_still_shown() -> None:
     event = {"event_type": "ack_failed", "participant": "accounts", "details": {"error": "timeout", "attempt": 2}}
 
     assert describe(event) == "no acknowledgement from accounts: timeout (recovery retries); attempt=2"
+
+
+def test_trace_shows_the_batch_each_step_rode_in(cli: Cli) -> None:
+    transaction_id = _transfer(cli, "2")
+
+    result = cli("trace", transaction_id)
+
+    assert result.exit_code == 0, result.output
+    batched = os.environ.get("BATCH_MAX_TRANSFERS", "") != "1"
+    assert ("rode in batches: accept " in result.stdout) is batched
+    assert (" of 1)" in _event_lines(result.stdout)[2]) is batched  # the vote: its prepare message's batch
+
+
+def test_a_batched_event_names_its_batch_and_its_size() -> None:
+    event = {
+        "event_type": "vote",
+        "participant": "accounts",
+        "details": {"vote": "yes", "latency_ms": 3, "batch_id": "5f0c2a9e41d7", "batch_size": 17},
+    }
+    accepted = {"event_type": "accepted", "details": {"amount": 1, "batch_id": "aa11bb22cc33", "batch_size": 4}}
+
+    assert describe(event) == "accounts voted [green]YES[/] in 3 ms [dim](batch 5f0c2a9e of 17)[/]"
+    assert batches_line([accepted, event]) == "rode in batches: accept aa11bb22 of 4, prepare 5f0c2a9e of 17"
+    assert batches_line([{"event_type": "vote", "details": {"vote": "yes"}}]) == ""

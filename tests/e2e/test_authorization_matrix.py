@@ -270,6 +270,23 @@ def protocol_step(step: str) -> Callable[[World], Awaitable[Target]]:
     return aim
 
 
+def protocol_batch_step(step: str) -> Callable[[World], Awaitable[Target]]:
+    """The batch routes, each with a one-transfer batch shaped as protocol_step's single message."""
+    single = protocol_step(step)
+
+    async def aim(world: World) -> Target:
+        target = await single(world)
+        return Target(
+            f"/2pc/{step}-batch",
+            target.owner,
+            body={"transfers": [target.body]},
+            snapshot=target.snapshot,
+            cleanup=target.cleanup,
+        )
+
+    return aim
+
+
 async def lock_status(world: World) -> Target:
     return Target(f"/2pc/status/{ALICE_MAIN}", ALICE)
 
@@ -414,6 +431,9 @@ ROWS = [
     Row("accounts_service", "POST", "/2pc/prepare", protocol_step("prepare"), COORDINATOR_ONLY),
     Row("accounts_service", "POST", "/2pc/commit", protocol_step("commit"), COORDINATOR_ONLY),
     Row("accounts_service", "POST", "/2pc/abort", protocol_step("abort"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/prepare-batch", protocol_batch_step("prepare"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/commit-batch", protocol_batch_step("commit"), COORDINATOR_ONLY),
+    Row("accounts_service", "POST", "/2pc/abort-batch", protocol_batch_step("abort"), COORDINATOR_ONLY),
     Row("accounts_service", "GET", "/2pc/status/{account_id}", lock_status, STAFF_OR_SERVICE),
     Row("accounts_service", "GET", "/2pc/status/{account_id}/{transaction_id}", leg_status, STAFF_OR_SERVICE),
     Row("transactions_service", "POST", "/transfers", create_transfer, expect(200, 403, 200, 200, 403)),

@@ -51,6 +51,9 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/2pc/prepare"): ONE_LEG,
     ("POST", "/2pc/commit"): ONE_LEG,
     ("POST", "/2pc/abort"): ONE_LEG,
+    ("POST", "/2pc/prepare-batch"): {"transfers": [ONE_LEG]},
+    ("POST", "/2pc/commit-batch"): {"transfers": [ONE_LEG]},
+    ("POST", "/2pc/abort-batch"): {"transfers": [ONE_LEG]},
     ("POST", "/transfers"): {
         "source_account_id": str(ALICE_MAIN),
         "destination_account_id": str(BOB_MAIN),

@@ -1,17 +1,24 @@
-"""Crash a real process at every named failpoint, restart it, and hold the system to all six invariants."""
+"""Crash a real process at every named failpoint, restart it, and hold the system to all six invariants.
+
+The single-transfer coordinator crashes run the classic protocol (BATCH_MAX_TRANSFERS=1); the batch crashes
+run several transfers in one batch of every step (PROTOCOL.md, "Batches"), so every coordinator failpoint
+is crossed both ways. The other tests run as the environment says (batching on by default).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
 import aiohttp
+import asyncpg
 import pytest
 
 from harness.system import LocalSystem
 from shared.failpoints import CRASH_EXIT_CODE
 from tests.conftest import token
-from tests.e2e.conftest import ALICE, BOB, Api
+from tests.e2e.conftest import ALICE, BOB, Api, fetch
 from tests.faults.conftest import RECOVERY_BOUND_S, restart, settled_report, wait_for_exit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -26,6 +33,15 @@ COORDINATOR_FAILPOINTS = [
     "after_decision_before_complete",
 ]
 PARTICIPANT_FAILPOINTS = ["after_prepare_before_answer", "after_local_commit_before_answer"]
+CLASSIC = {"BATCH_MAX_TRANSFERS": "1"}
+# A batch crash: this many transfers in one batch, behind a first request whose accept the test holds on
+# a table lock, with one batch of each step in flight at a time, so all of them gather in the next batch.
+BATCH_TRANSFERS = 4
+BATCHED_ONE_IN_FLIGHT = {"BATCH_MAX_TRANSFERS": "64", "BATCHES_IN_FLIGHT_MAX": "1"}
+# Failpoints after which the stored decision (commit: every vote was YES) is what recovery finishes.
+DECIDED_FAILPOINTS = ("after_decision_before_complete", "between_commits")
+LOCK_SEEN_TIMEOUT_S = 10.0
+QUEUED_TIMEOUT_S = 10.0
 
 
 async def _two_accounts(api: Api, *, different_shards: bool = False) -> tuple[uuid.UUID, uuid.UUID]:
@@ -36,10 +52,12 @@ async def _two_accounts(api: Api, *, different_shards: bool = False) -> tuple[uu
             return source, destination
 
 
-async def _transfer_into_crash(api: Api, source: uuid.UUID, destination: uuid.UUID) -> tuple[str | None, str]:
+async def _transfer_into_crash(
+    api: Api, source: uuid.UUID, destination: uuid.UUID, *, key: str | None = None
+) -> tuple[str | None, str]:
     """The client's view: (transaction_id or None, what it was told: committed/aborted/indeterminate)."""
     try:
-        answer = await api.transfer(source, destination, AMOUNT, key=str(uuid.uuid4()))
+        answer = await api.transfer(source, destination, AMOUNT, key=key or str(uuid.uuid4()))
     except aiohttp.ClientError:
         return None, "indeterminate"
     if answer.status == 200:
@@ -60,7 +78,7 @@ async def _assert_recovered(system: LocalSystem, accounts, told: tuple[str | Non
 @pytest.mark.parametrize("failpoint", COORDINATOR_FAILPOINTS)
 async def test_coordinator_crash_at_failpoint(fault_api: Api, fault_system: LocalSystem, failpoint: str) -> None:
     source, destination = await _two_accounts(fault_api)
-    await restart(fault_system, "transactions_service", {"FAILPOINTS": f"{failpoint}=crash"})
+    await restart(fault_system, "transactions_service", {**CLASSIC, "FAILPOINTS": f"{failpoint}=crash"})
 
     told = await _transfer_into_crash(fault_api, source, destination)
     exit_code = await wait_for_exit(fault_system, "transactions_service")
@@ -76,7 +94,7 @@ async def test_coordinator_crash_between_the_two_commits(fault_api: Api, fault_s
     accounts_url = fault_system.url("accounts_service")
     shards = {"ACCOUNTS_SHARD_URLS": f"{accounts_url},{accounts_url}"}
     source, destination = await _two_accounts(fault_api, different_shards=True)
-    await restart(fault_system, "transactions_service", {**shards, "FAILPOINTS": "between_commits=crash"})
+    await restart(fault_system, "transactions_service", {**shards, **CLASSIC, "FAILPOINTS": "between_commits=crash"})
 
     told = await _transfer_into_crash(fault_api, source, destination)
     exit_code = await wait_for_exit(fault_system, "transactions_service")
@@ -122,3 +140,95 @@ async def test_orphaned_prepare_is_unlocked_after_the_coordinator_returns(
     await _assert_recovered(fault_system, (source, destination), (None, "indeterminate"))
     unlocked = await fault_api.call("GET", "accounts_service", f"/2pc/status/{source}", auth=token("service"))
     assert unlocked.data["transaction_lock"] is None
+
+
+@pytest.mark.parametrize("failpoint", [*COORDINATOR_FAILPOINTS, "between_commits"])
+async def test_coordinator_crash_in_the_middle_of_a_batch(fault_api: Api, fault_system: LocalSystem, failpoint: str):
+    """Several transfers in one batch of every step when the coordinator dies: each is finished the one right
+    way (aborted before the decision, committed after it), nothing stays locked, no money moves wrongly."""
+    shards = _shards(fault_system) if failpoint == "between_commits" else {}
+    pairs = [await _two_accounts(fault_api, different_shards=bool(shards)) for _ in range(BATCH_TRANSFERS)]
+    pilot = (*await _two_accounts(fault_api), str(uuid.uuid4()))  # a transfer made once, repeated below
+    assert (await fault_api.transfer(pilot[0], pilot[1], AMOUNT, key=pilot[2])).status == 200
+    overrides = {**shards, **BATCHED_ONE_IN_FLIGHT}
+    await restart(fault_system, "transactions_service", {**overrides, "FAILPOINTS": f"{failpoint}=crash"})
+
+    keys = [str(uuid.uuid4()) for _ in pairs]
+    told = await _one_batch_into_crash(fault_api, fault_system, pairs, keys, pilot)
+    exit_code = await wait_for_exit(fault_system, "transactions_service")
+    await restart(fault_system, "transactions_service", overrides)
+
+    assert exit_code == CRASH_EXIT_CODE
+    assert all(outcome == "indeterminate" for _, outcome in told), told
+    accounts = [account for pair in pairs for account in pair]
+    report, elapsed = await settled_report(fault_system, accounts, OPENING * 2 * len(pairs))
+    assert report.violations == [], f"after {elapsed:.1f}s: {report.violations}"
+    moved = AMOUNT if failpoint in DECIDED_FAILPOINTS else Decimal(0)
+    assert [await fault_api.balance(source) for source, _ in pairs] == [OPENING - moved] * len(pairs)
+    assert await _accept_batches(fault_system, keys) == [(BATCH_TRANSFERS, BATCH_TRANSFERS)]
+    if shards:
+        await restart(fault_system, "transactions_service")
+
+
+def _shards(system: LocalSystem) -> dict[str, str]:
+    """Two participants (shards) on one accounts service, so a transfer has two commits to crash between."""
+    accounts_url = system.url("accounts_service")
+    return {"ACCOUNTS_SHARD_URLS": f"{accounts_url},{accounts_url}"}
+
+
+async def _one_batch_into_crash(api: Api, system: LocalSystem, pairs, keys: list[str], pilot):
+    """Hold the accept of a repeat (its insert meets the first's row: it hits no failpoint) on a table lock,
+    send the transfers meanwhile (they gather behind it), then let go: they leave in one batch."""
+    holder = await asyncpg.connect(system.database_url("transactions_service"))
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE transactions IN SHARE MODE")  # INSERTs wait, reads do not
+            repeat = asyncio.create_task(api.transfer(pilot[0], pilot[1], AMOUNT, key=pilot[2]))
+            await _until_an_insert_waits(system)
+            crashing = [
+                asyncio.create_task(_transfer_into_crash(api, source, destination, key=key))
+                for (source, destination), key in zip(pairs, keys, strict=True)
+            ]
+            await _until_accepts_wait(api, len(crashing))  # every transfer is queued behind the pilot
+    finally:
+        await holder.close()
+    told = await asyncio.gather(*crashing)
+    await asyncio.gather(repeat, return_exceptions=True)
+    return told
+
+
+async def _until_an_insert_waits(system: LocalSystem) -> None:
+    deadline = asyncio.get_running_loop().time() + LOCK_SEEN_TIMEOUT_S
+    query = """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO transactions%'"""
+    while not (await fetch(system, "transactions_service", query))[0][0]:
+        assert asyncio.get_running_loop().time() < deadline, "the pilot's accept never reached the lock"
+        await asyncio.sleep(0.02)
+
+
+async def _until_accepts_wait(api: Api, count: int) -> None:
+    """Until the coordinator's accept batcher holds `count` transfers waiting (its /metrics gauge)."""
+    deadline = asyncio.get_running_loop().time() + QUEUED_TIMEOUT_S
+    url = api.system.url("transactions_service") + "/metrics"
+    sample = 'coordinator_batch_waiting{batcher="accept"} '
+    while True:
+        async with api.session.get(url) as response:
+            lines = [line for line in (await response.text()).splitlines() if line.startswith(sample)]
+        if lines and float(lines[0].removeprefix(sample)) >= count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"not every transfer reached the accept queue: {lines}"
+        await asyncio.sleep(0.02)
+
+
+async def _accept_batches(system: LocalSystem, keys: list[str]) -> list[tuple[int, int]]:
+    """(transfers of ours, batch_size) for each accept batch our transfers rode in."""
+    rows = await fetch(
+        system,
+        "transactions_service",
+        """SELECT e.details->>'batch_id' AS batch_id, (e.details->>'batch_size')::int AS size, count(*) AS ours
+           FROM transactions t JOIN transaction_events e USING (transaction_id)
+           WHERE t.idempotency_key = ANY($1::text[]) AND e.event_type = 'accepted'
+           GROUP BY 1, 2""",
+        keys,
+    )
+    return [(row["ours"], row["size"]) for row in rows]

@@ -117,21 +117,43 @@ class FakeParticipant:
     most_in_flight: int = 0
     heard_decision: asyncio.Event = field(default_factory=asyncio.Event)
 
+    no_votes: dict[UUID, str] = field(default_factory=dict)  # transfers it votes NO on, with the reason
+    prepare_messages: list[list[UUID]] = field(default_factory=list)  # every prepare message's transfers
+    heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/2pc/prepare", self._prepare)
         app.router.add_post("/2pc/commit", self._decision)
         app.router.add_post("/2pc/abort", self._decision)
+        # The batch routes of /work/tools/batch_contract.md: one vote (or result) per entry, in order.
+        app.router.add_post("/2pc/prepare-batch", self._prepare_batch)
+        app.router.add_post("/2pc/commit-batch", self._decision_batch)
+        app.router.add_post("/2pc/abort-batch", self._decision_batch)
         return app
 
-    async def _prepare(self, request: web.Request) -> web.Response:
-        self.prepares.append(UUID((await request.json())["transaction_id"]))
-        await asyncio.sleep(self.prepare_pause_s)
-        return web.json_response({"success": True, "data": {"vote": "yes"}})
+    def _vote(self, transaction_id: UUID) -> dict:
+        self.prepares.append(transaction_id)
+        self.heard_in_order.append(("prepare", transaction_id))
+        reason = self.no_votes.get(transaction_id)
+        return {"vote": "no", "reason": reason} if reason else {"vote": "yes", "reason": None}
 
-    async def _decision(self, request: web.Request) -> web.Response:
+    async def _prepare(self, request: web.Request) -> web.Response:
         transaction_id = UUID((await request.json())["transaction_id"])
-        self.decisions.append((request.path, transaction_id))
+        self.prepare_messages.append([transaction_id])
+        await asyncio.sleep(self.prepare_pause_s)
+        return web.json_response({"success": True, "data": self._vote(transaction_id)})
+
+    async def _prepare_batch(self, request: web.Request) -> web.Response:
+        transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
+        self.prepare_messages.append(transaction_ids)
+        await asyncio.sleep(self.prepare_pause_s)
+        votes = [{"transaction_id": str(one), **self._vote(one)} for one in transaction_ids]
+        return web.json_response({"success": True, "data": {"votes": votes}})
+
+    async def _hear(self, path: str, transaction_ids: list[UUID]) -> None:
+        self.decisions += [(path.removesuffix("-batch"), transaction_id) for transaction_id in transaction_ids]
+        self.heard_in_order += [(path.removesuffix("-batch"), transaction_id) for transaction_id in transaction_ids]
         self.heard_decision.set()
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -139,9 +161,25 @@ class FakeParticipant:
             await asyncio.sleep(self.decision_pause_s)
         finally:
             self.in_flight -= 1
+
+    async def _decision(self, request: web.Request) -> web.Response:
+        transaction_id = UUID((await request.json())["transaction_id"])
+        await self._hear(request.path, [transaction_id])
         if transaction_id in self.failing_decisions:
             return web.json_response({"success": False, "error": {"code": "INTERNAL_ERROR"}}, status=500)
         return web.json_response({"success": True, "data": []})
+
+    async def _decision_batch(self, request: web.Request) -> web.Response:
+        transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
+        await self._hear(request.path, transaction_ids)
+        refused = {"code": "INTERNAL_ERROR", "message": "refused by the test"}
+        results = [
+            {"transaction_id": str(one), "acknowledged": one not in self.failing_decisions, "error": None}
+            if one not in self.failing_decisions
+            else {"transaction_id": str(one), "acknowledged": False, "error": refused}
+            for one in transaction_ids
+        ]
+        return web.json_response({"success": True, "data": {"results": results}})
 
 
 @asynccontextmanager
@@ -160,9 +198,11 @@ async def coordinator(engine: AsyncEngine, url: str, **options) -> AsyncIterator
         prepare_timeout_s=2,
         decision_timeout_s=options.pop("decision_timeout_s", DECISION_TIMEOUT_S),
     )
+    ours = Coordinator(engine, participants, **options)
     try:
-        yield Coordinator(engine, participants, **options)
+        yield ours
     finally:
+        await ours.close()
         await client.close()
 
 
@@ -423,6 +463,11 @@ class ExplodingParticipants(Participants):
         if transaction_id == self.exploding:
             raise RuntimeError("unexpected failure while sending a decision")
         return await super().send_decision(participant, transaction_id, status, legs)
+
+    async def send_decision_batch(self, participant, status, transfers):
+        if any(transaction_id == self.exploding for transaction_id, _legs in transfers):
+            raise RuntimeError("unexpected failure while sending a batch of decisions")
+        return await super().send_decision_batch(participant, status, transfers)
 
 
 async def test_one_transfer_that_fails_does_not_stop_the_recovery_pass(engine):

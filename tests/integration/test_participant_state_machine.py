@@ -90,6 +90,17 @@ class ParticipantMachine(RuleBasedStateMachine):
         finally:
             self.loop.close()
 
+    # --- the messages (a subclass may carry them another way, e.g. in batches) -----------------------------------
+
+    async def send_prepare(self, transaction_id: UUID, changes: list[Leg]) -> Vote:
+        return await participant.prepare(self.engine, transaction_id, changes, busy_wait_s=BUSY_WAIT_S)
+
+    async def send_commit(self, transaction_id: UUID) -> list[dict[str, Any]]:
+        return await participant.commit(self.engine, transaction_id)
+
+    async def send_abort(self, transaction_id: UUID, changes: list[Leg]) -> list[dict[str, Any]]:
+        return await participant.abort(self.engine, transaction_id, changes)
+
     # --- model helpers ---------------------------------------------------------------------------------------
 
     def _changes(self, forward: bool, amount: Decimal) -> list[Leg]:
@@ -126,7 +137,7 @@ class ParticipantMachine(RuleBasedStateMachine):
         transaction_id = uuid.uuid4()
         changes = self._changes(forward, amount)
         expected = self._expected_fresh_vote(changes)
-        vote = self.run(participant.prepare(self.engine, transaction_id, changes, busy_wait_s=BUSY_WAIT_S))
+        vote = self.run(self.send_prepare(transaction_id, changes))
         assert vote == expected
         self.transfers[transaction_id] = ModelTransfer(changes, vote=vote)
 
@@ -134,7 +145,7 @@ class ParticipantMachine(RuleBasedStateMachine):
     @rule(index=PICK)
     def duplicate_prepare(self, index: int) -> None:
         transaction_id, transfer = self._pick(index, lambda transfer: transfer.vote is not None)
-        vote = self.run(participant.prepare(self.engine, transaction_id, transfer.changes, busy_wait_s=BUSY_WAIT_S))
+        vote = self.run(self.send_prepare(transaction_id, transfer.changes))
         if transfer.tombstoned:
             assert vote == Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
         else:
@@ -145,7 +156,7 @@ class ParticipantMachine(RuleBasedStateMachine):
     def commit(self, index: int) -> None:
         # As a real coordinator: only a transfer whose prepare voted YES, and that is not aborted, commits.
         transaction_id, transfer = self._pick(index, lambda transfer: transfer.holds_locks)
-        rows = self.run(participant.commit(self.engine, transaction_id))
+        rows = self.run(self.send_commit(transaction_id))
         assert {row["state"] for row in rows} == {"committed"}
         self._apply_commit(transfer)
         transfer.decision = COMMIT
@@ -156,7 +167,7 @@ class ParticipantMachine(RuleBasedStateMachine):
         """The coordinator's abort after a NO vote, or after a YES when another participant refused."""
         transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision is None)
         changes = transfer.changes if with_changes else []
-        rows = self.run(participant.abort(self.engine, transaction_id, changes))
+        rows = self.run(self.send_abort(transaction_id, changes))
         assert all(row["state"] == "aborted" for row in rows)
         transfer.decision = ABORT
 
@@ -166,7 +177,7 @@ class ParticipantMachine(RuleBasedStateMachine):
         """The coordinator gave up (prepare deadline) before this participant ever saw the prepare."""
         transaction_id = uuid.uuid4()
         changes = self._changes(forward, amount)
-        rows = self.run(participant.abort(self.engine, transaction_id, changes))
+        rows = self.run(self.send_abort(transaction_id, changes))
         assert {row["account_id"] for row in rows} == set(self.accounts)
         self.transfers[transaction_id] = ModelTransfer(changes, vote=None, decision=ABORT)
 
@@ -174,7 +185,7 @@ class ParticipantMachine(RuleBasedStateMachine):
     @rule(index=PICK)
     def late_prepare_after_abort(self, index: int) -> None:
         transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision == ABORT)
-        vote = self.run(participant.prepare(self.engine, transaction_id, transfer.changes, busy_wait_s=BUSY_WAIT_S))
+        vote = self.run(self.send_prepare(transaction_id, transfer.changes))
         assert vote == Vote(yes=False, reason=VoteReason.ALREADY_ABORTED)
 
     @precondition(lambda self: self._any(lambda transfer: transfer.decision is not None))
@@ -182,10 +193,10 @@ class ParticipantMachine(RuleBasedStateMachine):
     def duplicate_decision(self, index: int) -> None:
         transaction_id, transfer = self._pick(index, lambda transfer: transfer.decision is not None)
         if transfer.decision == COMMIT:
-            rows = self.run(participant.commit(self.engine, transaction_id))
+            rows = self.run(self.send_commit(transaction_id))
             assert {row["state"] for row in rows} == {"committed"}
         else:
-            rows = self.run(participant.abort(self.engine, transaction_id, transfer.changes))
+            rows = self.run(self.send_abort(transaction_id, transfer.changes))
             assert {row["state"] for row in rows} == {"aborted"}
 
     @precondition(
@@ -203,9 +214,9 @@ class ParticipantMachine(RuleBasedStateMachine):
         )
         with pytest.raises(ConflictError):
             if transfer.decision == COMMIT:
-                self.run(participant.abort(self.engine, transaction_id, transfer.changes))
+                self.run(self.send_abort(transaction_id, transfer.changes))
             else:
-                self.run(participant.commit(self.engine, transaction_id))
+                self.run(self.send_commit(transaction_id))
 
     @precondition(lambda self: self._any(lambda transfer: transfer.holds_locks))
     @rule()

@@ -1,0 +1,261 @@
+"""The group-commit batcher: leaves at once when idle, gathers while in flight, bounded, failures per batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import structlog
+
+from transactions_service.batching import Batch, Batcher, BatchLimits, BatchQueueFullError, Holds
+
+
+class Recorder:
+    """A flush that answers each item doubled, after `pause_s`, and remembers every batch it was given."""
+
+    def __init__(self, pause_s: float = 0.0, failing: set[int] | None = None) -> None:
+        self.pause_s = pause_s
+        self.failing = failing or set()
+        self.batches: list[list[int]] = []
+        self.infos: list[Batch] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.request_ids: list[str | None] = []
+
+    async def __call__(self, items: list[int], batch: Batch) -> list[int]:
+        self.batches.append(list(items))
+        self.infos.append(batch)
+        self.request_ids.append(structlog.contextvars.get_contextvars().get("request_id"))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.pause_s)
+        finally:
+            self.in_flight -= 1
+        if self.failing & set(items):
+            raise RuntimeError(f"flush failed for {sorted(self.failing & set(items))}")
+        return [item * 2 for item in items]
+
+
+def limits(**overrides) -> BatchLimits:
+    return BatchLimits(**{"items_max": 8, "window_s": 0.005, "in_flight_max": 1, "queue_max": 64, **overrides})
+
+
+async def test_a_lone_item_leaves_at_once_and_alone() -> None:
+    flush = Recorder()
+    batcher = Batcher("test", flush, limits(window_s=5.0))
+
+    started = asyncio.get_running_loop().time()
+    assert await batcher.submit(21) == 42
+    elapsed_s = asyncio.get_running_loop().time() - started
+
+    assert flush.batches == [[21]]
+    assert flush.infos[0].size == 1
+    assert elapsed_s < 0.1  # the 5 s window never applies when nothing is in flight
+
+
+async def test_items_submitted_together_leave_together() -> None:
+    flush = Recorder()
+    batcher = Batcher("test", flush, limits())
+
+    results = await asyncio.gather(*(batcher.submit(item) for item in range(5)))
+
+    assert results == [0, 2, 4, 6, 8]
+    assert flush.batches == [[0, 1, 2, 3, 4]]
+
+
+async def test_items_gather_while_a_batch_is_in_flight() -> None:
+    flush = Recorder(pause_s=0.05)
+    batcher = Batcher("test", flush, limits(window_s=1.0))
+
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)  # the first batch is in flight now
+    later = [asyncio.create_task(batcher.submit(item)) for item in range(1, 6)]
+    await asyncio.gather(first, *later)
+
+    assert flush.batches == [[0], [1, 2, 3, 4, 5]]
+    assert [info.size for info in flush.infos] == [1, 5]
+    assert len({info.batch_id for info in flush.infos}) == 2
+
+
+async def test_a_batch_holds_at_most_items_max_and_the_rest_follow() -> None:
+    flush = Recorder(pause_s=0.02)
+    batcher = Batcher("test", flush, limits(items_max=3, in_flight_max=1))
+
+    results = await asyncio.gather(*(batcher.submit(item) for item in range(8)))
+
+    assert results == [item * 2 for item in range(8)]
+    assert flush.batches == [[0, 1, 2], [3, 4, 5], [6, 7]]
+
+
+async def test_a_full_batch_leaves_without_waiting_for_the_window_when_a_slot_is_free() -> None:
+    flush = Recorder(pause_s=0.2)
+    batcher = Batcher("test", flush, limits(items_max=2, in_flight_max=2, window_s=5.0))
+
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(batcher.submit(1), batcher.submit(2))
+    elapsed_s = asyncio.get_running_loop().time() - started
+    await first
+
+    assert flush.batches == [[0], [1, 2]]
+    assert flush.most_in_flight == 2
+    assert elapsed_s < 0.35  # its own flight only: it neither waited for the first nor for the window
+
+
+async def test_a_gathering_batch_leaves_when_its_window_passes_if_a_slot_is_free() -> None:
+    flush = Recorder(pause_s=0.3)
+    batcher = Batcher("test", flush, limits(in_flight_max=2, window_s=0.02))
+
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    assert await batcher.submit(1) == 2
+    elapsed_s = asyncio.get_running_loop().time() - started
+    await first
+
+    assert flush.batches == [[0], [1]]
+    assert 0.3 <= elapsed_s < 0.5  # the window (20 ms) and its own flight (300 ms), not the first's too
+
+
+async def test_batches_in_flight_never_exceed_their_bound() -> None:
+    flush = Recorder(pause_s=0.02)
+    batcher = Batcher("test", flush, limits(items_max=2, in_flight_max=2, window_s=0.0))
+
+    async def trickle(item: int) -> int:
+        await asyncio.sleep(item * 0.002)
+        return await batcher.submit(item)
+
+    results = await asyncio.gather(*(trickle(item) for item in range(20)))
+
+    assert results == [item * 2 for item in range(20)]
+    assert flush.most_in_flight == 2
+    assert sum(len(batch) for batch in flush.batches) == 20
+
+
+async def test_a_full_queue_refuses_the_item_and_sends_nothing_of_it() -> None:
+    flush = Recorder(pause_s=0.05)
+    batcher = Batcher("test", flush, limits(items_max=2, queue_max=2))
+
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    waiting = [asyncio.create_task(batcher.submit(item)) for item in (1, 2)]
+    await asyncio.sleep(0)
+    with pytest.raises(BatchQueueFullError):
+        await batcher.submit(3)
+    await asyncio.gather(first, *waiting)
+
+    assert all(3 not in batch for batch in flush.batches)
+
+
+async def test_a_failed_flush_reaches_every_item_of_its_batch_and_no_other() -> None:
+    flush = Recorder(pause_s=0.02, failing={2})
+    batcher = Batcher("test", flush, limits(items_max=3))
+
+    outcomes = await asyncio.gather(*(batcher.submit(item) for item in range(6)), return_exceptions=True)
+
+    assert flush.batches == [[0, 1, 2], [3, 4, 5]]
+    assert [type(outcome) for outcome in outcomes[:3]] == [RuntimeError] * 3
+    assert outcomes[3:] == [6, 8, 10]
+    assert await batcher.submit(7) == 14  # the batcher goes on
+
+
+async def test_items_whose_keys_meet_wait_for_a_later_batch_in_order() -> None:
+    flush = Recorder()
+    batcher = Batcher("test", flush, limits(), keys_of=lambda item: [item % 3])
+
+    await asyncio.gather(*(batcher.submit(item) for item in range(7)))
+
+    assert flush.batches == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+async def test_a_cancelled_item_is_left_out_of_its_batch() -> None:
+    flush = Recorder(pause_s=0.05)
+    batcher = Batcher("test", flush, limits())
+
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    cancelled = asyncio.create_task(batcher.submit(1))
+    kept = asyncio.create_task(batcher.submit(2))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await kept == 4
+    await first
+
+    assert flush.batches == [[0], [2]]
+
+
+async def test_one_item_per_batch_is_the_classic_protocol_with_no_bound_on_concurrency() -> None:
+    flush = Recorder(pause_s=0.05)
+    batcher = Batcher("test", flush, limits(items_max=1, in_flight_max=1, window_s=5.0))
+
+    results = await asyncio.gather(*(batcher.submit(item) for item in range(5)))
+
+    assert results == [0, 2, 4, 6, 8]
+    assert flush.batches == [[0], [1], [2], [3], [4]]
+    assert flush.most_in_flight == 5  # each transfer alone, at once, as before batching existed
+
+
+async def test_close_cancels_what_is_in_flight_and_waiting() -> None:
+    flush = Recorder(pause_s=5.0)
+    batcher = Batcher("test", flush, limits())
+    in_flight = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0)
+
+    await batcher.close()
+
+    outcomes = await asyncio.gather(in_flight, waiting, return_exceptions=True)
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+    assert batcher.in_flight == 0
+
+
+async def test_a_batch_of_one_flushes_in_its_callers_context_and_a_batch_of_many_names_the_batch() -> None:
+    flush = Recorder(pause_s=0.02)
+    batcher = Batcher("test", flush, limits())
+
+    async def submit_as(request_id: str, item: int) -> int:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        return await batcher.submit(item)
+
+    first = asyncio.create_task(submit_as("alone", 0))
+    await asyncio.sleep(0.005)
+    await asyncio.gather(submit_as("one", 1), submit_as("two", 2))
+    await first
+
+    assert flush.batches == [[0], [1, 2]]
+    assert flush.request_ids == ["alone", f"batch-{flush.infos[1].batch_id}"]
+
+
+async def test_an_item_whose_key_is_held_waits_for_its_release_and_later_items_on_that_key_wait_behind_it() -> None:
+    flush = Recorder()
+    holds = Holds()
+    batcher = Batcher("test", flush, limits(), keys_of=lambda item: [item % 10], holds=(holds, lambda item: item))
+    holds.take("elsewhere", [1])
+
+    first = asyncio.create_task(batcher.submit(1))  # key 1: held
+    later = asyncio.create_task(batcher.submit(11))  # key 1 too: behind the first
+    free = asyncio.create_task(batcher.submit(2))
+    assert await free == 4
+    await asyncio.sleep(0.02)
+    assert not first.done() and not later.done()
+
+    holds.release("elsewhere", [1])
+    assert await first == 2
+    assert not later.done()  # the first's batch took key 1 for it
+    holds.release(1, [1])
+    assert await later == 22
+
+    assert flush.batches == [[2], [1], [11]]
+    assert len(holds) == 2  # keys 2 and 1 (by 11) stay held until their holders release them
+
+
+async def test_releasing_what_is_not_held_changes_nothing() -> None:
+    holds = Holds()
+    holds.take("a", [1, 2])
+    holds.release("b", [1])
+    holds.release("a", [3])
+
+    assert holds.held([1]) and holds.held([2]) and not holds.held([3])

@@ -1,0 +1,287 @@
+"""Group commit: many transfers' items carried by one flush (one statement, one message), pipelined.
+
+A batch leaves at once when no batch of its batcher is in flight, so a lone transfer waits for
+nothing. While earlier batches are in flight, items gather; the gathering batch leaves when a flight
+slot is free and either nothing is in flight any more, or it is full, or its window has passed. So the
+batch size follows the load: one under light load, up to `items_max` under heavy load.
+
+A batch is a transport, not a unit of atomicity (PROTOCOL.md, "Batches"): every item gets its own
+result from the flush, and an exception of a flush reaches every item of that batch and no other.
+Items whose keys meet a key already in the batch being formed wait for a later batch (one transfer
+per account in a prepare message, one row per transfer in a statement), keeping their order.
+
+A batcher may also share `Holds` with its callers: the keys an item takes when its batch leaves (the
+accounts a prepare locks) and keeps until its caller releases them (once the participant let the lock
+go). An item whose keys are held waits, and so does every later item sharing a key with it (first come,
+first served per key), so a prepare never meets a lock this coordinator knows is taken.
+
+A batch of one flushes in its caller's context, so its request id reaches the participant as before
+batching; a batch of many flushes in a fresh context whose request id names the batch (`batch-<id>`),
+since no one transfer's request id speaks for the others (each transfer's own lines carry its id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from shared.errors import ServiceUnavailableError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Defaults of the coordinator's settings (transactions_service/settings.py), here so tests share them.
+DEFAULT_BATCH_MAX_TRANSFERS = 64
+DEFAULT_BATCH_WINDOW_S = 0.002
+DEFAULT_BATCHES_IN_FLIGHT_MAX = 4
+DEFAULT_BATCH_QUEUE_MAX = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The batch an item rode in: its id and how many items it carried."""
+
+    batch_id: str
+    size: int
+
+    def __post_init__(self) -> None:
+        assert self.size >= 1, "a batch carries at least one item"
+
+    def details(self) -> dict[str, Any]:
+        """What a protocol event records of the batch (banking-cli trace shows it)."""
+        return {"batch_id": self.batch_id, "batch_size": self.size}
+
+
+def new_batch(size: int) -> Batch:
+    return Batch(uuid.uuid4().hex[:12], size)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """The bounds of one batcher. items_max == 1 sends every item alone, at once (no batching)."""
+
+    items_max: int = DEFAULT_BATCH_MAX_TRANSFERS
+    window_s: float = DEFAULT_BATCH_WINDOW_S
+    in_flight_max: int = DEFAULT_BATCHES_IN_FLIGHT_MAX
+    queue_max: int = DEFAULT_BATCH_QUEUE_MAX
+
+    def __post_init__(self) -> None:
+        assert self.items_max >= 1, "a batch carries at least one item"
+        assert self.window_s >= 0, "a window is a duration"
+        assert self.in_flight_max >= 1, "at least one batch may fly"
+        assert self.queue_max >= self.items_max, "the queue holds a whole batch"
+
+
+class BatchQueueFullError(ServiceUnavailableError):
+    """The batcher's queue holds queue_max items already; this item was not taken (nothing was sent)."""
+
+
+class Holds:
+    """Keys held by holders (transfers) past a batcher, until each holder releases them; a key is free when
+    no holder holds it. Releasing wakes the batchers that wait on held keys."""
+
+    def __init__(self) -> None:
+        self._holders: dict[Hashable, set[Hashable]] = {}
+        self._waiters: list[Callable[[], None]] = []
+
+    def held(self, keys: Iterable[Hashable]) -> bool:
+        return any(key in self._holders for key in keys)
+
+    def take(self, holder: Hashable, keys: Iterable[Hashable]) -> None:
+        for key in keys:
+            self._holders.setdefault(key, set()).add(holder)
+
+    def release(self, holder: Hashable, keys: Iterable[Hashable]) -> None:
+        """Idempotent: keys this holder does not hold are left as they are."""
+        freed = False
+        for key in keys:
+            holders = self._holders.get(key)
+            if holders is not None and holder in holders:
+                holders.discard(holder)
+                if not holders:
+                    del self._holders[key]
+                    freed = True
+        if freed:
+            for wake in self._waiters:
+                wake()
+
+    def wake_on_release(self, wake: Callable[[], None]) -> None:
+        self._waiters.append(wake)
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+
+Flush = Callable[[list[Item], Batch], Awaitable[list[Result]]]
+# A waiting item: the item, the future its caller awaits, and the caller's context (see the module doc).
+_Waiting = tuple[Item, "asyncio.Future[Result]", contextvars.Context]
+KeysOf = Callable[[Item], Iterable[Hashable]]
+
+
+class Batcher(Generic[Item, Result]):
+    """`await batcher.submit(item)` -> that item's result, from one flush of the batch it rode in."""
+
+    def __init__(
+        self,
+        name: str,
+        flush: Flush[Item, Result],
+        limits: BatchLimits,
+        keys_of: KeysOf | None = None,
+        holds: tuple[Holds, Callable[[Item], Hashable]] | None = None,
+    ):
+        """`keys_of`: the keys no two items of one batch share. `holds`: the Holds the items' keys are taken
+        in when their batch leaves, and each item's holder (who releases them)."""
+        assert holds is None or keys_of is not None, "holds are taken on an item's keys"
+        self.name = name
+        self.limits = limits
+        self._flush = flush
+        self._keys_of = keys_of
+        self._holds = holds
+        self._waiting: deque[_Waiting[Item, Result]] = deque()
+        self._flights: set[asyncio.Task[None]] = set()
+        self._launch_scheduled = False
+        self._window: asyncio.TimerHandle | None = None
+        self._window_passed = False
+        self.batches_sent = 0
+        self.items_sent = 0
+        if holds is not None and limits.items_max > 1:
+            holds[0].wake_on_release(self._schedule_launch)
+
+    async def submit(self, item: Item) -> Result:
+        if self.limits.items_max == 1:  # no batching: today's one-at-a-time protocol, nothing waits
+            results = await self._flush([item], new_batch(1))
+            assert len(results) == 1, "a flush answers every item"
+            return results[0]
+        if len(self._waiting) >= self.limits.queue_max:
+            raise BatchQueueFullError(f"{self.name} queue is full", details={"queue_max": self.limits.queue_max})
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future, contextvars.copy_context()))
+        self._schedule_launch()
+        # A cancelled caller cancels its future: a batch not yet formed leaves the item out.
+        return await future
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flights)
+
+    def waiting(self) -> int:
+        """Items waiting for a batch (cancelled ones not yet dropped included)."""
+        return len(self._waiting)
+
+    async def close(self) -> None:
+        """Stop the batches in flight (their items hear CancelledError) and fail the waiting ones."""
+        if self._window is not None:
+            self._window.cancel()
+        for _item, future, _context in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+        for task in list(self._flights):
+            task.cancel()
+        await asyncio.gather(*self._flights, return_exceptions=True)
+
+    def _schedule_launch(self) -> None:
+        # On the next turn of the loop, not now: items submitted in the same turn leave together.
+        if not self._launch_scheduled:
+            self._launch_scheduled = True
+            asyncio.get_running_loop().call_soon(self._launch_ready)
+
+    def _launch_ready(self) -> None:
+        self._launch_scheduled = False
+        while self._waiting and len(self._flights) < self.limits.in_flight_max:
+            ready = not self._flights or self._window_passed or len(self._waiting) >= self.limits.items_max
+            if not ready:
+                self._open_window()
+                return
+            batch = self._take_batch()
+            if not batch:
+                return  # every waiting item waits on a held key: a release launches it
+            self._launch(batch)
+
+    def _open_window(self) -> None:
+        """The gathering batch leaves window_s after it could not leave at once, if a slot is free by then."""
+        if self._window is None:
+            self._window = asyncio.get_running_loop().call_later(self.limits.window_s, self._window_closes)
+
+    def _window_closes(self) -> None:
+        self._window = None
+        self._window_passed = True
+        self._launch_ready()
+
+    def _take_batch(self) -> list[_Waiting[Item, Result]]:
+        """Up to items_max waiting items, oldest first; cancelled ones dropped; an item whose keys meet the
+        batch's, a held key or an older waiting item's stays waiting, in order."""
+        batch: list[_Waiting[Item, Result]] = []
+        keys: set[Hashable] = set()
+        blocked: set[Hashable] = set()
+        left: list[_Waiting[Item, Result]] = []
+        while self._waiting and len(batch) < self.limits.items_max:
+            entry = self._waiting.popleft()
+            if entry[1].done():
+                continue
+            if self._keys_of is not None:
+                item_keys = set(self._keys_of(entry[0]))
+                if not (keys.isdisjoint(item_keys) and blocked.isdisjoint(item_keys)) or self._held(item_keys):
+                    left.append(entry)
+                    blocked |= item_keys
+                    continue
+                keys |= item_keys
+            batch.append(entry)
+        self._waiting.extendleft(reversed(left))
+        if self._holds is not None and self._keys_of is not None:
+            holds, holder_of = self._holds
+            for item, _, _ in batch:
+                holds.take(holder_of(item), self._keys_of(item))
+        return batch
+
+    def _held(self, keys: set[Hashable]) -> bool:
+        return self._holds is not None and self._holds[0].held(keys)
+
+    def _launch(self, batch: list[_Waiting[Item, Result]]) -> None:
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        self._window_passed = False
+        self.batches_sent += 1
+        self.items_sent += len(batch)
+        info = new_batch(len(batch))
+        context = batch[0][2] if len(batch) == 1 else _context_of(info)
+        task = asyncio.create_task(self._fly(batch, info), name=f"{self.name}-batch", context=context)
+        self._flights.add(task)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._flights.discard(task)
+        if self._waiting:
+            self._schedule_launch()
+
+    async def _fly(self, batch: list[_Waiting[Item, Result]], info: Batch) -> None:
+        futures = [future for _, future, _ in batch]
+        try:
+            results = await self._flush([item for item, _, _ in batch], info)
+            assert len(results) == len(batch), "a flush answers every item"
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as error:  # every item of this batch hears it; the batcher goes on
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, result in zip(futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+def _context_of(batch: Batch) -> contextvars.Context:
+    """A fresh context for a batch of many: its log lines, and its messages' X-Request-ID, name the batch."""
+    context = contextvars.Context()
+    context.run(structlog.contextvars.bind_contextvars, request_id=f"batch-{batch.batch_id}")
+    return context
