@@ -13,12 +13,16 @@ drains the queue first (drain()), so the lines before it are kept.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import sys
 import threading
 from collections import deque
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -71,21 +75,31 @@ def configure_logging(
     drain()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_start_writer(handlers))
+    writer = _start_writer(handlers)
+    root.addHandler(writer)
     root.setLevel(level.upper())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         # The traceback is taken here, on the thread that caught it: the writer thread has no sys.exc_info().
-        processors=[
-            *shared_processors,
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # Our own lines skip the stdlib's record making (caller lookup, LogRecord) on the loop: the event
+        # dict goes straight to the writer, which makes the record the handlers' formatters read.
+        processors=[*shared_processors, structlog.processors.format_exc_info, _hand_to_writer],
+        logger_factory=lambda *_: writer,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
+
+
+def _hand_to_writer(_logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> tuple[Any, ...]:
+    """structlog's last step: the logger's method is called with (method name, event dict)."""
+    return (method_name, event_dict), {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Foreign:
+    record: logging.LogRecord
+    context: contextvars.Context
 
 
 class _LineWriter(logging.Handler):
@@ -101,21 +115,32 @@ class _LineWriter(logging.Handler):
         self.max_waiting = max_waiting
         self.interval_s = interval_s
         self.dropped = 0
-        self._waiting: deque[logging.LogRecord] = deque()
+        self._waiting: deque[_Foreign | tuple[str, dict]] = deque()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
     def handle(self, record: logging.LogRecord) -> bool:
+        """A library's record, with the context it was logged in (its request id is read when it is written)."""
+        return self._wait(_Foreign(record, contextvars.copy_context()))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+    def _line(self, method_name: str, event_dict: dict) -> bool:
+        """One of our lines: its level and structlog's event dict, context already merged."""
+        return self._wait((method_name, event_dict))
+
+    def _wait(self, line: _Foreign | tuple[str, dict]) -> bool:
         # Handler.handle would take the handler's lock: a deque append needs none.
         if len(self._waiting) >= self.max_waiting:
             self.dropped += 1
         else:
-            self._waiting.append(record)
+            self._waiting.append(line)
         return True
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.handle(record)
+    # structlog calls its logger's method of the line's level with what _hand_to_writer returns.
+    debug = info = warning = error = critical = exception = msg = _line
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_s):
@@ -125,16 +150,22 @@ class _LineWriter(logging.Handler):
     def _write_waiting(self) -> None:
         written = 0
         while self._waiting and written < self.max_waiting:  # bounded: lines logged meanwhile wait a tick
-            record = self._waiting.popleft()
+            waiting = self._waiting.popleft()
             written += 1
-            for handler in self.handlers:
-                if record.levelno >= handler.level:
-                    try:
-                        handler.handle(record)
-                    except Exception:  # one unwritable line must not stop the thread that writes all the others
-                        handler.handleError(record)
+            if isinstance(waiting, _Foreign):
+                waiting.context.run(self._write, waiting.record)
+            else:
+                self._write(_record_of(*waiting))
         for handler in self.handlers:
             handler.flush()
+
+    def _write(self, record: logging.LogRecord) -> None:
+        for handler in self.handlers:
+            if record.levelno >= handler.level:
+                try:
+                    handler.handle(record)
+                except Exception:  # one unwritable line must not stop the thread that writes all the others
+                    handler.handleError(record)
 
     def close(self) -> None:
         """Write every waiting line and stop the thread."""
@@ -144,6 +175,29 @@ class _LineWriter(logging.Handler):
         for handler in self.handlers:
             handler.close()
         super().close()
+
+
+def _record_of(method_name: str, event_dict: dict) -> logging.LogRecord:
+    """The record structlog's stdlib integration would have made: the event dict as msg, and the marks
+    by which ProcessorFormatter knows it for structlog's (and renders the dict, not str(dict))."""
+    level = _LEVELS.get(method_name, logging.INFO)
+    record = logging.LogRecord("structlog", level, "", 0, event_dict, None, None)
+    record._logger = None
+    record._name = method_name
+    return record
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
 
 
 class _BatchFileHandler(logging.FileHandler):
@@ -161,7 +215,7 @@ class _BatchFileHandler(logging.FileHandler):
 _writer: _LineWriter | None = None
 
 
-def _start_writer(handlers: list[logging.Handler]) -> logging.Handler:
+def _start_writer(handlers: list[logging.Handler]) -> _LineWriter:
     global _writer
     _writer = _LineWriter(handlers, LOG_LINES_WAITING_MAX, LOG_WRITE_INTERVAL_S)
     return _writer

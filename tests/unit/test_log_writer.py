@@ -66,6 +66,21 @@ def test_an_exception_keeps_its_traceback_and_goes_to_the_error_log(log_dir: Pat
     assert "ZeroDivisionError" in errors[0]["exception"]
 
 
+def test_a_library_line_keeps_the_request_id_it_was_logged_under(log_dir: Path) -> None:
+    structlog.contextvars.bind_contextvars(request_id="req-2")
+    logging.getLogger("aiohttp.server").error("Error handling request")
+    structlog.contextvars.clear_contextvars()
+    log.drain()
+    (line,) = lines(log_dir / "error.log")
+    assert line["request_id"] == "req-2" and line["event"] == "Error handling request"
+
+
+def test_a_debug_line_below_the_level_is_not_even_queued(log_dir: Path) -> None:
+    structlog.get_logger().debug("noise")
+    log.drain()
+    assert not (log_dir / "test.log").read_text()
+
+
 class Slow(logging.Handler):
     """A handler whose writes wait until the test lets them go: a stuck disk."""
 
