@@ -1,7 +1,7 @@
 """JSON in and out with exact money: numbers parse into Decimal and Decimals are written as numbers.
 
 msgspec does the parsing and the writing (in C); the few rules it has no switch for are checked here,
-on the parsed value, in one pass over its containers: bounded nesting, no duplicate keys, and text
+on the parsed value, in one pass: bounded nesting, bounded integers, no duplicate keys, and text
 PostgreSQL can store. The answer's values are brought to the wire form first, in one pass too: money as
 exact text with at least two places, times in ISO 8601, and a float refused (money is never a float).
 """
@@ -26,9 +26,7 @@ MAX_INTEGER_DIGITS = 40
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # Escapes that can make text PostgreSQL cannot store: NUL, and surrogates (which may come unpaired).
 _RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-# An integer literal of more than MAX_INTEGER_DIGITS digits (its sign aside), not a fraction's or an exponent's.
-_LONG_INTEGER = re.compile(rb"(?<![0-9.eE+])(?<![eE]-)[0-9]{%d,}(?![0-9.eE])" % (MAX_INTEGER_DIGITS + 1))
-
+_INTEGER_LIMIT = 10**MAX_INTEGER_DIGITS
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 _ENCODER = msgspec.json.Encoder()
 _PLAIN = frozenset({str, int, bool, type(None), UUID})  # written by msgspec as they are
@@ -45,37 +43,57 @@ def loads(text: str | bytes) -> Any:
         value = _DECODER.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
         raise JsonInputError(f"malformed JSON: {error}") from None
-    # Only now, on text that parsed, is every quote the start of a whole string: the scan is linear.
-    outside_strings = _JSON_STRING.sub(b'""', raw)
-    if _LONG_INTEGER.search(outside_strings):
-        raise JsonInputError("number too large")
-    if _keys_of(value, 1) != outside_strings.count(b":"):
+    shape = _Shape()
+    shape.visit(value, 1)
+    has_unicode_escape = b"\\u" in raw
+    if _repeats_a_key(raw, shape, has_unicode_escape):
         raise JsonInputError("duplicate key")
-    if _RISKY_ESCAPE.search(raw):
+    if has_unicode_escape and _RISKY_ESCAPE.search(raw):
         _check_text(value)
     return value
 
 
-def _keys_of(value: Any, level: int) -> int:
-    """How many keys the parsed value's objects hold; past MAX_NESTING_DEPTH levels, a JsonInputError.
+class _Shape:
+    """What one pass over a parsed value counts: its keys, the colons inside its text; and what it refuses:
+    nesting past MAX_NESTING_DEPTH, an integer of more than MAX_INTEGER_DIGITS digits."""
 
-    JSON's colons outside strings are exactly its keys, so fewer keys here than colons there means a
-    key was repeated inside one object (the parser keeps only the last)."""
-    if level > MAX_NESTING_DEPTH:
-        raise JsonInputError("JSON nested too deeply")
-    if type(value) is dict:
-        keys = len(value)
-        for item in value.values():
-            if type(item) is dict or type(item) is list:
-                keys += _keys_of(item, level + 1)
-        return keys
-    if type(value) is list:
-        keys = 0
-        for item in value:
-            if type(item) is dict or type(item) is list:
-                keys += _keys_of(item, level + 1)
-        return keys
-    return 0
+    __slots__ = ("keys", "text_colons")
+
+    def __init__(self) -> None:
+        self.keys = 0
+        self.text_colons = 0
+
+    def visit(self, value: Any, level: int) -> None:
+        kind = type(value)
+        if kind is str:
+            self.text_colons += value.count(":")
+        elif kind is int:
+            if not -_INTEGER_LIMIT < value < _INTEGER_LIMIT:
+                raise JsonInputError("number too large")
+        elif kind is dict or kind is list:
+            if level > MAX_NESTING_DEPTH:
+                raise JsonInputError("JSON nested too deeply")
+            if kind is dict:
+                self.keys += len(value)
+                for key in value:
+                    self.text_colons += key.count(":")
+                items = value.values()
+            else:
+                items = value
+            for item in items:
+                self.visit(item, level + 1)
+
+
+def _repeats_a_key(raw: bytes, shape: _Shape, has_unicode_escape: bool) -> bool:
+    """Whether an object named a key twice (the parser keeps the last). Outside strings, JSON's colons are
+    exactly its keys; so the text's colons less those inside its strings, against the keys parsed."""
+    colons = raw.count(b":")
+    if colons == shape.keys:
+        return False  # every colon is a key's: none inside text, none repeated
+    if not has_unicode_escape:  # the strings are as written (only \u can write a colon): count from the values
+        return colons - shape.text_colons != shape.keys
+    # On text that parsed, every quote starts a whole string, so this scan is linear.
+    return _JSON_STRING.sub(b'""', raw).count(b":") != shape.keys
 
 
 def _check_text(value: Any) -> None:

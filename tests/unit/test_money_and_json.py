@@ -420,14 +420,29 @@ def test_a_huge_exponent_stays_a_finite_decimal_for_the_money_rules_to_refuse():
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a:b": 1, "c": "x:y"}', '{"a\\"": 1, "b": "\\"::"}', '[{"k": 1}, {"k": 2}]', '{"a": {"a": {"a": 1}}}', '"::"'],
+    [
+        '{"a:b": 1, "c": "x:y"}',
+        '{"a\\"": 1, "b": "\\"::"}',
+        '[{"k": 1}, {"k": 2}]',
+        '{"a": {"a": {"a": 1}}}',
+        '"::"',
+        '{"a\\u003a": 1, "b": "\\u003a:"}',
+        '{"at": "12:30:05", "b": ["x:", {"c": ":"}]}',
+    ],
 )
 def test_colons_and_repeated_names_in_other_objects_are_no_duplicate(text):
     assert jsonio.loads(text) == json.loads(text, parse_float=Decimal)
 
 
 @pytest.mark.parametrize(
-    "text", ['{"a": {"b:": 1}, "a": 2}', '{"x": [{"k": "a:b", "k": 1}]}', '{"\\u0061": 1, "a": 2}']
+    "text",
+    [
+        '{"a": {"b:": 1}, "a": 2}',
+        '{"x": [{"k": "a:b", "k": 1}]}',
+        '{"\\u0061": 1, "a": 2}',
+        '{"a": "\\u003a:", "a": 1}',
+        '{"at": "12:30", "at": "12:31"}',
+    ],
 )
 def test_duplicate_keys_are_found_beside_colons_in_strings(text):
     with pytest.raises(jsonio.JsonInputError):
@@ -466,3 +481,26 @@ def test_dumps_bytes_is_dumps_in_utf8():
 
 def test_an_exponent_of_many_digits_is_no_integer():
     assert jsonio.loads("[1e-" + "0" * 50 + "1]") == [Decimal("1e-" + "0" * 50 + "1")]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.text(alphabet=st.characters(min_codepoint=32)),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet=':ab"\\ é', max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES, st.booleans())
+def test_loads_reads_what_the_standard_library_reads(value, escape_everything):
+    text = json.dumps(value, ensure_ascii=escape_everything)
+    assert jsonio.loads(text) == json.loads(text)
+
+
+@given(st.dictionaries(st.text(alphabet=':ab"\\', max_size=3), st.text(alphabet=":x", max_size=3), min_size=1))
+def test_a_repeated_key_is_found_whatever_colons_the_text_holds(value):
+    key = next(iter(value))
+    text = json.dumps(value)[:-1] + ", " + json.dumps(key) + ": 1}"
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
