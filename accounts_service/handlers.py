@@ -152,22 +152,14 @@ async def unsafe_withdraw(request: web.Request) -> web.Response:
 
 
 def _parse_changes(body: dict[str, Any]) -> list[Leg]:
-    """`changes: [{account_id, change}]`, or the single-leg form `account_id, amount` (signed)."""
-    if "changes" in body:
-        items = body["changes"]
-        if not isinstance(items, list) or not 0 < len(items) <= MAX_CHANGES_PER_PREPARE:
-            raise ValidationError(f"changes must be a list of 1 to {MAX_CHANGES_PER_PREPARE} items")
-        if not all(isinstance(item, dict) for item in items):
-            raise ValidationError("each change must be an object")
-    else:
-        items = [{"account_id": require_field(body, "account_id"), "change": require_field(body, "amount")}]
-    changes = [
-        Leg(
-            parse_uuid(require_field(item, "account_id"), field="account_id"),
-            parse_signed_money(require_field(item, "change"), field="change"),
-        )
-        for item in items
-    ]
+    """`changes: [{account_id, change}]`, or the single-leg form `account_id, amount` (signed).
+
+    The schema (api_schema.PROTOCOL_MESSAGE) has checked the shape: 1 to MAX_CHANGES_PER_PREPARE objects,
+    each with a UUID account_id and a numeric change, or an account_id with its amount. Left here: each
+    amount's places and digits as written, and one change per account."""
+    items = body["changes"] if "changes" in body else [{"account_id": body["account_id"], "change": body["amount"]}]
+    assert 0 < len(items) <= MAX_CHANGES_PER_PREPARE, "the schema bounds the changes"
+    changes = [Leg(UUID(item["account_id"]), parse_signed_money(item["change"], field="change")) for item in items]
     if len({change.account_id for change in changes}) != len(changes):
         raise ValidationError("one change per account")
     return changes
@@ -180,7 +172,7 @@ def _names_legs(body: dict[str, Any]) -> bool:
 async def _protocol_message(request: web.Request) -> tuple[UUID, dict[str, Any]]:
     require_coordinator(request)
     body = await validated_body(request)
-    return parse_uuid(require_field(body, "transaction_id"), field="transaction_id"), body
+    return UUID(body["transaction_id"]), body  # required, and a UUID, by the schema
 
 
 async def prepare(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from shared import jsonio
 from shared.auth import STAFF_ROLES, Principal
+from shared.body_validation import VALIDATED_BODY_KEY
 from shared.callers import PRINCIPAL_KEY, require_role
 from shared.database import ENGINE_KEY
 from shared.errors import ApiError
@@ -119,13 +120,14 @@ async def _record(request: web.Request, action: str, status: int) -> None:
 async def _details(request: web.Request) -> dict[str, Any]:
     """The path ids and the audited body fields, each cut to AUDITED_VALUE_MAX characters."""
     details: dict[str, Any] = {name: value[:AUDITED_VALUE_MAX] for name, value in request.match_info.items()}
-    if request.can_read_body or request.body_exists:
+    body = request.get(VALIDATED_BODY_KEY)
+    if body is None and (request.can_read_body or request.body_exists):
         try:
             body = jsonio.loads(await request.read())  # aiohttp keeps the bytes the handler read
         except (jsonio.JsonInputError, web.HTTPException, ValueError):
             return details
-        if isinstance(body, dict):
-            details.update({name: str(body[name])[:AUDITED_VALUE_MAX] for name in AUDITED_FIELDS if name in body})
+    if isinstance(body, dict):
+        details.update({name: str(body[name])[:AUDITED_VALUE_MAX] for name in AUDITED_FIELDS if name in body})
     return details
 
 

@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from shared import log
+
 CRASH_EXIT_CODE = 97
 KNOWN_FAILPOINTS = frozenset(
     {
@@ -71,6 +73,7 @@ async def hit(name: str) -> None:
         del _active[name]
     kind, seconds = action
     if kind == "crash":
+        log.drain()  # the lines before the crash are the story of it: write them, then die without cleanup
         print(f"failpoint {name}: crashing", file=sys.stderr, flush=True)
         os._exit(CRASH_EXIT_CODE)
     await asyncio.sleep(seconds)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import structlog
 
 from shared import jsonio
 from shared.auth import DEFAULT_SERVICE_TOKEN_TTL_S, TokenKeys, issue_token
+from shared.log import REQUEST_ID_VAR
 from shared.settings import DEFAULT_SERVICE_POOL_SIZE
 
 DEFAULT_HTTP_TIMEOUT_S = 5.0
@@ -21,6 +21,9 @@ DEFAULT_CONNECTIONS_PER_PEER = DEFAULT_SERVICE_POOL_SIZE
 TOKEN_REFRESH_MARGIN_S = 30
 # The caller's request id travels with every peer call, so one request's lines join across the services' logs.
 REQUEST_ID_HEADER = "X-Request-ID"
+JSON_CONTENT_TYPE = "application/json"
+# Per-call timeouts kept as ClientTimeout objects: the callers use a handful of named settings.
+TIMEOUTS_CACHED_MAX = 16
 
 
 class PeerUnavailableError(Exception):
@@ -62,6 +65,7 @@ class ServiceClient:
         )
         self._token = ""
         self._token_renew_at = 0.0
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def close(self) -> None:
         await self._session.close()
@@ -90,22 +94,32 @@ class ServiceClient:
         headers: dict[str, str] | None = None,
     ) -> PeerResponse:
         all_headers = {"Authorization": self._authorization(), **(headers or {})}
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        request_id = REQUEST_ID_VAR.get()
         if request_id:
             all_headers.setdefault(REQUEST_ID_HEADER, request_id)
         data = None
         if body is not None:
-            data = jsonio.dumps(body)
-            all_headers["Content-Type"] = "application/json"
-        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+            data = jsonio.dumps_bytes(body)
+            all_headers["Content-Type"] = JSON_CONTENT_TYPE
         try:
             async with self._session.request(
-                method, self.base_url + path, data=data, headers=all_headers, timeout=timeout
+                method, self.base_url + path, data=data, headers=all_headers, timeout=self._timeout(timeout_s)
             ) as response:
-                text = await response.text()
-                return PeerResponse(response.status, jsonio.loads(text) if text else {})
+                raw = await response.read()
+                return PeerResponse(response.status, jsonio.loads(raw) if raw else {})
         except (aiohttp.ClientError, TimeoutError, jsonio.JsonInputError) as error:
             raise PeerUnavailableError(f"{method} {path}: {type(error).__name__}: {error}") from None
+
+    def _timeout(self, timeout_s: float | None) -> aiohttp.ClientTimeout | None:
+        """The ClientTimeout of a per-call bound, made once per value (callers pass a few named settings)."""
+        if not timeout_s:
+            return None
+        timeout = self._timeouts.get(timeout_s)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            if len(self._timeouts) < TIMEOUTS_CACHED_MAX:
+                self._timeouts[timeout_s] = timeout
+        return timeout
 
     async def get(self, path: str, **kwargs: Any) -> PeerResponse:
         return await self.request("GET", path, **kwargs)

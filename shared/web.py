@@ -13,6 +13,7 @@ from aiohttp import web
 from shared import jsonio
 from shared.database import database_unavailable
 from shared.errors import ApiError, NotFoundError, ServiceUnavailableError
+from shared.log import REQUEST_ID_VAR
 
 log = structlog.get_logger()
 
@@ -23,7 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(text=jsonio.dumps(body), status=status, content_type="application/json")
+    return web.Response(body=jsonio.dumps_bytes(body), status=status, content_type="application/json", charset="utf-8")
 
 
 def ok(data: Any, *, status: int = 200, message: str | None = None) -> web.Response:
@@ -68,6 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         request_id = uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    REQUEST_ID_VAR.set(request_id)
     try:
         response = await handler(request)
     except ApiError as error:

@@ -12,7 +12,7 @@ from shared.callers import TOKEN_KEYS_KEY
 from shared.http_client import ServiceClient
 from shared.revocation import http_fetch, revocation_context
 from shared.service_app import PeerClients, create_service_app, registry_of
-from transactions_service import api_schema, handlers
+from transactions_service import access, api_schema, handlers
 from transactions_service.coordinator import Coordinator
 from transactions_service.keys import COORDINATOR_KEY, CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, SETTINGS_KEY
 from transactions_service.metrics import CoordinatorMetrics
@@ -28,6 +28,7 @@ def create_app(settings: Settings) -> web.Application:
     app = create_service_app(SERVICE_NAME, settings, coordinator_key_holder=True)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
+    app[access.ACCOUNT_OWNERS_KEY] = access.AccountOwners()
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
     peers = PeerClients(SERVICE_NAME, settings.http_timeout_s)

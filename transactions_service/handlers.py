@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
@@ -12,7 +13,7 @@ from shared.body_validation import validated_body
 from shared.callers import principal_of, require_role
 from shared.errors import TransferAbortedError, ValidationError
 from shared.money import parse_money
-from shared.params import page_params, parse_uuid, path_uuid, query_int, require_field
+from shared.params import page_params, path_uuid, query_int
 from shared.web import ok
 from transactions_service import access, service
 from transactions_service.coordinator import Caller
@@ -50,13 +51,15 @@ def add_routes(app: web.Application) -> None:
 
 
 def parse_transfer_request(body: dict[str, Any]) -> TransferRequest:
-    source = parse_uuid(require_field(body, "source_account_id"), field="source_account_id")
-    destination = parse_uuid(require_field(body, "destination_account_id"), field="destination_account_id")
-    amount = parse_money(require_field(body, "amount"), field="amount")
+    """A body the document's schema passed (api_schema.NEW_TRANSFER): the ids are there and UUIDs, the amount
+    a number or numeric text. What a schema cannot say is checked here: the amount's places and digits as
+    written, and two different accounts."""
+    source, destination = UUID(body["source_account_id"]), UUID(body["destination_account_id"])
+    amount = parse_money(body["amount"], field="amount")
     if source == destination:
         raise ValidationError("source and destination must be different accounts")
     named = body.get("transaction_id")
-    transaction_id = None if named is None else parse_uuid(named, field="transaction_id")
+    transaction_id = None if named is None else UUID(named)
     return TransferRequest(source, destination, amount, transaction_id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import LATENCY_BUCKETS_S
+from shared.metrics import LATENCY_BUCKETS_S, CachedChildren
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -12,16 +12,21 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 class CoordinatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
-        self.transfers = Counter("transfers_total", "transfers decided", ["status", "reason"], registry=registry)
-        self.phase_latency = Histogram(
-            "transfer_phase_duration_seconds",
-            "time spent in each protocol phase",
-            ["phase"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=registry,
+        # Labelled metrics are counted per transfer: their children are made once (CachedChildren).
+        self.transfers = CachedChildren(
+            Counter("transfers_total", "transfers decided", ["status", "reason"], registry=registry)
         )
-        self.recovery_actions = Counter(
-            "recovery_actions_total", "recovery actions taken", ["action"], registry=registry
+        self.phase_latency = CachedChildren(
+            Histogram(
+                "transfer_phase_duration_seconds",
+                "time spent in each protocol phase",
+                ["phase"],
+                buckets=LATENCY_BUCKETS_S,
+                registry=registry,
+            )
+        )
+        self.recovery_actions = CachedChildren(
+            Counter("recovery_actions_total", "recovery actions taken", ["action"], registry=registry)
         )
         self.batch_size = Histogram(
             "coordinator_batch_size",

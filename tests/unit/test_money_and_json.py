@@ -387,3 +387,120 @@ def test_an_amount_written_with_too_many_places_or_digits_is_refused(text):
 @pytest.mark.parametrize("text", ["1.0000", "12.3400", "999999999.9999", "1e3", "1E+2"])
 def test_an_amount_within_the_written_bounds_is_taken(text):
     assert parse_money(text, field="amount") == Decimal(text)
+
+
+# --- the codec (msgspec) keeps money exact and the strict rules it has no switch for ----------------------------
+
+
+def test_tenths_add_up_exactly_after_a_round_trip():
+    """0.1 + 0.2 is 0.30000000000000004 in binary floating point; read as Decimal it is 0.3."""
+    value = jsonio.loads('{"a": 0.1, "b": 0.2}')
+    assert value["a"] + value["b"] == Decimal("0.3")
+    assert jsonio.dumps({"sum": value["a"] + value["b"]}) == '{"sum":0.30}'
+
+
+@pytest.mark.parametrize(
+    "text", ["999999999999999.9999", "-999999999999999.9999", "123456789012345.6789", "0.0001", "9007199254740993.5"]
+)
+def test_nineteen_digit_amounts_round_trip_exactly(text):
+    """NUMERIC(19,4)'s widest values, and one past float's 2**53: read and written digit for digit."""
+    value = jsonio.loads('{"amount": %s}' % text)["amount"]
+    assert isinstance(value, Decimal)
+    assert value == Decimal(text)
+    assert jsonio.loads(jsonio.dumps({"amount": value}))["amount"] == Decimal(text)
+    assert text in jsonio.dumps({"amount": value})
+
+
+def test_a_huge_exponent_stays_a_finite_decimal_for_the_money_rules_to_refuse():
+    value = jsonio.loads('{"amount": 1e400}')["amount"]
+    assert isinstance(value, Decimal) and value.is_finite()
+    with pytest.raises(ValidationError):
+        parse_money(value, field="amount")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a:b": 1, "c": "x:y"}',
+        '{"a\\"": 1, "b": "\\"::"}',
+        '[{"k": 1}, {"k": 2}]',
+        '{"a": {"a": {"a": 1}}}',
+        '"::"',
+        '{"a\\u003a": 1, "b": "\\u003a:"}',
+        '{"at": "12:30:05", "b": ["x:", {"c": ":"}]}',
+    ],
+)
+def test_colons_and_repeated_names_in_other_objects_are_no_duplicate(text):
+    assert jsonio.loads(text) == json.loads(text, parse_float=Decimal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": {"b:": 1}, "a": 2}',
+        '{"x": [{"k": "a:b", "k": 1}]}',
+        '{"\\u0061": 1, "a": 2}',
+        '{"a": "\\u003a:", "a": 1}',
+        '{"at": "12:30", "at": "12:31"}',
+    ],
+)
+def test_duplicate_keys_are_found_beside_colons_in_strings(text):
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": "x\\u0000y"}', '{"a\\u0000": 1}', '["\\ud800"]', '{"a": "\\udc00x"}'])
+def test_text_postgresql_cannot_store_is_refused(text):
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a": "\\\\u0000"}', '["\\ud83d\\ude00"]', '{"a": "\\\\ud800"}'])
+def test_escapes_that_only_look_risky_are_kept(text):
+    assert jsonio.loads(text) == json.loads(text)
+
+
+def test_a_long_fraction_or_exponent_is_not_a_long_integer():
+    assert jsonio.loads("[1." + "0" * 60 + "]") == [Decimal("1." + "0" * 60)]
+    assert jsonio.loads('["' + "9" * 60 + '"]') == ["9" * 60]
+    assert jsonio.loads("[-" + "9" * 40 + "]") == [-int("9" * 40)]
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads("[-" + "9" * 41 + "]")
+
+
+def test_dumps_bytes_is_dumps_in_utf8():
+    value = {"name": "Zoë", "amount": Decimal("1.5"), "id": uuid.UUID(int=1), "at": datetime(2024, 1, 2, tzinfo=UTC)}
+    assert jsonio.dumps_bytes(value) == jsonio.dumps(value).encode("utf-8")
+    assert json.loads(jsonio.dumps(value)) == {
+        "name": "Zoë",
+        "amount": 1.5,
+        "id": "00000000-0000-0000-0000-000000000001",
+        "at": "2024-01-02T00:00:00+00:00",
+    }
+
+
+def test_an_exponent_of_many_digits_is_no_integer():
+    assert jsonio.loads("[1e-" + "0" * 50 + "1]") == [Decimal("1e-" + "0" * 50 + "1")]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.text(alphabet=st.characters(min_codepoint=32)),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet=':ab"\\ é', max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES, st.booleans())
+def test_loads_reads_what_the_standard_library_reads(value, escape_everything):
+    text = json.dumps(value, ensure_ascii=escape_everything)
+    assert jsonio.loads(text) == json.loads(text)
+
+
+@given(st.dictionaries(st.text(alphabet=':ab"\\', max_size=3), st.text(alphabet=":x", max_size=3), min_size=1))
+def test_a_repeated_key_is_found_whatever_colons_the_text_holds(value):
+    key = next(iter(value))
+    text = json.dumps(value)[:-1] + ", " + json.dumps(key) + ": 1}"
+    with pytest.raises(jsonio.JsonInputError):
+        jsonio.loads(text)
