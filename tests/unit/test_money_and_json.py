@@ -483,8 +483,11 @@ def test_an_exponent_of_many_digits_is_no_integer():
     assert jsonio.loads("[1e-" + "0" * 50 + "1]") == [Decimal("1e-" + "0" * 50 + "1")]
 
 
+# No lone surrogates: the standard library reads them, we refuse them on purpose (PostgreSQL cannot store
+# them; test_text_postgresql_cannot_store_is_refused above).
+STORABLE_TEXT = st.text(alphabet=st.characters(min_codepoint=32, exclude_categories=("Cs",)))
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.text(alphabet=st.characters(min_codepoint=32)),
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | STORABLE_TEXT,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet=':ab"\\ é', max_size=4), children, max_size=4)
     ),
