@@ -73,6 +73,8 @@ async def _push_context(
 
 
 def _deliver(hub: Hub, payload: str) -> None:
+    if not hub.subscribers:  # nobody watching (a bench, most of the time): a notice costs no parsing
+        return
     try:
         notice = parse_notice(payload)
     except NoticeError as error:
