@@ -9,7 +9,7 @@ from uuid import UUID
 
 import structlog
 
-from shared.http_client import PeerUnavailableError, ServiceClient
+from shared.http_client import PeerResponse, PeerUnavailableError, ServiceClient
 from transactions_service.domain import Leg
 from transactions_service.protocol import AbortReason, TransferStatus, Vote
 
@@ -161,13 +161,8 @@ class Participants:
             )
             reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
             return [Vote(participant, answered=False, reason=reason) for _ in transfers], _elapsed_ms(started)
-        votes = _answers_in_order(answer.body, "votes", transfers) if answer.status == 200 else None
+        votes = _batch_answers("prepare_batch_refused", participant, answer, "votes", transfers)
         if votes is None:
-            log.error(
-                "prepare_batch_refused",
-                participant=participant,
-                details={"status": answer.status, "body": answer.body, "transfers": len(transfers)},
-            )
             return [Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR) for _ in transfers], (
                 _elapsed_ms(started)
             )
@@ -184,17 +179,26 @@ class Participants:
             )
         except PeerUnavailableError as error:
             return [str(error) for _ in transfers]
-        results = _answers_in_order(answer.body, "results", transfers) if answer.status == 200 else None
+        results = _batch_answers("decision_batch_refused", participant, answer, "results", transfers)
         if results is None:
-            log.error(
-                "decision_batch_refused",
-                participant=participant,
-                details={"status": answer.status, "body": answer.body, "transfers": len(transfers)},
-            )
             refusal = answer.body.get("error") if isinstance(answer.body, dict) else None
             failure = f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
             return [failure for _ in transfers]
         return [_acknowledgement(participant, result) for result in results]
+
+
+def _batch_answers(
+    refused_event: str, participant: str, answer: PeerResponse, key: str, transfers: list[tuple[UUID, list[Leg]]]
+) -> list[dict] | None:
+    """A batch answer's entries, one per transfer in order; None (and an error line) when it is not that."""
+    entries = _answers_in_order(answer.body, key, transfers) if answer.status == 200 else None
+    if entries is None:
+        log.error(
+            refused_event,
+            participant=participant,
+            details={"status": answer.status, "body": answer.body, "transfers": len(transfers)},
+        )
+    return entries
 
 
 # The one place the participant's vote reasons (its side of the wire) become the coordinator's abort reasons.
