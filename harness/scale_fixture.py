@@ -81,8 +81,9 @@ _EVENTS = f"""
 _PARTICIPANT_EVENTS = frozenset({"prepare_sent", "vote", "decision_sent", "acknowledged"})
 
 
-async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) -> dict[str, float]:
-    """Fill the three services' databases (by service package name); seconds each database took."""
+async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) -> dict[str, Decimal]:
+    """Fill the three services' databases (by service package name); seconds each database took (a Decimal:
+    the bench writes it in its JSON, which holds no float)."""
     assert accounts >= 2, "a transfer needs two accounts"
     assert transfers % 2 == 0, "transfers come in pairs, there and back, so balances stay consistent"
     customers = -(-accounts // ACCOUNTS_PER_CUSTOMER)
@@ -110,11 +111,11 @@ async def load(database_urls: dict[str, str], *, accounts: int, transfers: int) 
             ],
         ),
     }
-    timings = {}
+    timings: dict[str, Decimal] = {}
     for service, (tables, statements) in steps.items():
         started = time.monotonic()
         await _load_database(database_urls[service], tables, statements)
-        timings[service] = round(time.monotonic() - started, 1)
+        timings[service] = Decimal(f"{time.monotonic() - started:.1f}")
     return timings
 
 

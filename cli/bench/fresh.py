@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from cli.bench.variants import Variant
@@ -23,7 +24,7 @@ class RunningSystem:
     jwt_secret: str
     postgres_url: str  # the cluster's `postgres` database: the baseline's home
     database_urls: dict[str, str]  # each service's own database, for the scale fixture's plans
-    preload_s: dict[str, float]  # seconds the scale fixture took per database (empty when not loaded)
+    preload_s: dict[str, Decimal]  # seconds the scale fixture took per database (empty when not loaded)
 
 
 @asynccontextmanager
@@ -68,7 +69,7 @@ async def fresh_system(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _preload(system, variant: Variant, status) -> dict[str, float]:
+async def _preload(system, variant: Variant, status) -> dict[str, Decimal]:
     from harness.scale_fixture import load
 
     size = variant.preload
