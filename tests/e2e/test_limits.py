@@ -3,7 +3,10 @@ CORS only for an allowed origin, and no password, secret or token in any log lin
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -22,6 +25,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ALLOWED_ORIGIN = "https://app.bank.example"
 OTHER_ORIGIN = "https://evil.example"
+# A service's log writer thread writes a line a tick (shared/log.py LOG_WRITE_INTERVAL_S) after it is logged.
+LOG_WRITTEN_WITHIN_S = 2.0
 
 
 def transfer_text(amount: str) -> str:
@@ -191,7 +196,10 @@ async def test_no_password_secret_or_token_in_any_log(api: Api, system: LocalSys
     }
     log_files = [path for path in system.log_dir.rglob("*") if path.is_file()]
     assert log_files, "the services write logs"
-    assert any(transfer.data["transaction_id"] in path.read_text(errors="replace") for path in log_files)
+    deadline = time.monotonic() + LOG_WRITTEN_WITHIN_S  # each service's writer thread writes a tick later
+    while not (written := _mentioned(transfer.data["transaction_id"], log_files)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert written
     for path in log_files:
         text = path.read_text(errors="replace")
         for name, secret in secrets.items():
@@ -208,3 +216,7 @@ async def test_a_human_page_gets_a_policy_that_still_loads_nothing_foreign(api: 
         assert policy.startswith("default-src 'none'")
         assert "script-src" not in policy
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def _mentioned(text: str, log_files: list[Path]) -> bool:
+    return any(text in path.read_text(errors="replace") for path in log_files)
