@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,19 @@ from harness.system import SERVICES, LocalSystem
 from shared import jsonio
 from shared.demo_ids import ALICE, ALICE_MAIN, BOB, BOB_MAIN  # noqa: F401  (re-exported to the e2e tests)
 from tests.conftest import TEST_COORDINATOR_SECRET, TEST_JWT_SECRET, TEST_SERVICE_SECRET, token
+
+# Lines reach the log files from each service's writer thread (shared/log.py), a tick after they are logged.
+LOG_WRITTEN_WITHIN_S = 2.0
+
+
+async def until_logged(written: Callable[[], bool]) -> bool:
+    """Whether `written()` (a look at the log files) holds within LOG_WRITTEN_WITHIN_S."""
+    deadline = time.monotonic() + LOG_WRITTEN_WITHIN_S
+    while not written():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def start_system(postgres: LocalPostgres, log_dir: Path, extra_env: dict[str, str] | None = None) -> LocalSystem:

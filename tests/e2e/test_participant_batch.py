@@ -3,20 +3,16 @@ logged with one `participant_voted` line per transfer and one line per decided b
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import coordinator_token
-from tests.e2e.conftest import ALICE, Api
+from tests.e2e.conftest import ALICE, Api, until_logged
 
 ACCOUNTS_LOG = "accounts.log"
-# The service's log writer thread writes a line a tick (shared/log.py LOG_WRITE_INTERVAL_S) after it is logged.
-LOG_WRITTEN_WITHIN_S = 2.0
 
 
 def transfer(transaction_id: uuid.UUID, source: uuid.UUID, destination: uuid.UUID, amount: str) -> dict[str, Any]:
@@ -32,13 +28,6 @@ def transfer(transaction_id: uuid.UUID, source: uuid.UUID, destination: uuid.UUI
 def events_of(log_dir: Path, request_id: str) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in (log_dir / ACCOUNTS_LOG).read_text().splitlines() if line.strip()]
     return [line for line in lines if line.get("request_id") == request_id]
-
-
-async def wait_for_lines(log_dir: Path, request_ids: list[str]) -> None:
-    """Until every request has a line in the file, or LOG_WRITTEN_WITHIN_S passed."""
-    deadline = time.monotonic() + LOG_WRITTEN_WITHIN_S
-    while not all(events_of(log_dir, request_id) for request_id in request_ids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 async def batch_call(api: Api, path: str, transfers: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
@@ -69,7 +58,8 @@ async def test_a_batch_is_voted_decided_and_logged_per_transfer(api: Api) -> Non
     assert [result["acknowledged"] for result in aborted["results"]] == [True]
 
     assert [await api.balance(account) for account in (a, b, c, d)] == [90, 10, 5, 0]
-    await wait_for_lines(api.system.log_dir, [prepare_id, commit_id, abort_id])
+    log_dir = api.system.log_dir
+    await until_logged(lambda: all(events_of(log_dir, request_id) for request_id in (prepare_id, commit_id, abort_id)))
     voted = [line for line in events_of(api.system.log_dir, prepare_id) if line["event"] == "participant_voted"]
     assert sorted(line["transaction_id"] for line in voted) == sorted([str(good), str(poor)]), "one line per transfer"
     for request_id, event in ((commit_id, "participant_batch_commit"), (abort_id, "participant_batch_abort")):

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from decimal import Decimal
 
-from tests.e2e.conftest import ALICE_MAIN, BOB_MAIN, Api
+from tests.e2e.conftest import ALICE_MAIN, BOB_MAIN, Api, until_logged
 
-# Lines reach the files from a writer thread (shared/log.py): within this, or the test fails.
-LOG_WRITTEN_WITHIN_S = 2.0
 LOG_FILES = {
     "customer_service": "customers.log",
     "accounts_service": "accounts.log",
@@ -43,15 +39,17 @@ async def test_the_request_id_is_forwarded_to_the_participant_and_logged_everywh
     transaction_id = answer.data["transaction_id"]
 
     log_dir = api.system.log_dir
-    deadline = time.monotonic() + LOG_WRITTEN_WITHIN_S
-    while True:  # each service's writer thread writes its lines a moment after the loop logged them
-        customer = lines_with(log_dir / LOG_FILES["customer_service"], request_id)
-        coordinator = lines_with(log_dir / LOG_FILES["transactions_service"], request_id)
-        participant = lines_with(log_dir / LOG_FILES["accounts_service"], request_id)
-        written = customer and coordinator and "participant_voted" in {line["event"] for line in participant}
-        if written or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+
+    def lines(service: str) -> list[dict]:
+        return lines_with(log_dir / LOG_FILES[service], request_id)
+
+    def voted() -> bool:
+        return "participant_voted" in {line["event"] for line in lines("accounts_service")}
+
+    await until_logged(lambda: bool(lines("customer_service") and lines("transactions_service")) and voted())
+    customer, coordinator, participant = (
+        lines(service) for service in ("customer_service", "transactions_service", "accounts_service")
+    )
     assert [line["event"] for line in customer] == ["login_succeeded"]
     assert {line.get("transaction_id") for line in coordinator} == {transaction_id}
     assert "participant_voted" in {line["event"] for line in participant}
