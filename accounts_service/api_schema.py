@@ -8,6 +8,7 @@ from accounts_service.console import MAX_LOCKS_LISTED, PARTICIPANT_FAILPOINTS
 from accounts_service.domain import VoteReason
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from accounts_service.participant_batch import PARTICIPANT_BATCH_MAX
+from accounts_service.service import OWNER_LOOKUP_MAX
 from shared.openapi import (
     CHANGE_ERRORS,
     JSON,
@@ -87,6 +88,10 @@ DECISION = obj({"transaction_id": UUID_SCHEMA, "state": {"enum": ["committed", "
 OPEN_ACCOUNT = obj(
     {"customer_id": UUID_SCHEMA, "initial_balance": money_input(allow_zero=True)}, required=("customer_id",)
 )
+OWNER_LOOKUP = obj(
+    {"account_ids": {"type": "array", "minItems": 1, "maxItems": OWNER_LOOKUP_MAX, "items": UUID_SCHEMA}}
+)
+OWNERS = obj({"owners": array_of(obj({"account_id": UUID_SCHEMA, "customer_id": UUID_SCHEMA}))})
 SET_BALANCE = obj({"balance": money_input(allow_zero=True)})
 WITHDRAW = obj({"amount": money_input()})
 ARM_FAILPOINT = obj(
@@ -151,6 +156,14 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/accounts": {
             "post": operation("open an account (teller, admin)", ACCOUNT, status=201, body=OPEN_ACCOUNT, tags=ACCOUNTS)
+        },
+        "/accounts/owners": {
+            "post": operation(
+                "the owner of each named account; an unknown account is left out (service, teller, admin)",
+                OWNERS,
+                body=OWNER_LOOKUP,
+                tags=ACCOUNTS,
+            )
         },
         "/accounts/customer/{customer_id}": {
             "get": operation(

@@ -27,6 +27,8 @@ _SELECT_ACCOUNT = text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id
 _SELECT_ACCOUNT_FOR_UPDATE = text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = :account_id FOR UPDATE")
 _SELECT_CUSTOMER_ACCOUNTS = text(f"""
     SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE customer_id = :customer_id ORDER BY created_at, account_id""")
+_SELECT_OWNERS = text("""
+    SELECT account_id, customer_id FROM accounts WHERE account_id = ANY(CAST(:account_ids AS UUID[]))""")
 _SET_BALANCE = text(f"""
     UPDATE accounts SET balance = :balance, updated_at = now() WHERE account_id = :account_id
     RETURNING {ACCOUNT_COLUMNS}""")
@@ -162,6 +164,12 @@ async def select_account(
 async def select_customer_accounts(connection: AsyncConnection, customer_id: UUID) -> list[dict[str, Any]]:
     result = await connection.execute(_SELECT_CUSTOMER_ACCOUNTS, {"customer_id": customer_id})
     return [dict(row._mapping) for row in result]
+
+
+async def select_owners(connection: AsyncConnection, account_ids: list[UUID]) -> dict[UUID, UUID]:
+    """account_id -> customer_id for those of these accounts that exist (one index lookup each)."""
+    result = await connection.execute(_SELECT_OWNERS, {"account_ids": account_ids})
+    return {row.account_id: row.customer_id for row in result}
 
 
 async def set_balance(connection: AsyncConnection, account_id: UUID, balance: Decimal) -> dict[str, Any]:

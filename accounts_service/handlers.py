@@ -34,6 +34,7 @@ READERS = ("customer", *STAFF_ROLES, "service")
 def add_routes(app: web.Application, *, demo_endpoints: bool) -> None:
     app.router.add_get("/accounts/customer/{customer_id}", customer_accounts)
     app.router.add_post("/accounts", open_account)
+    app.router.add_post("/accounts/owners", account_owners)
     app.router.add_get("/accounts/{account_id}", get_account)
     app.router.add_get("/accounts/{account_id}/effective-balance", effective_balance)
     app.router.add_get("/accounts/{account_id}/ledger", ledger)
@@ -83,6 +84,16 @@ async def customer_accounts(request: web.Request) -> web.Response:
     _check_owner(principal, customer_id)
     rows = await service.customer_accounts(request.app[ENGINE_KEY], customer_id)
     return ok([service.account_view(row) for row in rows])
+
+
+async def account_owners(request: web.Request) -> web.Response:
+    """Who owns each of these accounts (absent: no such account); the coordinator's ownership checks, many
+    per message. Not for customers: it would tell them who owns any account."""
+    require_role(request, "service", *STAFF_ROLES)
+    body = await validated_body(request)
+    account_ids = list(dict.fromkeys(UUID(item) for item in body["account_ids"]))  # 1 to OWNER_LOOKUP_MAX UUIDs
+    owners = await service.account_owners(request.app[ENGINE_KEY], account_ids)
+    return ok({"owners": [{"account_id": key, "customer_id": owners[key]} for key in account_ids if key in owners]})
 
 
 @audited("account.open")

@@ -43,6 +43,8 @@ COMPONENTS = (
     ("our code", ("transactions_service/", "accounts_service/", "customer_service/", "shared/")),
 )
 MAX_LINES = 10_000_000  # a 20 s raw profile holds a few thousand distinct stacks
+# A thread parked in a timed wait is idle, though py-spy reports it as active (the log writer's tick).
+IDLE_FRAMES = ("Condition.wait (threading.py:",)
 
 
 def component_of(stack: str) -> str:
@@ -59,7 +61,7 @@ def summarise(path: Path) -> Counter:
         for number, line in enumerate(lines):
             assert number < MAX_LINES, "not a py-spy raw profile"
             stack, _, count = line.rstrip("\n").rpartition(" ")
-            if stack and count.isdigit():
+            if stack and count.isdigit() and not stack.rpartition(";")[2].startswith(IDLE_FRAMES):
                 samples[component_of(stack)] += int(count)
     return samples
 

@@ -28,7 +28,6 @@ def create_app(settings: Settings) -> web.Application:
     app = create_service_app(SERVICE_NAME, settings, coordinator_key_holder=True)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = CoordinatorMetrics(registry_of(app))
-    app[access.ACCOUNT_OWNERS_KEY] = access.AccountOwners()
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(recovery_context(COORDINATOR_KEY, SETTINGS_KEY))
     peers = PeerClients(SERVICE_NAME, settings.http_timeout_s)
@@ -77,7 +76,9 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
         batch_limits=settings.batch_limits,
         transfers_in_flight_max=settings.transfers_in_flight_max,
     )
+    app[access.OWNER_LOOKUP_KEY] = access.OwnerLookup(participants, settings.batch_limits)
     yield
+    await app[access.OWNER_LOOKUP_KEY].close()
     await app[COORDINATOR_KEY].close()
     for client in clients.values():
         await client.close()

@@ -287,6 +287,10 @@ def protocol_batch_step(step: str) -> Callable[[World], Awaitable[Target]]:
     return aim
 
 
+async def owner_lookup(world: World) -> Target:
+    return Target("/accounts/owners", ALICE, body={"account_ids": [str(ALICE_MAIN)]})
+
+
 async def lock_status(world: World) -> Target:
     return Target(f"/2pc/status/{ALICE_MAIN}", ALICE)
 
@@ -411,6 +415,7 @@ ROWS = [
     ),
     Row("accounts_service", "GET", "/accounts/customer/{customer_id}", alice_accounts, OWNER_STAFF_SERVICE),
     Row("accounts_service", "POST", "/accounts", open_account, expect(403, 403, 201, 201, 403)),
+    Row("accounts_service", "POST", "/accounts/owners", owner_lookup, STAFF_OR_SERVICE),
     Row("accounts_service", "GET", "/accounts/{account_id}", alice_account(), OWNER_STAFF_SERVICE),
     Row(
         "accounts_service",

@@ -46,6 +46,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/customers"): {**NEW_CUSTOMER, "customer_id": SOME_ID},
     ("PATCH", "/customers/{customer_id}"): {key: NEW_CUSTOMER[key] for key in ("name", "address", "contact_info")},
     ("POST", "/accounts"): {"customer_id": str(ALICE), "initial_balance": "1"},
+    ("POST", "/accounts/owners"): {"account_ids": [str(ALICE)]},
     ("PATCH", "/accounts/{account_id}/balance"): {"balance": "1"},
     ("POST", "/accounts/{account_id}/unsafe-withdraw"): {"amount": "1"},
     ("POST", "/2pc/prepare"): ONE_LEG,

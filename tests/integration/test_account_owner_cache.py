@@ -1,11 +1,12 @@
 """The coordinator remembers an account's owner: a customer's second transfer from an account asks nobody.
 
 The coordinator and the accounts service are the real apps on real databases; the accounts service
-counts the ownership look-ups (GET /accounts/{id}) it answers.
+counts the accounts its ownership look-ups (POST /accounts/owners) name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -26,16 +27,15 @@ from transactions_service import app as transactions_app
 from transactions_service.settings import Settings
 
 REFUSING_URL = "http://127.0.0.1:9"
-OWNER_PATH = "/accounts/{account_id}"
+CONCURRENT_FIRST_TRANSFERS = 40
 
 
 @asynccontextmanager
 async def counting_accounts_service(database_url: str, lookups: list[str]) -> AsyncIterator[str]:
     @web.middleware
     async def count_lookups(request: web.Request, handler: Any) -> web.StreamResponse:
-        resource = request.match_info.route.resource
-        if request.method == "GET" and resource is not None and resource.canonical == OWNER_PATH:
-            lookups.append(request.match_info["account_id"])
+        if request.method == "POST" and request.path == access.OWNERS_PATH:
+            lookups.extend((await request.json())["account_ids"])  # the body stays readable for the handler
         return await handler(request)
 
     settings = AccountsSettings(
@@ -125,6 +125,20 @@ async def test_an_unknown_account_is_not_remembered(system, accounts_db_url) -> 
     answer = await transfer(client, customer, account_id, destination)
     assert answer.status == 200, await answer.text()
     assert lookups.count(str(account_id)) == 2
+
+
+async def test_concurrent_first_transfers_share_owner_lookups(system, accounts_db_url) -> None:
+    """Checks that arrive together ride one message: fewer messages than accounts, each account named once."""
+    client, lookups, app = system
+    customer = uuid.uuid4()
+    sources = [await open_account(accounts_db_url, customer) for _ in range(CONCURRENT_FIRST_TRANSFERS)]
+    destination = await open_account(accounts_db_url, uuid.uuid4())
+    batches_before = app[access.OWNER_LOOKUP_KEY].batches_sent
+
+    answers = await asyncio.gather(*(transfer(client, customer, source, destination) for source in sources))
+    assert [answer.status for answer in answers] == [200] * len(sources)
+    assert sorted(lookups[-len(sources) :]) == sorted(str(source) for source in sources)
+    assert app[access.OWNER_LOOKUP_KEY].batches_sent - batches_before < len(sources)
 
 
 def test_the_cache_forgets_the_least_recently_used_owner_past_its_bound() -> None:

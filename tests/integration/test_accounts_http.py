@@ -150,6 +150,43 @@ async def test_malformed_and_unknown_account_ids(client):
     )
 
 
+@pytest.mark.parametrize("role", ["service", "teller", "admin"])
+async def test_owners_names_each_known_account_once_and_leaves_unknown_ones_out(client, engine, role):
+    customer_id = uuid.uuid4()
+    first, second = [await open_account(engine, 1, customer_id) for _ in range(2)]
+    unknown = uuid.uuid4()
+    named = [str(first["account_id"]), str(unknown), str(second["account_id"]), str(first["account_id"])]
+    data = await data_of(await client.post("/accounts/owners", json={"account_ids": named}, headers=bearer(role)))
+    assert data["owners"] == [
+        {"account_id": str(account["account_id"]), "customer_id": str(customer_id)} for account in (first, second)
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"account_ids": []},
+        {"account_ids": [MALFORMED_ID]},
+        {"account_ids": "x"},
+        {"account_ids": [str(uuid.uuid4())] * 257},
+    ],
+    ids=["missing", "empty", "malformed", "not-a-list", "too-many"],
+)
+async def test_bad_owner_lookups_are_400(client, body):
+    await assert_error(
+        await client.post("/accounts/owners", json=body, headers=bearer("service")), 400, "VALIDATION_ERROR"
+    )
+
+
+async def test_customers_may_not_look_up_owners(client, engine):
+    customer_id = uuid.uuid4()
+    account = await open_account(engine, 1, customer_id)
+    body = {"account_ids": [str(account["account_id"])]}
+    response = await client.post("/accounts/owners", json=body, headers=bearer("customer", customer_id))
+    await assert_error(response, 403, "FORBIDDEN")
+
+
 async def test_effective_balance_subtracts_a_pending_debit_but_not_a_pending_credit(client, engine):
     customer_id = uuid.uuid4()
     source = await open_account(engine, 100, customer_id)
