@@ -6,11 +6,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accounts_service.domain import LedgerKind, Leg, ParticipantState
 from shared.database import row_dict
+from shared.hot_sql import HotStatement
 
 # SQLSTATEs our statements raise through participant_assert() (migration 0002).
 RACE_LOST = "PB001"  # a prepare lost a race with an abort's tombstone: vote NO
@@ -27,7 +29,7 @@ _SELECT_ACCOUNT = text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id
 _SELECT_ACCOUNT_FOR_UPDATE = text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = :account_id FOR UPDATE")
 _SELECT_CUSTOMER_ACCOUNTS = text(f"""
     SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE customer_id = :customer_id ORDER BY created_at, account_id""")
-_SELECT_OWNERS = text("""
+_SELECT_OWNERS = HotStatement("""
     SELECT account_id, customer_id FROM accounts WHERE account_id = ANY(CAST(:account_ids AS UUID[]))""")
 _SET_BALANCE = text(f"""
     UPDATE accounts SET balance = :balance, updated_at = now() WHERE account_id = :account_id
@@ -166,10 +168,10 @@ async def select_customer_accounts(connection: AsyncConnection, customer_id: UUI
     return [dict(row._mapping) for row in result]
 
 
-async def select_owners(connection: AsyncConnection, account_ids: list[UUID]) -> dict[UUID, UUID]:
+async def select_owners(connection: asyncpg.Connection, account_ids: list[UUID]) -> dict[UUID, UUID]:
     """account_id -> customer_id for those of these accounts that exist (one index lookup each)."""
-    result = await connection.execute(_SELECT_OWNERS, {"account_ids": account_ids})
-    return {row.account_id: row.customer_id for row in result}
+    rows = await _SELECT_OWNERS.fetch(connection, {"account_ids": account_ids})
+    return {row["account_id"]: row["customer_id"] for row in rows}
 
 
 async def set_balance(connection: AsyncConnection, account_id: UUID, balance: Decimal) -> dict[str, Any]:
@@ -279,17 +281,17 @@ async def count_locks(connection: AsyncConnection, in_doubt_s: float) -> tuple[i
 # never wait on each other in a cycle.
 DEADLOCK_DETECTED = "40P01"  # PostgreSQL broke a lock cycle by aborting this transaction (nothing of it stays)
 
-_LOCK_ACCOUNTS = text("""
+_LOCK_ACCOUNTS = HotStatement("""
     SELECT account_id, balance, transaction_lock FROM accounts
     WHERE account_id = ANY(CAST(:account_ids AS UUID[])) ORDER BY account_id FOR UPDATE""")
-_SELECT_BATCH_LOG = text("""
+_SELECT_BATCH_LOG = HotStatement("""
     SELECT transaction_id, account_id, state, change FROM participant_log
     WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))""")
 # One write for a whole batch prepare, after its transaction locked the rows and planned each entry: lock
 # and log `prepared` the legs of its YES entries, log the tombstones of its NO entries. A prepared row that
 # cannot be logged means a log row of that transfer appeared after the plan's read (an abort's tombstone):
 # the statement aborts itself (PB001) and the caller runs the whole round again with a fresh read.
-PREPARE_BATCH_WRITE = text("""
+PREPARE_BATCH_WRITE = HotStatement("""
     WITH leg AS (
         SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]),
                              CAST(:changes AS NUMERIC[]), CAST(:states AS TEXT[]), CAST(:reasons AS TEXT[]))
@@ -315,7 +317,7 @@ PREPARE_BATCH_WRITE = text("""
 # legs (a NULL account: every leg held here) go committed unless it was aborted here on any leg; then the
 # account rows, in account-id order, get their pending changes and lose their locks. The rows say, per leg,
 # what each transfer's own answer is.
-COMMIT_BATCH = text("""
+COMMIT_BATCH = HotStatement("""
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:transaction_ids AS UUID[]), CAST(:account_ids AS UUID[]))
                  AS wanted(transaction_id, account_id)),
@@ -356,7 +358,7 @@ COMMIT_BATCH = text("""
     SELECT 'check', NULL, NULL, participant_assert((SELECT count(*) FROM decided) = (SELECT count(*) FROM applied),
                                                    'PB500', 'a prepared change had lost its account lock'), NULL""")
 # An abort-batch takes its rows first: the accounts it names and every account its transfers hold here.
-_LOCK_ABORT_ACCOUNTS = text("""
+_LOCK_ABORT_ACCOUNTS = HotStatement("""
     SELECT account_id FROM accounts
     WHERE account_id = ANY(CAST(:account_ids AS UUID[]))
        OR account_id IN (SELECT account_id FROM participant_log
@@ -364,7 +366,7 @@ _LOCK_ABORT_ACCOUNTS = text("""
     ORDER BY account_id FOR UPDATE""")
 # Then, for the transfers it may abort, one write: tombstones on the named legs not logged here yet, the
 # prepared legs (named, or all: a NULL account) marked aborted, and their locks released.
-ABORT_BATCH_WRITE = text("""
+ABORT_BATCH_WRITE = HotStatement("""
     WITH tombstone AS (
         SELECT * FROM unnest(CAST(:tombstone_transaction_ids AS UUID[]), CAST(:tombstone_account_ids AS UUID[]),
                              CAST(:tombstone_changes AS NUMERIC[])) AS tombstone(transaction_id, account_id, change)),
@@ -405,19 +407,19 @@ def _array_params(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[s
     return dict(zip(names, columns, strict=True))
 
 
-async def lock_accounts(connection: AsyncConnection, account_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+async def lock_accounts(connection: asyncpg.Connection, account_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     """Take these account rows (their latest versions) in account-id order, one statement."""
-    result = await connection.execute(_LOCK_ACCOUNTS, {"account_ids": account_ids})
-    return {row.account_id: dict(row._mapping) for row in result}
+    return {
+        row["account_id"]: dict(row) for row in await _LOCK_ACCOUNTS.fetch(connection, {"account_ids": account_ids})
+    }
 
 
-async def select_batch_log(connection: AsyncConnection, transaction_ids: list[UUID]) -> list[dict[str, Any]]:
-    result = await connection.execute(_SELECT_BATCH_LOG, {"transaction_ids": transaction_ids})
-    return [dict(row._mapping) for row in result]
+async def select_batch_log(connection: asyncpg.Connection, transaction_ids: list[UUID]) -> list[dict[str, Any]]:
+    return [dict(row) for row in await _SELECT_BATCH_LOG.fetch(connection, {"transaction_ids": transaction_ids})]
 
 
 async def write_prepare_batch(
-    connection: AsyncConnection, legs: list[tuple[UUID, UUID, Decimal, ParticipantState, str | None]]
+    connection: asyncpg.Connection, legs: list[tuple[UUID, UUID, Decimal, ParticipantState, str | None]]
 ) -> None:
     """Log and lock (state prepared) or tombstone (state aborted, with its reason) these (transfer, account) legs."""
     params = _array_params(
@@ -427,14 +429,13 @@ async def write_prepare_batch(
         ],
         ("transaction_ids", "account_ids", "changes", "states", "reasons"),
     )
-    (await connection.execute(PREPARE_BATCH_WRITE, params)).one()
+    assert len(await PREPARE_BATCH_WRITE.fetch(connection, params)) == 1, "one row of checks"
 
 
-async def commit_batch(connection: AsyncConnection, legs: list[tuple[UUID, UUID | None]]) -> list[dict[str, Any]]:
+async def commit_batch(connection: asyncpg.Connection, legs: list[tuple[UUID, UUID | None]]) -> list[dict[str, Any]]:
     """Commit these (transfer, account or None for every leg) pairs; one row per targeted leg, with the
     balance it was applied to now (None: already committed, or refused)."""
-    result = await connection.execute(COMMIT_BATCH, _array_params(legs, ("transaction_ids", "account_ids")))
-    rows = [dict(row._mapping) for row in result]
+    rows = await COMMIT_BATCH.fetch(connection, _array_params(legs, ("transaction_ids", "account_ids")))
     applied = {
         (row["transaction_id"], row["account_id"]): row["balance_after"] for row in rows if row["kind"] == "applied"
     }
@@ -452,13 +453,13 @@ async def commit_batch(connection: AsyncConnection, legs: list[tuple[UUID, UUID 
 
 
 async def lock_abort_accounts(
-    connection: AsyncConnection, account_ids: list[UUID], transaction_ids: list[UUID]
+    connection: asyncpg.Connection, account_ids: list[UUID], transaction_ids: list[UUID]
 ) -> None:
-    await connection.execute(_LOCK_ABORT_ACCOUNTS, {"account_ids": account_ids, "transaction_ids": transaction_ids})
+    await _LOCK_ABORT_ACCOUNTS.fetch(connection, {"account_ids": account_ids, "transaction_ids": transaction_ids})
 
 
 async def write_abort_batch(
-    connection: AsyncConnection,
+    connection: asyncpg.Connection,
     tombstones: list[tuple[UUID, UUID, Decimal]],
     legs: list[tuple[UUID, UUID | None]],
 ) -> list[UUID]:
@@ -467,5 +468,5 @@ async def write_abort_batch(
         **_array_params(tombstones, ("tombstone_transaction_ids", "tombstone_account_ids", "tombstone_changes")),
         **_array_params(legs, ("transaction_ids", "account_ids")),
     }
-    result = await connection.execute(ABORT_BATCH_WRITE, params)
-    return [row.account_id for row in result if row.account_id is not None]
+    rows = await ABORT_BATCH_WRITE.fetch(connection, params)
+    return [row["account_id"] for row in rows if row["account_id"] is not None]

@@ -19,9 +19,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts_service import db
 from accounts_service.domain import (
@@ -42,8 +42,9 @@ from accounts_service.participant import (
     WaitTicket,
     busy_pause_s,
 )
-from shared.database import autocommit, sqlstate_of
+from shared.database import sqlstate_of
 from shared.errors import ApiError, ConflictError, ServiceUnavailableError
+from shared.hot_sql import raw_connection, raw_transaction
 
 log = structlog.get_logger()
 
@@ -86,13 +87,14 @@ def check_batch(transaction_ids: list[UUID]) -> None:
     assert len(set(transaction_ids)) == len(transaction_ids), "one entry per transfer"
 
 
-async def _run_round(engine: AsyncEngine, work: Any, *, what: str) -> Any:
-    """`work(connection)` in one local transaction, again from scratch when it lost a race or a lock cycle."""
+async def _run_round(engine: AsyncEngine, work: Any, *, what: str, one_statement: bool = False) -> Any:
+    """`work(connection)` in one local transaction (one_statement: the work is a single statement, atomic on
+    its own, so no BEGIN/COMMIT round trips), again from scratch when it lost a race or a lock cycle."""
     for attempt in range(BATCH_ROUND_ATTEMPTS):
         try:
-            async with engine.begin() as connection:
+            async with raw_connection(engine) if one_statement else raw_transaction(engine) as connection:
                 return await work(connection)
-        except DBAPIError as error:
+        except asyncpg.PostgresError as error:
             if sqlstate_of(error) not in _RERUN_SQLSTATES:
                 raise
             log.info("batch_round_rerun", details={"batch": what, "sqlstate": sqlstate_of(error), "attempt": attempt})
@@ -164,7 +166,7 @@ async def _prepare_round(
     may_retry: bool,
     queued: frozenset[UUID],
 ) -> list[EntryPlan]:
-    async def work(connection: AsyncConnection) -> list[EntryPlan]:
+    async def work(connection: asyncpg.Connection) -> list[EntryPlan]:
         account_ids = sorted({leg.account_id for entry in entries for leg in entry.legs})
         rows = await db.lock_accounts(connection, account_ids)
         accounts = {key: LockedAccount(row["balance"], row["transaction_lock"]) for key, row in rows.items()}
@@ -228,11 +230,10 @@ async def commit_batch(
     for entry in entries:
         pairs += [(entry.transaction_id, leg.account_id) for leg in entry.legs] or [(entry.transaction_id, None)]
 
-    async def work(connection: AsyncConnection) -> list[dict[str, Any]]:
+    async def work(connection: asyncpg.Connection) -> list[dict[str, Any]]:
         return await db.commit_batch(connection, pairs)
 
-    # One statement, atomic on its own: no BEGIN/COMMIT round trips.
-    rows: list[dict[str, Any]] = await _run_round(autocommit(engine), work, what="commit-batch")
+    rows: list[dict[str, Any]] = await _run_round(engine, work, what="commit-batch", one_statement=True)
     signals.released([row["account_id"] for row in rows if row["balance_after"] is not None])
     assert all(row["balance_after"] >= 0 for row in rows if row["balance_after"] is not None), "never negative"
     by_transfer: dict[UUID, list[dict[str, Any]]] = {}
@@ -274,7 +275,7 @@ async def abort_batch(
     check_batch([entry.transaction_id for entry in entries])
     transaction_ids = [entry.transaction_id for entry in entries]
 
-    async def work(connection: AsyncConnection) -> tuple[list[DecisionResult], list[UUID]]:
+    async def work(connection: asyncpg.Connection) -> tuple[list[DecisionResult], list[UUID]]:
         named = sorted({leg.account_id for entry in entries for leg in entry.legs})
         await db.lock_abort_accounts(connection, named, transaction_ids)
         logged: dict[UUID, dict[UUID, ParticipantState]] = {}

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from accounts_service import db
 from accounts_service.domain import LedgerKind
 from shared.errors import AccountLockedError, NotFoundError
+from shared.hot_sql import raw_connection
 
 log = structlog.get_logger()
 
@@ -87,7 +88,7 @@ async def get_account(engine: AsyncEngine, account_id: UUID) -> dict[str, Any]:
 async def account_owners(engine: AsyncEngine, account_ids: list[UUID]) -> dict[UUID, UUID]:
     """The owner of each of these accounts that exists, in one statement: many ownership checks at once."""
     assert 0 < len(account_ids) <= OWNER_LOOKUP_MAX, "the schema bounds a lookup"
-    async with engine.connect() as connection:
+    async with raw_connection(engine) as connection:
         return await db.select_owners(connection, account_ids)
 
 

@@ -163,8 +163,9 @@ _autocommit_views: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref
 
 
 def sqlstate_of(error: Exception) -> str | None:
-    """The PostgreSQL SQLSTATE behind a SQLAlchemy error, when there is one."""
-    for candidate in (getattr(error, "orig", None), getattr(getattr(error, "orig", None), "__cause__", None)):
+    """The PostgreSQL SQLSTATE of a driver error, or of the one behind a SQLAlchemy error, when there is one."""
+    orig = getattr(error, "orig", None)
+    for candidate in (error, orig, getattr(orig, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if code:
             return code

@@ -87,7 +87,7 @@ class Coordinator:
         self.autocommit_engine = autocommit(self.engine)
         self.transfers_in_flight = 0
         self.phases = Phases(
-            self.autocommit_engine,
+            self.engine,
             self.participants,
             self.metrics,
             batching=self.batching,

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any, overload
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsonio
+from shared.hot_sql import HotStatement
 from transactions_service.domain import Event, NewTransfer, Transfer, TransferRequest
 from transactions_service.protocol import Decision, TransferStatus
 
@@ -43,7 +45,7 @@ _LOG_EVENTS = f"""
     SELECT {TRANSFER_COLUMNS} FROM changed"""
 # ON CONFLICT without a target covers both unique keys; a batch never holds two rows with one name
 # (the coordinator's accept batcher keeps them apart), so each conflict is with a stored transfer.
-_INSERT_TRANSFERS = text(
+_INSERT_TRANSFERS = HotStatement(
     f"""
     WITH changed AS (
         INSERT INTO transactions (transaction_id, source_account_id, destination_account_id, amount, status,
@@ -63,13 +65,13 @@ _INSERT_TRANSFERS = text(
     + _LOG_EVENTS
 )
 _SELECT_TRANSFER = text(f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = :transaction_id")
-_SELECT_TRANSFERS = text(
+_SELECT_TRANSFERS = HotStatement(
     f"SELECT {TRANSFER_COLUMNS} FROM transactions WHERE transaction_id = ANY(CAST(:transaction_ids AS UUID[]))"
 )
 _SELECT_BY_IDEMPOTENCY_KEY = text(f"""
     SELECT {TRANSFER_COLUMNS} FROM transactions WHERE requested_by = :requested_by AND idempotency_key = :key""")
 # The commit point, for each transfer of the batch: exactly one decision wins; a loser reads the stored one.
-_DECIDE = text(
+_DECIDE = HotStatement(
     f"""
     WITH changed AS (
         UPDATE transactions SET status = decided.decided_status, reason = decided.decided_reason,
@@ -109,7 +111,7 @@ BACKOFF_DOUBLINGS_MAX = 30
 # One completion attempt per transfer of the batch, one statement: each attempt's events are logged
 # whatever happened; a transfer every participant acknowledged is marked completed (and its `completed`
 # event logged); any other waits retry_first_s * 2^(attempts so far - 1), at most retry_max_s.
-_RECORD_COMPLETIONS = text(f"""
+_RECORD_COMPLETIONS = HotStatement(f"""
     WITH changed AS (
         UPDATE transactions SET updated_at = now(),
             completed_at = CASE WHEN attempt.all_acknowledged THEN now() END,
@@ -157,8 +159,8 @@ def _transfer(row: Row[Any] | None) -> Transfer | None:
     return Transfer.from_row(dict(row._mapping)) if row is not None else None
 
 
-def _transfers_by_id(result: Any) -> dict[UUID, Transfer]:
-    transfers = [Transfer.from_row(dict(row._mapping)) for row in result]
+def _transfers_by_id(rows: list[asyncpg.Record]) -> dict[UUID, Transfer]:
+    transfers = [Transfer.from_row(dict(row)) for row in rows]
     return {transfer.transaction_id: transfer for transfer in transfers}
 
 
@@ -179,7 +181,7 @@ def _distinct_ids(transaction_ids: list[UUID]) -> list[UUID]:
     return transaction_ids
 
 
-async def insert_transfers(connection: AsyncConnection, transfers: list[NewTransfer]) -> dict[UUID, Transfer]:
+async def insert_transfers(connection: asyncpg.Connection, transfers: list[NewTransfer]) -> dict[UUID, Transfer]:
     """The new transfers with their first events, by id; a transfer whose id or caller's Idempotency-Key is
     taken is not among them.
 
@@ -187,8 +189,8 @@ async def insert_transfers(connection: AsyncConnection, transfers: list[NewTrans
     (requested_by, idempotency_key). The database decides, so concurrent repeats on any replica meet here.
     """
     assert transfers, "a batch carries at least one transfer"
-    result = await connection.execute(
-        _INSERT_TRANSFERS,
+    rows = await _INSERT_TRANSFERS.fetch(
+        connection,
         {
             **_event_params([(new.transaction_id, new.events) for new in transfers]),
             "transaction_ids": _distinct_ids([new.transaction_id for new in transfers]),
@@ -201,11 +203,11 @@ async def insert_transfers(connection: AsyncConnection, transfers: list[NewTrans
             "requested_by_customer_ids": [new.requested_by_customer_id for new in transfers],
         },
     )
-    return _transfers_by_id(result)
+    return _transfers_by_id(rows)
 
 
 async def insert_transfer(
-    connection: AsyncConnection,
+    connection: asyncpg.Connection,
     transaction_id: UUID,
     request: TransferRequest,
     events: list[Event],
@@ -223,8 +225,8 @@ async def select_transfer(connection: AsyncConnection, transaction_id: UUID) -> 
     return _transfer((await connection.execute(_SELECT_TRANSFER, {"transaction_id": transaction_id})).first())
 
 
-async def select_transfers(connection: AsyncConnection, transaction_ids: list[UUID]) -> dict[UUID, Transfer]:
-    return _transfers_by_id(await connection.execute(_SELECT_TRANSFERS, {"transaction_ids": transaction_ids}))
+async def select_transfers(connection: asyncpg.Connection, transaction_ids: list[UUID]) -> dict[UUID, Transfer]:
+    return _transfers_by_id(await _SELECT_TRANSFERS.fetch(connection, {"transaction_ids": transaction_ids}))
 
 
 async def select_by_idempotency_key(connection: AsyncConnection, requested_by: str, key: str) -> Transfer | None:
@@ -233,7 +235,7 @@ async def select_by_idempotency_key(connection: AsyncConnection, requested_by: s
 
 
 async def store_decisions(
-    connection: AsyncConnection, decisions: list[tuple[UUID, Decision, list[Event]]], *, completion_grace_s: float
+    connection: asyncpg.Connection, decisions: list[tuple[UUID, Decision, list[Event]]], *, completion_grace_s: float
 ) -> dict[UUID, Transfer]:
     """Compare-and-set preparing -> decision for each transfer, logging its events; the transfers whose
     decision was stored now, by id (one decided first by another is not among them).
@@ -241,8 +243,8 @@ async def store_decisions(
     Recovery leaves each transfer to the request that decided it for completion_grace_s.
     """
     assert decisions, "a batch carries at least one decision"
-    result = await connection.execute(
-        _DECIDE,
+    rows = await _DECIDE.fetch(
+        connection,
         {
             **_event_params([(transaction_id, events) for transaction_id, _, events in decisions]),
             "transaction_ids": _distinct_ids([transaction_id for transaction_id, _, _ in decisions]),
@@ -251,11 +253,11 @@ async def store_decisions(
             "completion_grace_s": completion_grace_s,
         },
     )
-    return _transfers_by_id(result)
+    return _transfers_by_id(rows)
 
 
 async def store_decision(
-    connection: AsyncConnection,
+    connection: asyncpg.Connection,
     transaction_id: UUID,
     decision: Decision,
     events: list[Event],
@@ -282,7 +284,7 @@ async def claim_unfinished(connection: AsyncConnection, *, lease_s: float, limit
 
 
 async def record_completions(
-    connection: AsyncConnection,
+    connection: asyncpg.Connection,
     attempts: list[tuple[UUID, list[Event], bool]],
     *,
     retry_first_s: float,
@@ -294,8 +296,8 @@ async def record_completions(
     The transfers completed now, by id.
     """
     assert attempts, "a batch carries at least one attempt"
-    result = await connection.execute(
-        _RECORD_COMPLETIONS,
+    rows = await _RECORD_COMPLETIONS.fetch(
+        connection,
         {
             **_event_params([(transaction_id, events) for transaction_id, events, _ in attempts]),
             "transaction_ids": _distinct_ids([transaction_id for transaction_id, _, _ in attempts]),
@@ -304,11 +306,11 @@ async def record_completions(
             "retry_max_s": retry_max_s,
         },
     )
-    return _transfers_by_id(result)
+    return _transfers_by_id(rows)
 
 
 async def record_completion(
-    connection: AsyncConnection,
+    connection: asyncpg.Connection,
     transaction_id: UUID,
     events: list[Event],
     *,

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.hot_sql import raw_connection
 from transactions_service import db
 from transactions_service.batching import Batch, Batcher, BatchLimits, Holds
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer
@@ -58,7 +59,7 @@ class Sent:
 
 @dataclass
 class Phases:
-    autocommit_engine: AsyncEngine  # every step is one statement, atomic on its own: no BEGIN/COMMIT trips
+    engine: AsyncEngine  # every step is one statement, atomic on its own: run outside a transaction
     participants: Participants
     metrics: CoordinatorMetrics
     batching: bool
@@ -78,7 +79,7 @@ class Phases:
         None for a transfer whose name (id or Idempotency-Key) a stored transfer holds."""
         self._count("accept", batch)
         marked = [replace(new, events=[self.batched(new.events[0], batch), *new.events[1:]]) for new in transfers]
-        async with self.autocommit_engine.connect() as connection:
+        async with raw_connection(self.engine) as connection:
             accepted = await db.insert_transfers(connection, marked)
         return [accepted.get(new.transaction_id) for new in transfers]
 
@@ -101,7 +102,7 @@ class Phases:
         marked = [
             (transaction_id, decision, self._mark_last(events, batch)) for transaction_id, decision, events in decisions
         ]
-        async with self.autocommit_engine.connect() as connection:
+        async with raw_connection(self.engine) as connection:
             stored = await db.store_decisions(connection, marked, completion_grace_s=self.completion_grace_s)
             lost = [transaction_id for transaction_id, _, _ in decisions if transaction_id not in stored]
             earlier = await db.select_transfers(connection, lost) if lost else {}
@@ -130,7 +131,7 @@ class Phases:
         """One statement for every completion attempt of the batch; each transfer completed now, or None."""
         self._count("complete", batch)
         marked = [(transaction_id, self._mark_last(events, batch), acked) for transaction_id, events, acked in attempts]
-        async with self.autocommit_engine.connect() as connection:
+        async with raw_connection(self.engine) as connection:
             completed = await db.record_completions(
                 connection, marked, retry_first_s=self.retry_first_s, retry_max_s=self.retry_max_s
             )

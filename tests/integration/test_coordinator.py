@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from harness.local_postgres import LocalPostgres
 from shared.auth import ACCOUNTS_SERVICE_NAME
 from shared.database import create_engine
+from shared.hot_sql import raw_connection
 from shared.http_client import ServiceClient
 from tests.conftest import TEST_KEYS, TEST_TOKEN_KEYS, bearer, make_database, serve
 from transactions_service import app as transactions_app
@@ -217,8 +218,8 @@ async def stored(engine: AsyncEngine, transaction_id: UUID):
 
 async def accepted(engine: AsyncEngine, request: TransferRequest | None = None, key: str | None = None):
     """A transfer written `preparing`, as the accept step leaves it."""
-    async with engine.connect() as connection:
-        transfer = await db.insert_transfer(
+    async with raw_connection(engine) as connection:
+        return await db.insert_transfer(
             connection,
             uuid.uuid4(),
             request or new_request(),
@@ -227,15 +228,14 @@ async def accepted(engine: AsyncEngine, request: TransferRequest | None = None, 
             requested_by=CALLER.subject,
             requested_by_customer_id=None,
         )
-        await connection.commit()
-    return transfer
 
 
 async def decided_unfinished(engine: AsyncEngine, decision: Decision = COMMITTED):
     """A decided transfer whose decision recovery may re-send now."""
     transfer = await accepted(engine)
+    async with raw_connection(engine) as raw:
+        await db.store_decision(raw, transfer.transaction_id, decision, [], completion_grace_s=0)
     async with engine.connect() as connection:
-        await db.store_decision(connection, transfer.transaction_id, decision, [], completion_grace_s=0)
         await connection.execute(
             text("UPDATE transactions SET next_attempt_at = now() - interval '1 second' WHERE transaction_id = :id"),
             {"id": transfer.transaction_id},
@@ -321,7 +321,7 @@ async def test_check_constraints_refuse_an_inconsistent_row(engine, statement):
 
 async def test_only_one_decision_wins_the_compare_and_set(engine):
     transfer = await accepted(engine)
-    async with engine.connect() as connection:
+    async with raw_connection(engine) as connection:
         first = await db.store_decision(connection, transfer.transaction_id, COMMITTED, [], completion_grace_s=1)
         second = await db.store_decision(
             connection,
@@ -330,7 +330,6 @@ async def test_only_one_decision_wins_the_compare_and_set(engine):
             [],
             completion_grace_s=1,
         )
-        await connection.commit()
     assert first is not None and first.status is TransferStatus.COMMITTED
     assert second is None
     assert (await stored(engine, transfer.transaction_id)).status is TransferStatus.COMMITTED
