@@ -4,6 +4,7 @@ database, GET /audit and /metrics."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
@@ -103,8 +104,25 @@ async def _check_database(app: web.Application) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+# Python's cyclic garbage collector, set for a request loop. Its default runs a young collection every 700
+# allocations (every request or two here) and, as the heap grows, full collections that walk every
+# long-lived object (pools, caches, the owner LRU). Reference counting frees almost everything a request
+# allocates, so collections rarely find anything. Benches alternating default and tuned, fresh systems:
+# 64 clients 384/309 -> 396/411 committed/s, coordinator CPU per transfer 1.61/1.85 -> 1.46/1.38 ms; one
+# client unchanged (p50 within the runs' noise, no longer pauses). Cycles are still collected.
+GC_YOUNG_COLLECTION_ALLOCATIONS = 50_000
+GC_OLDER_COLLECTION_RATIOS = (20, 20)
+
+
+def tune_garbage_collector() -> None:
+    """Collect cycles less often, and never walk what start-up built (frozen: imports, the app itself)."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_COLLECTION_ALLOCATIONS, *GC_OLDER_COLLECTION_RATIOS)
+
+
 def run_service(app: web.Application, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM, on uvloop where it is installed (it is on Linux and macOS)."""
+    tune_garbage_collector()
     try:
         import uvloop
 
