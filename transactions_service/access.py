@@ -12,7 +12,6 @@ statement per batch at the accounts service, not one each. A lone check leaves a
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 from functools import partial
 from uuid import UUID
 
@@ -66,7 +65,7 @@ class OwnerLookup:
     def __init__(self, participants: Participants, limits: BatchLimits, cache: AccountOwners | None = None) -> None:
         self.cache = cache if cache is not None else AccountOwners()
         self._participants = participants
-        limits = replace(limits, items_max=min(limits.items_max, OWNER_LOOKUP_MAX))
+        assert limits.items_max <= OWNER_LOOKUP_MAX, "a lookup the accounts service takes"
         self._batchers = {
             name: Batcher(f"owners-{name}", partial(self._ask, name), limits) for name in participants.names
         }

@@ -96,10 +96,6 @@ class Participants:
         """The longest one completion attempt's sends can take: one bounded send per participant, in turn."""
         return min(len(self.clients), PARTICIPANTS_PER_TRANSFER_MAX) * self.decision_timeout_s
 
-    def client_for(self, account_id: UUID) -> ServiceClient:
-        """The accounts service that holds this account (for reads such as ownership checks)."""
-        return self.clients[participant_for(account_id, self.names)]
-
     async def prepare(self, participant: str, transaction_id: UUID, legs: list[Leg]) -> tuple[Vote, int]:
         """Ask one participant to prepare its legs; the vote and how long it took (ms)."""
         started = time.perf_counter()
