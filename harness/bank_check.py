@@ -35,6 +35,7 @@ from harness.check_nemesis import READY_TIMEOUT_S, NemesisPlan, run_nemesis
 from harness.invariants import InvariantReport, check_invariants
 from harness.local_postgres import LocalPostgres, free_port
 from harness.system import SERVICE_BY_NAME, LocalSystem
+from shared import jsonio
 from shared.demo_ids import ALICE
 
 DEMO_CUSTOMER = ALICE
@@ -48,6 +49,7 @@ COORDINATOR, PARTICIPANT = "transactions_service", "accounts_service"
 # The one answer that says nothing about the outcome on purpose (PROTOCOL.md step 5): never "answered wrong".
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ANSWERED_WRONG_SHOWN = 20
+UNHANDLED_ERRORS_SHOWN = 5
 # Short protocol deadlines so recovery after each fault is quick; every one is a named service setting.
 CHECK_SERVICE_ENV = {
     "PREPARE_TIMEOUT_S": "2",
@@ -90,6 +92,7 @@ class CheckReport:
     committed_logged: Counter = field(default_factory=Counter)  # phase -> transfers the log says committed
     answered_wrong: list[str] = field(default_factory=list)
     restarts_failed: list[str] = field(default_factory=list)
+    unhandled_errors: list[str] = field(default_factory=list)  # the services' logged 500s, so a report says why
     quiesce_s: float | None = None
     invariants: InvariantReport | None = None
 
@@ -118,6 +121,8 @@ class CheckReport:
             "answers_500": statuses[500],
             "answers_503": statuses[503],
             "answers_5xx_other": server_errors - statuses[500] - statuses[503],
+            "unhandled_errors_logged": len(self.unhandled_errors),
+            "unhandled_errors_examples": self.unhandled_errors[:UNHANDLED_ERRORS_SHOWN],
             "answered_outcome_unknown": sum(attempt.code == OUTCOME_UNKNOWN for attempt in attempts),
             "answered_wrong": len(self.answered_wrong),
             "answered_wrong_examples": self.answered_wrong[:ANSWERED_WRONG_SHOWN],
@@ -217,11 +222,26 @@ async def run_check(options: CheckOptions, progress: Callable[[CheckReport], Non
             await asyncio.to_thread(system.prepare)
             proxies = await asyncio.to_thread(_start_proxies, topology, options.replicas)
             await asyncio.to_thread(_start_everything, system)
-            return await _run_against(topology, options, random.Random(options.seed), progress)
+            report = await _run_against(topology, options, random.Random(options.seed), progress)
         finally:
             await asyncio.to_thread(system.stop_all)
             await asyncio.to_thread(_stop_proxies, proxies)
             await asyncio.to_thread(system.postgres.stop, "immediate")
+        report.unhandled_errors = _unhandled_errors(system.log_dir / "error.log")
+        return report
+
+
+def _unhandled_errors(error_log: Path) -> list[str]:
+    """Each logged unhandled error (a 500) as its service, request and the last line of its traceback."""
+    if not error_log.exists():
+        return []
+    found = []
+    for line in error_log.read_text(encoding="utf-8", errors="replace").splitlines():
+        entry = jsonio.loads(line) if line.startswith("{") else {}
+        if entry.get("event") == "unhandled_error":
+            last_line = (entry.get("exception") or "").strip().splitlines()[-1:] or [""]
+            found.append(f"{entry.get('service_name')} {entry.get('method')} {entry.get('path')}: {last_line[0]}")
+    return found
 
 
 def _start_everything(system: LocalSystem) -> None:

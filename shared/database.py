@@ -82,7 +82,18 @@ def create_engine(
         },
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
+    event.listen(engine.sync_engine, "handle_error", _broken_by_the_server)
     return engine
+
+
+def _broken_by_the_server(context: Any) -> None:
+    """A backend the server ends while its connection is idle in the pool (pg_terminate_backend, a crash of
+    another backend) says goodbye with a FATAL message just before its socket closes. asyncpg, which expects
+    no message then, takes it as a protocol error and refuses every later statement with InternalClientError
+    until it sees the socket close. Our code never shares a connection between two coroutines, so here that
+    error means the server ended it: a disconnect, which makes the pool drop the connection."""
+    if isinstance(context.original_exception, asyncpg.InternalClientError):
+        context.is_disconnect = True
 
 
 def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -114,6 +125,7 @@ def database_unavailable(error: BaseException) -> bool:
                 sa_exc.TimeoutError,
                 sa_exc.DisconnectionError,
                 asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # see _broken_by_the_server
                 OSError,
             ),
         ):

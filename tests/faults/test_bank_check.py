@@ -41,7 +41,8 @@ async def test_two_replicas_under_every_kind_of_fault_keep_every_invariant(short
 
 
 async def test_no_answer_is_a_500(short_check: dict) -> None:
-    assert short_check["answers_500"] == 0
+    assert short_check["answers_500"] == 0, short_check["unhandled_errors_examples"]
+    assert short_check["unhandled_errors_logged"] == 0, short_check["unhandled_errors_examples"]
 
 
 async def test_no_transfer_is_answered_wrong(short_check: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from harness.local_postgres import LocalPostgres
 from shared import database
+from shared.hot_sql import raw_connection
 from shared.web import error_middleware
 from tests.conftest import TEST_KEYS, make_database, serve
 from transactions_service import app as transactions_app
@@ -67,6 +68,101 @@ async def test_the_pool_replaces_connections_the_server_closed_without_failing_a
         for _ in range(3):  # every pooled connection is dead; no request may hear about it
             async with engine.connect() as connection:
                 assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("cut_short_by", ["cancellation", "timeout"])
+async def test_a_statement_cut_short_never_leaves_its_connection_busy_for_the_next_caller(own_db_url, cut_short_by):
+    """A request cancelled mid-statement (its caller hung up, its deadline passed) hands its connection
+    back while the statement still runs: the next caller of that one pooled connection must not meet it."""
+    engine = database.create_engine(own_db_url, pool_size=1, max_overflow=0)
+    try:
+
+        async def slow() -> None:
+            async with raw_connection(engine) as connection:
+                await connection.fetchval("SELECT pg_sleep(5)")
+
+        if cut_short_by == "cancellation":
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await slow()
+
+        for _ in range(3):
+            assert await _select_one(engine, "raw") == 1
+            assert await _select_one(engine, "sqlalchemy") == 1
+    finally:
+        await engine.dispose()
+
+
+# How long the proxy below keeps a client's socket open after the server closed its side.
+HELD_CLOSE_S = 1.0
+
+
+@pytest.fixture
+async def close_holding_proxy(postgres: LocalPostgres) -> AsyncIterator[int]:
+    """A port in front of PostgreSQL that passes every byte both ways, but closes a client's socket only
+    HELD_CLOSE_S after the server closed it: the window in which a backend's farewell (FATAL 57P01) has
+    reached the driver and its socket's end has not, which a busy service meets now and then."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold_s: float) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        await asyncio.sleep(hold_s)
+        writer.close()
+
+    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", postgres.port)
+        await asyncio.gather(pipe(client_reader, server_writer, 0), pipe(server_reader, client_writer, HELD_CLOSE_S))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def _select_one(engine, path: str) -> int:
+    if path == "raw":
+        async with raw_connection(engine) as connection:
+            return await connection.fetchval("SELECT 1")
+    async with engine.connect() as connection:
+        return (await connection.execute(text("SELECT 1"))).scalar_one()
+
+
+@pytest.mark.parametrize("path", ["raw", "sqlalchemy"])
+async def test_a_connection_the_server_ended_while_idle_is_answered_unavailable_not_as_a_bug(
+    own_db_url, postgres, close_holding_proxy, path
+):
+    database_name = own_db_url.rsplit("/", 1)[1]
+    engine = database.create_engine(
+        postgres.url(database_name).replace(f":{postgres.port}/", f":{close_holding_proxy}/"), pool_size=1
+    )
+    try:
+        async with raw_connection(engine) as connection:
+            backend = await connection.fetchval("SELECT pg_backend_pid()")
+        killer = await asyncpg.connect(postgres.url("postgres"))
+        try:
+            assert await killer.fetchval("SELECT pg_terminate_backend($1)", backend)
+        finally:
+            await killer.close()
+        await asyncio.sleep(HELD_CLOSE_S / 4)  # the farewell has arrived; the socket is still open
+
+        with pytest.raises(Exception) as raised:
+            await _select_one(engine, path)
+        assert database.database_unavailable(raised.value), repr(raised.value)
+
+        assert await _select_one(engine, path) == 1  # the pool never hands that connection out again
     finally:
         await engine.dispose()
 
