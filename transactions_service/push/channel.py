@@ -10,6 +10,7 @@ from functools import partial
 import structlog
 from aiohttp import web
 
+from shared.database import database_unavailable
 from shared.service_app import ENGINE_KEY
 from transactions_service.push.accounts import CustomerAccounts
 from transactions_service.push.hub import Hub
@@ -17,6 +18,7 @@ from transactions_service.push.listener import listen_forever
 from transactions_service.push.notices import NoticeError, parse_notice
 from transactions_service.push.settings import PushSettings
 from transactions_service.push.socket import CLOSE_GOING_AWAY, PushChannel, TokenRevoked, never_revoked, push_socket
+from transactions_service.push.watch import PushWatch
 
 log = structlog.get_logger()
 
@@ -50,26 +52,29 @@ async def _push_context(
     accounts = CustomerAccounts(
         list(clients_of(app)), ttl_s=settings.accounts_ttl_s, cache_max=settings.accounts_cache_max
     )
-    app[PUSH_KEY] = PushChannel(settings, hub, accounts, revoked)
+    watch = PushWatch(app[ENGINE_KEY], settings.watch_lease_s, settings.watch_renew_s)
+    app[PUSH_KEY] = PushChannel(settings, hub, accounts, watch, revoked)
+    resync = partial(hub.broadcast, {"type": "resync"})
     listening = asyncio.Event()
     listener = asyncio.create_task(
-        listen_forever(
-            database_url,
-            partial(_deliver, hub),
-            lambda: hub.broadcast({"type": "resync"}),
-            settings.listener,
-            listening,
-        )
+        listen_forever(database_url, partial(_deliver, hub), resync, settings.listener, listening)
     )
     # Start listening before serving, so a socket opened at once hears everything decided after it opened;
     # a database down at start delays nothing beyond the connect timeout (the listener keeps trying).
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(settings.listener.connect_timeout_s):
             await listening.wait()
+    tending = asyncio.create_task(watch.tend(lambda: bool(hub.subscribers), resync))
     yield
-    listener.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await listener
+    for task in (listener, tending):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    try:
+        await watch.release()
+    except Exception as error:  # a row left behind expires by itself
+        if not database_unavailable(error):
+            raise
 
 
 def _deliver(hub: Hub, payload: str) -> None:

@@ -13,6 +13,7 @@ from transactions_service.push.hub import (
     DEFAULT_SUBSCRIBERS_MAX,
 )
 from transactions_service.push.listener import ListenerSettings
+from transactions_service.push.watch import DEFAULT_WATCH_LEASE_S, DEFAULT_WATCH_RENEW_S
 
 DEFAULT_HEARTBEAT_S = 20.0  # aiohttp pings this often and drops a socket that does not pong
 DEFAULT_AUTH_TIMEOUT_S = 5.0  # the first message must authenticate by then (close 4001)
@@ -39,4 +40,6 @@ class PushSettings(FromEnviron):
     client_message_max_bytes: int = DEFAULT_CLIENT_MESSAGE_MAX_BYTES
     accounts_ttl_s: float = seconds(DEFAULT_ACCOUNTS_TTL_S)
     accounts_cache_max: int = DEFAULT_ACCOUNTS_CACHE_MAX
+    watch_lease_s: float = seconds(DEFAULT_WATCH_LEASE_S)
+    watch_renew_s: float = seconds(DEFAULT_WATCH_RENEW_S)
     listener: ListenerSettings = field(default_factory=ListenerSettings)

@@ -24,10 +24,12 @@ from aiohttp import WSMsgType, web
 from shared import jsonio
 from shared.auth import Principal, verify_token
 from shared.callers import AUDIENCE_KEY, TOKEN_KEYS_KEY
+from shared.database import database_unavailable
 from shared.errors import UnauthorizedError, ValidationError
 from transactions_service.push.accounts import AccountsUnavailable, CustomerAccounts
 from transactions_service.push.hub import CLOSE_SERVER_FULL, CLOSE_SLOW_CONSUMER, Hub, Subscriber, SubscriberRefused
 from transactions_service.push.settings import PushSettings
+from transactions_service.push.watch import PushWatch
 
 log = structlog.get_logger()
 
@@ -55,6 +57,7 @@ class PushChannel:
     settings: PushSettings
     hub: Hub
     accounts: CustomerAccounts
+    watch: PushWatch
     token_revoked: TokenRevoked = never_revoked
 
 
@@ -78,6 +81,14 @@ async def push_socket(request: web.Request, channel: PushChannel) -> web.StreamR
         subscriber = channel.hub.join(principal, own_accounts)
     except (Refused, SubscriberRefused) as refusal:
         await _close(socket, refusal.code, refusal.reason, settings)
+        return socket
+    try:
+        await channel.watch.ensure()  # joined first: the watch is never released between the two
+    except Exception as error:
+        channel.hub.leave(subscriber)
+        if not database_unavailable(error):
+            raise
+        await _close(socket, CLOSE_SERVER_FULL, "database unavailable: try again later", settings)
         return socket
     log.info("push_socket_opened", details={"role": principal.role, "subject": principal.subject})
     try:
