@@ -50,6 +50,7 @@ COORDINATOR, PARTICIPANT = "transactions_service", "accounts_service"
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ANSWERED_WRONG_SHOWN = 20
 UNHANDLED_ERRORS_SHOWN = 5
+UNHANDLED_ERROR_LINE_MAX = 500
 # Short protocol deadlines so recovery after each fault is quick; every one is a named service setting.
 CHECK_SERVICE_ENV = {
     "PREPARE_TIMEOUT_S": "2",
@@ -239,9 +240,17 @@ def _unhandled_errors(error_log: Path) -> list[str]:
     for line in error_log.read_text(encoding="utf-8", errors="replace").splitlines():
         entry = jsonio.loads(line) if line.startswith("{") else {}
         if entry.get("event") == "unhandled_error":
-            last_line = (entry.get("exception") or "").strip().splitlines()[-1:] or [""]
-            found.append(f"{entry.get('service_name')} {entry.get('method')} {entry.get('path')}: {last_line[0]}")
+            found.append(f"{entry.get('service_name')} {entry.get('method')} {entry.get('path')}: {_raised(entry)}")
     return found
+
+
+def _raised(entry: dict) -> str:
+    """The traceback's exception line: the first line after the last frame and its source lines."""
+    lines = (entry.get("exception") or "").strip().splitlines()
+    frames = [index for index, line in enumerate(lines) if line.startswith("  File ")]
+    after = lines[frames[-1] + 1 :] if frames else lines
+    raised = next((line for line in after if not line.startswith("    ")), lines[-1] if lines else "")
+    return raised.strip()[:UNHANDLED_ERROR_LINE_MAX]
 
 
 def _start_everything(system: LocalSystem) -> None:
