@@ -15,6 +15,7 @@ from shared.database import row_dict
 from shared.hot_sql import HotStatement
 
 # SQLSTATEs our statements raise through participant_assert() (migration 0002).
+BALANCE_CHECK_CONSTRAINT = "prepared_balance_not_negative"  # accounts: balance + pending change >= 0
 RACE_LOST = "PB001"  # a prepare lost a race with an abort's tombstone: vote NO
 INVARIANT_BROKEN = "PB500"  # a prepared leg without its lock: a bug, never expected
 
@@ -46,7 +47,9 @@ _SELECT_LEDGER = text("""
 # never wait on each other in a cycle), read their latest versions, and only if this transfer is new
 # here and every leg can be locked, lock them all and log them `prepared`. The rows it returns (one per
 # leg) say why not otherwise. If an abort's tombstone was committed after this statement's snapshot,
-# logging conflicts and the whole statement aborts itself (PB001).
+# logging conflicts and the whole statement aborts itself (PB001). A commit on one of its accounts
+# after the snapshot can make the balance CHECK refuse the write (checked on the snapshot's row version
+# first): nothing is written either, and participant._prepare_once runs it again.
 PREPARE_LEGS = text("""
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:account_ids AS UUID[]), CAST(:changes AS NUMERIC[])) AS leg(account_id, change)),

@@ -38,6 +38,9 @@ DEFAULT_PREPARE_BUSY_WAIT_S = 2.0
 # another replica is only seen by trying again). Retrying sooner would contend for the very rows
 # the holder's commit needs.
 BUSY_RETRY_S = 0.05
+# Fresh-snapshot retries of one prepare statement whose write met a newer account row (_prepare_once).
+STALE_RETRIES_MAX = 3
+CHECK_VIOLATION = "23514"
 
 
 # The most prepares that queue on one account for its release; a prepare beyond it still retries, on its own
@@ -224,20 +227,32 @@ async def _refuse_unbalanced(engine: AsyncEngine, transaction_id: UUID, ordered:
 async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg]) -> Vote:
     """One prepare statement (atomic by itself, so no explicit transaction): the vote it implies.
 
-    PB001 means a log row of this transfer was written after the statement's snapshot: an abort's
-    tombstone, or the first prepare of a repeat (perhaps committed since). The statement changed
-    nothing; the same statement with a fresh snapshot sees that row and votes what the log says
-    (tombstone: NO; prepared or committed: YES again). Each retry follows a row that appeared, and a
-    transfer has one row per leg, so the retries are bounded by the legs.
+    The statement may meet a row written after its snapshot, and then changes nothing; the same statement
+    with a fresh snapshot sees that row:
+    - PB001: a log row of this transfer (an abort's tombstone, or the first prepare of a repeat, perhaps
+      committed since). The retry votes what the log says. A transfer has one row per leg, so at most one
+      retry per leg.
+    - The balance CHECK refusing the write: a commit on one of its accounts landed after the snapshot.
+      The statement checks the latest row it locked, but PostgreSQL checks constraints on the new row built
+      from the snapshot's version before it follows the update to the latest one. A credit committed in
+      between makes a change that fits the latest balance fail on the older one. After STALE_RETRIES_MAX
+      such retries in a row, the account keeps changing under the prepare, and it votes NO account_busy.
     """
-    for _attempt in range(len(ordered) + 1):
+    stale = 0
+    for _attempt in range(len(ordered) + STALE_RETRIES_MAX + 1):
         try:
             async with autocommit(engine).connect() as connection:
                 rows = await db.prepare_legs(connection, transaction_id, ordered)
         except DBAPIError as error:
-            if sqlstate_of(error) != db.RACE_LOST:
+            if sqlstate_of(error) == db.RACE_LOST:
+                log.info("prepare_met_a_newer_log_row", transaction_id=str(transaction_id))
+                continue
+            if not _checked_an_older_row(error):
                 raise
-            log.info("prepare_met_a_newer_log_row", transaction_id=str(transaction_id))
+            stale += 1
+            log.info("prepare_met_a_newer_account_row", transaction_id=str(transaction_id))
+            if stale > STALE_RETRIES_MAX:
+                return Vote(yes=False, reason=VoteReason.ACCOUNT_BUSY)
             continue
         legs = [
             LegState(
@@ -251,6 +266,16 @@ async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list
         ]
         return prepare_vote(legs, rows[0]["locked_legs"])
     raise AssertionError("a prepare met more new log rows than the transfer has legs")
+
+
+def _checked_an_older_row(error: DBAPIError) -> bool:
+    """The prepare's write refused by the balance CHECK: only possible on a snapshot's older row version,
+    since the statement locks only legs whose latest row can take the change."""
+    driver_error = getattr(error.orig, "__cause__", None) or error.orig
+    return (
+        sqlstate_of(error) == CHECK_VIOLATION
+        and getattr(driver_error, "constraint_name", None) == db.BALANCE_CHECK_CONSTRAINT
+    )
 
 
 async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg], reason: VoteReason) -> None:
