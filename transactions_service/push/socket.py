@@ -6,8 +6,8 @@ The token comes, first found wins, from the handshake's `Authorization: Bearer` 
 
     4001 no authentication in time      4401 token invalid, expired (at its exp) or revoked
     4403 a role that may not listen     4008 slow consumer (send queue full or a send timed out)
-    4029 too many connections for user  1013 server full or accounts unknown, try again later
-    1001 server shutting down
+    4029 too many connections for user  1013 server full, accounts unknown or the database down:
+    1001 server shutting down                try again later
 """
 
 from __future__ import annotations
