@@ -28,7 +28,7 @@ from accounts_service.domain import (
     in_global_order,
     prepare_vote,
 )
-from shared.database import autocommit, sqlstate_of
+from shared.database import autocommit, constraint_of, sqlstate_of
 from shared.errors import ConflictError, ValidationError
 
 log = structlog.get_logger()
@@ -271,11 +271,7 @@ async def _prepare_once(engine: AsyncEngine, transaction_id: UUID, ordered: list
 def _checked_an_older_row(error: DBAPIError) -> bool:
     """The prepare's write refused by the balance CHECK: only possible on a snapshot's older row version,
     since the statement locks only legs whose latest row can take the change."""
-    driver_error = getattr(error.orig, "__cause__", None) or error.orig
-    return (
-        sqlstate_of(error) == CHECK_VIOLATION
-        and getattr(driver_error, "constraint_name", None) == db.BALANCE_CHECK_CONSTRAINT
-    )
+    return sqlstate_of(error) == CHECK_VIOLATION and constraint_of(error) == db.BALANCE_CHECK_CONSTRAINT
 
 
 async def _leave_tombstones(engine: AsyncEngine, transaction_id: UUID, ordered: list[Leg], reason: VoteReason) -> None:

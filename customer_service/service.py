@@ -18,6 +18,7 @@ from customer_service.domain import Credentials, CustomerChanges, Login, NewCust
 from customer_service.passwords import Passwords
 from customer_service.throttle import LoginThrottle
 from shared.auth import TokenKeys, issue_token
+from shared.database import constraint_of
 from shared.errors import ConflictError, NotFoundError, UnauthorizedError
 
 log = structlog.get_logger()
@@ -84,7 +85,7 @@ def _duplicates_as_conflicts() -> Iterator[None]:
         yield
     except IntegrityError as error:
         assert error.orig is not None, "an IntegrityError wraps the driver's error"
-        constraint = getattr(error.orig.__cause__, "constraint_name", None)
+        constraint = constraint_of(error)
         if constraint in UNIQUE_CONSTRAINTS:
             field, message = UNIQUE_CONSTRAINTS[constraint]
             raise ConflictError(message, details={"field": field}) from None

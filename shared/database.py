@@ -184,6 +184,17 @@ def sqlstate_of(error: Exception) -> str | None:
     return None
 
 
+def constraint_of(error: Exception) -> str | None:
+    """The constraint a driver error names (a unique, check or foreign key violation), or the one behind a
+    SQLAlchemy error, when there is one."""
+    orig = getattr(error, "orig", None)
+    for candidate in (error, orig, getattr(orig, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if name:
+            return name
+    return None
+
+
 @overload
 def row_dict(result_row: Row[Any]) -> dict[str, Any]: ...
 @overload
