@@ -238,8 +238,11 @@ def _unhandled_errors(error_log: Path) -> list[str]:
         return []
     found = []
     for line in error_log.read_text(encoding="utf-8", errors="replace").splitlines():
-        entry = jsonio.loads(line) if line.startswith("{") else {}
-        if entry.get("event") == "unhandled_error":
+        try:
+            entry = jsonio.loads(line)
+        except jsonio.JsonInputError:  # a line a killed process left half written, or not ours
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "unhandled_error":
             found.append(f"{entry.get('service_name')} {entry.get('method')} {entry.get('path')}: {_raised(entry)}")
     return found
 

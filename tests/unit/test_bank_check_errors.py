@@ -20,7 +20,9 @@ sqlalchemy.exc.IntegrityError: (UniqueViolationError) duplicate key value violat
 (Background on this error at: https://sqlalche.me/e/21/gkpj)"""
 
 
-def test_each_logged_unhandled_error_is_named_by_service_request_and_exception_line(tmp_path: Path) -> None:
+def test_each_logged_unhandled_error_is_named_by_its_exception_line_and_broken_lines_are_skipped(
+    tmp_path: Path,
+) -> None:
     lines = [
         {
             "event": "unhandled_error",
@@ -32,7 +34,10 @@ def test_each_logged_unhandled_error_is_named_by_service_request_and_exception_l
         {"event": "database_unavailable", "service_name": "accounts-service"},
     ]
     error_log = tmp_path / "error.log"
-    error_log.write_text("\n".join(jsonio.dumps(line) for line in lines) + "\nnot json\n", encoding="utf-8")
+    error_log.write_text(
+        "\n".join(jsonio.dumps(line) for line in lines) + '\nnot json\n{"event": "unhandled_err\n[1]\n',
+        encoding="utf-8",
+    )
 
     assert _unhandled_errors(error_log) == [
         "accounts-service POST /2pc/prepare: sqlalchemy.exc.IntegrityError: (UniqueViolationError) "
