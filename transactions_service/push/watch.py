@@ -11,6 +11,7 @@ lease), notices may have been missed, and the sockets are told to resync once it
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -46,9 +47,14 @@ class PushWatch:
         return time.monotonic() < self._live_until
 
     async def ensure(self) -> None:
-        """Our row live for at least renew_s more: one statement when it is not already."""
+        """Our row live for at least renew_s more (a socket joining): one statement when it is not already."""
+        await self.renew(skip_if_live_for_s=self.renew_s)
+
+    async def renew(self, skip_if_live_for_s: float = math.inf) -> None:
+        """Write our row for a whole lease, unless it is known live for `skip_if_live_for_s` more (by default,
+        always)."""
         async with self._lock:
-            if time.monotonic() + self.renew_s < self._live_until:
+            if time.monotonic() + skip_if_live_for_s < self._live_until:
                 return
             started = time.monotonic()
             async with raw_connection(self.engine) as connection:
@@ -71,7 +77,9 @@ class PushWatch:
             try:
                 if watched():
                     lapsed = not self.live
-                    await self.ensure()
+                    # Every tick, not only when little is left: a tick that came a moment early must not
+                    # leave the row to run out before the next one.
+                    await self.renew()
                     if lapsed:
                         resync()
                 else:
