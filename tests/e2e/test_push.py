@@ -87,9 +87,9 @@ def about(transaction_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda body: body["type"] == kind and str(body["transaction_id"]) == transaction_id
 
 
-def replica_settings(system: LocalSystem, **push: Any) -> Settings:
+def replica_settings(system: LocalSystem, database_url: str | None = None, **push: Any) -> Settings:
     return Settings(
-        database_url=system.database_url("transactions_service"),
+        database_url=database_url or system.database_url("transactions_service"),
         **TEST_KEYS,
         accounts_service_url=system.url("accounts_service"),
         push=PushSettings(**push),
@@ -97,9 +97,11 @@ def replica_settings(system: LocalSystem, **push: Any) -> Settings:
 
 
 @asynccontextmanager
-async def replica(system: LocalSystem, revoked: Callable[..., Any] | None = None, **push: Any) -> AsyncIterator[str]:
-    """One more coordinator, in this process, with its own push bounds; its ws:// URL."""
-    app = create_app(replica_settings(system, **push))
+async def replica(
+    system: LocalSystem, revoked: Callable[..., Any] | None = None, database_url: str | None = None, **push: Any
+) -> AsyncIterator[str]:
+    """One more coordinator, in this process, with its own push bounds (and database); its ws:// URL."""
+    app = create_app(replica_settings(system, database_url, **push))
     if revoked is not None:
         app[TOKEN_REVOKED_KEY] = revoked
     async with serve(app) as client:
@@ -232,6 +234,16 @@ async def test_too_many_connections_for_one_user_closes_4029(system: LocalSystem
             async with socket(url, token("admin")) as other_user:
                 await welcomed(other_user)
     assert code == 4029 and "at most 2" in reason
+
+
+async def test_a_socket_is_refused_1013_while_its_watch_cannot_be_written(system: LocalSystem) -> None:
+    """The watch row is what makes the trigger send notices: a socket welcomed without it would hear
+    nothing, so with the coordinator's database unreachable the socket is told to try again later."""
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/transactions"
+    async with replica(system, database_url=unreachable) as url:
+        async with socket(url, token("teller")) as ws:
+            code, reason = await closed_with(ws, timeout_s=10)
+    assert code == 1013 and "database unavailable" in reason
 
 
 async def test_a_slow_consumer_is_closed_4008(system: LocalSystem) -> None:
