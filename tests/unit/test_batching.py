@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import structlog
 
-from transactions_service.batching import Batch, Batcher, BatchLimits, BatchQueueFullError, Holds
+from transactions_service.batching import OVERTAKES_MAX, Batch, Batcher, BatchLimits, BatchQueueFullError, Holds
 
 
 class Recorder:
@@ -250,6 +250,33 @@ async def test_an_item_whose_key_is_held_waits_for_its_release_and_later_items_o
 
     assert flush.batches == [[2], [1], [11]]
     assert len(holds) == 2  # keys 2 and 1 (by 11) stay held until their holders release them
+
+
+async def test_a_later_item_may_take_a_free_key_a_waiting_item_needs_but_only_overtakes_max_times() -> None:
+    """Item 0 needs keys 1 (held) and 2 (free). Later items take key 2 meanwhile, OVERTAKES_MAX of them;
+    then item 0 reserves its keys, and the next item on key 2 waits behind it."""
+    flush = Recorder()
+    holds = Holds()
+    late = OVERTAKES_MAX + 1
+    keys = {0: [1, 2]} | {n: [2, 10 + n] for n in range(1, late + 1)}
+    batcher = Batcher("test", flush, limits(), keys_of=keys.__getitem__, holds=(holds, lambda item: item))
+    holds.take("elsewhere", [1])
+
+    waiting = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)  # item 0 waits first
+    for n in range(1, late):
+        # key 2 is free: it need not sit idle behind item 0
+        assert await asyncio.wait_for(batcher.submit(n), timeout=1) == 2 * n
+        holds.release(n, keys[n])
+    behind = asyncio.create_task(batcher.submit(late))
+    await asyncio.sleep(0.02)
+    assert not waiting.done() and not behind.done()
+
+    holds.release("elsewhere", [1])
+    assert await waiting == 0
+    holds.release(0, keys[0])
+    assert await behind == 2 * late
+    assert flush.batches == [[n] for n in range(1, late)] + [[0], [late]]
 
 
 async def test_releasing_what_is_not_held_changes_nothing() -> None:
