@@ -194,8 +194,9 @@ def _names(new: NewTransfer) -> list[Hashable]:
 
 def _accounts(item: PrepareItem) -> list[Hashable]:
     """The accounts a prepare locks. The lock is one transfer's: one message never holds two transfers on
-    one account, and a prepare waits here, first come first served, while a transfer of this coordinator
-    holds one of its accounts, rather than meet that lock at the participant and hold its whole message."""
+    one account, and a prepare waits here while a transfer of this coordinator holds one of its accounts,
+    rather than meet that lock at the participant and hold its whole message. Waiting prepares are served
+    first come first served, except that a later one may take a free account (batching.OVERTAKES_MAX)."""
     return [leg.account_id for leg in item[1]]
 
 
