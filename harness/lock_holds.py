@@ -5,7 +5,9 @@ prepare's round trip), the steps of its hold (prepare, decide, send), and when i
 acknowledgement). Per account, the gap from one holder's release to the next holder's launch is time the
 account sat idle. The mean number of holds at once is the sum of the holds over the span they cover: under
 the hot workload (five accounts, two per transfer) at most two fit. Event times are the coordinator's
-clock; the round trips are whole milliseconds, so each figure is good to about a millisecond.
+clock; the round trips are whole milliseconds, so each figure is good to about a millisecond. It reads
+every committed transfer of the last RECENT_MINUTES, so run it after a hot run alone: transfers of another
+workload in that window would count as holds too.
 """
 
 from __future__ import annotations
