@@ -10,6 +10,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harness.local_postgres import LocalPostgres
 from shared.database import create_engine
@@ -39,6 +40,15 @@ async def connection(push_db_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine(push_db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(push_db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -128,23 +138,18 @@ async def _watched_until(connection: asyncpg.Connection, watch: PushWatch):
     return await connection.fetchval("SELECT watched_until FROM push_watchers WHERE watcher_id = $1", watch.watcher_id)
 
 
-async def test_a_watch_is_one_row_written_when_needed_and_deleted_on_release(push_db_url, connection):
-    engine = create_engine(push_db_url)
+async def test_a_watch_is_one_row_written_when_needed_and_deleted_on_release(engine, connection):
     watch = PushWatch(engine, lease_s=30, renew_s=10)
-    try:
-        await watch.ensure()
-        first = await _watched_until(connection, watch)
-        await watch.ensure()  # live for longer than renew_s: nothing to write
+    await watch.ensure()
+    first = await _watched_until(connection, watch)
+    await watch.ensure()  # live for longer than renew_s: nothing to write
 
-        assert watch.live and first is not None and await _watched_until(connection, watch) == first
-        await watch.release()
-        assert not watch.live and await _watched_until(connection, watch) is None
-    finally:
-        await engine.dispose()
+    assert watch.live and first is not None and await _watched_until(connection, watch) == first
+    await watch.release()
+    assert not watch.live and await _watched_until(connection, watch) is None
 
 
-async def test_tending_renews_while_watched_resyncs_after_a_lapse_and_releases_when_unwatched(push_db_url, connection):
-    engine = create_engine(push_db_url)
+async def test_tending_renews_while_watched_resyncs_after_a_lapse_and_releases_when_unwatched(engine, connection):
     watch = PushWatch(engine, lease_s=0.5, renew_s=0.1)
     watched, resyncs = [True], []
     await watch.ensure()
@@ -164,4 +169,3 @@ async def test_tending_renews_while_watched_resyncs_after_a_lapse_and_releases_w
     finally:
         tending.cancel()
         await asyncio.gather(tending, return_exceptions=True)
-        await engine.dispose()
