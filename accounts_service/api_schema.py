@@ -128,6 +128,16 @@ def batch_of(message: dict[str, Any]) -> dict[str, Any]:
     return obj({"transfers": transfers})
 
 
+# A decision batch may carry prepares (`prepare`), which the participant runs after the decisions.
+DECISION_BATCH = obj(
+    {
+        **batch_of(PROTOCOL_MESSAGE)["properties"],
+        "prepare": {"type": "array", "maxItems": PARTICIPANT_BATCH_MAX, "items": PREPARE_MESSAGE},
+    },
+    required=("transfers",),
+)
+
+
 BATCH_VOTES = obj({"votes": array_of(VOTE)})
 BATCH_RESULTS = obj(
     {
@@ -143,6 +153,10 @@ BATCH_RESULTS = obj(
             )
         )
     }
+)
+# The votes are missing when the prepares riding the message could not run (the database unavailable).
+DECISION_BATCH_RESULTS = obj(
+    {**BATCH_RESULTS["properties"], "votes": BATCH_VOTES["properties"]["votes"]}, required=("results",)
 )
 READERS = "(owner, teller, admin, service)"
 
@@ -212,17 +226,19 @@ def openapi_document(*, demo_endpoints: bool) -> dict[str, Any]:
         },
         "/2pc/commit-batch": {
             "post": operation(
-                "phase two for many transfers: a result per transfer (a refused one carries its error)",
-                BATCH_RESULTS,
-                body=batch_of(PROTOCOL_MESSAGE),
+                "phase two for many transfers: a result per transfer (a refused one carries its error); then the "
+                "prepares riding the message, a vote each",
+                DECISION_BATCH_RESULTS,
+                body=DECISION_BATCH,
                 tags=PROTOCOL,
             )
         },
         "/2pc/abort-batch": {
             "post": operation(
-                "phase two for many transfers: release, or tombstone; a result per transfer",
-                BATCH_RESULTS,
-                body=batch_of(PROTOCOL_MESSAGE),
+                "phase two for many transfers: release, or tombstone; a result per transfer; then the prepares "
+                "riding the message, a vote each",
+                DECISION_BATCH_RESULTS,
+                body=DECISION_BATCH,
                 tags=PROTOCOL,
             )
         },

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import structlog
 from aiohttp import web
 
 from accounts_service import participant, participant_batch, service, unsafe_demo
@@ -17,11 +18,14 @@ from shared.audit import audited
 from shared.auth import STAFF_ROLES, Principal
 from shared.body_validation import validated_body
 from shared.callers import require_coordinator, require_role
+from shared.database import database_unavailable
 from shared.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.http_client import PeerUnavailableError
 from shared.money import parse_money, parse_signed_money
 from shared.params import page_params, parse_uuid, path_uuid, require_field
 from shared.web import json_response, ok
+
+log = structlog.get_logger()
 
 MAX_CHANGES_PER_PREPARE = 16
 UNSAFE_WITHDRAW_WARNING = (
@@ -227,14 +231,17 @@ async def abort(request: web.Request) -> web.Response:
     return ok({"transaction_id": transaction_id, "state": "aborted", "legs": rows})
 
 
-async def _batch_message(request: web.Request) -> list[tuple[UUID, list[Leg]]]:
-    """A batch message's transfers: (transaction id, the legs it names), each entry shaped as a single body.
-
-    The schema bounds the batch (PARTICIPANT_BATCH_MAX); one entry per transfer, else 400 and nothing written."""
+async def _batch_message(request: web.Request) -> dict[str, Any]:
+    """A batch message's body, validated (the schema bounds each list by PARTICIPANT_BATCH_MAX)."""
     require_coordinator(request)
-    body = await validated_body(request, max_bytes=participant_batch.PARTICIPANT_BATCH_BODY_MAX_BYTES)
+    return await validated_body(request, max_bytes=participant_batch.PARTICIPANT_BATCH_BODY_MAX_BYTES)
+
+
+def _batch_transfers(entries: list[dict[str, Any]]) -> list[tuple[UUID, list[Leg]]]:
+    """A batch list's transfers: (transaction id, the legs it names), each entry shaped as a single body;
+    one entry per transfer, else 400 and nothing written."""
     transfers = []
-    for item in body["transfers"]:
+    for item in entries:
         transaction_id = parse_uuid(require_field(item, "transaction_id"), field="transaction_id")
         transfers.append((transaction_id, _parse_changes(item) if _names_legs(item) else []))
     if len({transaction_id for transaction_id, _legs in transfers}) != len(transfers):
@@ -242,9 +249,12 @@ async def _batch_message(request: web.Request) -> list[tuple[UUID, list[Leg]]]:
     return transfers
 
 
-async def prepare_batch(request: web.Request) -> web.Response:
-    transfers = await _batch_message(request)
-    entries = [BatchEntry(transaction_id, tuple(in_global_order(legs))) for transaction_id, legs in transfers]
+def _prepare_entries(transfers: list[tuple[UUID, list[Leg]]]) -> list[BatchEntry]:
+    return [BatchEntry(transaction_id, tuple(in_global_order(legs))) for transaction_id, legs in transfers]
+
+
+async def _vote_all(request: web.Request, entries: list[BatchEntry]) -> dict[str, Any]:
+    """prepare_batch's votes as the answer names them, counted."""
     votes = await participant_batch.prepare_batch(
         request.app[ENGINE_KEY],
         entries,
@@ -253,19 +263,23 @@ async def prepare_batch(request: web.Request) -> web.Response:
     )
     for vote in votes:
         request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
+    return {
+        "votes": [
+            {
+                "transaction_id": entry.transaction_id,
+                "vote": "yes" if vote.yes else "no",
+                "reason": vote.reason.value if vote.reason else None,
+            }
+            for entry, vote in zip(entries, votes, strict=True)
+        ]
+    }
+
+
+async def prepare_batch(request: web.Request) -> web.Response:
+    entries = _prepare_entries(_batch_transfers((await _batch_message(request))["transfers"]))
+    votes = await _vote_all(request, entries)
     await failpoints.hit("after_prepare_before_answer")
-    return ok(
-        {
-            "votes": [
-                {
-                    "transaction_id": entry.transaction_id,
-                    "vote": "yes" if vote.yes else "no",
-                    "reason": vote.reason.value if vote.reason else None,
-                }
-                for entry, vote in zip(entries, votes, strict=True)
-            ]
-        }
-    )
+    return ok(votes)
 
 
 def _decision_entries(transfers: list[tuple[UUID, list[Leg]]]) -> list[DecisionEntry]:
@@ -286,22 +300,37 @@ def _results_body(results: list[DecisionResult]) -> dict[str, Any]:
 
 
 async def commit_batch(request: web.Request) -> web.Response:
-    entries = _decision_entries(await _batch_message(request))
-    results = await participant_batch.commit_batch(
-        request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY]
-    )
-    request.app[METRICS_KEY].decisions.labels("commit").inc(sum(result.acknowledged for result in results))
-    await failpoints.hit("after_local_commit_before_answer")
-    return ok(_results_body(results))
+    return await _decide_batch(request, "commit")
 
 
 async def abort_batch(request: web.Request) -> web.Response:
-    entries = _decision_entries(await _batch_message(request))
-    results = await participant_batch.abort_batch(
-        request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY]
-    )
-    request.app[METRICS_KEY].decisions.labels("abort").inc(sum(result.acknowledged for result in results))
-    return ok(_results_body(results))
+    return await _decide_batch(request, "abort")
+
+
+async def _decide_batch(request: web.Request, decision: str) -> web.Response:
+    """Commit (or abort) each transfer of the message, then prepare the transfers riding it (`prepare`): a
+    prepare waiting for an account one of these transfers held takes it with no round trip of its own.
+    Both lists are checked before anything is written; a transfer named in both is refused (400)."""
+    body = await _batch_message(request)
+    entries = _decision_entries(_batch_transfers(body["transfers"]))
+    riders = _prepare_entries(_batch_transfers(body.get("prepare") or []))
+    if {entry.transaction_id for entry in entries} & {entry.transaction_id for entry in riders}:
+        raise ValidationError("a transfer is decided or prepared, not both", details={"field": "prepare"})
+    step = participant_batch.commit_batch if decision == "commit" else participant_batch.abort_batch
+    results = await step(request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY])
+    request.app[METRICS_KEY].decisions.labels(decision).inc(sum(result.acknowledged for result in results))
+    answer = _results_body(results)
+    if riders:
+        try:
+            answer |= await _vote_all(request, riders)
+        except Exception as error:  # the decisions stand and are answered; the riders go unanswered
+            if not (isinstance(error, ServiceUnavailableError) or database_unavailable(error)):
+                raise
+            log.warning("riders_unprepared", details={"transfers": len(riders), "error": type(error).__name__})
+        await failpoints.hit("after_prepare_before_answer")
+    if decision == "commit":
+        await failpoints.hit("after_local_commit_before_answer")
+    return ok(answer)
 
 
 async def lock_status(request: web.Request) -> web.Response:

@@ -99,8 +99,9 @@ class Holds:
         self._holders: dict[Hashable, set[Hashable]] = {}
         self._waiters: list[Callable[[], None]] = []
 
-    def held(self, keys: Iterable[Hashable]) -> bool:
-        return any(key in self._holders for key in keys)
+    def held(self, keys: Iterable[Hashable], releasing: frozenset[Hashable] = frozenset()) -> bool:
+        """Whether a key is held by a holder other than those in `releasing` (about to release theirs)."""
+        return any(not self._holders.get(key, releasing) <= releasing for key in keys)
 
     def take(self, holder: Hashable, keys: Iterable[Hashable]) -> None:
         for key in keys:
@@ -233,10 +234,35 @@ class Batcher(Generic[Item, Result]):
         self._window_passed = True
         self._launch_ready()
 
-    def _take_batch(self) -> list[_Waiting[Item, Result]]:
+    def lend(self, releasing: frozenset[Hashable]) -> list[_Waiting[Item, Result]]:
+        """Waiting items that may ride another batcher's message, whose first act there releases the keys
+        the holders in `releasing` hold (a commit, then the prepares behind it); the caller flushes them
+        and hands their results to `settle`. Taken as a batch of this batcher would be, holds included."""
+        if self.limits.items_max == 1:
+            return []
+        riders = self._take_batch(releasing)
+        self.items_sent += len(riders)
+        return riders
+
+    @staticmethod
+    def settle(entries: list[_Waiting[Item, Result]], results: list[Result] | BaseException) -> None:
+        """Each entry's caller hears its result, or the flush's exception (a cancellation cancels them)."""
+        if isinstance(results, BaseException):
+            for entry in entries:
+                if isinstance(results, asyncio.CancelledError):
+                    entry.future.cancel()
+                elif not entry.future.done():
+                    entry.future.set_exception(results)
+            return
+        assert len(results) == len(entries), "a flush answers every item"
+        for entry, result in zip(entries, results, strict=True):
+            if not entry.future.done():
+                entry.future.set_result(result)
+
+    def _take_batch(self, releasing: frozenset[Hashable] = frozenset()) -> list[_Waiting[Item, Result]]:
         """Up to items_max waiting items, oldest first; cancelled ones dropped. An item whose keys meet the
-        batch's, a held key or a reserved key stays waiting, in order; it reserves its keys once it has been
-        overtaken OVERTAKES_MAX times."""
+        batch's, a key held (by a holder not in `releasing`) or a reserved key stays waiting, in order; it
+        reserves its keys once it has been overtaken OVERTAKES_MAX times."""
         batch: list[_Waiting[Item, Result]] = []
         taken: set[Hashable] = set()
         reserved: set[Hashable] = set()
@@ -246,7 +272,8 @@ class Batcher(Generic[Item, Result]):
             if entry.future.done():
                 continue
             if entry.keys:
-                if not (taken.isdisjoint(entry.keys) and reserved.isdisjoint(entry.keys)) or self._held(entry.keys):
+                free = taken.isdisjoint(entry.keys) and reserved.isdisjoint(entry.keys)
+                if not free or self._held(entry.keys, releasing):
                     left.append(entry)
                     if entry.overtaken >= OVERTAKES_MAX:
                         reserved |= entry.keys
@@ -263,8 +290,8 @@ class Batcher(Generic[Item, Result]):
                 holds.take(holder_of(entry.item), entry.keys)
         return batch
 
-    def _held(self, keys: frozenset[Hashable]) -> bool:
-        return self._holds is not None and self._holds[0].held(keys)
+    def _held(self, keys: frozenset[Hashable], releasing: frozenset[Hashable]) -> bool:
+        return self._holds is not None and self._holds[0].held(keys, releasing)
 
     def _launch(self, batch: list[_Waiting[Item, Result]]) -> None:
         if self._window is not None:
@@ -285,22 +312,15 @@ class Batcher(Generic[Item, Result]):
             self._schedule_launch()
 
     async def _fly(self, batch: list[_Waiting[Item, Result]], info: Batch) -> None:
-        futures = [entry.future for entry in batch]
         try:
             results = await self._flush([entry.item for entry in batch], info)
-            assert len(results) == len(batch), "a flush answers every item"
-        except asyncio.CancelledError:
-            for future in futures:
-                future.cancel()
+        except asyncio.CancelledError as cancelled:
+            self.settle(batch, cancelled)
             raise
         except Exception as error:  # every item of this batch hears it; the batcher goes on
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
+            self.settle(batch, error)
             return
-        for future, result in zip(futures, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        self.settle(batch, results)
 
 
 def _context_of(batch: Batch) -> contextvars.Context:

@@ -346,7 +346,7 @@ class Coordinator:
             if not self.batching:
                 raise
             log.warning("decision_batch_failed", transaction_id=str(transfer.transaction_id), participant=participant)
-        [sent] = await self.phases.send(participant, transfer.status, [item], new_batch(1))
+        [sent], _ = await self.phases.send(participant, transfer.status, [item], new_batch(1))
         return sent
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:

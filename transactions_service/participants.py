@@ -20,7 +20,7 @@ DEFAULT_PREPARE_TIMEOUT_S = 5.0
 DEFAULT_DECISION_TIMEOUT_S = 5.0
 # A transfer has two legs, so at most two participants hear its decision.
 PARTICIPANTS_PER_TRANSFER_MAX = 2
-# The participant's bound on the entries of one batch message (/work/tools/batch_contract.md): a larger
+# The participant's bound on the entries of one batch message (accounts_service/api_schema.py): a larger
 # batch is refused whole, so the coordinator's BATCH_MAX_TRANSFERS may not exceed it.
 PARTICIPANT_BATCH_MAX = 256
 PREPARE_BATCH_PATH = "/2pc/prepare-batch"
@@ -155,8 +155,7 @@ class Participants:
                 participant=participant,
                 details={"error": str(error), "transfers": len(transfers)},
             )
-            reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
-            return [Vote(participant, answered=False, reason=reason) for _ in transfers], _elapsed_ms(started)
+            return _unanswered(participant, error, transfers), _elapsed_ms(started)
         votes = _batch_answers("prepare_batch_refused", participant, answer, "votes", transfers)
         if votes is None:
             return [Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR) for _ in transfers], (
@@ -165,22 +164,44 @@ class Participants:
         return [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes], _elapsed_ms(started)
 
     async def send_decision_batch(
-        self, participant: str, status: TransferStatus, transfers: list[tuple[UUID, list[Leg]]]
-    ) -> list[str | None]:
-        """Send one decision for many transfers in one message; per transfer None when acknowledged, else why not."""
+        self,
+        participant: str,
+        status: TransferStatus,
+        transfers: list[tuple[UUID, list[Leg]]],
+        prepares: list[tuple[UUID, list[Leg]]] | None = None,
+    ) -> tuple[list[str | None], list[Vote]]:
+        """Send one decision for many transfers in one message; per transfer None when acknowledged, else why
+        not. `prepares` ride the same message (the participant runs them after the decisions): a vote each.
+
+        A rider whose vote did not come back (no answer, or an answer without its vote) is unanswered: it
+        may be locked there, so the coordinator aborts it and tells the participant, as recovery would."""
         assert status is not TransferStatus.PREPARING, "only a decision is sent"
+        prepares = prepares or []
+        body = _entries(transfers) | ({"prepare": _entries(prepares)["transfers"]} if prepares else {})
         try:
             answer = await self.clients[participant].post(
-                DECISION_BATCH_PATHS[status.value], _entries(transfers), timeout_s=self.decision_timeout_s
+                DECISION_BATCH_PATHS[status.value], body, timeout_s=self.decision_timeout_s
             )
         except PeerUnavailableError as error:
-            return [str(error) for _ in transfers]
+            return [str(error) for _ in transfers], _unanswered(participant, error, prepares)
         results = _batch_answers("decision_batch_refused", participant, answer, "results", transfers)
+        votes = _batch_answers("decision_batch_refused", participant, answer, "votes", prepares) if prepares else []
+        rider_votes = (
+            [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes]
+            if votes is not None
+            else [Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR) for _ in prepares]
+        )
         if results is None:
             refusal = answer.body.get("error") if isinstance(answer.body, dict) else None
             failure = f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
-            return [failure for _ in transfers]
-        return [_acknowledgement(participant, result) for result in results]
+            return [failure for _ in transfers], rider_votes
+        return [_acknowledgement(participant, result) for result in results], rider_votes
+
+
+def _unanswered(participant: str, error: PeerUnavailableError, transfers: list[tuple[UUID, list[Leg]]]) -> list[Vote]:
+    """No vote for each transfer of a message that got no answer (a timeout, or the participant unreachable)."""
+    reason = AbortReason.PREPARE_TIMEOUT if "Timeout" in str(error) else AbortReason.PARTICIPANT_UNAVAILABLE
+    return [Vote(participant, answered=False, reason=reason) for _ in transfers]
 
 
 def _batch_answers(

@@ -8,21 +8,25 @@ messages go to the single routes (/2pc/prepare, /2pc/commit, /2pc/abort), as the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from functools import partial
 from uuid import UUID
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.hot_sql import raw_connection
 from transactions_service import db
-from transactions_service.batching import Batch, Batcher, BatchLimits, Holds
+from transactions_service.batching import Batch, Batcher, BatchLimits, Holds, new_batch
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
-from transactions_service.protocol import Decision, TransferStatus, Vote
+from transactions_service.protocol import AbortReason, Decision, TransferStatus, Vote
+
+log = structlog.get_logger()
 
 # What each phase's batcher carries for one transfer.
 PrepareItem = tuple[UUID, list[Leg]]  # the transfer and its legs at that participant
@@ -113,19 +117,34 @@ class Phases:
         ]
 
     async def send(
-        self, participant: str, status: TransferStatus, transfers: list[SendItem], batch: Batch
-    ) -> list[Sent]:
-        """One commit (or abort) message to the participant for every transfer of the batch; an answer each."""
+        self,
+        participant: str,
+        status: TransferStatus,
+        transfers: list[SendItem],
+        batch: Batch,
+        riders: list[PrepareItem] | None = None,
+    ) -> tuple[list[Sent], list[Prepared]]:
+        """One commit (or abort) message to the participant for every transfer of the batch; an answer each.
+
+        `riders`: prepares the same message carries, which the participant runs after the decisions (so a
+        prepare waiting for an account one of these transfers holds takes it in the same round trip); a vote
+        each. Only with batching."""
+        riders = riders or []
+        assert self.batching or not riders, "a prepare rides a decision only in a batch message"
         self._count("commit" if status is TransferStatus.COMMITTED else "abort", batch)
+        if riders:
+            self._count("prepare", new_batch(len(riders)))
         started = time.perf_counter()
         if self.batching:
-            failures = await self.participants.send_decision_batch(participant, status, transfers)
+            failures, votes = await self.participants.send_decision_batch(participant, status, transfers, riders)
         else:
             [(transaction_id, legs)] = transfers
-            failures = [await self.participants.send_decision(participant, transaction_id, status, legs)]
-        assert len(failures) == len(transfers), "an answer per transfer"
+            failures, votes = [await self.participants.send_decision(participant, transaction_id, status, legs)], []
+        assert len(failures) == len(transfers) and len(votes) == len(riders), "an answer per transfer"
         latency_ms = int((time.perf_counter() - started) * 1000)
-        return [Sent(failure, latency_ms, batch) for failure in failures]
+        return [Sent(failure, latency_ms, batch) for failure in failures], [
+            Prepared(vote, latency_ms, batch) for vote in votes
+        ]
 
     async def complete(self, attempts: list[CompleteItem], batch: Batch) -> list[Transfer | None]:
         """One statement for every completion attempt of the batch; each transfer completed now, or None."""
@@ -156,18 +175,22 @@ class Batchers:
         """`locks`: the accounts this coordinator's transfers hold at their participants, taken when their
         prepare leaves and released once the participant no longer locks them (Coordinator)."""
         decisions = (TransferStatus.COMMITTED, TransferStatus.ABORTED)
+        prepare = {
+            name: Batcher(
+                f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts, holds=(locks, _holder)
+            )
+            for name in participants
+        }
         return cls(
             accept=Batcher("accept", phases.accept, limits, keys_of=_names),
-            prepare={
-                name: Batcher(
-                    f"prepare-{name}", partial(phases.prepare, name), limits, keys_of=_accounts, holds=(locks, _holder)
-                )
-                for name in participants
-            },
+            prepare=prepare,
             decide=Batcher("decide", phases.decide, limits, keys_of=_transaction),
             send={
                 (name, status): Batcher(
-                    f"{status.value}-{name}", partial(phases.send, name, status), limits, keys_of=_transaction
+                    f"{status.value}-{name}",
+                    partial(_send_with_riders, phases, prepare[name], name, status),
+                    limits,
+                    keys_of=_transaction,
                 )
                 for name in participants
                 for status in decisions
@@ -181,6 +204,34 @@ class Batchers:
     async def close(self) -> None:
         for batcher in self.all():
             await batcher.close()
+
+
+async def _send_with_riders(
+    phases: Phases,
+    prepare: Batcher[PrepareItem, Prepared],
+    participant: str,
+    status: TransferStatus,
+    transfers: list[SendItem],
+    batch: Batch,
+) -> list[Sent]:
+    """A decision message that also carries the prepares waiting at that moment for this participant,
+    those behind the accounts these transfers release included: under hot accounts the next holder's
+    prepare then costs no round trip of its own, and a lock is handed on inside the participant."""
+    riders = prepare.lend(frozenset(transaction_id for transaction_id, _ in transfers))
+    try:
+        sent, prepared = await phases.send(participant, status, transfers, batch, [entry.item for entry in riders])
+    except asyncio.CancelledError as cancelled:
+        prepare.settle(riders, cancelled)
+        raise
+    except Exception:
+        # The decisions are sent again alone (Coordinator._send_decision); a rider may be locked there or
+        # not, so it goes unanswered: its transfer aborts and the participant hears the abort.
+        log.warning("riders_unanswered", details={"participant": participant, "transfers": len(riders)})
+        unanswered = Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR)
+        prepare.settle(riders, [Prepared(unanswered, 0, batch) for _ in riders])
+        raise
+    prepare.settle(riders, prepared)
+    return sent
 
 
 def _names(new: NewTransfer) -> list[Hashable]:

@@ -39,6 +39,7 @@ ONE_LEG = {
     "account_id": str(ALICE_MAIN),
     "amount": "-1",
 }
+RIDER = {**ONE_LEG, "transaction_id": "1c0a4f5d-3e2b-4f60-9b8c-7d6e5f4a3b2c"}  # a prepare riding a decision
 # (METHOD, path template) -> a valid body, so each replaced field is checked as deep as the route goes.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/auth/login"): {"username": "alice", "password": "not-alices-password"},
@@ -53,8 +54,8 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/2pc/commit"): ONE_LEG,
     ("POST", "/2pc/abort"): ONE_LEG,
     ("POST", "/2pc/prepare-batch"): {"transfers": [ONE_LEG]},
-    ("POST", "/2pc/commit-batch"): {"transfers": [ONE_LEG]},
-    ("POST", "/2pc/abort-batch"): {"transfers": [ONE_LEG]},
+    ("POST", "/2pc/commit-batch"): {"transfers": [ONE_LEG], "prepare": [RIDER]},
+    ("POST", "/2pc/abort-batch"): {"transfers": [ONE_LEG], "prepare": [RIDER]},
     ("POST", "/transfers"): {
         "source_account_id": str(ALICE_MAIN),
         "destination_account_id": str(BOB_MAIN),

@@ -127,7 +127,7 @@ class FakeParticipant:
         app.router.add_post("/2pc/prepare", self._prepare)
         app.router.add_post("/2pc/commit", self._decision)
         app.router.add_post("/2pc/abort", self._decision)
-        # The batch routes of /work/tools/batch_contract.md: one vote (or result) per entry, in order.
+        # The batch routes (accounts_service/api_schema.py): one vote (or result) per entry, in order.
         app.router.add_post("/2pc/prepare-batch", self._prepare_batch)
         app.router.add_post("/2pc/commit-batch", self._decision_batch)
         app.router.add_post("/2pc/abort-batch", self._decision_batch)
@@ -171,8 +171,12 @@ class FakeParticipant:
         return web.json_response({"success": True, "data": []})
 
     async def _decision_batch(self, request: web.Request) -> web.Response:
-        transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
+        body = await request.json()
+        transaction_ids = [UUID(entry["transaction_id"]) for entry in body["transfers"]]
         await self._hear(request.path, transaction_ids)
+        riders = [UUID(entry["transaction_id"]) for entry in body.get("prepare", [])]
+        if riders:  # prepares riding the decisions: heard after them
+            self.prepare_messages.append(riders)
         refused = {"code": "INTERNAL_ERROR", "message": "refused by the test"}
         results = [
             {"transaction_id": str(one), "acknowledged": one not in self.failing_decisions, "error": None}
@@ -180,7 +184,8 @@ class FakeParticipant:
             else {"transaction_id": str(one), "acknowledged": False, "error": refused}
             for one in transaction_ids
         ]
-        return web.json_response({"success": True, "data": {"results": results}})
+        votes = [{"transaction_id": str(one), **self._vote(one)} for one in riders]
+        return web.json_response({"success": True, "data": {"results": results} | ({"votes": votes} if riders else {})})
 
 
 @asynccontextmanager
@@ -194,7 +199,7 @@ async def coordinator(engine: AsyncEngine, url: str, **options) -> AsyncIterator
     client = ServiceClient(
         url, jwt_secret=TEST_TOKEN_KEYS, caller="transactions-service", audience=ACCOUNTS_SERVICE_NAME, timeout_s=5
     )
-    participants = Participants(
+    participants = options.pop("participants_class", Participants)(
         {ACCOUNTS_PARTICIPANT: client},
         prepare_timeout_s=2,
         decision_timeout_s=options.pop("decision_timeout_s", DECISION_TIMEOUT_S),
@@ -463,10 +468,10 @@ class ExplodingParticipants(Participants):
             raise RuntimeError("unexpected failure while sending a decision")
         return await super().send_decision(participant, transaction_id, status, legs)
 
-    async def send_decision_batch(self, participant, status, transfers):
+    async def send_decision_batch(self, participant, status, transfers, prepares=None):
         if any(transaction_id == self.exploding for transaction_id, _legs in transfers):
             raise RuntimeError("unexpected failure while sending a batch of decisions")
-        return await super().send_decision_batch(participant, status, transfers)
+        return await super().send_decision_batch(participant, status, transfers, prepares)
 
 
 async def test_one_transfer_that_fails_does_not_stop_the_recovery_pass(engine):

@@ -211,3 +211,45 @@ async def test_every_step_is_in_the_log_whatever_the_batch_size(engine, items_ma
     ]
     batched = [event["event_type"] for event in events if "batch_id" in event["details"]]
     assert batched == ([] if items_max == 1 else ["accepted", "vote", "decision", "acknowledged", "completed"])
+
+
+async def test_a_prepare_waiting_for_an_account_rides_the_commit_that_releases_it(engine):
+    shared_source = uuid.uuid4()
+    requests = [named_request(shared_source), named_request(shared_source)]
+    fake = FakeParticipant(prepare_pause_s=0.05)
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=BATCHED) as ours:
+        transfers = await asyncio.gather(*(ours.transfer(request, CALLER, None) for request in requests))
+
+    assert [transfer.status for transfer in transfers] == [TransferStatus.COMMITTED] * 2
+    first, second = (request.transaction_id for request in requests)
+    assert fake.prepare_messages == [[first], [second]]
+    # The second's prepare travelled in the message that committed the first, after the commit.
+    assert await batch_of(engine, second, EventType.VOTE) == await batch_of(engine, first, EventType.ACKNOWLEDGED)
+    heard = fake.heard_in_order
+    assert heard.index(("/2pc/commit", first)) < heard.index(("prepare", second))
+    assert len(ours.locks) == 0
+
+
+class RiderFailingParticipants(base.Participants):
+    """Participants whose decision messages fail with an unexpected error whenever a prepare rides one."""
+
+    async def send_decision_batch(self, participant, status, transfers, prepares=None):
+        if prepares:
+            raise RuntimeError("unexpected failure of a message carrying prepares")
+        return await super().send_decision_batch(participant, status, transfers, prepares)
+
+
+async def test_a_rider_whose_message_failed_is_aborted_and_the_decisions_it_rode_with_are_sent_again(engine):
+    shared_source = uuid.uuid4()
+    requests = [named_request(shared_source), named_request(shared_source)]
+    fake = FakeParticipant(prepare_pause_s=0.05)
+    options = {"batch_limits": BATCHED, "participants_class": RiderFailingParticipants}
+    async with participant_url(fake) as url, coordinator(engine, url, **options) as ours:
+        transfers = await asyncio.gather(*(ours.transfer(request, CALLER, None) for request in requests))
+
+    first, second = transfers
+    assert first.status is TransferStatus.COMMITTED and first.completed  # its commit went again, alone
+    assert (second.status, second.reason) == (TransferStatus.ABORTED, AbortReason.PARTICIPANT_ERROR)
+    assert ("/2pc/abort", second.transaction_id) in fake.decisions  # it may have been locked there
+    assert (await stored(engine, second.transaction_id)).completed
+    assert len(ours.locks) == 0

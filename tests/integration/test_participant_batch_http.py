@@ -1,5 +1,5 @@
 """The participant's batch routes over HTTP (/2pc/prepare-batch, /2pc/commit-batch, /2pc/abort-batch) against a
-real PostgreSQL database: the wire contract (tools/batch_contract.md), the coordinator-only rule, the bound."""
+real PostgreSQL database: the wire contract (accounts_service/api_schema.py), the coordinator-only rule, the bound."""
 
 from __future__ import annotations
 
@@ -172,3 +172,62 @@ async def test_a_batch_body_over_its_byte_bound_is_a_413(client):
         "/2pc/prepare-batch", data=padding, headers={**coordinator(), "Content-Type": "application/json"}
     )
     await assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+# --- prepares riding a decision batch ------------------------------------------------------------------------------
+
+
+async def leg_states(engine: AsyncEngine, transaction_id: UUID) -> dict[UUID, str]:
+    return {account_id: row["state"] for account_id, row in (await log_rows(engine, transaction_id)).items()}
+
+
+async def test_a_prepare_riding_a_commit_takes_the_account_the_commit_releases(client, engine):
+    """The next transfer on account a rides the message that commits the one holding a: the participant
+    commits first, then prepares, so the rider votes YES where alone it would have waited for the lock."""
+    (a, b), c = await two_accounts(engine), (await open_account(engine, 0))["account_id"]
+    holding, next_one = uuid.uuid4(), uuid.uuid4()
+    prepare = {"transfers": [transfer_body(holding, a, b, 30)]}
+    await data_of(await client.post("/2pc/prepare-batch", json=prepare, headers=coordinator()))
+
+    body = {"transfers": [{"transaction_id": str(holding)}], "prepare": [transfer_body(next_one, a, c, 70)]}
+    data = await data_of(await client.post("/2pc/commit-batch", json=body, headers=coordinator()))
+
+    assert data["results"] == [{"transaction_id": str(holding), "acknowledged": True, "error": None}]
+    assert data["votes"] == [{"transaction_id": str(next_one), "vote": "yes", "reason": None}]
+    states = await account_states(engine, [a, b])
+    assert states[a]["balance"] == 70 and states[b]["balance"] == 30  # the commit applied
+    assert states[a]["transaction_lock"] == next_one  # and the rider holds a, with all that is left
+    assert await leg_states(engine, next_one) == {a: "prepared", c: "prepared"}
+
+
+async def test_a_decision_batch_with_no_riders_answers_no_votes(client, engine):
+    source, destination = await two_accounts(engine)
+    transaction_id = uuid.uuid4()
+    prepare = {"transfers": [transfer_body(transaction_id, source, destination, 1)]}
+    await data_of(await client.post("/2pc/prepare-batch", json=prepare, headers=coordinator()))
+
+    body = {"transfers": [{"transaction_id": str(transaction_id)}], "prepare": []}
+    data = await data_of(await client.post("/2pc/abort-batch", json=body, headers=coordinator()))
+
+    assert set(data) == {"results"} and data["results"][0]["acknowledged"] is True
+
+
+@pytest.mark.parametrize("path", ["/2pc/commit-batch", "/2pc/abort-batch"])
+@pytest.mark.parametrize("fault", ["named twice", "malformed rider", "riders over the bound"])
+async def test_a_bad_rider_refuses_the_whole_message_and_nothing_is_written(client, engine, path, fault):
+    (a, b), (c, d) = await two_accounts(engine), await two_accounts(engine)
+    decided, rider = uuid.uuid4(), uuid.uuid4()
+    prepare = {"transfers": [transfer_body(decided, a, b, 10)]}
+    await data_of(await client.post("/2pc/prepare-batch", json=prepare, headers=coordinator()))
+    riders = {
+        "named twice": [transfer_body(decided, c, d, 1)],
+        "malformed rider": [{"transaction_id": str(rider), "changes": [{"account_id": str(c), "change": "ten"}]}],
+        "riders over the bound": [transfer_body(uuid.uuid4(), c, d, 1) for _ in range(PARTICIPANT_BATCH_MAX + 1)],
+    }[fault]
+    body = {"transfers": [{"transaction_id": str(decided)}], "prepare": riders}
+
+    await assert_error(await client.post(path, json=body, headers=coordinator()), 400, "VALIDATION_ERROR")
+
+    assert await leg_states(engine, decided) == {a: "prepared", b: "prepared"}  # the decision was not applied
+    assert await log_rows(engine, rider) == {}
+    assert (await account_states(engine, [c]))[c]["transaction_lock"] is None

@@ -286,3 +286,57 @@ async def test_releasing_what_is_not_held_changes_nothing() -> None:
     holds.release("a", [3])
 
     assert holds.held([1]) and holds.held([2]) and not holds.held([3])
+
+
+async def test_a_key_held_only_by_releasing_holders_counts_as_free() -> None:
+    holds = Holds()
+    holds.take("a", [1])
+    holds.take("b", [2])
+    holds.take("c", [2])
+
+    assert not holds.held([1], releasing=frozenset({"a"}))
+    assert holds.held([1, 2], releasing=frozenset({"a", "b"}))  # c still holds 2
+    assert not holds.held([1, 2], releasing=frozenset({"a", "b", "c"}))
+    assert holds.held([1])  # nothing was released
+
+
+async def test_lend_hands_waiting_items_behind_the_releasing_holders_to_another_message() -> None:
+    """Item 1 waits on key 1, held by "a"; item 2 on key 2, held by "b". A message that releases "a" takes
+    item 1 along (its key taken for it), leaves item 2 waiting, and the riders hear what settle gives them."""
+    flush = Recorder()
+    holds = Holds()
+    batcher = Batcher("test", flush, limits(), keys_of=lambda item: [item], holds=(holds, lambda item: item))
+    holds.take("a", [1])
+    holds.take("b", [2])
+    rider, left = asyncio.create_task(batcher.submit(1)), asyncio.create_task(batcher.submit(2))
+    await asyncio.sleep(0.01)
+
+    riders = batcher.lend(frozenset({"a"}))
+
+    assert [entry.item for entry in riders] == [1]
+    assert holds.held([1], releasing=frozenset({"a"}))  # item 1 holds key 1 now
+    batcher.settle(riders, [10])
+    assert await rider == 10
+    assert not left.done() and flush.batches == []  # no batch of its own left for either
+    holds.release("b", [2])
+    assert await left == 4
+
+
+async def test_riders_hear_the_exception_of_the_message_they_rode() -> None:
+    holds = Holds()
+    batcher = Batcher("test", Recorder(), limits(), keys_of=lambda item: [item], holds=(holds, lambda item: item))
+    holds.take("a", [1])
+    rider = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+
+    riders = batcher.lend(frozenset({"a"}))
+    batcher.settle(riders, RuntimeError("the message failed"))
+
+    with pytest.raises(RuntimeError, match="the message failed"):
+        await rider
+
+
+async def test_nothing_rides_without_batching() -> None:
+    batcher = Batcher("test", Recorder(), limits(items_max=1, queue_max=1), keys_of=lambda item: [item])
+
+    assert batcher.lend(frozenset({"a"})) == []
