@@ -395,7 +395,8 @@ def _vote_event(participant: str, prepared: Prepared) -> Event:
             "vote": "yes" if vote.yes else ("no" if vote.answered else "none"),
             "reason": vote.reason.value if vote.reason else None,
             "latency_ms": prepared.latency_ms,
-        },
+        }
+        | ({"rode_with": prepared.rode_with} if prepared.rode_with else {}),
     )
 
 

@@ -185,17 +185,24 @@ class Participants:
         except PeerUnavailableError as error:
             return [str(error) for _ in transfers], _unanswered(participant, error, prepares)
         results = _batch_answers("decision_batch_refused", participant, answer, "results", transfers)
-        votes = _batch_answers("decision_batch_refused", participant, answer, "votes", prepares) if prepares else []
-        rider_votes = (
-            [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes]
-            if votes is not None
-            else [Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR) for _ in prepares]
-        )
+        rider_votes = _rider_votes(participant, answer, prepares)
         if results is None:
             refusal = answer.body.get("error") if isinstance(answer.body, dict) else None
             failure = f"HTTP {answer.status}: {refusal.get('code') if isinstance(refusal, dict) else None}"
             return [failure for _ in transfers], rider_votes
         return [_acknowledgement(participant, result) for result in results], rider_votes
+
+
+def _rider_votes(participant: str, answer: PeerResponse, prepares: list[tuple[UUID, list[Leg]]]) -> list[Vote]:
+    """The votes on the prepares that rode a decision message; none back (an error answer, or the
+    participant's database unavailable for them) is no vote: each may be locked there."""
+    if not prepares:
+        return []
+    votes = _answers_in_order(answer.body, "votes", prepares) if answer.status == 200 else None
+    if votes is None:
+        log.warning("riders_unanswered", participant=participant, details={"transfers": len(prepares)})
+        return [Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR) for _ in prepares]
+    return [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes]
 
 
 def _unanswered(participant: str, error: PeerUnavailableError, transfers: list[tuple[UUID, list[Leg]]]) -> list[Vote]:

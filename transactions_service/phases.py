@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.hot_sql import raw_connection
 from transactions_service import db
-from transactions_service.batching import Batch, Batcher, BatchLimits, Holds, new_batch
+from transactions_service.batching import Batch, Batcher, BatchLimits, Holds
 from transactions_service.domain import Event, Leg, NewTransfer, Transfer
 from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import Participants
@@ -35,13 +35,19 @@ SendItem = tuple[UUID, list[Leg]]
 CompleteItem = tuple[UUID, list[Event], bool]  # the attempt's events (COMPLETED last), all acknowledged?
 
 
+# The step a decision message is (its batch-size metric's phase, and a rider's `rode_with`).
+DECISION_STEPS = {TransferStatus.COMMITTED: "commit", TransferStatus.ABORTED: "abort"}
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """One transfer's vote from one participant, the batch it rode in and how long the message took."""
+    """One transfer's vote from one participant, the batch it rode in and how long the message took;
+    `rode_with` names the decision ("commit" or "abort") whose message carried it, if one did."""
 
     vote: Vote
     latency_ms: int
     batch: Batch
+    rode_with: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +137,9 @@ class Phases:
         each. Only with batching."""
         riders = riders or []
         assert self.batching or not riders, "a prepare rides a decision only in a batch message"
-        self._count("commit" if status is TransferStatus.COMMITTED else "abort", batch)
+        self._count(DECISION_STEPS[status], batch)
         if riders:
-            self._count("prepare", new_batch(len(riders)))
+            self._count("prepare", Batch(batch.batch_id, len(riders)))
         started = time.perf_counter()
         if self.batching:
             failures, votes = await self.participants.send_decision_batch(participant, status, transfers, riders)
@@ -143,7 +149,7 @@ class Phases:
         assert len(failures) == len(transfers) and len(votes) == len(riders), "an answer per transfer"
         latency_ms = int((time.perf_counter() - started) * 1000)
         return [Sent(failure, latency_ms, batch) for failure in failures], [
-            Prepared(vote, latency_ms, batch) for vote in votes
+            _rider_vote(vote, latency_ms, status, batch, len(riders)) for vote in votes
         ]
 
     async def complete(self, attempts: list[CompleteItem], batch: Batch) -> list[Transfer | None]:
@@ -228,10 +234,15 @@ async def _send_with_riders(
         # not, so it goes unanswered: its transfer aborts and the participant hears the abort.
         log.warning("riders_unanswered", details={"participant": participant, "transfers": len(riders)})
         unanswered = Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR)
-        prepare.settle(riders, [Prepared(unanswered, 0, batch) for _ in riders])
+        prepare.settle(riders, [_rider_vote(unanswered, 0, status, batch, len(riders)) for _ in riders])
         raise
     prepare.settle(riders, prepared)
     return sent
+
+
+def _rider_vote(vote: Vote, latency_ms: int, status: TransferStatus, batch: Batch, riders: int) -> Prepared:
+    """A rider's vote, in the decision message's batch: its id, and the number of prepares it carried."""
+    return Prepared(vote, latency_ms, Batch(batch.batch_id, riders), rode_with=DECISION_STEPS[status])
 
 
 def _names(new: NewTransfer) -> list[Hashable]:

@@ -115,6 +115,7 @@ def batches_line(events: list[dict[str, Any]]) -> str:
     """Which batch each step of the transfer rode in and its size; empty when it travelled unbatched."""
     rode = [
         f"{BATCH_STEPS.get(event['event_type'], event['event_type'])} {_batch(details)}"
+        + (f" (in a {details['rode_with']} message)" if details.get("rode_with") else "")
         for event in events
         if "batch_id" in (details := event.get("details") or {})
     ]
@@ -165,7 +166,8 @@ def _describe(kind: str, details: dict[str, Any], participant: str) -> str:
 
 def _describe_vote(details: dict[str, Any], participant: str) -> str:
     vote, reason = details.pop("vote", "?"), details.pop("reason", None)
-    latency = _latency(details)
+    rode_with = details.pop("rode_with", None)  # the vote came back in a decision message it rode
+    latency = _latency(details) + (f", in a {rode_with} message" if rode_with else "")
     if vote == "yes":
         return f"{participant} voted [green]YES[/]" + latency + _rest(details)
     if vote == "none":

@@ -105,3 +105,14 @@ def test_a_batched_event_names_its_batch_and_its_size() -> None:
     assert describe(event) == "accounts voted [green]YES[/] in 3 ms [dim](batch 5f0c2a9e of 17)[/]"
     assert batches_line([accepted, event]) == "rode in batches: accept aa11bb22 of 4, prepare 5f0c2a9e of 17"
     assert batches_line([{"event_type": "vote", "details": {"vote": "yes"}}]) == ""
+
+
+def test_a_prepare_that_rode_a_decision_message_says_so() -> None:
+    event = {
+        "event_type": "vote",
+        "participant": "accounts",
+        "details": {"vote": "yes", "latency_ms": 4, "batch_id": "77aa88bb99cc", "batch_size": 2, "rode_with": "commit"},
+    }
+
+    assert describe(event) == "accounts voted [green]YES[/] in 4 ms, in a commit message [dim](batch 77aa88bb of 2)[/]"
+    assert batches_line([event]) == "rode in batches: prepare 77aa88bb of 2 (in a commit message)"

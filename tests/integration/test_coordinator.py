@@ -120,6 +120,7 @@ class FakeParticipant:
 
     no_votes: dict[UUID, str] = field(default_factory=dict)  # transfers it votes NO on, with the reason
     prepare_messages: list[list[UUID]] = field(default_factory=list)  # every prepare message's transfers
+    riders_unprepared: bool = False  # answer a decision batch's riders with no votes (its database down)
     heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
 
     def app(self) -> web.Application:
@@ -175,6 +176,8 @@ class FakeParticipant:
         transaction_ids = [UUID(entry["transaction_id"]) for entry in body["transfers"]]
         await self._hear(request.path, transaction_ids)
         riders = [UUID(entry["transaction_id"]) for entry in body.get("prepare", [])]
+        if riders and self.riders_unprepared:
+            riders = []
         if riders:  # prepares riding the decisions: heard after them
             self.prepare_messages.append(riders)
         refused = {"code": "INTERNAL_ERROR", "message": "refused by the test"}

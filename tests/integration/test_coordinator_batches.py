@@ -224,7 +224,9 @@ async def test_a_prepare_waiting_for_an_account_rides_the_commit_that_releases_i
     first, second = (request.transaction_id for request in requests)
     assert fake.prepare_messages == [[first], [second]]
     # The second's prepare travelled in the message that committed the first, after the commit.
-    assert await batch_of(engine, second, EventType.VOTE) == await batch_of(engine, first, EventType.ACKNOWLEDGED)
+    [vote] = await events_of(engine, second, EventType.VOTE)
+    commit_message, _ = await batch_of(engine, first, EventType.ACKNOWLEDGED)
+    assert (vote["details"]["batch_id"], vote["details"]["rode_with"]) == (commit_message, "commit")
     heard = fake.heard_in_order
     assert heard.index(("/2pc/commit", first)) < heard.index(("prepare", second))
     assert len(ours.locks) == 0
@@ -252,4 +254,20 @@ async def test_a_rider_whose_message_failed_is_aborted_and_the_decisions_it_rode
     assert (second.status, second.reason) == (TransferStatus.ABORTED, AbortReason.PARTICIPANT_ERROR)
     assert ("/2pc/abort", second.transaction_id) in fake.decisions  # it may have been locked there
     assert (await stored(engine, second.transaction_id)).completed
+    assert len(ours.locks) == 0
+
+
+async def test_riders_answered_with_no_votes_are_aborted_and_the_decisions_acknowledged(engine):
+    shared_source = uuid.uuid4()
+    requests = [named_request(shared_source), named_request(shared_source)]
+    fake = FakeParticipant(prepare_pause_s=0.05, riders_unprepared=True)
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=BATCHED) as ours:
+        first, second = await asyncio.gather(*(ours.transfer(request, CALLER, None) for request in requests))
+
+    assert first.status is TransferStatus.COMMITTED and first.completed
+    assert [event["details"]["vote"] for event in await events_of(engine, second.transaction_id, EventType.VOTE)] == [
+        "none"
+    ]
+    assert (second.status, second.reason) == (TransferStatus.ABORTED, AbortReason.PARTICIPANT_ERROR)
+    assert ("/2pc/abort", second.transaction_id) in fake.decisions
     assert len(ours.locks) == 0

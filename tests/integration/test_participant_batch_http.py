@@ -13,11 +13,13 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts_service import participant_batch
 from accounts_service.app import create_app
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
 from accounts_service.participant_batch import PARTICIPANT_BATCH_BODY_MAX_BYTES, PARTICIPANT_BATCH_MAX
 from shared import jsonio
 from shared.database import create_engine
+from shared.errors import ServiceUnavailableError
 from shared.params import MAX_BODY_BYTES
 from tests.conftest import bearer, coordinator_token, serve
 from tests.integration.test_accounts_http import (
@@ -231,3 +233,23 @@ async def test_a_bad_rider_refuses_the_whole_message_and_nothing_is_written(clie
     assert await leg_states(engine, decided) == {a: "prepared", b: "prepared"}  # the decision was not applied
     assert await log_rows(engine, rider) == {}
     assert (await account_states(engine, [c]))[c]["transaction_lock"] is None
+
+
+async def test_when_only_the_riders_meet_an_unavailable_database_the_decisions_are_still_answered(
+    client, engine, monkeypatch
+):
+    (a, b), (c, d) = await two_accounts(engine), await two_accounts(engine)
+    decided, rider = uuid.uuid4(), uuid.uuid4()
+    prepare = {"transfers": [transfer_body(decided, a, b, 10)]}
+    await data_of(await client.post("/2pc/prepare-batch", json=prepare, headers=coordinator()))
+
+    async def unavailable(*_args, **_kwargs):
+        raise ServiceUnavailableError("database unavailable")
+
+    monkeypatch.setattr(participant_batch, "prepare_batch", unavailable)
+    body = {"transfers": [{"transaction_id": str(decided)}], "prepare": [transfer_body(rider, c, d, 1)]}
+    data = await data_of(await client.post("/2pc/commit-batch", json=body, headers=coordinator()))
+
+    assert data == {"results": [{"transaction_id": str(decided), "acknowledged": True, "error": None}]}
+    assert await leg_states(engine, decided) == {a: "committed", b: "committed"}
+    assert await leg_states(engine, rider) == {}
