@@ -322,6 +322,26 @@ async def test_lend_hands_waiting_items_behind_the_releasing_holders_to_another_
     assert await left == 4
 
 
+async def test_an_item_free_already_is_not_lent_but_left_to_its_own_batch() -> None:
+    flush = Recorder(pause_s=0.05)
+    holds = Holds()
+    batcher = Batcher(
+        "test", flush, limits(window_s=5.0), keys_of=lambda item: [item], holds=(holds, lambda item: item)
+    )
+    holds.take("a", [1])
+    in_flight = asyncio.create_task(batcher.submit(5))  # leaves at once; the next items gather behind it
+    await asyncio.sleep(0.01)
+    behind_a, free = asyncio.create_task(batcher.submit(1)), asyncio.create_task(batcher.submit(6))
+    await asyncio.sleep(0.01)
+
+    riders = batcher.lend(frozenset({"a"}))
+
+    assert [entry.item for entry in riders] == [1]
+    batcher.settle(riders, [10])
+    assert (await behind_a, await in_flight, await free) == (10, 10, 12)
+    assert flush.batches == [[5], [6]]  # item 6 rode nothing: it left in a batch of this batcher
+
+
 async def test_riders_hear_the_exception_of_the_message_they_rode() -> None:
     holds = Holds()
     batcher = Batcher("test", Recorder(), limits(), keys_of=lambda item: [item], holds=(holds, lambda item: item))
