@@ -325,6 +325,9 @@ class Batcher(Generic[Item, Result]):
     async def _fly(self, batch: list[_Waiting[Item, Result]], info: Batch) -> None:
         try:
             results = await self._flush([entry.item for entry in batch], info)
+            # Checked here, not only in settle: a flush answering the wrong count is this batch's error,
+            # which each of its items hears, never a dead task that leaves them waiting.
+            assert len(results) == len(batch), "a flush answers every item"
         except asyncio.CancelledError as cancelled:
             self.settle(batch, cancelled)
             raise

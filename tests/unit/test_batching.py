@@ -161,6 +161,19 @@ async def test_a_failed_flush_reaches_every_item_of_its_batch_and_no_other() -> 
     assert await batcher.submit(7) == 14  # the batcher goes on
 
 
+async def test_a_flush_answering_the_wrong_count_fails_each_item_of_its_batch() -> None:
+    async def short(items: list[int], _batch: Batch) -> list[int]:
+        return items[1:]
+
+    batcher = Batcher("test", short, limits())
+
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(item) for item in range(3)), return_exceptions=True), timeout=5.0
+    )
+
+    assert [type(outcome) for outcome in outcomes] == [AssertionError] * 3
+
+
 async def test_items_whose_keys_meet_wait_for_a_later_batch_in_order() -> None:
     flush = Recorder()
     batcher = Batcher("test", flush, limits(), keys_of=lambda item: [item % 3])
