@@ -136,9 +136,17 @@ def _print_cpu(console: Console, results: list[RunResult], variants: bool) -> No
     console.print(table)
 
 
-def write_json(path: Path, results: list[RunResult], settings: dict, extra: dict | None = None) -> None:
+def write_json(
+    path: Path, results: list[RunResult], settings: dict, extra: dict | None = None, *, speed: dict | None = None
+) -> None:
+    """`speed`: how fast the machine ran (cli/bench/machine.py), kept with the machine's other facts."""
     document = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            **(speed or {}),
+        },
         "settings": settings,
         "runs": [run_summary(result) for result in results],
         "ratio_2pc_to_baseline": ratios(results),

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.bench.bank import CALLERS
+from cli.bench.machine import python_reference_ms
 from cli.bench.variants import (
     DEFAULT_SCALE_ACCOUNTS,
     DEFAULT_SCALE_TRANSFERS,
@@ -99,10 +100,12 @@ def bench(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     options = RunOptions(clients, seconds, warmup, seed, caller, not no_baseline)
+    reference_before_ms = python_reference_ms()
     if start:
         results, extra = asyncio.run(_run_fresh(chosen, planned, options, fsync=fsync, service_env=common_env))
     else:
         results, extra = asyncio.run(_run_existing(chosen, options, baseline_url)), {}
+    speed = {"python_reference_ms": {"before": reference_before_ms, "after": python_reference_ms()}}
     settings = {
         "clients": clients,
         "seconds": str(seconds),
@@ -117,7 +120,7 @@ def bench(
             {"label": v.label, "service_env": v.service_env, "preload": v.preload and vars(v.preload)} for v in planned
         ],
     }
-    _report(results, settings, extra, out, chart)
+    _report(results, settings, speed, extra, out, chart)
 
 
 def _workloads(names: list[str], accounts: int) -> list[Workload]:
@@ -128,13 +131,18 @@ def _workloads(names: list[str], accounts: int) -> list[Workload]:
     return [WORKLOADS[name].with_accounts(accounts) for name in names]
 
 
-def _report(results, settings: dict, extra: dict, out: Path, chart: Path | None) -> None:
+def _report(results, settings: dict, speed: dict, extra: dict, out: Path, chart: Path | None) -> None:
     from cli.bench.report import print_table, write_chart, write_json
 
     print_table(console, results)
     for label, plans in extra.get("hot_path_plans", {}).items():
         _print_plans(label, plans)
-    write_json(out, results, settings, extra)
+    reference = speed["python_reference_ms"]
+    console.print(
+        f"machine speed: a fixed Python loop took {reference['before']} ms before the runs and "
+        f"{reference['after']} ms after (lower is faster; compare rates of different days by it)"
+    )
+    write_json(out, results, settings, extra, speed=speed)
     chart_path = chart or out.with_suffix(".png")
     write_chart(chart_path, results)
     console.print(f"results: {out}   chart: {chart_path}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,8 @@ def test_bench_completes_conserves_money_and_writes_json(system: LocalSystem, tm
     assert overdraft["aborted_per_s_by_reason"].get("insufficient_funds", 0) > 0
     assert set(document["ratio_2pc_to_baseline"]) == {"uniform", "hot", "overdraft"}
     assert out.with_suffix(".png").stat().st_size > 0
+    speed = document["machine"]["python_reference_ms"]
+    assert Decimal(speed["before"]) > 0 and Decimal(speed["after"]) > 0, speed
 
 
 def test_bench_transfers_are_sent_by_the_customers_owning_their_source_accounts(

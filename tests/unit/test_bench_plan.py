@@ -94,3 +94,12 @@ def test_a_profile_sample_is_charged_to_its_innermost_named_component() -> None:
         == "our code"
     )
     assert component_of("somewhere (elsewhere.py:1)") == "other"
+
+
+def test_the_machine_speed_reference_is_the_fastest_repeat_of_a_fixed_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.bench import machine
+
+    repeats = iter([0.0912, 0.0751, 0.0803, 0.1200, 0.0777])
+    monkeypatch.setattr(machine, "_one_loop_s", lambda: next(repeats))
+    assert machine.python_reference_ms() == Decimal("75.10")
+    assert next(repeats, None) is None, "every repeat ran"
