@@ -14,8 +14,9 @@ A batcher may also share `Holds` with its callers: the keys an item takes when i
 accounts a prepare locks) and keeps until its caller releases them (once the participant let the lock
 go). An item whose keys are held waits, so a prepare never meets a lock this coordinator knows is taken.
 A later item may take a free key that a waiting item also needs (the waiting one cannot go yet anyway),
-but only OVERTAKES_MAX times: after that the waiting item reserves its keys, and every later item
-sharing one waits behind it (first come, first served per key). So a free account does not sit idle
+but only OVERTAKES_MAX times: after that the waiting item reserves its keys up to the lowest one it
+waits for (never above it, which would break the account-id order and let waits form a cycle), and every
+later item sharing a reserved key waits behind it (first come, first served per key). So a free account does not sit idle
 behind a transfer waiting for its other account, and no transfer waits for ever.
 
 A batch of one flushes in its caller's context, so its request id reaches the participant as before
@@ -31,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import structlog
 
@@ -271,7 +272,7 @@ class Batcher(Generic[Item, Result]):
     ) -> list[_Waiting[Item, Result]]:
         """Up to items_max waiting items, oldest first; cancelled ones dropped. An item whose keys meet the
         batch's, a key held (by a holder not in `releasing`) or a reserved key stays waiting, in order; it
-        reserves its keys once it has been overtaken OVERTAKES_MAX times. `freed_only`: so does an item
+        reserves its keys up to the lowest it waits for (_reservable) once overtaken OVERTAKES_MAX times. `freed_only`: so does an item
         none of whose keys is held now."""
         batch: list[_Waiting[Item, Result]] = []
         taken: set[Hashable] = set()
@@ -287,7 +288,9 @@ class Batcher(Generic[Item, Result]):
                 if not free or blocked:
                     left.append(entry)
                     if entry.overtaken >= OVERTAKES_MAX:
-                        reserved |= entry.keys
+                        unavailable = {key for key in entry.keys if key in taken or key in reserved}
+                        unavailable |= {key for key in entry.keys if self._held(frozenset((key,)), releasing)}
+                        reserved |= _reservable(entry.keys, unavailable)
                     continue
                 for earlier in left:
                     if not earlier.keys.isdisjoint(entry.keys):
@@ -342,3 +345,17 @@ def _context_of(batch: Batch) -> contextvars.Context:
     context = contextvars.Context()
     context.run(structlog.contextvars.bind_contextvars, request_id=f"batch-{batch.batch_id}")
     return context
+
+
+def _reservable(keys: frozenset[Hashable], unavailable: set[Hashable]) -> frozenset[Hashable]:
+    """The keys a waiting item reserves: none above the lowest key it waits for.
+
+    A reservation holds a key as a lock would. Prepares take accounts in account-id order (participants.plan),
+    so a transfer holding one account waits only for higher ones; an item reserving a key above the one it
+    waits for breaks that order. With two participants that closed a cycle until the prepare deadline:
+    X holds 1 and waits for 2; V holds 2 and waits for 3; W, needing 1 and 3 at one participant, reserved 3
+    while it waited for 1. An item waiting for nothing held (the lend path) reserves all its keys."""
+    if not unavailable:
+        return keys
+    lowest = min(cast(Any, unavailable))
+    return frozenset(key for key in keys if cast(Any, key) <= lowest)

@@ -266,30 +266,64 @@ async def test_an_item_whose_key_is_held_waits_for_its_release_and_later_items_o
 
 
 async def test_a_later_item_may_take_a_free_key_a_waiting_item_needs_but_only_overtakes_max_times() -> None:
-    """Item 0 needs keys 1 (held) and 2 (free). Later items take key 2 meanwhile, OVERTAKES_MAX of them;
-    then item 0 reserves its keys, and the next item on key 2 waits behind it."""
+    """Item 0 needs keys 1 (free) and 2 (held). Later items take key 1 meanwhile, OVERTAKES_MAX of them;
+    then item 0 reserves its keys up to key 2, and the next item on key 1 waits behind it."""
     flush = Recorder()
     holds = Holds()
     late = OVERTAKES_MAX + 1
-    keys = {0: [1, 2]} | {n: [2, 10 + n] for n in range(1, late + 1)}
+    keys = {0: [1, 2]} | {n: [1, 10 + n] for n in range(1, late + 1)}
     batcher = Batcher("test", flush, limits(), keys_of=keys.__getitem__, holds=(holds, lambda item: item))
-    holds.take("elsewhere", [1])
+    holds.take("elsewhere", [2])
 
     waiting = asyncio.create_task(batcher.submit(0))
     await asyncio.sleep(0.01)  # item 0 waits first
     for n in range(1, late):
-        # key 2 is free: it need not sit idle behind item 0
+        # key 1 is free: it need not sit idle behind item 0
         assert await asyncio.wait_for(batcher.submit(n), timeout=1) == 2 * n
         holds.release(n, keys[n])
     behind = asyncio.create_task(batcher.submit(late))
     await asyncio.sleep(0.02)
     assert not waiting.done() and not behind.done()
 
-    holds.release("elsewhere", [1])
+    holds.release("elsewhere", [2])
     assert await waiting == 0
     holds.release(0, keys[0])
     assert await behind == 2 * late
     assert flush.batches == [[n] for n in range(1, late)] + [[0], [late]]
+
+
+async def test_a_waiting_item_never_reserves_a_key_above_the_one_it_waits_for() -> None:
+    """Two participants' prepare batchers share the holds; keys are accounts, taken in increasing order.
+    X holds 1 and next wants 2 (at Q); V holds 2 and next wants 3 (at P); W wants 1 and 3 at P and was
+    overtaken OVERTAKES_MAX times while 1 was held. Had W reserved 3, V would wait for W, W for X and X for
+    V: a cycle until the prepare deadline. W reserves only up to 1, so V goes, then X, then W."""
+    holds = Holds()
+    keys = {"W": [1, 3], "V": [3], "X": [2]} | {f"T{n}": [3] for n in range(OVERTAKES_MAX)}
+    recorded: list[list[str]] = []
+
+    async def flush(items: list[str], _batch: Batch) -> list[str]:
+        recorded.append(list(items))
+        return [f"{item} prepared" for item in items]
+
+    at_p, at_q = (
+        Batcher(name, flush, limits(), keys_of=keys.__getitem__, holds=(holds, lambda item: item))
+        for name in ("prepare-P", "prepare-Q")
+    )
+    holds.take("X", [1])  # X prepared at P
+    holds.take("V", [2])  # V prepared at Q
+    w = asyncio.create_task(at_p.submit("W"))
+    await asyncio.sleep(0.01)
+    for n in range(OVERTAKES_MAX):  # 3 is free: later transfers take it past W, then let it go
+        await asyncio.wait_for(at_p.submit(f"T{n}"), timeout=1)
+        holds.release(f"T{n}", [3])
+
+    assert await asyncio.wait_for(at_p.submit("V"), timeout=1) == "V prepared"
+    x = asyncio.create_task(at_q.submit("X"))
+    holds.release("V", [2, 3])  # V decided: its participants let both accounts go
+    assert await asyncio.wait_for(x, timeout=1) == "X prepared"
+    holds.release("X", [1, 2])
+    assert await asyncio.wait_for(w, timeout=1) == "W prepared"
+    assert recorded[-3:] == [["V"], ["X"], ["W"]]
 
 
 async def test_releasing_what_is_not_held_changes_nothing() -> None:
