@@ -157,8 +157,8 @@ class Participants:
             )
             return _unanswered(participant, error, transfers), _elapsed_ms(started)
         votes = _batch_answers("prepare_batch_refused", participant, answer, "votes", transfers)
-        if votes is None:
-            return [Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR) for _ in transfers], (
+        if votes is None:  # it may have locked them before it failed: no vote (see _vote_from_answer)
+            return [Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR) for _ in transfers], (
                 _elapsed_ms(started)
             )
         return [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes], _elapsed_ms(started)
@@ -236,21 +236,25 @@ REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {
 
 
 def _vote_from_answer(participant: str, status: int, body: dict) -> Vote:
+    """A refused or malformed answer is no vote, not a NO: the participant may have locked the accounts before
+    it failed (a 500 after its prepare was written), so the coordinator keeps holding them until the abort is
+    acknowledged, as for a prepare that timed out. The transfer aborts either way."""
     data = body.get("data") if isinstance(body, dict) else None
     if status != 200 or not isinstance(data, dict):
-        return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
+        return Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR)
     return _vote_of(participant, data.get("vote"), data.get("reason"))
 
 
 def _vote_of(participant: str, vote: object, reason: object) -> Vote:
-    """A participant's answered vote; a NO with a reason we do not know (e.g. invalid_legs) is a participant error."""
+    """A participant's vote; a NO with a reason we do not know (e.g. invalid_legs) is a participant error, and
+    a vote that is neither yes nor no is no vote (what it locked is unknown)."""
     if vote == "yes":
         return Vote(participant, answered=True, yes=True)
     if vote == "no":
         return Vote(
             participant, answered=True, reason=REASON_OF_PARTICIPANT_NO.get(reason, AbortReason.PARTICIPANT_ERROR)
         )
-    return Vote(participant, answered=True, reason=AbortReason.PARTICIPANT_ERROR)
+    return Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR)
 
 
 def _acknowledgement(participant: str, result: dict) -> str | None:

@@ -121,6 +121,7 @@ class FakeParticipant:
     no_votes: dict[UUID, str] = field(default_factory=dict)  # transfers it votes NO on, with the reason
     prepare_messages: list[list[UUID]] = field(default_factory=list)  # every prepare message's transfers
     riders_unprepared: bool = False  # answer a decision batch's riders with no votes (its database down)
+    refused_prepares: bool = False  # answer every prepare 500, as if it failed after locking the accounts
     heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
 
     def app(self) -> web.Application:
@@ -144,12 +145,16 @@ class FakeParticipant:
         transaction_id = UUID((await request.json())["transaction_id"])
         self.prepare_messages.append([transaction_id])
         await asyncio.sleep(self.prepare_pause_s)
+        if self.refused_prepares:
+            return _internal_error()
         return web.json_response({"success": True, "data": self._vote(transaction_id)})
 
     async def _prepare_batch(self, request: web.Request) -> web.Response:
         transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
         self.prepare_messages.append(transaction_ids)
         await asyncio.sleep(self.prepare_pause_s)
+        if self.refused_prepares:
+            return _internal_error()
         votes = [{"transaction_id": str(one), **self._vote(one)} for one in transaction_ids]
         return web.json_response({"success": True, "data": {"votes": votes}})
 
@@ -189,6 +194,10 @@ class FakeParticipant:
         ]
         votes = [{"transaction_id": str(one), **self._vote(one)} for one in riders]
         return web.json_response({"success": True, "data": {"results": results} | ({"votes": votes} if riders else {})})
+
+
+def _internal_error() -> web.Response:
+    return web.json_response({"success": False, "error": {"code": "INTERNAL_ERROR", "message": "the test"}}, status=500)
 
 
 @asynccontextmanager

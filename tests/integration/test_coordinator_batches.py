@@ -257,6 +257,28 @@ async def test_a_rider_whose_message_failed_is_aborted_and_the_decisions_it_rode
     assert len(ours.locks) == 0
 
 
+@pytest.mark.parametrize("limits", [BATCHED, BatchLimits(items_max=1)], ids=["batched", "one-at-a-time"])
+async def test_a_refused_prepare_is_no_vote_and_its_accounts_stay_held_until_the_abort_is_acknowledged(engine, limits):
+    """A 500 may come after the participant locked the accounts: no vote, not a NO. The coordinator must not
+    send another prepare for them before the abort is acknowledged, as it may after an answered NO."""
+    fake = FakeParticipant(refused_prepares=True, decision_pause_s=0.3)
+    request = named_request()
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=limits) as ours:
+        running = asyncio.create_task(ours.transfer(request, CALLER, None))
+        await asyncio.wait_for(fake.heard_decision.wait(), timeout=5)
+        if limits.items_max > 1:  # one at a time holds nothing in the coordinator: the participant's lock decides
+            accounts = [request.source_account_id, request.destination_account_id]
+            assert ours.locks.held(accounts), "released while the abort was unacknowledged"
+        transfer = await running
+
+    assert (transfer.status, transfer.reason) == (TransferStatus.ABORTED, AbortReason.PARTICIPANT_ERROR)
+    assert [event["details"]["vote"] for event in await events_of(engine, transfer.transaction_id, EventType.VOTE)] == [
+        "none"
+    ]
+    assert ("/2pc/abort", transfer.transaction_id) in fake.decisions
+    assert len(ours.locks) == 0
+
+
 async def test_riders_answered_with_no_votes_are_aborted_and_the_decisions_acknowledged(engine):
     shared_source = uuid.uuid4()
     requests = [named_request(shared_source), named_request(shared_source)]
