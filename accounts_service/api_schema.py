@@ -154,10 +154,10 @@ BATCH_RESULTS = obj(
         )
     }
 )
+# A rider that met a lock is "deferred": nothing written, to be sent again as a prepare of its own.
+RIDER_VOTE = obj({**VOTE["properties"], "vote": {"enum": ["yes", "no", "deferred"]}})
 # The votes are missing when the prepares riding the message could not run (the database unavailable).
-DECISION_BATCH_RESULTS = obj(
-    {**BATCH_RESULTS["properties"], "votes": BATCH_VOTES["properties"]["votes"]}, required=("results",)
-)
+DECISION_BATCH_RESULTS = obj({**BATCH_RESULTS["properties"], "votes": array_of(RIDER_VOTE)}, required=("results",))
 READERS = "(owner, teller, admin, service)"
 
 

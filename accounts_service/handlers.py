@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from accounts_service import participant, participant_batch, service, unsafe_demo
-from accounts_service.domain import BatchEntry, Leg, in_global_order
+from accounts_service.domain import BatchEntry, Leg, Vote, in_global_order
 from accounts_service.keys import CUSTOMERS_KEY, ENGINE_KEY, METRICS_KEY, RELEASE_SIGNALS_KEY, SETTINGS_KEY
 from accounts_service.participant_batch import DecisionEntry, DecisionResult
 from shared import failpoints
@@ -261,14 +261,27 @@ async def _vote_all(request: web.Request, entries: list[BatchEntry]) -> dict[str
         busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
         signals=request.app[RELEASE_SIGNALS_KEY],
     )
+    return _votes_body(request, entries, list(votes))
+
+
+async def _vote_riders(request: web.Request, entries: list[BatchEntry]) -> dict[str, Any]:
+    """The riders' votes, "deferred" for those that met a lock (participant_batch.prepare_riders)."""
+    votes = await participant_batch.prepare_riders(
+        request.app[ENGINE_KEY], entries, signals=request.app[RELEASE_SIGNALS_KEY]
+    )
+    return _votes_body(request, entries, votes)
+
+
+def _votes_body(request: web.Request, entries: list[BatchEntry], votes: list[Vote | None]) -> dict[str, Any]:
     for vote in votes:
-        request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
+        if vote is not None:
+            request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()
     return {
         "votes": [
             {
                 "transaction_id": entry.transaction_id,
-                "vote": "yes" if vote.yes else "no",
-                "reason": vote.reason.value if vote.reason else None,
+                "vote": "deferred" if vote is None else ("yes" if vote.yes else "no"),
+                "reason": vote.reason.value if vote is not None and vote.reason else None,
             }
             for entry, vote in zip(entries, votes, strict=True)
         ]
@@ -309,8 +322,9 @@ async def abort_batch(request: web.Request) -> web.Response:
 
 async def _decide_batch(request: web.Request, decision: str) -> web.Response:
     """Commit (or abort) each transfer of the message, then prepare the transfers riding it (`prepare`): a
-    prepare waiting for an account one of these transfers held takes it with no round trip of its own.
-    Both lists are checked before anything is written; a transfer named in both is refused (400)."""
+    prepare waiting for an account one of these transfers held takes it with no round trip of its own, and
+    one that meets another lock is deferred at once, never waited for. Both lists are checked before
+    anything is written; a transfer named in both is refused (400)."""
     body = await _batch_message(request)
     entries = _decision_entries(_batch_transfers(body["transfers"]))
     riders = _prepare_entries(_batch_transfers(body.get("prepare") or []))
@@ -322,7 +336,7 @@ async def _decide_batch(request: web.Request, decision: str) -> web.Response:
     answer = _results_body(results)
     if riders:
         try:
-            answer |= await _vote_all(request, riders)
+            answer |= await _vote_riders(request, riders)
         except Exception as error:  # the decisions stand and are answered; the riders go unanswered
             if not (isinstance(error, ServiceUnavailableError) or database_unavailable(error)):
                 raise

@@ -150,6 +150,27 @@ async def prepare_batch(
     return [votes[entry.transaction_id] for entry in entries]
 
 
+async def prepare_riders(
+    engine: AsyncEngine, entries: list[BatchEntry], *, signals: ReleaseSignals = NO_SIGNALS
+) -> list[Vote | None]:
+    """The prepares riding a decision message: one round, no waiting; a vote each, or None (deferred).
+
+    An entry busy on a transfer outside the message, or on an account an older prepare queues for here, is
+    deferred: nothing is written for it, and the coordinator sends it again as a prepare of its own. So a
+    decision message's answer never waits for a lock its coordinator did not know of (another replica's):
+    with one batch of a step in flight, every decision to this participant would wait behind it.
+    """
+    check_batch([entry.transaction_id for entry in entries])
+    in_message = frozenset(entry.transaction_id for entry in entries)
+    queued = signals.queued_ahead({leg.account_id for entry in entries for leg in entry.legs}, None)
+    plans = await _prepare_round(engine, entries, in_message, True, queued)
+    votes = [None if plan.action is PrepareAction.RETRY else plan.vote for plan in plans]
+    for entry, vote in zip(entries, votes, strict=True):
+        if vote is not None:
+            _log_vote(entry, vote)
+    return votes
+
+
 def _locked_accounts(entries: list[BatchEntry], plans: list[EntryPlan]) -> set[UUID]:
     return {
         leg.account_id

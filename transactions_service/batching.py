@@ -252,6 +252,16 @@ class Batcher(Generic[Item, Result]):
         self.items_sent += len(riders)
         return riders
 
+    def requeue(self, entries: list[_Waiting[Item, Result]]) -> None:
+        """Lent items the other message did not carry after all (its participant deferred them): their holds
+        let go (nothing was locked for them) and back at the head of the queue, in order, for the next batch."""
+        if self._holds is not None:
+            holds, holder_of = self._holds
+            for entry in entries:
+                holds.release(holder_of(entry.item), entry.keys)
+        self._waiting.extendleft(reversed(entries))
+        self._schedule_launch()
+
     @staticmethod
     def settle(entries: list[_Waiting[Item, Result]], results: list[Result] | BaseException) -> None:
         """Each entry's caller hears its result, or the flush's exception (a cancellation cancels them)."""

@@ -169,9 +169,10 @@ class Participants:
         status: TransferStatus,
         transfers: list[tuple[UUID, list[Leg]]],
         prepares: list[tuple[UUID, list[Leg]]] | None = None,
-    ) -> tuple[list[str | None], list[Vote]]:
+    ) -> tuple[list[str | None], list[Vote | None]]:
         """Send one decision for many transfers in one message; per transfer None when acknowledged, else why
-        not. `prepares` ride the same message (the participant runs them after the decisions): a vote each.
+        not. `prepares` ride the same message (the participant runs them after the decisions): a vote each, or
+        None for one the participant deferred (it met a lock: nothing written, to be sent again alone).
 
         A rider whose vote did not come back (no answer, or an answer without its vote) is unanswered: it
         may be locked there, so the coordinator aborts it and tells the participant, as recovery would."""
@@ -183,7 +184,8 @@ class Participants:
                 DECISION_BATCH_PATHS[status.value], body, timeout_s=self.decision_timeout_s
             )
         except PeerUnavailableError as error:
-            return [str(error) for _ in transfers], _unanswered(participant, error, prepares)
+            no_votes: list[Vote | None] = [*_unanswered(participant, error, prepares)]
+            return [str(error) for _ in transfers], no_votes
         results = _batch_answers("decision_batch_refused", participant, answer, "results", transfers)
         rider_votes = _rider_votes(participant, answer, prepares)
         if results is None:
@@ -193,7 +195,7 @@ class Participants:
         return [_acknowledgement(participant, result) for result in results], rider_votes
 
 
-def _rider_votes(participant: str, answer: PeerResponse, prepares: list[tuple[UUID, list[Leg]]]) -> list[Vote]:
+def _rider_votes(participant: str, answer: PeerResponse, prepares: list[tuple[UUID, list[Leg]]]) -> list[Vote | None]:
     """The votes on the prepares that rode a decision message; none back (an error answer, or the
     participant's database unavailable for them) is no vote: each may be locked there."""
     if not prepares:
@@ -202,7 +204,10 @@ def _rider_votes(participant: str, answer: PeerResponse, prepares: list[tuple[UU
     if votes is None:
         log.warning("riders_unanswered", participant=participant, details={"transfers": len(prepares)})
         return [Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR) for _ in prepares]
-    return [_vote_of(participant, vote.get("vote"), vote.get("reason")) for vote in votes]
+    return [
+        None if vote.get("vote") == RIDER_DEFERRED else _vote_of(participant, vote.get("vote"), vote.get("reason"))
+        for vote in votes
+    ]
 
 
 def _unanswered(participant: str, error: PeerUnavailableError, transfers: list[tuple[UUID, list[Leg]]]) -> list[Vote]:
@@ -224,6 +229,9 @@ def _batch_answers(
         )
     return entries
 
+
+# A rider's vote when it met a lock at the participant: nothing written there (accounts_service/api_schema.py).
+RIDER_DEFERRED = "deferred"
 
 # The one place the participant's vote reasons (its side of the wire) become the coordinator's abort reasons.
 REASON_OF_PARTICIPANT_NO: dict[object, AbortReason] = {

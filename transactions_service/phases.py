@@ -129,12 +129,12 @@ class Phases:
         transfers: list[SendItem],
         batch: Batch,
         riders: list[PrepareItem] | None = None,
-    ) -> tuple[list[Sent], list[Prepared]]:
+    ) -> tuple[list[Sent], list[Prepared | None]]:
         """One commit (or abort) message to the participant for every transfer of the batch; an answer each.
 
         `riders`: prepares the same message carries, which the participant runs after the decisions (so a
         prepare waiting for an account one of these transfers holds takes it in the same round trip); a vote
-        each. Only with batching."""
+        each, or None for a rider the participant deferred (it met a lock there). Only with batching."""
         riders = riders or []
         assert self.batching or not riders, "a prepare rides a decision only in a batch message"
         self._count(DECISION_STEPS[status], batch)
@@ -149,7 +149,7 @@ class Phases:
         assert len(failures) == len(transfers) and len(votes) == len(riders), "an answer per transfer"
         latency_ms = int((time.perf_counter() - started) * 1000)
         return [Sent(failure, latency_ms, batch) for failure in failures], [
-            _rider_vote(vote, latency_ms, status, batch, len(riders)) for vote in votes
+            None if vote is None else _rider_vote(vote, latency_ms, status, batch, len(riders)) for vote in votes
         ]
 
     async def complete(self, attempts: list[CompleteItem], batch: Batch) -> list[Transfer | None]:
@@ -236,7 +236,14 @@ async def _send_with_riders(
         unanswered = Vote(participant, answered=False, reason=AbortReason.PARTICIPANT_ERROR)
         prepare.settle(riders, [_rider_vote(unanswered, 0, status, batch, len(riders)) for _ in riders])
         raise
-    prepare.settle(riders, prepared)
+    deferred = [entry for entry, vote in zip(riders, prepared, strict=True) if vote is None]
+    prepare.settle(
+        [entry for entry, vote in zip(riders, prepared, strict=True) if vote is not None],
+        [vote for vote in prepared if vote is not None],
+    )
+    if deferred:  # they met a lock this coordinator did not know of (another replica's): each goes again alone
+        log.info("riders_deferred", details={"participant": participant, "transfers": len(deferred)})
+        prepare.requeue(deferred)
     return sent
 
 

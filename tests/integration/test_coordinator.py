@@ -122,6 +122,8 @@ class FakeParticipant:
     prepare_messages: list[list[UUID]] = field(default_factory=list)  # every prepare message's transfers
     riders_unprepared: bool = False  # answer a decision batch's riders with no votes (its database down)
     refused_prepares: bool = False  # answer every prepare 500, as if it failed after locking the accounts
+    deferred_riders: bool = False  # answer a decision batch's riders "deferred", as if they met another lock
+    deferred: list[UUID] = field(default_factory=list)  # the riders it deferred
     heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
 
     def app(self) -> web.Application:
@@ -192,7 +194,11 @@ class FakeParticipant:
             else {"transaction_id": str(one), "acknowledged": False, "error": refused}
             for one in transaction_ids
         ]
-        votes = [{"transaction_id": str(one), **self._vote(one)} for one in riders]
+        if self.deferred_riders:
+            self.deferred += riders
+            votes = [{"transaction_id": str(one), "vote": "deferred", "reason": None} for one in riders]
+        else:
+            votes = [{"transaction_id": str(one), **self._vote(one)} for one in riders]
         return web.json_response({"success": True, "data": {"results": results} | ({"votes": votes} if riders else {})})
 
 

@@ -257,6 +257,25 @@ async def test_a_rider_whose_message_failed_is_aborted_and_the_decisions_it_rode
     assert len(ours.locks) == 0
 
 
+async def test_a_deferred_rider_is_sent_again_as_a_prepare_of_its_own_and_commits(engine):
+    """The participant deferred the rider (it met a lock this coordinator did not know of): nothing was
+    written for it there, so it goes again in a prepare message, and its transfer runs to its decision."""
+    shared_source = uuid.uuid4()
+    requests = [named_request(shared_source), named_request(shared_source)]
+    fake = FakeParticipant(prepare_pause_s=0.05, deferred_riders=True)
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=BATCHED) as ours:
+        first, second = await asyncio.gather(*(ours.transfer(request, CALLER, None) for request in requests))
+
+    assert first.status is TransferStatus.COMMITTED and second.status is TransferStatus.COMMITTED
+    assert fake.deferred == [second.transaction_id]  # it rode the first's commit message
+    assert fake.heard_in_order.index(("/2pc/commit", first.transaction_id)) < fake.heard_in_order.index(
+        ("prepare", second.transaction_id)
+    )
+    [vote] = await events_of(engine, second.transaction_id, EventType.VOTE)
+    assert vote["details"]["vote"] == "yes" and "rode_with" not in vote["details"]  # its own prepare message
+    assert len(ours.locks) == 0
+
+
 @pytest.mark.parametrize("limits", [BATCHED, BatchLimits(items_max=1)], ids=["batched", "one-at-a-time"])
 async def test_a_refused_prepare_is_no_vote_and_its_accounts_stay_held_until_the_abort_is_acknowledged(engine, limits):
     """A 500 may come after the participant locked the accounts: no vote, not a NO. The coordinator must not

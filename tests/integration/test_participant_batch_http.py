@@ -3,6 +3,7 @@ real PostgreSQL database: the wire contract (accounts_service/api_schema.py), th
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts_service import participant_batch
 from accounts_service.app import create_app
 from accounts_service.handlers import MAX_CHANGES_PER_PREPARE
+from accounts_service.participant import DEFAULT_PREPARE_BUSY_WAIT_S
 from accounts_service.participant_batch import PARTICIPANT_BATCH_BODY_MAX_BYTES, PARTICIPANT_BATCH_MAX
 from shared import jsonio
 from shared.database import create_engine
@@ -202,6 +204,41 @@ async def test_a_prepare_riding_a_commit_takes_the_account_the_commit_releases(c
     assert await leg_states(engine, next_one) == {a: "prepared", c: "prepared"}
 
 
+async def test_a_rider_that_meets_another_lock_is_deferred_at_once_and_nothing_is_written(
+    accounts_db_url, engine, tmp_path
+):
+    """The rider needs account c, which a transfer outside the message holds (another replica's): the
+    answer must not wait for c (PREPARE_BUSY_WAIT_S), since every decision of the message waits with it.
+    Deferred, it leaves no tombstone: sent again once c is free, it votes YES."""
+    settings = settings_for(accounts_db_url, str(tmp_path), prepare_busy_wait_s=DEFAULT_PREPARE_BUSY_WAIT_S)
+    async with serve(create_app(settings)) as client:
+        await _a_rider_meets_another_lock(client, engine)
+
+
+async def _a_rider_meets_another_lock(client: TestClient, engine: AsyncEngine) -> None:
+    (a, b), (c, d) = await two_accounts(engine), await two_accounts(engine)
+    holding, elsewhere, rider = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    prepare = {"transfers": [transfer_body(holding, a, b, 30), transfer_body(elsewhere, c, d, 10)]}
+    await data_of(await client.post("/2pc/prepare-batch", json=prepare, headers=coordinator()))
+
+    body = {"transfers": [{"transaction_id": str(holding)}], "prepare": [transfer_body(rider, c, a, 5)]}
+    started = time.monotonic()
+    data = await data_of(await client.post("/2pc/commit-batch", json=body, headers=coordinator()))
+    elapsed_s = time.monotonic() - started
+
+    assert data["results"] == [{"transaction_id": str(holding), "acknowledged": True, "error": None}]
+    assert data["votes"] == [{"transaction_id": str(rider), "vote": "deferred", "reason": None}]
+    assert elapsed_s < DEFAULT_PREPARE_BUSY_WAIT_S / 2, elapsed_s
+    assert await leg_states(engine, rider) == {}
+    assert (await account_states(engine, [c]))[c]["transaction_lock"] == elsewhere
+
+    release = {"transfers": [{"transaction_id": str(elsewhere)}]}
+    await data_of(await client.post("/2pc/abort-batch", json=release, headers=coordinator()))
+    again = {"transfers": [transfer_body(rider, c, a, 5)]}
+    data = await data_of(await client.post("/2pc/prepare-batch", json=again, headers=coordinator()))
+    assert data["votes"] == [{"transaction_id": str(rider), "vote": "yes", "reason": None}]
+
+
 async def test_a_decision_batch_with_no_riders_answers_no_votes(client, engine):
     source, destination = await two_accounts(engine)
     transaction_id = uuid.uuid4()
@@ -246,7 +283,7 @@ async def test_when_only_the_riders_meet_an_unavailable_database_the_decisions_a
     async def unavailable(*_args, **_kwargs):
         raise ServiceUnavailableError("database unavailable")
 
-    monkeypatch.setattr(participant_batch, "prepare_batch", unavailable)
+    monkeypatch.setattr(participant_batch, "prepare_riders", unavailable)
     body = {"transfers": [{"transaction_id": str(decided)}], "prepare": [transfer_body(rider, c, d, 1)]}
     data = await data_of(await client.post("/2pc/commit-batch", json=body, headers=coordinator()))
 

@@ -389,6 +389,30 @@ async def test_an_item_free_already_is_not_lent_but_left_to_its_own_batch() -> N
     assert flush.batches == [[5], [6]]  # item 6 rode nothing: it left in a batch of this batcher
 
 
+async def test_a_requeued_rider_lets_its_holds_go_and_leaves_first_in_the_next_batch() -> None:
+    """The message's participant deferred item 1 (nothing locked for it there): back in this batcher, ahead
+    of item 3, which came later and shares its key."""
+    flush = Recorder()
+    holds = Holds()
+    keys = {1: [1], 3: [1, 3]}
+    batcher = Batcher("test", flush, limits(), keys_of=keys.__getitem__, holds=(holds, lambda item: item))
+    holds.take("a", [1])
+    rider = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    riders = batcher.lend(frozenset({"a"}))
+    later = asyncio.create_task(batcher.submit(3))
+    holds.release("a", [1])  # the message's commit let key 1 go; the rider's own hold keeps it
+    await asyncio.sleep(0.01)
+    assert not later.done()
+
+    batcher.requeue(riders)
+
+    assert await rider == 2
+    assert flush.batches[0] == [1]  # the rider first: item 3 needs key 1 too
+    holds.release(1, [1])
+    assert await later == 6
+
+
 async def test_riders_hear_the_exception_of_the_message_they_rode() -> None:
     holds = Holds()
     batcher = Batcher("test", Recorder(), limits(), keys_of=lambda item: [item], holds=(holds, lambda item: item))
