@@ -331,23 +331,27 @@ class Coordinator:
         """One participant hears the decision, in a batch, bounded by decision_send_bound_s.
 
         A batch that failed as a whole (an unexpected error, not a participant's answer) is sent again
-        with this transfer alone, so one transfer's trouble never leaves its batch-mates unacknowledged.
+        with this transfer alone, so one transfer's trouble never leaves its batch-mates unacknowledged;
+        within what is left of the same bound, which the completion lease is sized by.
         """
         started = time.monotonic()
         item = (transfer.transaction_id, legs)
         sender = self.batchers.send[(participant, transfer.status)]
         try:
             async with asyncio.timeout(self.decision_send_bound_s if self.batching else None):
-                return await sender.submit(item)
+                try:
+                    return await sender.submit(item)
+                except Exception:
+                    if not self.batching:
+                        raise
+                    log.warning(
+                        "decision_batch_failed", transaction_id=str(transfer.transaction_id), participant=participant
+                    )
+                [sent], _ = await self.phases.send(participant, transfer.status, [item], new_batch(1))
+                return sent
         except TimeoutError:
             failure = f"no acknowledgement within {self.decision_send_bound_s:g} s"
             return Sent(failure, int((time.monotonic() - started) * 1000), new_batch(1))
-        except Exception:
-            if not self.batching:
-                raise
-            log.warning("decision_batch_failed", transaction_id=str(transfer.transaction_id), participant=participant)
-        [sent], _ = await self.phases.send(participant, transfer.status, [item], new_batch(1))
-        return sent
 
     async def _replay(self, request: TransferRequest, caller: Caller, idempotency_key: str | None) -> Transfer:
         """The first transfer made under this name, once it is decided; 422 if the name meant another request."""

@@ -7,6 +7,7 @@ its own vote, its own decision and its own answer (PROTOCOL.md, "Batches").
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from decimal import Decimal
 from uuid import UUID
@@ -239,6 +240,40 @@ class RiderFailingParticipants(base.Participants):
         if prepares:
             raise RuntimeError("unexpected failure of a message carrying prepares")
         return await super().send_decision_batch(participant, status, transfers, prepares)
+
+
+class LateFailingParticipants(base.Participants):
+    """Participants whose first decision message fails after most of the send bound, and whose next ones
+    hang: the decision sent again alone must end within what is left of that bound."""
+
+    FAILS_AFTER_S = 0.4
+    HANGS_S = 5.0
+    calls = 0
+
+    async def send_decision_batch(self, participant, status, transfers, prepares=None):
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(self.FAILS_AFTER_S)
+            raise RuntimeError("unexpected failure of a decision message, late")
+        await asyncio.sleep(self.HANGS_S)
+        return await super().send_decision_batch(participant, status, transfers, prepares)
+
+
+async def test_a_decision_sent_again_alone_keeps_to_the_send_bound_the_completion_lease_is_sized_by(engine):
+    """Past decision_send_bound_s, recovery (or a replica) may take the transfer and send the same decision: a
+    send of this attempt must not outlive it."""
+    options = {"batch_limits": BATCHED, "participants_class": LateFailingParticipants, "decision_timeout_s": 0.3}
+    async with participant_url(FakeParticipant()) as url, coordinator(engine, url, **options) as ours:
+        bound_s = ours.decision_send_bound_s
+        assert LateFailingParticipants.FAILS_AFTER_S < bound_s < LateFailingParticipants.HANGS_S
+        started = time.monotonic()
+        transfer = await ours.transfer(named_request(), CALLER, None)
+        elapsed_s = time.monotonic() - started
+
+    assert transfer.status is TransferStatus.COMMITTED and not transfer.completed  # recovery finishes it
+    assert elapsed_s < bound_s + 1.0, (elapsed_s, bound_s)
+    [failed] = await events_of(engine, transfer.transaction_id, EventType.ACK_FAILED)
+    assert "no acknowledgement within" in failed["details"]["error"]
 
 
 async def test_a_rider_whose_message_failed_is_aborted_and_the_decisions_it_rode_with_are_sent_again(engine):
