@@ -15,9 +15,10 @@ accounts a prepare locks) and keeps until its caller releases them (once the par
 go). An item whose keys are held waits, so a prepare never meets a lock this coordinator knows is taken.
 A later item may take a free key that a waiting item also needs (the waiting one cannot go yet anyway),
 but only OVERTAKES_MAX times: after that the waiting item reserves its keys up to the lowest one it
-waits for (never above it, which would break the account-id order and let waits form a cycle), and every
-later item sharing a reserved key waits behind it (first come, first served per key). So a free account does not sit idle
-behind a transfer waiting for its other account, and no transfer waits for ever.
+waits for (never above it, which would break the account-id order and let waits form a cycle), and
+every later item sharing a reserved key waits behind it (first come, first served per key). So a free
+account does not sit idle behind a transfer waiting for its other account, and no transfer waits for
+ever.
 
 A batch of one flushes in its caller's context, so its request id reaches the participant as before
 batching; a batch of many flushes in a fresh context whose request id names the batch (`batch-<id>`),
@@ -281,9 +282,9 @@ class Batcher(Generic[Item, Result]):
         self, releasing: frozenset[Hashable] = frozenset(), *, freed_only: bool = False
     ) -> list[_Waiting[Item, Result]]:
         """Up to items_max waiting items, oldest first; cancelled ones dropped. An item whose keys meet the
-        batch's, a key held (by a holder not in `releasing`) or a reserved key stays waiting, in order; it
-        reserves its keys up to the lowest it waits for (_reservable) once overtaken OVERTAKES_MAX times. `freed_only`: so does an item
-        none of whose keys is held now."""
+        batch's, a key held (by a holder not in `releasing`) or a reserved key stays waiting, in order; once
+        overtaken OVERTAKES_MAX times it reserves its keys up to the lowest it waits for (_reservable).
+        `freed_only`: an item none of whose keys is held now stays waiting too."""
         batch: list[_Waiting[Item, Result]] = []
         taken: set[Hashable] = set()
         reserved: set[Hashable] = set()

@@ -172,7 +172,7 @@ class Participants:
     ) -> tuple[list[str | None], list[Vote | None]]:
         """Send one decision for many transfers in one message; per transfer None when acknowledged, else why
         not. `prepares` ride the same message (the participant runs them after the decisions): a vote each, or
-        None for one the participant deferred (it met a lock: nothing written, to be sent again alone).
+        None for one the participant deferred (it met a lock: nothing written, to be sent again as a prepare).
 
         A rider whose vote did not come back (no answer, or an answer without its vote) is unanswered: it
         may be locked there, so the coordinator aborts it and tells the participant, as recovery would."""

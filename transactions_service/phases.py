@@ -241,7 +241,7 @@ async def _send_with_riders(
         [entry for entry, vote in zip(riders, prepared, strict=True) if vote is not None],
         [vote for vote in prepared if vote is not None],
     )
-    if deferred:  # they met a lock this coordinator did not know of (another replica's): each goes again alone
+    if deferred:  # they met a lock this coordinator did not know of (another replica's): they go again as prepares
         log.info("riders_deferred", details={"participant": participant, "transfers": len(deferred)})
         prepare.requeue(deferred)
     return sent
