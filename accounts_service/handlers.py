@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -261,7 +262,7 @@ async def _vote_all(request: web.Request, entries: list[BatchEntry]) -> dict[str
         busy_wait_s=request.app[SETTINGS_KEY].prepare_busy_wait_s,
         signals=request.app[RELEASE_SIGNALS_KEY],
     )
-    return _votes_body(request, entries, list(votes))
+    return _votes_body(request, entries, votes)
 
 
 async def _vote_riders(request: web.Request, entries: list[BatchEntry]) -> dict[str, Any]:
@@ -272,7 +273,7 @@ async def _vote_riders(request: web.Request, entries: list[BatchEntry]) -> dict[
     return _votes_body(request, entries, votes)
 
 
-def _votes_body(request: web.Request, entries: list[BatchEntry], votes: list[Vote | None]) -> dict[str, Any]:
+def _votes_body(request: web.Request, entries: list[BatchEntry], votes: Sequence[Vote | None]) -> dict[str, Any]:
     for vote in votes:
         if vote is not None:
             request.app[METRICS_KEY].votes.labels("yes" if vote.yes else "no", vote.reason or "").inc()

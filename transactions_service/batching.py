@@ -299,8 +299,11 @@ class Batcher(Generic[Item, Result]):
                 if not free or blocked:
                     left.append(entry)
                     if entry.overtaken >= OVERTAKES_MAX:
-                        unavailable = {key for key in entry.keys if key in taken or key in reserved}
-                        unavailable |= {key for key in entry.keys if self._held(frozenset((key,)), releasing)}
+                        unavailable = {
+                            key
+                            for key in entry.keys
+                            if key in taken or key in reserved or self._held(frozenset((key,)), releasing)
+                        }
                         reserved |= _reservable(entry.keys, unavailable)
                     continue
                 for earlier in left:

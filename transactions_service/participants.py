@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -169,7 +170,7 @@ class Participants:
         status: TransferStatus,
         transfers: list[tuple[UUID, list[Leg]]],
         prepares: list[tuple[UUID, list[Leg]]] | None = None,
-    ) -> tuple[list[str | None], list[Vote | None]]:
+    ) -> tuple[list[str | None], Sequence[Vote | None]]:
         """Send one decision for many transfers in one message; per transfer None when acknowledged, else why
         not. `prepares` ride the same message (the participant runs them after the decisions): a vote each, or
         None for one the participant deferred (it met a lock: nothing written, to be sent again as a prepare).
@@ -184,8 +185,7 @@ class Participants:
                 DECISION_BATCH_PATHS[status.value], body, timeout_s=self.decision_timeout_s
             )
         except PeerUnavailableError as error:
-            no_votes: list[Vote | None] = [*_unanswered(participant, error, prepares)]
-            return [str(error) for _ in transfers], no_votes
+            return [str(error) for _ in transfers], _unanswered(participant, error, prepares)
         results = _batch_answers("decision_batch_refused", participant, answer, "results", transfers)
         rider_votes = _rider_votes(participant, answer, prepares)
         if results is None:
