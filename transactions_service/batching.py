@@ -98,6 +98,18 @@ class BatchQueueFullError(ServiceUnavailableError):
     """The batcher's queue holds queue_max items already; this item was not taken (nothing was sent)."""
 
 
+class FlushMiscountError(RuntimeError):
+    """A flush answered a different number of results than it was given items: a bug in the flush. It is
+    raised, not asserted, so that even under `python -O` every item of the batch hears it at once instead
+    of waiting for its deadline."""
+
+
+def _answered(results: list[Result], items: int, name: str) -> list[Result]:
+    if len(results) != items:
+        raise FlushMiscountError(f"{name} flush answered {len(results)} results for {items} items")
+    return results
+
+
 class Holds:
     """Keys held by holders (transfers) past a batcher, until each holder releases them; a key is free when
     no holder holds it. Releasing wakes the batchers that wait on held keys."""
@@ -182,9 +194,7 @@ class Batcher(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         if self.limits.items_max == 1:  # no batching: today's one-at-a-time protocol, nothing waits
-            results = await self._flush([item], new_batch(1))
-            assert len(results) == 1, "a flush answers every item"
-            return results[0]
+            return _answered(await self._flush([item], new_batch(1)), 1, self.name)[0]
         if len(self._waiting) >= self.limits.queue_max:
             raise BatchQueueFullError(f"{self.name} queue is full", details={"queue_max": self.limits.queue_max})
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -341,10 +351,9 @@ class Batcher(Generic[Item, Result]):
 
     async def _fly(self, batch: list[_Waiting[Item, Result]], info: Batch) -> None:
         try:
-            results = await self._flush([entry.item for entry in batch], info)
             # Checked here, not only in settle: a flush answering the wrong count is this batch's error,
             # which each of its items hears, never a dead task that leaves them waiting.
-            assert len(results) == len(batch), "a flush answers every item"
+            results = _answered(await self._flush([entry.item for entry in batch], info), len(batch), self.name)
         except asyncio.CancelledError as cancelled:
             self.settle(batch, cancelled)
             raise
