@@ -3,7 +3,9 @@
 A batch leaves at once when no batch of its batcher is in flight, so a lone transfer waits for
 nothing. While earlier batches are in flight, items gather; the gathering batch leaves when a flight
 slot is free and either nothing is in flight any more, or it is full, or its window has passed. So the
-batch size follows the load: one under light load, up to `items_max` under heavy load.
+batch size follows the load: one under light load, up to `items_max` under heavy load. A flight in the
+air past `stall_s` (a message waiting at its participant) gives its slot to the next batch, up to
+`flights_max` flights in all, so one slow message holds back its step for a bounded time only.
 
 A batch is a transport, not a unit of atomicity (PROTOCOL.md, "Batches"): every item gets its own
 result from the flush, and an exception of a flush reaches every item of that batch and no other.
@@ -39,6 +41,8 @@ import structlog
 
 from shared.errors import ServiceUnavailableError
 
+log = structlog.get_logger()
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -49,8 +53,16 @@ DEFAULT_BATCH_WINDOW_S = 0.002
 # PostgreSQL's WAL flush does it). With four, a batch left each window while others flew: smaller batches,
 # more messages. A/B of fresh systems, uniform at 64 clients: 1,030 and 1,026/s against 937 and 944/s, CPU
 # 1.40 against 1.63 and 1.55 ms per transfer; hot 302 against 296 and 285/s (docs/benchmarks/README.md).
-# The cost: one slow message holds back its step for this participant until it answers or times out.
+# The cost, one slow message holding back its step for this participant, is bounded by the stall rule below.
 DEFAULT_BATCHES_IN_FLIGHT_MAX = 1
+# A flight in the air longer than this no longer holds its slot: the next batch may leave beside it. A
+# prepare message meeting another replica's lock waits at the participant up to its busy wait (2 s); every
+# later prepare to that participant waited with it. A flight takes a round trip (a few ms, tens on a
+# loaded slow day), so at 64 clients the rule almost never fires and the batches stay as large.
+DEFAULT_BATCH_STALL_S = 0.2
+# Flights of one batcher in the air at once, stalled ones included: what bounds the rule above when every
+# flight stalls (a participant or database that hangs).
+DEFAULT_BATCH_FLIGHTS_MAX = 4
 DEFAULT_BATCH_QUEUE_MAX = 8192
 # How often later items may take a free key a waiting item also needs before it reserves its keys. Each
 # overtake can delay the waiting item by one hold of that key (a few ms). With none allowed, under five
@@ -86,12 +98,16 @@ class BatchLimits:
     window_s: float = DEFAULT_BATCH_WINDOW_S
     in_flight_max: int = DEFAULT_BATCHES_IN_FLIGHT_MAX
     queue_max: int = DEFAULT_BATCH_QUEUE_MAX
+    stall_s: float = DEFAULT_BATCH_STALL_S
+    flights_max: int = DEFAULT_BATCH_FLIGHTS_MAX
 
     def __post_init__(self) -> None:
         assert self.items_max >= 1, "a batch carries at least one item"
         assert self.window_s >= 0, "a window is a duration"
         assert self.in_flight_max >= 1, "at least one batch may fly"
         assert self.queue_max >= self.items_max, "the queue holds a whole batch"
+        assert self.stall_s > 0, "a stall is a duration"
+        assert self.flights_max >= self.in_flight_max, "stalled flights come on top of the slots"
 
 
 class BatchQueueFullError(ServiceUnavailableError):
@@ -184,11 +200,14 @@ class Batcher(Generic[Item, Result]):
         self._holds = holds
         self._waiting: deque[_Waiting[Item, Result]] = deque()
         self._flights: set[asyncio.Task[None]] = set()
+        self._stall_timers: dict[asyncio.Task[None], asyncio.TimerHandle] = {}
+        self._stalled: set[asyncio.Task[None]] = set()
         self._launch_scheduled = False
         self._window: asyncio.TimerHandle | None = None
         self._window_passed = False
         self.batches_sent = 0
         self.items_sent = 0
+        self._flights_stalled = 0
         if holds is not None and limits.items_max > 1:
             holds[0].wake_on_release(self._schedule_launch)
 
@@ -208,6 +227,10 @@ class Batcher(Generic[Item, Result]):
     def in_flight(self) -> int:
         return len(self._flights)
 
+    def flights_stalled(self) -> int:
+        """Flights so far that stayed in the air past stall_s, their slot given to the next batch."""
+        return self._flights_stalled
+
     def waiting(self) -> int:
         """Items waiting for a batch (cancelled ones not yet dropped included)."""
         return len(self._waiting)
@@ -219,6 +242,8 @@ class Batcher(Generic[Item, Result]):
         for entry in self._waiting:
             entry.future.cancel()
         self._waiting.clear()
+        for timer in self._stall_timers.values():
+            timer.cancel()
         for task in list(self._flights):
             task.cancel()
         await asyncio.gather(*self._flights, return_exceptions=True)
@@ -229,10 +254,16 @@ class Batcher(Generic[Item, Result]):
             self._launch_scheduled = True
             asyncio.get_running_loop().call_soon(self._launch_ready)
 
+    def _slot_free(self) -> bool:
+        """A stalled flight (in the air past stall_s) leaves its slot to the next batch, up to flights_max."""
+        flying = len(self._flights) - len(self._stalled)
+        return flying < self.limits.in_flight_max and len(self._flights) < self.limits.flights_max
+
     def _launch_ready(self) -> None:
         self._launch_scheduled = False
-        while self._waiting and len(self._flights) < self.limits.in_flight_max:
-            ready = not self._flights or self._window_passed or len(self._waiting) >= self.limits.items_max
+        while self._waiting and self._slot_free():
+            flying = len(self._flights) > len(self._stalled)
+            ready = not flying or self._window_passed or len(self._waiting) >= self.limits.items_max
             if not ready:
                 self._open_window()
                 return
@@ -342,10 +373,27 @@ class Batcher(Generic[Item, Result]):
         context = batch[0].context if len(batch) == 1 else _context_of(info)
         task = asyncio.create_task(self._fly(batch, info), name=f"{self.name}-batch", context=context)
         self._flights.add(task)
+        self._stall_timers[task] = asyncio.get_running_loop().call_later(self.limits.stall_s, self._stalls, task, info)
         task.add_done_callback(self._landed)
+
+    def _stalls(self, task: asyncio.Task[None], info: Batch) -> None:
+        self._stall_timers.pop(task, None)
+        if task.done():
+            return
+        self._stalled.add(task)
+        self._flights_stalled += 1
+        log.info(
+            "batch_flight_stalled", details={"batcher": self.name, **info.details(), "after_s": self.limits.stall_s}
+        )
+        if self._waiting:
+            self._schedule_launch()
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._flights.discard(task)
+        self._stalled.discard(task)
+        timer = self._stall_timers.pop(task, None)
+        if timer is not None:
+            timer.cancel()
         if self._waiting:
             self._schedule_launch()
 

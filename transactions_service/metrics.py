@@ -42,6 +42,12 @@ class CoordinatorMetrics:
             ["batcher"],
             registry=registry,
         )
+        self.batch_flights_stalled = Gauge(
+            "coordinator_batch_flights_stalled",
+            "batches in the air past the stall bound so far, whose slot went to the next batch, per batcher",
+            ["batcher"],
+            registry=registry,
+        )
         self.unfinished = Gauge(
             "transfers_unfinished",
             "decided transfers not yet acknowledged by every participant, as of the last recovery pass",

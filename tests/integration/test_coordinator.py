@@ -125,6 +125,7 @@ class FakeParticipant:
     deferred_riders: bool = False  # answer a decision batch's riders "deferred", as if they met another lock
     deferred: list[UUID] = field(default_factory=list)  # the riders it deferred
     heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
+    slow_prepares: dict[UUID, float] = field(default_factory=dict)  # a prepare message carrying one waits so long
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -154,7 +155,7 @@ class FakeParticipant:
     async def _prepare_batch(self, request: web.Request) -> web.Response:
         transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
         self.prepare_messages.append(transaction_ids)
-        await asyncio.sleep(self.prepare_pause_s)
+        await asyncio.sleep(max([self.prepare_pause_s, *(self.slow_prepares.get(one, 0.0) for one in transaction_ids)]))
         if self.refused_prepares:
             return _internal_error()
         votes = [{"transaction_id": str(one), **self._vote(one)} for one in transaction_ids]

@@ -32,6 +32,7 @@ from tests.integration.test_coordinator import (
 from transactions_service import db
 from transactions_service.batching import BatchLimits
 from transactions_service.domain import TransferRequest
+from transactions_service.participants import ACCOUNTS_PARTICIPANT
 from transactions_service.protocol import AbortReason, EventType, TransferStatus
 
 # This module's own coordinator database (with the fault trigger), as test_coordinator makes it.
@@ -309,6 +310,31 @@ async def test_a_deferred_rider_is_sent_again_as_a_prepare_of_its_own_and_commit
     [vote] = await events_of(engine, second.transaction_id, EventType.VOTE)
     assert vote["details"]["vote"] == "yes" and "rode_with" not in vote["details"]  # its own prepare message
     assert len(ours.locks) == 0
+
+
+async def test_a_prepare_message_waiting_at_its_participant_holds_back_later_prepares_only_until_it_stalls(engine):
+    """With one batch of a step in flight, a prepare message that waits at the participant (another
+    replica's lock) held back every later prepare to it, up to the participant's busy wait (2 s). Past
+    stall_s its slot goes to the next batch, which decides beside it."""
+    slow, quick = named_request(), named_request()
+    fake = FakeParticipant(slow_prepares={slow.transaction_id: 1.5})  # within the prepare timeout (2 s)
+    limits = BatchLimits(items_max=16, window_s=0.002, in_flight_max=1, queue_max=256, stall_s=0.1)
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=limits) as ours:
+        waiting = asyncio.create_task(ours.transfer(slow, CALLER, None))
+        await asyncio.wait_for(_until(lambda: fake.prepare_messages), timeout=5)
+        decided = await asyncio.wait_for(ours.transfer(quick, CALLER, None), timeout=5)
+        still_waiting = not waiting.done()
+        assert (await waiting).status is TransferStatus.COMMITTED
+
+    assert decided.status is TransferStatus.COMMITTED
+    assert still_waiting, "the later transfer waited for the slow prepare message"
+    assert fake.prepare_messages == [[slow.transaction_id], [quick.transaction_id]]
+    assert ours.batchers.prepare[ACCOUNTS_PARTICIPANT].flights_stalled() >= 1
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
 
 
 @pytest.mark.parametrize("limits", [BATCHED, BatchLimits(items_max=1)], ids=["batched", "one-at-a-time"])

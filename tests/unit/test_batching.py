@@ -46,7 +46,24 @@ class Recorder:
 
 
 def limits(**overrides) -> BatchLimits:
-    return BatchLimits(**{"items_max": 8, "window_s": 0.005, "in_flight_max": 1, "queue_max": 64, **overrides})
+    # No flight stalls unless a test says so: a slow machine's pause must not change which batch is which.
+    defaults = {"items_max": 8, "window_s": 0.005, "in_flight_max": 1, "queue_max": 64, "stall_s": 60.0}
+    return BatchLimits(**{**defaults, **overrides})
+
+
+class Gate:
+    """A flush that holds each batch until the test opens its gate, and remembers every batch it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.gates: list[asyncio.Event] = []
+
+    async def __call__(self, items: list[int], _batch: Batch) -> list[int]:
+        self.batches.append(list(items))
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        return [item * 2 for item in items]
 
 
 async def test_a_lone_item_leaves_at_once_and_alone() -> None:
@@ -140,6 +157,53 @@ async def test_batches_in_flight_never_exceed_their_bound() -> None:
     assert results == [item * 2 for item in range(20)]
     assert flush.most_in_flight == 2
     assert sum(len(batch) for batch in flush.batches) == 20
+
+
+async def test_a_stalled_flight_gives_its_slot_to_the_next_batch() -> None:
+    flush = Gate()
+    batcher = Batcher("test", flush, limits(stall_s=0.05, window_s=0.0))
+
+    stuck = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    later = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    assert flush.batches == [[0]]  # one slot: the second waits while the first is young
+
+    await asyncio.wait_for(_until(lambda: len(flush.batches) == 2), timeout=5.0)
+    assert flush.batches == [[0], [1]]  # past stall_s, the next batch leaves beside the stuck one
+    assert batcher.flights_stalled() == 1
+    flush.gates[1].set()
+    assert await later == 2
+    assert not stuck.done()
+    flush.gates[0].set()
+    assert await stuck == 0
+
+
+async def test_stalled_flights_stay_within_flights_max() -> None:
+    flush = Gate()
+    batcher = Batcher("test", flush, limits(stall_s=0.02, window_s=0.0, flights_max=3))
+
+    submitted = []
+    for item in range(6):
+        submitted.append(asyncio.create_task(batcher.submit(item)))
+        if item < 3:  # each flight stalls before the next item comes
+            await asyncio.wait_for(_until(lambda stalled=item + 1: batcher.flights_stalled() == stalled), timeout=5.0)
+    await asyncio.sleep(0.05)
+
+    assert flush.batches == [[0], [1], [2]]  # the rest wait: no more than flights_max in the air
+    assert batcher.in_flight == 3
+    for gate in flush.gates:
+        gate.set()
+    await asyncio.wait_for(_until(lambda: len(flush.batches) == 4), timeout=5.0)
+    for gate in flush.gates:
+        gate.set()
+    assert await asyncio.wait_for(asyncio.gather(*submitted), timeout=5.0) == [0, 2, 4, 6, 8, 10]
+    assert sorted(item for batch in flush.batches for item in batch) == list(range(6))
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
 
 
 async def test_a_full_queue_refuses_the_item_and_sends_nothing_of_it() -> None:
