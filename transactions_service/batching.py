@@ -5,7 +5,8 @@ nothing. While earlier batches are in flight, items gather; the gathering batch 
 slot is free and either nothing is in flight any more, or it is full, or its window has passed. So the
 batch size follows the load: one under light load, up to `items_max` under heavy load. A flight in the
 air past `stall_s` (a message waiting at its participant) gives its slot to the next batch, up to
-`flights_max` flights in all, so one slow message holds back its step for a bounded time only.
+`in_flight_max + stalled_max` flights in the air, so one slow message holds back its step for a bounded
+time only.
 
 A batch is a transport, not a unit of atomicity (PROTOCOL.md, "Batches"): every item gets its own
 result from the flush, and an exception of a flush reaches every item of that batch and no other.
@@ -60,9 +61,10 @@ DEFAULT_BATCHES_IN_FLIGHT_MAX = 1
 # later prepare to that participant waited with it. A flight takes a round trip (a few ms, tens on a
 # loaded slow day), so at 64 clients the rule almost never fires and the batches stay as large.
 DEFAULT_BATCH_STALL_S = 0.2
-# Flights of one batcher in the air at once, stalled ones included: what bounds the rule above when every
-# flight stalls (a participant or database that hangs).
-DEFAULT_BATCH_FLIGHTS_MAX = 4
+# Flights of one batcher in the air at once: at most in_flight_max + this, whatever stalls. It bounds the rule
+# above when every flight stalls (a participant or database that hangs). It applies to the database
+# batchers too: a slow statement lets up to this many more run beside it, each on its own connection.
+DEFAULT_BATCH_STALLED_MAX = 3
 DEFAULT_BATCH_QUEUE_MAX = 8192
 # How often later items may take a free key a waiting item also needs before it reserves its keys. Each
 # overtake can delay the waiting item by one hold of that key (a few ms). With none allowed, under five
@@ -99,7 +101,7 @@ class BatchLimits:
     in_flight_max: int = DEFAULT_BATCHES_IN_FLIGHT_MAX
     queue_max: int = DEFAULT_BATCH_QUEUE_MAX
     stall_s: float = DEFAULT_BATCH_STALL_S
-    flights_max: int = DEFAULT_BATCH_FLIGHTS_MAX
+    stalled_max: int = DEFAULT_BATCH_STALLED_MAX
 
     def __post_init__(self) -> None:
         assert self.items_max >= 1, "a batch carries at least one item"
@@ -107,7 +109,7 @@ class BatchLimits:
         assert self.in_flight_max >= 1, "at least one batch may fly"
         assert self.queue_max >= self.items_max, "the queue holds a whole batch"
         assert self.stall_s > 0, "a stall is a duration"
-        assert self.flights_max >= self.in_flight_max, "stalled flights come on top of the slots"
+        assert self.stalled_max >= 0, "a count of flights"
 
 
 class BatchQueueFullError(ServiceUnavailableError):
@@ -239,6 +241,7 @@ class Batcher(Generic[Item, Result]):
         """Stop the batches in flight (their items hear CancelledError) and fail the waiting ones."""
         if self._window is not None:
             self._window.cancel()
+            self._window = None
         for entry in self._waiting:
             entry.future.cancel()
         self._waiting.clear()
@@ -255,9 +258,10 @@ class Batcher(Generic[Item, Result]):
             asyncio.get_running_loop().call_soon(self._launch_ready)
 
     def _slot_free(self) -> bool:
-        """A stalled flight (in the air past stall_s) leaves its slot to the next batch, up to flights_max."""
+        """A stalled flight (in the air past stall_s) leaves its slot to the next batch; at most
+        in_flight_max + stalled_max flights are in the air (a launch needs a slot and stalled <= stalled_max)."""
         flying = len(self._flights) - len(self._stalled)
-        return flying < self.limits.in_flight_max and len(self._flights) < self.limits.flights_max
+        return flying < self.limits.in_flight_max and len(self._stalled) <= self.limits.stalled_max
 
     def _launch_ready(self) -> None:
         self._launch_scheduled = False
@@ -373,7 +377,9 @@ class Batcher(Generic[Item, Result]):
         context = batch[0].context if len(batch) == 1 else _context_of(info)
         task = asyncio.create_task(self._fly(batch, info), name=f"{self.name}-batch", context=context)
         self._flights.add(task)
-        self._stall_timers[task] = asyncio.get_running_loop().call_later(self.limits.stall_s, self._stalls, task, info)
+        self._stall_timers[task] = asyncio.get_running_loop().call_later(
+            self.limits.stall_s, self._stalls, task, info, context=context
+        )
         task.add_done_callback(self._landed)
 
     def _stalls(self, task: asyncio.Task[None], info: Batch) -> None:

@@ -125,7 +125,8 @@ class FakeParticipant:
     deferred_riders: bool = False  # answer a decision batch's riders "deferred", as if they met another lock
     deferred: list[UUID] = field(default_factory=list)  # the riders it deferred
     heard_in_order: list[tuple[str, UUID]] = field(default_factory=list)  # ("prepare" | a decision path, id)
-    slow_prepares: dict[UUID, float] = field(default_factory=dict)  # a prepare message carrying one waits so long
+    held_prepares: set[UUID] = field(default_factory=set)  # a prepare message carrying one waits for the gate
+    prepare_gate: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -155,7 +156,9 @@ class FakeParticipant:
     async def _prepare_batch(self, request: web.Request) -> web.Response:
         transaction_ids = [UUID(entry["transaction_id"]) for entry in (await request.json())["transfers"]]
         self.prepare_messages.append(transaction_ids)
-        await asyncio.sleep(max([self.prepare_pause_s, *(self.slow_prepares.get(one, 0.0) for one in transaction_ids)]))
+        await asyncio.sleep(self.prepare_pause_s)
+        if self.held_prepares.intersection(transaction_ids):
+            await self.prepare_gate.wait()
         if self.refused_prepares:
             return _internal_error()
         votes = [{"transaction_id": str(one), **self._vote(one)} for one in transaction_ids]

@@ -317,17 +317,17 @@ async def test_a_prepare_message_waiting_at_its_participant_holds_back_later_pre
     replica's lock) held back every later prepare to it, up to the participant's busy wait (2 s). Past
     stall_s its slot goes to the next batch, which decides beside it."""
     slow, quick = named_request(), named_request()
-    fake = FakeParticipant(slow_prepares={slow.transaction_id: 1.5})  # within the prepare timeout (2 s)
+    fake = FakeParticipant(held_prepares={slow.transaction_id})
     limits = BatchLimits(items_max=16, window_s=0.002, in_flight_max=1, queue_max=256, stall_s=0.1)
     async with participant_url(fake) as url, coordinator(engine, url, batch_limits=limits) as ours:
         waiting = asyncio.create_task(ours.transfer(slow, CALLER, None))
         await asyncio.wait_for(_until(lambda: fake.prepare_messages), timeout=5)
-        decided = await asyncio.wait_for(ours.transfer(quick, CALLER, None), timeout=5)
-        still_waiting = not waiting.done()
+        # Within the prepare timeout (2 s) the slow prepare is still held when the quick transfer is decided.
+        decided = await asyncio.wait_for(ours.transfer(quick, CALLER, None), timeout=1.5)
+        fake.prepare_gate.set()
         assert (await waiting).status is TransferStatus.COMMITTED
 
     assert decided.status is TransferStatus.COMMITTED
-    assert still_waiting, "the later transfer waited for the slow prepare message"
     assert fake.prepare_messages == [[slow.transaction_id], [quick.transaction_id]]
     assert ours.batchers.prepare[ACCOUNTS_PARTICIPANT].flights_stalled() >= 1
 

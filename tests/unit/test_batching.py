@@ -16,6 +16,7 @@ from transactions_service.batching import (
     FlushMiscountError,
     Holds,
 )
+from transactions_service.settings import Settings
 
 
 class Recorder:
@@ -161,12 +162,13 @@ async def test_batches_in_flight_never_exceed_their_bound() -> None:
 
 async def test_a_stalled_flight_gives_its_slot_to_the_next_batch() -> None:
     flush = Gate()
-    batcher = Batcher("test", flush, limits(stall_s=0.05, window_s=0.0))
+    batcher = Batcher("test", flush, limits(stall_s=0.5, window_s=0.0))
 
     stuck = asyncio.create_task(batcher.submit(0))
     await asyncio.sleep(0.01)
     later = asyncio.create_task(batcher.submit(1))
     await asyncio.sleep(0.01)
+    assert batcher.flights_stalled() == 0
     assert flush.batches == [[0]]  # one slot: the second waits while the first is young
 
     await asyncio.wait_for(_until(lambda: len(flush.batches) == 2), timeout=5.0)
@@ -179,9 +181,9 @@ async def test_a_stalled_flight_gives_its_slot_to_the_next_batch() -> None:
     assert await stuck == 0
 
 
-async def test_stalled_flights_stay_within_flights_max() -> None:
+async def test_flights_stay_within_the_slots_plus_stalled_max() -> None:
     flush = Gate()
-    batcher = Batcher("test", flush, limits(stall_s=0.02, window_s=0.0, flights_max=3))
+    batcher = Batcher("test", flush, limits(stall_s=0.02, window_s=0.0, stalled_max=2))
 
     submitted = []
     for item in range(6):
@@ -190,7 +192,7 @@ async def test_stalled_flights_stay_within_flights_max() -> None:
             await asyncio.wait_for(_until(lambda stalled=item + 1: batcher.flights_stalled() == stalled), timeout=5.0)
     await asyncio.sleep(0.05)
 
-    assert flush.batches == [[0], [1], [2]]  # the rest wait: no more than flights_max in the air
+    assert flush.batches == [[0], [1], [2]]  # the rest wait: one slot and two stalled flights in the air
     assert batcher.in_flight == 3
     for gate in flush.gates:
         gate.set()
@@ -505,3 +507,11 @@ async def test_nothing_rides_without_batching() -> None:
     batcher = Batcher("test", Recorder(), limits(items_max=1, queue_max=1), keys_of=lambda item: [item])
 
     assert batcher.lend(frozenset({"a"})) == []
+
+
+@pytest.mark.parametrize("in_flight", ["1", "4", "8"])
+def test_every_batches_in_flight_setting_makes_valid_limits(in_flight: str) -> None:
+    environ = {"BATCHES_IN_FLIGHT_MAX": in_flight, "DATABASE_URL": "postgresql+asyncpg://localhost/transactions"}
+    batch_limits = Settings.from_environ(environ).batch_limits  # stalled flights come on top of any setting
+
+    assert batch_limits.in_flight_max == int(in_flight)
