@@ -210,6 +210,7 @@ class Batcher(Generic[Item, Result]):
         self.batches_sent = 0
         self.items_sent = 0
         self._flights_stalled = 0
+        self.on_stall: Callable[[], None] = _nothing  # a metric's inc, say: called once per stalled flight
         if holds is not None and limits.items_max > 1:
             holds[0].wake_on_release(self._schedule_launch)
 
@@ -388,6 +389,7 @@ class Batcher(Generic[Item, Result]):
             return
         self._stalled.add(task)
         self._flights_stalled += 1
+        self.on_stall()
         log.info(
             "batch_flight_stalled", details={"batcher": self.name, **info.details(), "after_s": self.limits.stall_s}
         )
@@ -415,6 +417,10 @@ class Batcher(Generic[Item, Result]):
             self.settle(batch, error)
             return
         self.settle(batch, results)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _context_of(batch: Batch) -> contextvars.Context:

@@ -100,7 +100,7 @@ class Coordinator:
         self.batchers = Batchers.of(self.phases, self.participants.names, self.batch_limits, self.locks)
         for batcher in self.batchers.all():
             self.metrics.batch_waiting.labels(batcher.name).set_function(batcher.waiting)
-            self.metrics.batch_flights_stalled.labels(batcher.name).set_function(batcher.flights_stalled)
+            batcher.on_stall = self.metrics.batch_flights_stalled.labels(batcher.name).inc
 
     @property
     def batching(self) -> bool:

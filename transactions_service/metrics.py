@@ -42,9 +42,9 @@ class CoordinatorMetrics:
             ["batcher"],
             registry=registry,
         )
-        self.batch_flights_stalled = Gauge(
+        self.batch_flights_stalled = Counter(
             "coordinator_batch_flights_stalled",
-            "batches in the air past the stall bound so far, whose slot went to the next batch, per batcher",
+            "batches in the air past the stall bound, whose slot went to the next batch, per batcher",
             ["batcher"],
             registry=registry,
         )

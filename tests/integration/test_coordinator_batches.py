@@ -14,6 +14,7 @@ from uuid import UUID
 
 import pytest
 import structlog
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from shared.errors import OutcomeUnknownError
@@ -32,6 +33,7 @@ from tests.integration.test_coordinator import (
 from transactions_service import db
 from transactions_service.batching import BatchLimits
 from transactions_service.domain import TransferRequest
+from transactions_service.metrics import CoordinatorMetrics
 from transactions_service.participants import ACCOUNTS_PARTICIPANT
 from transactions_service.protocol import AbortReason, EventType, TransferStatus
 
@@ -319,7 +321,9 @@ async def test_a_prepare_message_waiting_at_its_participant_holds_back_later_pre
     slow, quick = named_request(), named_request()
     fake = FakeParticipant(held_prepares={slow.transaction_id})
     limits = BatchLimits(items_max=16, window_s=0.002, in_flight_max=1, queue_max=256, stall_s=0.1)
-    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=limits) as ours:
+    registry = CollectorRegistry()
+    metrics = CoordinatorMetrics(registry)
+    async with participant_url(fake) as url, coordinator(engine, url, batch_limits=limits, metrics=metrics) as ours:
         waiting = asyncio.create_task(ours.transfer(slow, CALLER, None))
         await asyncio.wait_for(_until(lambda: fake.prepare_messages), timeout=5)
         # Within the prepare timeout (2 s) the slow prepare is still held when the quick transfer is decided.
@@ -329,7 +333,10 @@ async def test_a_prepare_message_waiting_at_its_participant_holds_back_later_pre
 
     assert decided.status is TransferStatus.COMMITTED
     assert fake.prepare_messages == [[slow.transaction_id], [quick.transaction_id]]
-    assert ours.batchers.prepare[ACCOUNTS_PARTICIPANT].flights_stalled() >= 1
+    stalled = ours.batchers.prepare[ACCOUNTS_PARTICIPANT].flights_stalled()
+    assert stalled >= 1
+    sample = registry.get_sample_value("coordinator_batch_flights_stalled_total", {"batcher": "prepare-accounts"})
+    assert sample == stalled
 
 
 async def _until(condition) -> None:
